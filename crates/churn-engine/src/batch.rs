@@ -1,0 +1,269 @@
+//! Validation of customers against a schema and their encoding into the column buffers
+//! the graph's input tensors are made from. Every problem is reported per row and per
+//! feature; valid rows are encoded whatever their neighbours look like.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::graph::UnknownCategory;
+use crate::schema::{Feature, FeatureKind, Layout, Schema, TensorType};
+
+/// One raw feature value as a caller sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureValue {
+    Number(f64),
+    Text(String),
+    Flag(bool),
+    /// Sent with no value: a missing number, fed to the model as NaN where it allows it.
+    Missing,
+}
+
+/// One customer to score, by the model's raw feature names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Customer {
+    pub id: String,
+    pub features: HashMap<String, FeatureValue>,
+}
+
+/// What is wrong with one feature of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureProblem {
+    pub feature: String,
+    pub message: String,
+}
+
+/// Why a row cannot be scored: every offending feature, in schema order, then the
+/// features the model does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub problems: Vec<FeatureProblem>,
+}
+
+impl RowError {
+    /// A row-level failure not tied to one feature.
+    pub(crate) fn whole_row(message: impl Into<String>) -> Self {
+        RowError {
+            problems: vec![FeatureProblem { feature: String::new(), message: message.into() }],
+        }
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            if problem.feature.is_empty() {
+                f.write_str(&problem.message)?;
+            } else {
+                write!(f, "feature `{}`: {}", problem.feature, problem.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One input tensor's values, one per valid row.
+#[derive(Debug)]
+pub(crate) enum Column {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    Bool(Vec<bool>),
+    /// Owned because ONNX Runtime's string tensors copy from `'static` element types.
+    Text(Vec<String>),
+}
+
+/// The valid rows of a batch, encoded for the graph.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// Index in the request of each encoded row.
+    pub rows: Vec<usize>,
+    /// Per-feature tensors, or a single dense column-major-by-row tensor.
+    pub columns: Vec<Column>,
+    /// Text values outside the known categories that the model scores anyway.
+    pub unknown_categories: u64,
+}
+
+/// One validated value before it lands in its column.
+#[derive(Debug, Clone, Copy)]
+enum Scalar<'a> {
+    Real(f64),
+    Integer(i64),
+    Flag(bool),
+    Text(&'a str),
+    Code(usize),
+}
+
+/// Validates every customer; returns the encoded valid rows and, per request row, its error.
+pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<Option<RowError>>) {
+    let mut columns = empty_columns(schema, customers.len());
+    let mut rows = Vec::with_capacity(customers.len());
+    let mut errors = Vec::with_capacity(customers.len());
+    let mut unknown_categories = 0;
+    let mut scalars = Vec::with_capacity(schema.features.len());
+    for (row, customer) in customers.iter().enumerate() {
+        scalars.clear();
+        let mut problems = Vec::new();
+        let mut row_unknowns = 0;
+        for feature in &schema.features {
+            match encode_value(feature, customer.features.get(&feature.name)) {
+                Ok((scalar, unknown)) => {
+                    scalars.push(scalar);
+                    row_unknowns += u64::from(unknown);
+                }
+                Err(message) => problems.push(FeatureProblem { feature: feature.name.clone(), message }),
+            }
+        }
+        if customer.features.len() > scalars.len() + problems.len() {
+            let mut extra: Vec<&String> =
+                customer.features.keys().filter(|name| schema.feature(name).is_none()).collect();
+            extra.sort();
+            problems.extend(extra.into_iter().map(|name| FeatureProblem {
+                feature: name.clone(),
+                message: "is not an input of this model".to_owned(),
+            }));
+        }
+        if problems.is_empty() {
+            push_row(&schema.layout, &mut columns, &scalars);
+            rows.push(row);
+            unknown_categories += row_unknowns;
+            errors.push(None);
+        } else {
+            errors.push(Some(RowError { problems }));
+        }
+    }
+    (Encoded { rows, columns, unknown_categories }, errors)
+}
+
+fn empty_columns(schema: &Schema, capacity: usize) -> Vec<Column> {
+    match &schema.layout {
+        Layout::PerFeature { .. } => schema
+            .features
+            .iter()
+            .map(|f| match f.tensor_type {
+                TensorType::F32 => Column::F32(Vec::with_capacity(capacity)),
+                TensorType::F64 => Column::F64(Vec::with_capacity(capacity)),
+                TensorType::I64 => Column::I64(Vec::with_capacity(capacity)),
+                TensorType::Bool => Column::Bool(Vec::with_capacity(capacity)),
+                TensorType::Text => Column::Text(Vec::with_capacity(capacity)),
+            })
+            .collect(),
+        Layout::Dense { .. } => {
+            let values = capacity * schema.features.len();
+            match schema.features.first().map(|f| f.tensor_type) {
+                Some(TensorType::F64) => vec![Column::F64(Vec::with_capacity(values))],
+                _ => vec![Column::F32(Vec::with_capacity(values))],
+            }
+        }
+    }
+}
+
+fn push_row(layout: &Layout, columns: &mut [Column], scalars: &[Scalar<'_>]) {
+    match layout {
+        Layout::PerFeature { .. } => {
+            for (column, &scalar) in columns.iter_mut().zip(scalars) {
+                match (column, scalar) {
+                    (Column::F32(values), Scalar::Real(v)) => values.push(v as f32),
+                    (Column::F64(values), Scalar::Real(v)) => values.push(v),
+                    (Column::I64(values), Scalar::Integer(v)) => values.push(v),
+                    (Column::Bool(values), Scalar::Flag(v)) => values.push(v),
+                    (Column::Text(values), Scalar::Text(v)) => values.push(v.to_owned()),
+                    (column, scalar) => unreachable!("{scalar:?} validated for a {column:?} input"),
+                }
+            }
+        }
+        Layout::Dense { .. } => {
+            let as_real = |scalar: &Scalar<'_>| match *scalar {
+                Scalar::Real(v) => v,
+                Scalar::Code(code) => code as f64,
+                other => unreachable!("{other:?} validated for a dense input"),
+            };
+            match &mut columns[0] {
+                Column::F64(values) => values.extend(scalars.iter().map(as_real)),
+                Column::F32(values) => values.extend(scalars.iter().map(|s| as_real(s) as f32)),
+                other => unreachable!("dense input built as {other:?}"),
+            }
+        }
+    }
+}
+
+/// Checks one value against its feature; the flag says it is a category the model has
+/// not seen but scores anyway.
+fn encode_value<'a>(feature: &Feature, value: Option<&'a FeatureValue>) -> Result<(Scalar<'a>, bool), String> {
+    let Some(value) = value else {
+        return Err(format!("is required but absent; expected {}", expectation(feature)));
+    };
+    match (feature.kind, value) {
+        (FeatureKind::Number, FeatureValue::Number(v)) if v.is_nan() => missing_number(feature),
+        (FeatureKind::Number, FeatureValue::Missing) => missing_number(feature),
+        (FeatureKind::Number, FeatureValue::Number(v)) if v.is_infinite() => {
+            Err(format!("expected a finite number, got {v}"))
+        }
+        (FeatureKind::Number, FeatureValue::Number(v)) => number(feature, *v),
+        (FeatureKind::Text, FeatureValue::Text(text)) if text.contains('\0') => {
+            Err("text must not contain a NUL character".to_owned())
+        }
+        (FeatureKind::Text, FeatureValue::Text(text)) => category(feature, text),
+        (FeatureKind::Bool, FeatureValue::Flag(flag)) => Ok((Scalar::Flag(*flag), false)),
+        (_, FeatureValue::Missing) => Err(format!("has no value; expected {}", expectation(feature))),
+        (_, other) => Err(format!("expected {}, got {}", expectation(feature), describe(other))),
+    }
+}
+
+fn number<'a>(feature: &Feature, value: f64) -> Result<(Scalar<'a>, bool), String> {
+    if feature.tensor_type != TensorType::I64 {
+        return Ok((Scalar::Real(value), false));
+    }
+    // i64::MAX is not representable as f64; the bound below is the largest that is.
+    const LIMIT: f64 = 9_223_372_036_854_774_784.0;
+    if value.fract() != 0.0 || value.abs() > LIMIT {
+        return Err(format!("expected a whole number, got {value}"));
+    }
+    Ok((Scalar::Integer(value as i64), false))
+}
+
+fn missing_number<'a>(feature: &Feature) -> Result<(Scalar<'a>, bool), String> {
+    if feature.missing_allowed {
+        Ok((Scalar::Real(f64::NAN), false))
+    } else {
+        Err("is missing, and this model has no imputation for it; expected a number".to_owned())
+    }
+}
+
+fn category<'a>(feature: &Feature, text: &'a str) -> Result<(Scalar<'a>, bool), String> {
+    let dense = feature.tensor_type != TensorType::Text;
+    let Some(categories) = &feature.categories else {
+        return Ok((Scalar::Text(text), false));
+    };
+    match categories.index.get(text) {
+        Some(&code) if dense => Ok((Scalar::Code(code), false)),
+        Some(_) => Ok((Scalar::Text(text), false)),
+        None if categories.unknown == UnknownCategory::Score && !dense => Ok((Scalar::Text(text), true)),
+        None => Err(format!("unknown category {text:?}; expected one of {}", quoted(&categories.values))),
+    }
+}
+
+fn expectation(feature: &Feature) -> String {
+    match (feature.kind, &feature.categories) {
+        (FeatureKind::Number, _) if feature.tensor_type == TensorType::I64 => "a whole number".to_owned(),
+        (FeatureKind::Number, _) => "a number".to_owned(),
+        (FeatureKind::Text, Some(categories)) => format!("text, one of {}", quoted(&categories.values)),
+        (FeatureKind::Text, None) => "text".to_owned(),
+        (FeatureKind::Bool, _) => "a flag (true or false)".to_owned(),
+    }
+}
+
+fn describe(value: &FeatureValue) -> String {
+    match value {
+        FeatureValue::Number(v) => format!("the number {v}"),
+        FeatureValue::Text(text) => format!("the text {text:?}"),
+        FeatureValue::Flag(flag) => format!("the flag {flag}"),
+        FeatureValue::Missing => "no value".to_owned(),
+    }
+}
+
+fn quoted(values: &[String]) -> String {
+    values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,273 @@
+//! Reads what the engine needs from an ONNX graph: its inputs, which raw input column
+//! feeds each categorical encoder (and with which categories and unknown-value policy),
+//! which columns tolerate missing values, the class labels and the probability output.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::onnx_proto::{GraphProto, ModelProto, NodeProto, ValueInfoProto, elem_type};
+
+/// A graph input, with its element type and static shape (`None` for a symbolic dimension).
+#[derive(Debug, Clone)]
+pub struct GraphInput {
+    pub name: String,
+    pub elem_type: i32,
+    pub dims: Vec<Option<i64>>,
+}
+
+/// What an encoder in the graph does with a category it has not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownCategory {
+    /// The graph fails at run time (`OneHotEncoder` with `zeros=0`): reject up front.
+    Reject,
+    /// The graph maps it to zeros or a default (`zeros=1`, `LabelEncoder`): score it.
+    Score,
+}
+
+/// Categories of one input column, read from the encoder that consumes it.
+#[derive(Debug, Clone)]
+pub struct ColumnCategories {
+    pub values: Vec<String>,
+    pub unknown: UnknownCategory,
+}
+
+/// Where the class probabilities can be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbabilitySource {
+    /// A float or double tensor output `[N,C]` or `[N,1]`.
+    Output { name: String, elem_type: i32 },
+    /// The tensor a `ZipMap` turns into a sequence of maps; the engine adds it as an extra
+    /// graph output to read the same numbers without building maps.
+    ZipMapInput { name: String },
+}
+
+/// Everything the engine derives from the graph.
+#[derive(Debug, Clone)]
+pub struct GraphFacts {
+    pub producer: String,
+    pub metadata: HashMap<String, String>,
+    pub inputs: Vec<GraphInput>,
+    /// `(input index, column)` to the categories of the encoder reading that column.
+    pub categories: HashMap<(usize, usize), ColumnCategories>,
+    /// `(input index, column)` pairs that reach an imputer or a tree ensemble, which both
+    /// handle NaN by design.
+    pub missing_tolerant: HashSet<(usize, usize)>,
+    pub class_labels: Vec<String>,
+    pub probabilities: Option<ProbabilitySource>,
+}
+
+type Column = (usize, usize);
+
+const PASS_THROUGH: &[&str] = &["Identity", "Cast", "CastLike"];
+const SINGLE_COLUMN_RESHAPES: &[&str] = &["Reshape", "Squeeze", "Unsqueeze", "Flatten"];
+const CLASSIFIERS: &[&str] = &[
+    "LinearClassifier",
+    "TreeEnsembleClassifier",
+    "SVMClassifier",
+    "ZipMap",
+];
+
+pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| "the model has no graph".to_owned())?;
+    let initializers: HashMap<&str, _> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let inputs: Vec<GraphInput> = graph
+        .input
+        .iter()
+        .filter(|i| !initializers.contains_key(i.name.as_str()))
+        .map(graph_input)
+        .collect::<Result<_, _>>()?;
+
+    let mut columns: HashMap<&str, Vec<Column>> = HashMap::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let width = match input.dims.as_slice() {
+            [_] => Some(1),
+            [_, width] => *width,
+            _ => None,
+        };
+        if let Some(width) = width.and_then(|w| usize::try_from(w).ok()) {
+            columns.insert(&input.name, (0..width).map(|c| (index, c)).collect());
+        }
+    }
+
+    let mut categories = HashMap::new();
+    let mut missing_tolerant = HashSet::new();
+    for node in &graph.node {
+        let source = node
+            .input
+            .first()
+            .and_then(|name| columns.get(name.as_str()))
+            .cloned();
+        let Some(source) = source else { continue };
+        let op = node.op_type.as_str();
+        let derived = if PASS_THROUGH.contains(&op)
+            || (SINGLE_COLUMN_RESHAPES.contains(&op) && source.len() == 1)
+        {
+            Some(source.clone())
+        } else if op == "Concat" {
+            concat_columns(node, &columns)
+        } else if op == "Gather" || op == "ArrayFeatureExtractor" {
+            select_columns(node, &source, &initializers)
+        } else {
+            None
+        };
+        if let Some(derived) = derived {
+            for output in &node.output {
+                columns.insert(output, derived.clone());
+            }
+            continue;
+        }
+        match (op, source.as_slice()) {
+            ("OneHotEncoder", [column]) => {
+                if let Some(found) = one_hot_categories(node) {
+                    categories.insert(*column, found);
+                }
+            }
+            ("LabelEncoder", [column]) => {
+                if let Some(keys) = node.attribute("keys_strings") {
+                    categories.insert(
+                        *column,
+                        ColumnCategories {
+                            values: keys.strings_utf8(),
+                            unknown: UnknownCategory::Score,
+                        },
+                    );
+                }
+            }
+            ("Imputer", _) | ("TreeEnsembleClassifier", _) | ("TreeEnsembleRegressor", _)
+            | ("TreeEnsemble", _) => missing_tolerant.extend(source.iter().copied()),
+            _ => {}
+        }
+    }
+
+    Ok(GraphFacts {
+        producer: model.producer_name.clone(),
+        metadata: model
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect(),
+        class_labels: class_labels(graph),
+        probabilities: probability_source(graph),
+        inputs,
+        categories,
+        missing_tolerant,
+    })
+}
+
+fn graph_input(info: &ValueInfoProto) -> Result<GraphInput, String> {
+    let tensor = info
+        .r#type
+        .as_ref()
+        .and_then(|t| t.tensor_type.as_ref())
+        .ok_or_else(|| format!("input `{}` is not a tensor", info.name))?;
+    let dims = tensor
+        .shape
+        .as_ref()
+        .map(|s| s.dim.iter().map(|d| d.dim_value).collect())
+        .unwrap_or_default();
+    Ok(GraphInput {
+        name: info.name.clone(),
+        elem_type: tensor.elem_type,
+        dims,
+    })
+}
+
+fn concat_columns(node: &NodeProto, columns: &HashMap<&str, Vec<Column>>) -> Option<Vec<Column>> {
+    let axis = node.attribute("axis").map_or(0, |a| a.i);
+    if axis != 1 && axis != -1 {
+        return None;
+    }
+    let mut joined = Vec::new();
+    for input in &node.input {
+        joined.extend(columns.get(input.as_str())?.iter().copied());
+    }
+    Some(joined)
+}
+
+fn select_columns(
+    node: &NodeProto,
+    source: &[Column],
+    initializers: &HashMap<&str, &crate::onnx_proto::TensorProto>,
+) -> Option<Vec<Column>> {
+    if node.op_type == "Gather" && node.attribute("axis").map_or(0, |a| a.i) != 1 {
+        return None;
+    }
+    let indices = initializers.get(node.input.get(1)?.as_str())?.integers()?;
+    indices
+        .into_iter()
+        .map(|i| {
+            let i = if i < 0 { i + source.len() as i64 } else { i };
+            source.get(usize::try_from(i).ok()?).copied()
+        })
+        .collect()
+}
+
+fn one_hot_categories(node: &NodeProto) -> Option<ColumnCategories> {
+    let values = if let Some(strings) = node.attribute("cats_strings") {
+        strings.strings_utf8()
+    } else {
+        let ints = node.attribute("cats_int64s")?;
+        ints.ints.iter().map(i64::to_string).collect()
+    };
+    // `zeros` defaults to 1 in the operator's definition.
+    let ignores_unknown = node.attribute("zeros").is_none_or(|a| a.i != 0);
+    Some(ColumnCategories {
+        values,
+        unknown: if ignores_unknown {
+            UnknownCategory::Score
+        } else {
+            UnknownCategory::Reject
+        },
+    })
+}
+
+fn class_labels(graph: &GraphProto) -> Vec<String> {
+    for node in graph.node.iter().filter(|n| CLASSIFIERS.contains(&n.op_type.as_str())) {
+        for name in ["classlabels_strings", "classlabels_int64s", "classlabels_ints"] {
+            if let Some(attribute) = node.attribute(name) {
+                if !attribute.strings.is_empty() {
+                    return attribute.strings_utf8();
+                }
+                if !attribute.ints.is_empty() {
+                    return attribute.ints.iter().map(i64::to_string).collect();
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn probability_source(graph: &GraphProto) -> Option<ProbabilitySource> {
+    let float_outputs: Vec<(&str, i32)> = graph
+        .output
+        .iter()
+        .filter_map(|o| {
+            let tensor = o.r#type.as_ref()?.tensor_type.as_ref()?;
+            matches!(tensor.elem_type, elem_type::FLOAT | elem_type::DOUBLE)
+                .then_some((o.name.as_str(), tensor.elem_type))
+        })
+        .collect();
+    let preferred = float_outputs
+        .iter()
+        .find(|(name, _)| name.to_ascii_lowercase().contains("prob"))
+        .or(float_outputs.first());
+    if let Some((name, elem_type)) = preferred {
+        return Some(ProbabilitySource::Output {
+            name: (*name).to_owned(),
+            elem_type: *elem_type,
+        });
+    }
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "ZipMap" && n.output.iter().any(|o| outputs.contains(o.as_str())))
+        .and_then(|n| n.input.first())
+        .map(|name| ProbabilitySource::ZipMapInput { name: name.clone() })
+}

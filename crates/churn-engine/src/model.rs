@@ -1,0 +1,410 @@
+//! A loaded model: its schema, decision policy and a small pool of ONNX Runtime sessions.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, TensorRef};
+use prost::Message;
+
+use crate::batch::{self, Column, Customer, Encoded, FeatureValue, RowError};
+use crate::error::EngineError;
+use crate::graph::{self, ProbabilitySource};
+use crate::onnx_proto::{self, ModelProto, elem_type};
+use crate::runtime::OnnxRuntime;
+use crate::schema::{FeatureKind, Layout, Schema};
+
+/// Metadata key holding the decision threshold, a JSON number.
+pub const THRESHOLD_KEY: &str = "churnserve.threshold";
+/// Metadata key holding the risk band cut points, a JSON array of two ascending numbers.
+pub const RISK_BAND_CUTS_KEY: &str = "churnserve.risk_band_cuts";
+const DEFAULT_THRESHOLD: f64 = 0.5;
+const DEFAULT_RISK_BAND_CUTS: [f64; 2] = [0.3, 0.6];
+
+/// Choices made when loading a model; `None` falls back to the model's metadata, then
+/// to the defaults.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Column names of a dense `[N,F]` input.
+    pub feature_names: Option<Vec<String>>,
+    /// The class label counted as churn; default the last class label.
+    pub positive_class: Option<String>,
+    pub threshold: Option<f64>,
+    pub risk_band_cuts: Option<[f64; 2]>,
+    /// Sessions kept for concurrent runs of this model.
+    pub sessions: usize,
+    /// ONNX Runtime intra-op threads per session.
+    pub intra_op_threads: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions {
+            feature_names: None,
+            positive_class: None,
+            threshold: None,
+            risk_band_cuts: None,
+            sessions: std::thread::available_parallelism().map_or(1, usize::from),
+            intra_op_threads: 1,
+        }
+    }
+}
+
+/// Risk band of a probability against the model's cut points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskBand {
+    Low,
+    Medium,
+    High,
+}
+
+/// The score of one customer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub churn_probability: f64,
+    pub will_churn: bool,
+    pub risk_band: RiskBand,
+}
+
+/// One session with the run options that select only the probability output.
+struct PooledSession {
+    session: Session,
+    run_options: RunOptions<HasSelectedOutputs>,
+}
+
+/// A loaded, validated model ready to score.
+pub struct Model {
+    schema: Schema,
+    class_labels: Vec<String>,
+    positive_index: usize,
+    threshold: f64,
+    risk_band_cuts: [f64; 2],
+    producer: String,
+    probability_output: String,
+    probability_type: i32,
+    sessions: Vec<Mutex<PooledSession>>,
+    next_session: AtomicUsize,
+    unknown_categories: AtomicU64,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("features", &self.schema.features.len())
+            .field("class_labels", &self.class_labels)
+            .field("positive_index", &self.positive_index)
+            .field("producer", &self.producer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// Parses the graph, derives the schema, builds the sessions and scores one synthetic
+    /// row, so that a model that loads is a model that scores.
+    pub fn load(runtime: &OnnxRuntime, bytes: &[u8], options: &ModelOptions) -> Result<Model, EngineError> {
+        let proto = ModelProto::decode(bytes)
+            .map_err(|e| EngineError::InvalidModel(format!("not an ONNX model: {e}")))?;
+        let facts = graph::analyze(&proto).map_err(EngineError::InvalidModel)?;
+        let schema = Schema::derive(&facts, options.feature_names.as_deref())?;
+        let (probability_output, probability_type, session_bytes) = match &facts.probabilities {
+            Some(ProbabilitySource::Output { name, elem_type }) => (name.clone(), *elem_type, bytes.to_vec()),
+            Some(ProbabilitySource::ZipMapInput { name }) => {
+                let mut extended = bytes.to_vec();
+                extended.extend(onnx_proto::extra_output_suffix(name, elem_type::FLOAT));
+                (name.clone(), elem_type::FLOAT, extended)
+            }
+            None => {
+                return Err(EngineError::InvalidModel(
+                    "no probability output: expected a float tensor [N,2] or [N,1], or a ZipMap".to_owned(),
+                ));
+            }
+        };
+        let sessions = (0..options.sessions.max(1))
+            .map(|_| build_session(runtime, &session_bytes, options.intra_op_threads, &probability_output))
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata_number = |key: &str| -> Result<Option<f64>, EngineError> {
+            facts.metadata.get(key).map(|v| parse_json(key, v)).transpose()
+        };
+        let threshold = match options.threshold {
+            Some(t) => t,
+            None => metadata_number(THRESHOLD_KEY)?.unwrap_or(DEFAULT_THRESHOLD),
+        };
+        let risk_band_cuts = match options.risk_band_cuts {
+            Some(cuts) => cuts,
+            None => match facts.metadata.get(RISK_BAND_CUTS_KEY) {
+                Some(json) => parse_json(RISK_BAND_CUTS_KEY, json)?,
+                None => DEFAULT_RISK_BAND_CUTS,
+            },
+        };
+        validate_decision(threshold, risk_band_cuts)?;
+        let mut model = Model {
+            schema,
+            class_labels: facts.class_labels.clone(),
+            positive_index: 0,
+            threshold,
+            risk_band_cuts,
+            producer: facts.producer.clone(),
+            probability_output,
+            probability_type,
+            sessions,
+            next_session: AtomicUsize::new(0),
+            unknown_categories: AtomicU64::new(0),
+        };
+        model.settle_classes(options.positive_class.as_deref())?;
+        Ok(model)
+    }
+
+    /// Runs the synthetic row to learn the probability width, then fixes the class
+    /// labels and the positive class.
+    fn settle_classes(&mut self, positive_class: Option<&str>) -> Result<(), EngineError> {
+        let row = synthetic_customer(&self.schema);
+        let (encoded, errors) = batch::encode(&self.schema, std::slice::from_ref(&row));
+        if let Some(Some(error)) = errors.first() {
+            return Err(EngineError::InvalidModel(format!("cannot build a smoke-test row: {error}")));
+        }
+        let (width, values) = self.run(&encoded)?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(EngineError::InvalidModel("the smoke-test row gave a non-finite probability".to_owned()));
+        }
+        if self.class_labels.is_empty() {
+            self.class_labels = (0..width.max(2)).map(|c| c.to_string()).collect();
+        }
+        let classes = self.class_labels.len();
+        if width != classes && !(width == 1 && classes == 2) {
+            return Err(EngineError::InvalidModel(format!(
+                "the probability output `{}` has {width} columns but the graph names {classes} classes",
+                self.probability_output
+            )));
+        }
+        self.positive_index = match positive_class {
+            None | Some("") => classes - 1,
+            Some(label) => self.class_labels.iter().position(|c| c == label).ok_or_else(|| {
+                EngineError::InvalidModel(format!(
+                    "positive class {label:?} is not a class of the model; classes are {:?}",
+                    self.class_labels
+                ))
+            })?,
+        };
+        Ok(())
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn class_labels(&self) -> &[String] {
+        &self.class_labels
+    }
+
+    pub fn positive_class(&self) -> &str {
+        &self.class_labels[self.positive_index]
+    }
+
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
+
+    pub fn risk_band_cuts(&self) -> [f64; 2] {
+        self.risk_band_cuts
+    }
+
+    /// The tool that exported the ONNX file, as the file says.
+    pub fn producer(&self) -> &str {
+        &self.producer
+    }
+
+    /// Text values outside the graph's known categories that were scored anyway, because
+    /// the model's encoder ignores unknown categories, since the model was loaded.
+    pub fn unknown_categories_scored(&self) -> u64 {
+        self.unknown_categories.load(Ordering::Relaxed)
+    }
+
+    /// Scores every customer; a row that fails validation gets its error and never
+    /// affects the others. Blocking: call it off the async threads.
+    pub fn predict(&self, customers: &[Customer]) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
+        let (encoded, errors) = batch::encode(&self.schema, customers);
+        self.unknown_categories.fetch_add(encoded.unknown_categories, Ordering::Relaxed);
+        let mut results: Vec<Result<Prediction, RowError>> = errors
+            .into_iter()
+            .map(|error| error.map_or(Err(RowError { problems: Vec::new() }), Err))
+            .collect();
+        if encoded.rows.is_empty() {
+            return Ok(results);
+        }
+        let (width, values) = self.run(&encoded)?;
+        for (i, &row) in encoded.rows.iter().enumerate() {
+            let probability = self.positive_probability(width, &values[i * width..(i + 1) * width]);
+            results[row] = if probability.is_finite() {
+                Ok(self.decide(probability))
+            } else {
+                Err(RowError::whole_row(
+                    "the model returned a non-finite probability for this row; check its missing values",
+                ))
+            };
+        }
+        Ok(results)
+    }
+
+    fn positive_probability(&self, width: usize, row: &[f64]) -> f64 {
+        if width == 1 {
+            if self.positive_index == 1 { row[0] } else { 1.0 - row[0] }
+        } else {
+            row[self.positive_index]
+        }
+    }
+
+    fn decide(&self, probability: f64) -> Prediction {
+        let [medium, high] = self.risk_band_cuts;
+        Prediction {
+            churn_probability: probability,
+            will_churn: probability >= self.threshold,
+            risk_band: if probability >= high {
+                RiskBand::High
+            } else if probability >= medium {
+                RiskBand::Medium
+            } else {
+                RiskBand::Low
+            },
+        }
+    }
+
+    /// Runs the encoded rows; returns the probability width and the row-major values.
+    fn run(&self, encoded: &Encoded) -> Result<(usize, Vec<f64>), EngineError> {
+        let rows = encoded.rows.len();
+        let inputs = self.input_values(encoded)?;
+        let mut pooled = self.checkout();
+        let PooledSession { session, run_options } = &mut *pooled;
+        let outputs = session
+            .run_with_options(inputs, run_options)
+            .map_err(|e| EngineError::Inference(e.to_string()))?;
+        let output = &outputs[self.probability_output.as_str()];
+        let (shape, values): (Vec<i64>, Vec<f64>) = if self.probability_type == elem_type::DOUBLE {
+            let (shape, data) = output.try_extract_tensor::<f64>().map_err(inference_error)?;
+            (shape.to_vec(), data.to_vec())
+        } else {
+            let (shape, data) = output.try_extract_tensor::<f32>().map_err(inference_error)?;
+            (shape.to_vec(), data.iter().map(|&v| f64::from(v)).collect())
+        };
+        let width = match shape.as_slice() {
+            [n] if *n as usize == rows => 1,
+            [n, width] if *n as usize == rows => *width as usize,
+            other => {
+                return Err(EngineError::Inference(format!(
+                    "probability output `{}` has shape {other:?} for {rows} rows",
+                    self.probability_output
+                )));
+            }
+        };
+        Ok((width, values))
+    }
+
+    /// Takes a free session if there is one, else waits for one in turn.
+    fn checkout(&self) -> MutexGuard<'_, PooledSession> {
+        let start = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let count = self.sessions.len();
+        for offset in 0..count {
+            if let Ok(guard) = self.sessions[(start + offset) % count].try_lock() {
+                return guard;
+            }
+        }
+        self.sessions[start % count].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tensors over the encoded buffers, by graph input name.
+    fn input_values<'v>(&'v self, encoded: &'v Encoded) -> Result<Vec<(&'v str, SessionInputValue<'v>)>, EngineError> {
+        let rows = encoded.rows.len() as i64;
+        match &self.schema.layout {
+            Layout::PerFeature { input_names, ranks } => encoded
+                .columns
+                .iter()
+                .zip(input_names.iter().zip(ranks))
+                .map(|(column, (name, &rank))| {
+                    let shape = if rank == 1 { vec![rows] } else { vec![rows, 1] };
+                    Ok((name.as_str(), column_value(column, shape)?))
+                })
+                .collect(),
+            Layout::Dense { input_name } => {
+                let shape = vec![rows, self.schema.features.len() as i64];
+                Ok(vec![(input_name.as_str(), column_value(&encoded.columns[0], shape)?)])
+            }
+        }
+    }
+}
+
+fn column_value<'v>(column: &'v Column, shape: Vec<i64>) -> Result<SessionInputValue<'v>, EngineError> {
+    Ok(match column {
+        Column::F32(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
+        Column::F64(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
+        Column::I64(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
+        Column::Bool(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
+        Column::Text(values) => {
+            let tensor: DynValue =
+                Tensor::from_string_array((shape, values.as_slice())).map_err(inference_error)?.into_dyn();
+            tensor.into()
+        }
+    })
+}
+
+fn inference_error(error: ort::Error) -> EngineError {
+    EngineError::Inference(error.to_string())
+}
+
+fn build_session(
+    runtime: &OnnxRuntime,
+    bytes: &[u8],
+    intra_op_threads: usize,
+    probability_output: &str,
+) -> Result<Mutex<PooledSession>, EngineError> {
+    let invalid = |e: String| EngineError::InvalidModel(format!("onnx runtime rejected the model: {e}"));
+    let session = Session::builder(&runtime.environment)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_intra_threads(intra_op_threads.max(1))
+        .map_err(|e| invalid(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| invalid(e.to_string()))?
+        .commit_from_memory(bytes)
+        .map_err(|e| invalid(e.to_string()))?;
+    let run_options = RunOptions::new()
+        .map_err(|e| invalid(e.to_string()))?
+        .with_outputs(OutputSelector::no_default().with(probability_output));
+    Ok(Mutex::new(PooledSession { session, run_options }))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, EngineError> {
+    serde_json::from_str(value)
+        .map_err(|e| EngineError::InvalidModel(format!("metadata `{key}` = {value:?} cannot be read: {e}")))
+}
+
+fn validate_decision(threshold: f64, [medium, high]: [f64; 2]) -> Result<(), EngineError> {
+    if !(threshold > 0.0 && threshold < 1.0) {
+        return Err(EngineError::InvalidModel(format!("threshold {threshold} must be within (0, 1)")));
+    }
+    if !(0.0 < medium && medium < high && high < 1.0) {
+        return Err(EngineError::InvalidModel(format!(
+            "risk band cuts [{medium}, {high}] must be ascending within (0, 1)"
+        )));
+    }
+    Ok(())
+}
+
+/// A row every schema accepts: zero, false, or the first known category.
+fn synthetic_customer(schema: &Schema) -> Customer {
+    let features = schema
+        .features
+        .iter()
+        .map(|feature| {
+            let value = match feature.kind {
+                FeatureKind::Number => FeatureValue::Number(0.0),
+                FeatureKind::Bool => FeatureValue::Flag(false),
+                FeatureKind::Text => FeatureValue::Text(
+                    feature.categories.as_ref().and_then(|c| c.values.first()).cloned().unwrap_or_default(),
+                ),
+            };
+            (feature.name.clone(), value)
+        })
+        .collect();
+    Customer { id: "smoke-test".to_owned(), features }
+}
