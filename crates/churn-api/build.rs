@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = PathBuf::from(std::env::var("OUT_DIR")?).join("churn_v1_descriptor.bin");
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
+        .generate_default_stubs(true)
         .compile_with_config(config, &protos, &includes)?;
     println!("cargo:rerun-if-changed={}", proto_root.display());
     Ok(())

@@ -107,8 +107,11 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
         scalars.clear();
         let mut problems = Vec::new();
         let mut row_unknowns = 0;
+        let mut present = 0;
         for feature in &schema.features {
-            match encode_value(feature, customer.features.get(&feature.name)) {
+            let value = customer.features.get(&feature.name);
+            present += usize::from(value.is_some());
+            match encode_value(feature, value) {
                 Ok((scalar, unknown)) => {
                     scalars.push(scalar);
                     row_unknowns += u64::from(unknown);
@@ -116,7 +119,7 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
                 Err(message) => problems.push(FeatureProblem { feature: feature.name.clone(), message }),
             }
         }
-        if customer.features.len() > scalars.len() + problems.len() {
+        if customer.features.len() > present {
             let mut extra: Vec<&String> =
                 customer.features.keys().filter(|name| schema.feature(name).is_none()).collect();
             extra.sort();

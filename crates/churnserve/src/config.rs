@@ -1,0 +1,85 @@
+//! The server's configuration: one struct, built from embedded defaults, then
+//! `CHURNSERVE_*` environment variables, then command-line flags (clap resolves the
+//! last two), validated once at start-up and passed explicitly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use churn_engine::ModelOptions;
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CHURNSERVE_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Directory holding the registry and its artifacts; created if missing.
+    #[arg(long, env = "CHURNSERVE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The ONNX Runtime shared library (libonnxruntime.so.1.31.1); default: ORT_DYLIB_PATH,
+    /// then beside the executable, then where scripts/setup-onnxruntime.sh placed it.
+    #[arg(long, env = "CHURNSERVE_ONNXRUNTIME")]
+    pub onnxruntime: Option<PathBuf>,
+    /// Model answering requests that name none.
+    #[arg(long, env = "CHURNSERVE_DEFAULT_MODEL", default_value = "telco-logreg")]
+    pub default_model: String,
+    /// Most customers accepted in one ScoreBatch request or stream message.
+    #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
+    pub max_batch_rows: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "CHURNSERVE_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// ONNX Runtime sessions per model, for concurrent requests; default: one per core.
+    #[arg(long, env = "CHURNSERVE_SESSIONS_PER_MODEL")]
+    pub sessions_per_model: Option<usize>,
+    /// ONNX Runtime intra-op threads per session.
+    #[arg(long, env = "CHURNSERVE_INTRA_OP_THREADS", default_value_t = 1)]
+    pub intra_op_threads: usize,
+}
+
+/// A configuration value that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Defaults for everything but the addresses and directories a caller must choose.
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Config {
+        Config {
+            listen,
+            data_dir,
+            onnxruntime: None,
+            default_model: "telco-logreg".to_owned(),
+            max_batch_rows: 10_000,
+            max_message_bytes: 64 * 1024 * 1024,
+            sessions_per_model: None,
+            intra_op_threads: 1,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_batch_rows == 0 {
+            return Err(ConfigError("max_batch_rows must be at least 1".to_owned()));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError(format!(
+                "max_message_bytes is {}; it must be at least 1024",
+                self.max_message_bytes
+            )));
+        }
+        if self.sessions_per_model == Some(0) || self.intra_op_threads == 0 {
+            return Err(ConfigError("sessions_per_model and intra_op_threads must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+
+    /// How every model is loaded.
+    pub fn model_options(&self) -> ModelOptions {
+        let defaults = ModelOptions::default();
+        ModelOptions {
+            sessions: self.sessions_per_model.unwrap_or(defaults.sessions),
+            intra_op_threads: self.intra_op_threads,
+            ..defaults
+        }
+    }
+}

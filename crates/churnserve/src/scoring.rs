@@ -1,0 +1,63 @@
+//! Scoring requests against the catalog: model resolution, the batch limit, and the
+//! engine call on the blocking pool so ONNX Runtime never stalls a tokio worker.
+
+use std::sync::Arc;
+
+use churn_engine::{Customer, Prediction, RowError};
+
+use crate::catalog::{Catalog, ModelSelector, ServedModel};
+use crate::error::ServiceError;
+
+/// Per-row outcomes, in request order.
+pub type Outcomes = Vec<Result<Prediction, RowError>>;
+
+#[derive(Debug)]
+pub struct Scoring {
+    catalog: Catalog,
+    max_batch_rows: usize,
+}
+
+impl Scoring {
+    pub fn new(catalog: Catalog, max_batch_rows: usize) -> Scoring {
+        Scoring { catalog, max_batch_rows }
+    }
+
+    pub fn resolve(&self, selector: &ModelSelector) -> Result<Arc<ServedModel>, ServiceError> {
+        Ok(self.catalog.resolve(selector)?)
+    }
+
+    /// Scores one customer; an invalid customer is an error naming every offending feature.
+    pub async fn score(&self, selector: &ModelSelector, customer: Customer) -> Result<(Arc<ServedModel>, String, Prediction), ServiceError> {
+        let served = self.resolve(selector)?;
+        let (mut customers, mut outcomes) = predict(Arc::clone(&served), vec![customer]).await?;
+        let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
+        match outcome {
+            Ok(prediction) => Ok((served, customer.id, prediction)),
+            Err(error) => Err(ServiceError::InvalidCustomer { customer_id: customer.id, error }),
+        }
+    }
+
+    /// Scores a batch with one version; bad rows get their own error.
+    pub async fn score_batch(
+        &self,
+        served: Arc<ServedModel>,
+        customers: Vec<Customer>,
+    ) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
+        if customers.len() > self.max_batch_rows {
+            return Err(ServiceError::BatchTooLarge { rows: customers.len(), limit: self.max_batch_rows });
+        }
+        predict(served, customers).await
+    }
+}
+
+async fn predict(served: Arc<ServedModel>, customers: Vec<Customer>) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
+    if customers.is_empty() {
+        return Ok((customers, Vec::new()));
+    }
+    tokio::task::spawn_blocking(move || {
+        let outcomes = served.model.predict(&customers)?;
+        Ok((customers, outcomes))
+    })
+    .await
+    .map_err(|e| ServiceError::TaskFailed(e.to_string()))?
+}
