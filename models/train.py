@@ -7,12 +7,20 @@ Regenerates, from models/data/*.csv alone:
                       feature names and category codes in the model's metadata
   fixtures/*.json     the hold-out customers as the service receives them, with the
                       probabilities Python onnxruntime computes for them
+  ../tests/models/strict-onehot.onnx
+                      a two-feature test pipeline whose OneHotEncoder rejects unknown
+                      categories (zeros=0) and whose classes are the strings "No"/"Yes"
 
-Run: python models/train.py   (after pip install -r models/requirements.txt)
+Run: python models/train.py           (after pip install -r models/requirements.txt)
+     python models/train.py --check   regenerate into a temporary directory and fail if any
+                                      fixture probability moves by more than 1e-6
 """
 
+import argparse
 import json
 import pathlib
+import sys
+import tempfile
 
 import lightgbm
 import numpy as np
@@ -30,6 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
 SEED = 20261122
 
 CATEGORICAL = [
@@ -48,6 +57,7 @@ FEATURES = [
 THRESHOLD = 0.5
 RISK_BAND_CUTS = [0.3, 0.6]
 FIXTURE_ROWS = 200
+UNSEEN = {"contract": "Weekly", "paymentmethod": "Crypto"}
 
 
 def load():
@@ -130,6 +140,31 @@ def train_lgbm(train, codes):
     return model, onnx_model
 
 
+def train_strict_onehot(train):
+    """A tiny pipeline that exercises what the bundled ones do not: zeros=0, string classes."""
+    columns = ["contract", "tenure"]
+    pipeline = Pipeline([
+        ("prepare", ColumnTransformer([
+            ("contract", OneHotEncoder(handle_unknown="error"), ["contract"]),
+            ("tenure", StandardScaler(), ["tenure"]),
+        ])),
+        ("classify", LogisticRegression(max_iter=1000)),
+    ])
+    initial_types = [("contract", StringTensorType([None, 1])), ("tenure", FloatTensorType([None, 1]))]
+    frame = train[columns].astype({"tenure": np.float32})
+    pipeline.fit(frame, train.churn)
+    return convert_sklearn(pipeline, "strict-onehot", initial_types=initial_types,
+                           target_opset={"": 17, "ai.onnx.ml": 3})
+
+
+def save(onnx_model, path):
+    """The converters collect opsets in a set; sorting them makes the bytes reproducible."""
+    opsets = sorted(onnx_model.opset_import, key=lambda o: o.domain)
+    del onnx_model.opset_import[:]
+    onnx_model.opset_import.extend(opsets)
+    path.write_bytes(onnx_model.SerializeToString())
+
+
 def set_metadata(onnx_model, entries):
     for key, value in entries.items():
         prop = onnx_model.metadata_props.add()
@@ -169,26 +204,72 @@ def onnx_probabilities(path, test, codes):
     return np.asarray(probabilities, dtype=np.float64)[:, 1]
 
 
+GENERATED = [
+    "models/telco-logreg.onnx", "models/telco-lgbm.onnx", "tests/models/strict-onehot.onnx",
+    "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
+]
+
+
+def fixture_probabilities(path):
+    fixture = json.loads(path.read_text())
+    return [c["churn_probability"] for key in ("customers", "unseen_category_customers")
+            for c in fixture.get(key, [])]
+
+
+def check():
+    """Regenerates everything and compares it with what is committed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = pathlib.Path(scratch)
+        generate(out)
+        failures = 0
+        for relative in GENERATED:
+            fresh, committed = out / relative, REPO / relative
+            if fresh.read_bytes() == committed.read_bytes():
+                print(f"{relative}: identical")
+                continue
+            if relative.endswith(".onnx"):
+                print(f"{relative}: bytes differ (the fixtures below decide)")
+                continue
+            a, b = fixture_probabilities(fresh), fixture_probabilities(committed)
+            worst = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
+            ok = len(a) == len(b) and worst <= 1e-6
+            failures += not ok
+            print(f"{relative}: {'within' if ok else 'OUTSIDE'} 1e-6 (max |delta| {worst:.2e}, rows {len(a)} vs {len(b)})")
+        return failures
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare a fresh regeneration with the committed files")
+    if parser.parse_args().check:
+        sys.exit(1 if check() else 0)
+    generate(REPO)
+
+
+def generate(out):
     train, test = load()
     codes = categories(train)
     print(f"training rows {len(train)} (positives {int(train.label.sum())}), hold-out rows {len(test)}")
     logreg, logreg_onnx = train_logreg(train)
     lgbm, lgbm_onnx = train_lgbm(train, codes)
-    (HERE / "telco-logreg.onnx").write_bytes(logreg_onnx.SerializeToString())
-    (HERE / "telco-lgbm.onnx").write_bytes(lgbm_onnx.SerializeToString())
+    models = out / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    save(logreg_onnx, models / "telco-logreg.onnx")
+    save(lgbm_onnx, models / "telco-lgbm.onnx")
+    write_strict_onehot(train, test, out / "tests/models")
 
-    fixtures = HERE / "fixtures"
+    fixtures = models / "fixtures"
     fixtures.mkdir(exist_ok=True)
     reference = {
         "telco-logreg": logreg.predict_proba(test[FEATURES])[:, 1],
         "telco-lgbm": lgbm.predict_proba(dense(test, codes))[:, 1],
     }
     for name, native in reference.items():
-        probabilities = onnx_probabilities(HERE / f"{name}.onnx", test, codes)
+        probabilities = onnx_probabilities(models / f"{name}.onnx", test, codes)
         print(f"{name}: hold-out roc_auc {roc_auc_score(test.label, probabilities):.4f}, "
               f"max |onnx - native| {np.max(np.abs(probabilities - native)):.2e}")
         chosen = (test.index < FIXTURE_ROWS) | test[REAL].isna().any(axis=1)
+        unseen = test.head(5).assign(**UNSEEN)
         fixture = {
             "model": name,
             "source": "models/train.py: Python onnxruntime on hold-out customers of models/data/test.csv "
@@ -199,7 +280,36 @@ def main():
                 for row, p in zip(test[chosen].to_dict("records"), probabilities[chosen])
             ],
         }
+        if name == "telco-logreg":
+            # handle_unknown="ignore" exports zeros=1: unseen categories score as all-zero one-hots.
+            fixture["unseen_category_customers"] = [
+                {"customer_id": row["customerid"], "features": request_features(row), "churn_probability": round(float(p), 9)}
+                for row, p in zip(unseen.to_dict("records"), onnx_probabilities(models / f"{name}.onnx", unseen, codes))
+            ]
         (fixtures / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+
+
+def write_strict_onehot(train, test, target):
+    target.mkdir(parents=True, exist_ok=True)
+    onnx_model = train_strict_onehot(train)
+    save(onnx_model, target / "strict-onehot.onnx")
+    session = onnxruntime.InferenceSession(str(target / "strict-onehot.onnx"), providers=["CPUExecutionProvider"])
+    rows = test.head(20)
+    outputs = session.run(None, {
+        "contract": rows.contract.to_numpy().astype(object).reshape(-1, 1),
+        "tenure": rows.tenure.to_numpy().astype(np.float32).reshape(-1, 1),
+    })
+    fixture = {
+        "model": "strict-onehot",
+        "source": "models/train.py: Python onnxruntime on the first hold-out customers of models/data/test.csv",
+        "customers": [
+            {"customer_id": row["customerid"],
+             "features": {"contract": {"text": row["contract"]}, "tenure": {"number": float(row["tenure"])}},
+             "churn_probability": round(float(p["Yes"]), 9)}
+            for row, p in zip(rows.to_dict("records"), outputs[1])
+        ],
+    }
+    (target / "strict-onehot.json").write_text(json.dumps(fixture, indent=1) + "\n")
 
 
 if __name__ == "__main__":

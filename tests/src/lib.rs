@@ -1,0 +1,188 @@
+//! Helpers for the integration tests: a real churnserve on an ephemeral port with a
+//! temporary data directory, clients for it, and the fixtures models/train.py writes.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use churn_api::v1 as pb;
+use churn_api::v1::registry_service_client::RegistryServiceClient;
+use churn_api::v1::scoring_service_client::ScoringServiceClient;
+use churnserve::{Config, ServerError};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+/// Generous client limits, so the server's own limits are what tests exercise.
+const CLIENT_MESSAGE_LIMIT: usize = 256 * 1024 * 1024;
+
+/// A running server; stopped when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    pub address: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// The server with its default configuration.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// The server after `adjust` changes its configuration.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let address = listener.local_addr().expect("bound address");
+        let mut config = Config::new(address, data_dir.path().join("registry"));
+        adjust(&mut config);
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(churnserve::serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        TestServer { address, shutdown: Some(shutdown), task: Some(task), _data_dir: data_dir }
+    }
+
+    async fn channel(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.address))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the test server")
+    }
+
+    pub async fn scoring(&self) -> ScoringServiceClient<Channel> {
+        ScoringServiceClient::new(self.channel().await)
+            .max_decoding_message_size(CLIENT_MESSAGE_LIMIT)
+            .max_encoding_message_size(CLIENT_MESSAGE_LIMIT)
+    }
+
+    pub async fn registry(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::new(self.channel().await)
+    }
+
+    /// Stops the server and returns how `serve` ended.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.take().expect("server task").into_future().await.expect("server task panicked")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// A path in the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// One raw value as a fixture stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixtureValue {
+    Number(f64),
+    Text(String),
+    Missing,
+}
+
+/// One customer of a fixture, with the probability Python onnxruntime computed.
+#[derive(Debug, Clone)]
+pub struct FixtureCustomer {
+    pub id: String,
+    pub features: Vec<(String, FixtureValue)>,
+    pub churn_probability: f64,
+}
+
+/// Reads `key` ("customers" or "unseen_category_customers") of a fixture file.
+pub fn fixture(relative: &str, key: &str) -> Vec<FixtureCustomer> {
+    let text = std::fs::read_to_string(repo_path(relative)).expect("fixture file");
+    let json: Value = serde_json::from_str(&text).expect("fixture json");
+    json[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{relative} has no {key}"))
+        .iter()
+        .map(|customer| FixtureCustomer {
+            id: customer["customer_id"].as_str().expect("customer_id").to_owned(),
+            features: customer["features"]
+                .as_object()
+                .expect("features")
+                .iter()
+                .map(|(name, value)| (name.clone(), fixture_value(value)))
+                .collect(),
+            churn_probability: customer["churn_probability"].as_f64().expect("churn_probability"),
+        })
+        .collect()
+}
+
+fn fixture_value(value: &Value) -> FixtureValue {
+    match value {
+        Value::Null => FixtureValue::Missing,
+        Value::Object(kind) => match (kind.get("text"), kind.get("number")) {
+            (Some(text), _) => FixtureValue::Text(text.as_str().expect("text").to_owned()),
+            (_, Some(number)) => FixtureValue::Number(number.as_f64().expect("number")),
+            _ => panic!("fixture value {value} has neither text nor number"),
+        },
+        other => panic!("unexpected fixture value {other}"),
+    }
+}
+
+impl FixtureCustomer {
+    pub fn to_proto(&self) -> pb::Customer {
+        pb::Customer {
+            customer_id: self.id.clone(),
+            features: self
+                .features
+                .iter()
+                .map(|(name, value)| {
+                    let kind = match value {
+                        FixtureValue::Number(v) => Some(pb::feature_value::Kind::Number(*v)),
+                        FixtureValue::Text(t) => Some(pb::feature_value::Kind::Text(t.clone())),
+                        FixtureValue::Missing => None,
+                    };
+                    (name.clone(), pb::FeatureValue { kind })
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_engine(&self) -> churn_engine::Customer {
+        churn_engine::Customer {
+            id: self.id.clone(),
+            features: self
+                .features
+                .iter()
+                .map(|(name, value)| {
+                    let value = match value {
+                        FixtureValue::Number(v) => churn_engine::FeatureValue::Number(*v),
+                        FixtureValue::Text(t) => churn_engine::FeatureValue::Text(t.clone()),
+                        FixtureValue::Missing => churn_engine::FeatureValue::Missing,
+                    };
+                    (name.clone(), value)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Lowercase hex SHA-256 of a repository file.
+pub fn file_sha256(relative: &str) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(repo_path(relative)).expect("file");
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bundled models and their fixture files.
+pub const BUNDLED_MODELS: &[&str] = &["telco-logreg", "telco-lgbm"];
+
+/// Agreement required between churnserve and Python onnxruntime.
+pub const PYTHON_TOLERANCE: f64 = 1e-5;
