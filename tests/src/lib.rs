@@ -36,7 +36,9 @@ impl TestServer {
     /// The server after `adjust` changes its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind an ephemeral port");
         let address = listener.local_addr().expect("bound address");
         let mut config = Config::new(address, data_dir.path().join("registry"));
         adjust(&mut config);
@@ -44,7 +46,12 @@ impl TestServer {
         let task = tokio::spawn(churnserve::serve(config, listener, async {
             let _ = stopped.await;
         }));
-        TestServer { address, shutdown: Some(shutdown), task: Some(task), _data_dir: data_dir }
+        TestServer {
+            address,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _data_dir: data_dir,
+        }
     }
 
     async fn channel(&self) -> Channel {
@@ -70,7 +77,12 @@ impl TestServer {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        self.task.take().expect("server task").into_future().await.expect("server task panicked")
+        self.task
+            .take()
+            .expect("server task")
+            .into_future()
+            .await
+            .expect("server task panicked")
     }
 }
 
@@ -84,7 +96,9 @@ impl Drop for TestServer {
 
 /// A path in the repository.
 pub fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// One raw value as a fixture stores it.
@@ -112,14 +126,19 @@ pub fn fixture(relative: &str, key: &str) -> Vec<FixtureCustomer> {
         .unwrap_or_else(|| panic!("{relative} has no {key}"))
         .iter()
         .map(|customer| FixtureCustomer {
-            id: customer["customer_id"].as_str().expect("customer_id").to_owned(),
+            id: customer["customer_id"]
+                .as_str()
+                .expect("customer_id")
+                .to_owned(),
             features: customer["features"]
                 .as_object()
                 .expect("features")
                 .iter()
                 .map(|(name, value)| (name.clone(), fixture_value(value)))
                 .collect(),
-            churn_probability: customer["churn_probability"].as_f64().expect("churn_probability"),
+            churn_probability: customer["churn_probability"]
+                .as_f64()
+                .expect("churn_probability"),
         })
         .collect()
 }
@@ -178,7 +197,10 @@ impl FixtureCustomer {
 pub fn file_sha256(relative: &str) -> String {
     use sha2::Digest;
     let bytes = std::fs::read(repo_path(relative)).expect("file");
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The bundled models and their fixture files.

@@ -2,7 +2,8 @@
 //! every kind of bad value, and probabilities equal to Python onnxruntime's.
 
 use churn_engine::{
-    Customer, EngineError, FeatureKind, FeatureValue, Model, ModelOptions, OnnxRuntime, UnknownCategory,
+    Customer, EngineError, FeatureKind, FeatureValue, Model, ModelOptions, OnnxRuntime,
+    UnknownCategory,
 };
 use tests::{BUNDLED_MODELS, PYTHON_TOLERANCE, fixture, repo_path};
 
@@ -13,11 +14,13 @@ fn load_with(path: &str, options: &ModelOptions) -> Result<Model, EngineError> {
 }
 
 fn bundled(name: &str) -> Model {
-    load_with(&format!("models/{name}.onnx"), &ModelOptions::default()).expect("bundled model loads")
+    load_with(&format!("models/{name}.onnx"), &ModelOptions::default())
+        .expect("bundled model loads")
 }
 
 fn strict() -> Model {
-    load_with("tests/models/strict-onehot.onnx", &ModelOptions::default()).expect("test model loads")
+    load_with("tests/models/strict-onehot.onnx", &ModelOptions::default())
+        .expect("test model loads")
 }
 
 fn assert_matches_python(model: &Model, fixture_file: &str, key: &str) {
@@ -26,9 +29,17 @@ fn assert_matches_python(model: &Model, fixture_file: &str, key: &str) {
     let predictions = model.predict(&customers).expect("inference");
     assert_eq!(predictions.len(), rows.len());
     for (row, prediction) in rows.iter().zip(&predictions) {
-        let prediction = prediction.as_ref().unwrap_or_else(|e| panic!("{}: {e}", row.id));
+        let prediction = prediction
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{}: {e}", row.id));
         let delta = (prediction.churn_probability - row.churn_probability).abs();
-        assert!(delta <= PYTHON_TOLERANCE, "{fixture_file} {}: {} vs python {}", row.id, prediction.churn_probability, row.churn_probability);
+        assert!(
+            delta <= PYTHON_TOLERANCE,
+            "{fixture_file} {}: {} vs python {}",
+            row.id,
+            prediction.churn_probability,
+            row.churn_probability
+        );
     }
 }
 
@@ -36,23 +47,44 @@ fn assert_matches_python(model: &Model, fixture_file: &str, key: &str) {
 fn bundled_models_match_python_onnxruntime() {
     for name in BUNDLED_MODELS {
         let rows = fixture(&format!("models/fixtures/{name}.json"), "customers");
-        assert!(rows.iter().any(|r| r.features.iter().any(|(_, v)| *v == tests::FixtureValue::Missing)), "{name}: fixture covers missing values");
-        assert_matches_python(&bundled(name), &format!("models/fixtures/{name}.json"), "customers");
+        assert!(
+            rows.iter().any(|r| r
+                .features
+                .iter()
+                .any(|(_, v)| *v == tests::FixtureValue::Missing)),
+            "{name}: fixture covers missing values"
+        );
+        assert_matches_python(
+            &bundled(name),
+            &format!("models/fixtures/{name}.json"),
+            "customers",
+        );
     }
 }
 
 #[test]
 fn unseen_categories_score_as_the_graph_does_when_the_encoder_ignores_them() {
     let model = bundled("telco-logreg");
-    assert_matches_python(&model, "models/fixtures/telco-logreg.json", "unseen_category_customers");
-    assert!(model.unknown_categories_scored() >= 5, "each unseen category is counted");
+    assert_matches_python(
+        &model,
+        "models/fixtures/telco-logreg.json",
+        "unseen_category_customers",
+    );
+    assert!(
+        model.unknown_categories_scored() >= 5,
+        "each unseen category is counted"
+    );
 }
 
 #[test]
 fn zipmap_with_string_classes_matches_python() {
     let model = strict();
     assert_eq!(model.class_labels(), ["No", "Yes"]);
-    assert_eq!(model.positive_class(), "Yes", "the last class label by default");
+    assert_eq!(
+        model.positive_class(),
+        "Yes",
+        "the last class label by default"
+    );
     assert_matches_python(&model, "tests/models/strict-onehot.json", "customers");
 }
 
@@ -63,9 +95,17 @@ fn single_rows_score_like_the_batch() {
     let customers: Vec<Customer> = rows.iter().take(30).map(|r| r.to_engine()).collect();
     let batch = model.predict(&customers).expect("inference");
     for (customer, in_batch) in customers.iter().zip(batch) {
-        let alone = model.predict(std::slice::from_ref(customer)).expect("inference").remove(0).expect("valid row");
+        let alone = model
+            .predict(std::slice::from_ref(customer))
+            .expect("inference")
+            .remove(0)
+            .expect("valid row");
         let in_batch = in_batch.expect("valid row");
-        assert!((alone.churn_probability - in_batch.churn_probability).abs() <= 1e-6, "{}", customer.id);
+        assert!(
+            (alone.churn_probability - in_batch.churn_probability).abs() <= 1e-6,
+            "{}",
+            customer.id
+        );
     }
 }
 
@@ -76,16 +116,38 @@ fn per_feature_schema_comes_from_the_graph() {
     assert_eq!(schema.features.len(), 19);
     let contract = schema.feature("contract").expect("contract");
     assert_eq!(contract.kind, FeatureKind::Text);
-    let categories = contract.categories.as_ref().expect("categories from the OneHotEncoder");
-    assert_eq!(categories.values, ["Month-to-month", "One year", "Two year"]);
-    assert_eq!(categories.unknown, UnknownCategory::Score, "handle_unknown='ignore' exports zeros=1");
+    let categories = contract
+        .categories
+        .as_ref()
+        .expect("categories from the OneHotEncoder");
+    assert_eq!(
+        categories.values,
+        ["Month-to-month", "One year", "Two year"]
+    );
+    assert_eq!(
+        categories.unknown,
+        UnknownCategory::Score,
+        "handle_unknown='ignore' exports zeros=1"
+    );
     let tenure = schema.feature("tenure").expect("tenure");
-    assert_eq!((tenure.kind, tenure.missing_allowed), (FeatureKind::Number, false));
-    assert!(schema.feature("totalcharges").expect("totalcharges").missing_allowed, "goes through an Imputer");
+    assert_eq!(
+        (tenure.kind, tenure.missing_allowed),
+        (FeatureKind::Number, false)
+    );
+    assert!(
+        schema
+            .feature("totalcharges")
+            .expect("totalcharges")
+            .missing_allowed,
+        "goes through an Imputer"
+    );
     assert_eq!(model.class_labels(), ["0", "1"]);
     assert_eq!(model.positive_class(), "1");
     assert_eq!(model.producer(), "skl2onnx");
-    assert_eq!((model.threshold(), model.risk_band_cuts()), (0.5, [0.3, 0.6]));
+    assert_eq!(
+        (model.threshold(), model.risk_band_cuts()),
+        (0.5, [0.3, 0.6])
+    );
 }
 
 #[test]
@@ -97,8 +159,18 @@ fn dense_schema_comes_from_the_metadata() {
     assert_eq!(names[..3], ["gender", "seniorcitizen", "partner"]);
     let payment = schema.feature("paymentmethod").expect("paymentmethod");
     assert_eq!(payment.kind, FeatureKind::Text);
-    assert_eq!(payment.categories.as_ref().expect("coded categories").unknown, UnknownCategory::Reject);
-    assert!(schema.features.iter().all(|f| f.missing_allowed), "the trees route NaN");
+    assert_eq!(
+        payment
+            .categories
+            .as_ref()
+            .expect("coded categories")
+            .unknown,
+        UnknownCategory::Reject
+    );
+    assert!(
+        schema.features.iter().all(|f| f.missing_allowed),
+        "the trees route NaN"
+    );
     assert_eq!(model.producer(), "OnnxMLTools");
 }
 
@@ -106,7 +178,10 @@ fn dense_schema_comes_from_the_metadata() {
 fn strict_encoder_categories_are_rejected_up_front() {
     let model = strict();
     let contract = model.schema().feature("contract").expect("contract");
-    assert_eq!(contract.categories.as_ref().expect("categories").unknown, UnknownCategory::Reject);
+    assert_eq!(
+        contract.categories.as_ref().expect("categories").unknown,
+        UnknownCategory::Reject
+    );
 }
 
 /// A valid customer of `model` with `changes` applied (`None` removes the feature), and
@@ -119,23 +194,37 @@ fn check(model: &Model, changes: &[(&str, Option<FeatureValue>)], expected: &[(&
             None => customer.features.remove(*name),
         };
     }
-    let outcome = model.predict(std::slice::from_ref(&customer)).expect("inference").remove(0);
+    let outcome = model
+        .predict(std::slice::from_ref(&customer))
+        .expect("inference")
+        .remove(0);
     if expected.is_empty() {
         let prediction = outcome.unwrap_or_else(|e| panic!("{changes:?} should score: {e}"));
         assert!((0.0..=1.0).contains(&prediction.churn_probability));
         return;
     }
     let error = outcome.expect_err("the row must be rejected");
-    let found: Vec<(&str, &str)> = error.problems.iter().map(|p| (p.feature.as_str(), p.message.as_str())).collect();
+    let found: Vec<(&str, &str)> = error
+        .problems
+        .iter()
+        .map(|p| (p.feature.as_str(), p.message.as_str()))
+        .collect();
     assert_eq!(found.len(), expected.len(), "{found:?}");
     for ((feature, message), (want_feature, fragment)) in found.iter().zip(expected) {
         assert_eq!(feature, want_feature);
-        assert!(message.contains(fragment), "{feature}: {message:?} should contain {fragment:?}");
+        assert!(
+            message.contains(fragment),
+            "{feature}: {message:?} should contain {fragment:?}"
+        );
     }
 }
 
 fn fixture_customer(model: &Model) -> Customer {
-    let file = if model.schema().features.len() == 2 { "tests/models/strict-onehot.json" } else { "models/fixtures/telco-logreg.json" };
+    let file = if model.schema().features.len() == 2 {
+        "tests/models/strict-onehot.json"
+    } else {
+        "models/fixtures/telco-logreg.json"
+    };
     fixture(file, "customers")[0].to_engine()
 }
 
@@ -152,35 +241,108 @@ fn validation_names_each_feature_and_what_was_expected() {
     let logreg = bundled("telco-logreg");
     let lgbm = bundled("telco-lgbm");
     check(&logreg, &[], &[]);
-    check(&logreg, &[("tenure", text("twelve"))], &[("tenure", "expected a whole number, got the text \"twelve\"")]);
-    check(&logreg, &[("tenure", number(1.5))], &[("tenure", "expected a whole number, got 1.5")]);
-    check(&logreg, &[("tenure", Some(FeatureValue::Missing))], &[("tenure", "is missing")]);
-    check(&logreg, &[("tenure", number(f64::NAN))], &[("tenure", "is missing")]);
-    check(&logreg, &[("totalcharges", Some(FeatureValue::Missing))], &[]);
-    check(&logreg, &[("monthlycharges", number(f64::INFINITY))], &[("monthlycharges", "expected a finite number, got inf")]);
-    check(&logreg, &[("contract", Some(FeatureValue::Flag(true)))], &[("contract", "expected text, one of \"Month-to-month\"")]);
-    check(&logreg, &[("contract", Some(FeatureValue::Missing))], &[("contract", "has no value")]);
-    check(&logreg, &[("contract", text("a\0b"))], &[("contract", "NUL")]);
-    check(&logreg, &[("gender", None)], &[("gender", "is required but absent")]);
-    check(&logreg, &[("shoe_size", number(9.0)), ("age", number(40.0))], &[("age", "is not an input of this model"), ("shoe_size", "is not an input of this model")]);
     check(
         &logreg,
-        &[("gender", None), ("tenure", text("x")), ("zzz", number(1.0))],
-        &[("gender", "absent"), ("tenure", "expected a whole number"), ("zzz", "not an input")],
+        &[("tenure", text("twelve"))],
+        &[("tenure", "expected a whole number, got the text \"twelve\"")],
     );
-    check(&lgbm, &[("contract", text("Weekly"))], &[("contract", "unknown category \"Weekly\"; expected one of \"Month-to-month\", \"One year\", \"Two year\"")]);
+    check(
+        &logreg,
+        &[("tenure", number(1.5))],
+        &[("tenure", "expected a whole number, got 1.5")],
+    );
+    check(
+        &logreg,
+        &[("tenure", Some(FeatureValue::Missing))],
+        &[("tenure", "is missing")],
+    );
+    check(
+        &logreg,
+        &[("tenure", number(f64::NAN))],
+        &[("tenure", "is missing")],
+    );
+    check(
+        &logreg,
+        &[("totalcharges", Some(FeatureValue::Missing))],
+        &[],
+    );
+    check(
+        &logreg,
+        &[("monthlycharges", number(f64::INFINITY))],
+        &[("monthlycharges", "expected a finite number, got inf")],
+    );
+    check(
+        &logreg,
+        &[("contract", Some(FeatureValue::Flag(true)))],
+        &[("contract", "expected text, one of \"Month-to-month\"")],
+    );
+    check(
+        &logreg,
+        &[("contract", Some(FeatureValue::Missing))],
+        &[("contract", "has no value")],
+    );
+    check(
+        &logreg,
+        &[("contract", text("a\0b"))],
+        &[("contract", "NUL")],
+    );
+    check(
+        &logreg,
+        &[("gender", None)],
+        &[("gender", "is required but absent")],
+    );
+    check(
+        &logreg,
+        &[("shoe_size", number(9.0)), ("age", number(40.0))],
+        &[
+            ("age", "is not an input of this model"),
+            ("shoe_size", "is not an input of this model"),
+        ],
+    );
+    check(
+        &logreg,
+        &[
+            ("gender", None),
+            ("tenure", text("x")),
+            ("zzz", number(1.0)),
+        ],
+        &[
+            ("gender", "absent"),
+            ("tenure", "expected a whole number"),
+            ("zzz", "not an input"),
+        ],
+    );
+    check(
+        &lgbm,
+        &[("contract", text("Weekly"))],
+        &[(
+            "contract",
+            "unknown category \"Weekly\"; expected one of \"Month-to-month\", \"One year\", \"Two year\"",
+        )],
+    );
     check(&lgbm, &[("tenure", Some(FeatureValue::Missing))], &[]);
-    check(&strict(), &[("contract", text("Weekly"))], &[("contract", "unknown category \"Weekly\"")]);
+    check(
+        &strict(),
+        &[("contract", text("Weekly"))],
+        &[("contract", "unknown category \"Weekly\"")],
+    );
 }
 
 #[test]
 fn load_options_override_the_metadata() {
     let reversed = load_with(
         "tests/models/strict-onehot.onnx",
-        &ModelOptions { positive_class: Some("No".to_owned()), threshold: Some(0.9), ..ModelOptions::default() },
+        &ModelOptions {
+            positive_class: Some("No".to_owned()),
+            threshold: Some(0.9),
+            ..ModelOptions::default()
+        },
     )
     .expect("loads");
-    let customers: Vec<Customer> = fixture("tests/models/strict-onehot.json", "customers").iter().map(|r| r.to_engine()).collect();
+    let customers: Vec<Customer> = fixture("tests/models/strict-onehot.json", "customers")
+        .iter()
+        .map(|r| r.to_engine())
+        .collect();
     let yes = strict().predict(&customers).expect("inference");
     let no = reversed.predict(&customers).expect("inference");
     for (yes, no) in yes.iter().zip(&no) {
@@ -194,29 +356,46 @@ fn load_options_override_the_metadata() {
 fn models_that_cannot_be_served_are_refused_at_load() {
     let runtime = OnnxRuntime::load(None).expect("onnx runtime");
     let cases: &[(&str, Result<Vec<u8>, &str>, ModelOptions, &str)] = &[
-        ("garbage bytes", Ok(b"not a model at all".to_vec()), ModelOptions::default(), "not an ONNX model"),
+        (
+            "garbage bytes",
+            Ok(b"not a model at all".to_vec()),
+            ModelOptions::default(),
+            "not an ONNX model",
+        ),
         (
             "wrong number of dense feature names",
             Err("models/telco-lgbm.onnx"),
-            ModelOptions { feature_names: Some(vec!["a".to_owned(), "b".to_owned()]), ..ModelOptions::default() },
+            ModelOptions {
+                feature_names: Some(vec!["a".to_owned(), "b".to_owned()]),
+                ..ModelOptions::default()
+            },
             "has 19 columns but 2 feature names were given",
         ),
         (
             "unknown positive class",
             Err("tests/models/strict-onehot.onnx"),
-            ModelOptions { positive_class: Some("Maybe".to_owned()), ..ModelOptions::default() },
+            ModelOptions {
+                positive_class: Some("Maybe".to_owned()),
+                ..ModelOptions::default()
+            },
             "positive class \"Maybe\" is not a class",
         ),
         (
             "threshold outside (0, 1)",
             Err("models/telco-logreg.onnx"),
-            ModelOptions { threshold: Some(1.5), ..ModelOptions::default() },
+            ModelOptions {
+                threshold: Some(1.5),
+                ..ModelOptions::default()
+            },
             "threshold 1.5 must be within (0, 1)",
         ),
         (
             "descending band cuts",
             Err("models/telco-logreg.onnx"),
-            ModelOptions { risk_band_cuts: Some([0.7, 0.2]), ..ModelOptions::default() },
+            ModelOptions {
+                risk_band_cuts: Some([0.7, 0.2]),
+                ..ModelOptions::default()
+            },
             "risk band cuts [0.7, 0.2] must be ascending",
         ),
     ];
@@ -226,7 +405,10 @@ fn models_that_cannot_be_served_are_refused_at_load() {
             Err(path) => std::fs::read(repo_path(path)).expect("model file"),
         };
         let error = Model::load(runtime, &bytes, options).expect_err(case);
-        assert!(matches!(error, EngineError::InvalidModel(_)), "{case}: {error}");
+        assert!(
+            matches!(error, EngineError::InvalidModel(_)),
+            "{case}: {error}"
+        );
         assert!(error.to_string().contains(fragment), "{case}: {error}");
     }
 }

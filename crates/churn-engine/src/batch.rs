@@ -43,7 +43,10 @@ impl RowError {
     /// A row-level failure not tied to one feature.
     pub(crate) fn whole_row(message: impl Into<String>) -> Self {
         RowError {
-            problems: vec![FeatureProblem { feature: String::new(), message: message.into() }],
+            problems: vec![FeatureProblem {
+                feature: String::new(),
+                message: message.into(),
+            }],
         }
     }
 }
@@ -116,12 +119,18 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
                     scalars.push(scalar);
                     row_unknowns += u64::from(unknown);
                 }
-                Err(message) => problems.push(FeatureProblem { feature: feature.name.clone(), message }),
+                Err(message) => problems.push(FeatureProblem {
+                    feature: feature.name.clone(),
+                    message,
+                }),
             }
         }
         if customer.features.len() > present {
-            let mut extra: Vec<&String> =
-                customer.features.keys().filter(|name| schema.feature(name).is_none()).collect();
+            let mut extra: Vec<&String> = customer
+                .features
+                .keys()
+                .filter(|name| schema.feature(name).is_none())
+                .collect();
             extra.sort();
             problems.extend(extra.into_iter().map(|name| FeatureProblem {
                 feature: name.clone(),
@@ -137,7 +146,14 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
             errors.push(Some(RowError { problems }));
         }
     }
-    (Encoded { rows, columns, unknown_categories }, errors)
+    (
+        Encoded {
+            rows,
+            columns,
+            unknown_categories,
+        },
+        errors,
+    )
 }
 
 fn empty_columns(schema: &Schema, capacity: usize) -> Vec<Column> {
@@ -194,9 +210,15 @@ fn push_row(layout: &Layout, columns: &mut [Column], scalars: &[Scalar<'_>]) {
 
 /// Checks one value against its feature; the flag says it is a category the model has
 /// not seen but scores anyway.
-fn encode_value<'a>(feature: &Feature, value: Option<&'a FeatureValue>) -> Result<(Scalar<'a>, bool), String> {
+fn encode_value<'a>(
+    feature: &Feature,
+    value: Option<&'a FeatureValue>,
+) -> Result<(Scalar<'a>, bool), String> {
     let Some(value) = value else {
-        return Err(format!("is required but absent; expected {}", expectation(feature)));
+        return Err(format!(
+            "is required but absent; expected {}",
+            expectation(feature)
+        ));
     };
     match (feature.kind, value) {
         (FeatureKind::Number, FeatureValue::Number(v)) if v.is_nan() => missing_number(feature),
@@ -210,8 +232,14 @@ fn encode_value<'a>(feature: &Feature, value: Option<&'a FeatureValue>) -> Resul
         }
         (FeatureKind::Text, FeatureValue::Text(text)) => category(feature, text),
         (FeatureKind::Bool, FeatureValue::Flag(flag)) => Ok((Scalar::Flag(*flag), false)),
-        (_, FeatureValue::Missing) => Err(format!("has no value; expected {}", expectation(feature))),
-        (_, other) => Err(format!("expected {}, got {}", expectation(feature), describe(other))),
+        (_, FeatureValue::Missing) => {
+            Err(format!("has no value; expected {}", expectation(feature)))
+        }
+        (_, other) => Err(format!(
+            "expected {}, got {}",
+            expectation(feature),
+            describe(other)
+        )),
     }
 }
 
@@ -243,16 +271,25 @@ fn category<'a>(feature: &Feature, text: &'a str) -> Result<(Scalar<'a>, bool), 
     match categories.index.get(text) {
         Some(&code) if dense => Ok((Scalar::Code(code), false)),
         Some(_) => Ok((Scalar::Text(text), false)),
-        None if categories.unknown == UnknownCategory::Score && !dense => Ok((Scalar::Text(text), true)),
-        None => Err(format!("unknown category {text:?}; expected one of {}", quoted(&categories.values))),
+        None if categories.unknown == UnknownCategory::Score && !dense => {
+            Ok((Scalar::Text(text), true))
+        }
+        None => Err(format!(
+            "unknown category {text:?}; expected one of {}",
+            quoted(&categories.values)
+        )),
     }
 }
 
 fn expectation(feature: &Feature) -> String {
     match (feature.kind, &feature.categories) {
-        (FeatureKind::Number, _) if feature.tensor_type == TensorType::I64 => "a whole number".to_owned(),
+        (FeatureKind::Number, _) if feature.tensor_type == TensorType::I64 => {
+            "a whole number".to_owned()
+        }
         (FeatureKind::Number, _) => "a number".to_owned(),
-        (FeatureKind::Text, Some(categories)) => format!("text, one of {}", quoted(&categories.values)),
+        (FeatureKind::Text, Some(categories)) => {
+            format!("text, one of {}", quoted(&categories.values))
+        }
         (FeatureKind::Text, None) => "text".to_owned(),
         (FeatureKind::Bool, _) => "a flag (true or false)".to_owned(),
     }
@@ -268,5 +305,9 @@ fn describe(value: &FeatureValue) -> String {
 }
 
 fn quoted(values: &[String]) -> String {
-    values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -10,12 +10,19 @@ pub enum EngineError {
         "onnx runtime {version} was not found (looked in: {searched}); run `scripts/setup-onnxruntime.sh` from the repository, \
          or point `--onnxruntime` or ORT_DYLIB_PATH at libonnxruntime.so.{version}"
     )]
-    RuntimeNotFound { version: &'static str, searched: String },
+    RuntimeNotFound {
+        version: &'static str,
+        searched: String,
+    },
     #[error(
         "cannot load onnx runtime from {path}: {reason}; run `scripts/setup-onnxruntime.sh` from the repository, \
          or point `--onnxruntime` or ORT_DYLIB_PATH at libonnxruntime.so.{version}"
     )]
-    RuntimeLoad { path: PathBuf, reason: String, version: &'static str },
+    RuntimeLoad {
+        path: PathBuf,
+        reason: String,
+        version: &'static str,
+    },
     #[error("invalid model: {0}")]
     InvalidModel(String),
     #[error("inference failed: {0}")]

@@ -139,7 +139,9 @@ pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
                     );
                 }
             }
-            ("Imputer", _) | ("TreeEnsembleClassifier", _) | ("TreeEnsembleRegressor", _)
+            ("Imputer", _)
+            | ("TreeEnsembleClassifier", _)
+            | ("TreeEnsembleRegressor", _)
             | ("TreeEnsemble", _) => missing_tolerant.extend(source.iter().copied()),
             _ => {}
         }
@@ -228,8 +230,16 @@ fn one_hot_categories(node: &NodeProto) -> Option<ColumnCategories> {
 }
 
 fn class_labels(graph: &GraphProto) -> Vec<String> {
-    for node in graph.node.iter().filter(|n| CLASSIFIERS.contains(&n.op_type.as_str())) {
-        for name in ["classlabels_strings", "classlabels_int64s", "classlabels_ints"] {
+    for node in graph
+        .node
+        .iter()
+        .filter(|n| CLASSIFIERS.contains(&n.op_type.as_str()))
+    {
+        for name in [
+            "classlabels_strings",
+            "classlabels_int64s",
+            "classlabels_ints",
+        ] {
             if let Some(attribute) = node.attribute(name) {
                 if !attribute.strings.is_empty() {
                     return attribute.strings_utf8();

@@ -102,13 +102,19 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Parses the graph, derives the schema, builds the sessions and scores one synthetic
     /// row, so that a model that loads is a model that scores.
-    pub fn load(runtime: &OnnxRuntime, bytes: &[u8], options: &ModelOptions) -> Result<Model, EngineError> {
+    pub fn load(
+        runtime: &OnnxRuntime,
+        bytes: &[u8],
+        options: &ModelOptions,
+    ) -> Result<Model, EngineError> {
         let proto = ModelProto::decode(bytes)
             .map_err(|e| EngineError::InvalidModel(format!("not an ONNX model: {e}")))?;
         let facts = graph::analyze(&proto).map_err(EngineError::InvalidModel)?;
         let schema = Schema::derive(&facts, options.feature_names.as_deref())?;
         let (probability_output, probability_type, session_bytes) = match &facts.probabilities {
-            Some(ProbabilitySource::Output { name, elem_type }) => (name.clone(), *elem_type, bytes.to_vec()),
+            Some(ProbabilitySource::Output { name, elem_type }) => {
+                (name.clone(), *elem_type, bytes.to_vec())
+            }
             Some(ProbabilitySource::ZipMapInput { name }) => {
                 let mut extended = bytes.to_vec();
                 extended.extend(onnx_proto::extra_output_suffix(name, elem_type::FLOAT));
@@ -116,15 +122,27 @@ impl Model {
             }
             None => {
                 return Err(EngineError::InvalidModel(
-                    "no probability output: expected a float tensor [N,2] or [N,1], or a ZipMap".to_owned(),
+                    "no probability output: expected a float tensor [N,2] or [N,1], or a ZipMap"
+                        .to_owned(),
                 ));
             }
         };
         let sessions = (0..options.sessions.max(1))
-            .map(|_| build_session(runtime, &session_bytes, options.intra_op_threads, &probability_output))
+            .map(|_| {
+                build_session(
+                    runtime,
+                    &session_bytes,
+                    options.intra_op_threads,
+                    &probability_output,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let metadata_number = |key: &str| -> Result<Option<f64>, EngineError> {
-            facts.metadata.get(key).map(|v| parse_json(key, v)).transpose()
+            facts
+                .metadata
+                .get(key)
+                .map(|v| parse_json(key, v))
+                .transpose()
         };
         let threshold = match options.threshold {
             Some(t) => t,
@@ -161,11 +179,15 @@ impl Model {
         let row = synthetic_customer(&self.schema);
         let (encoded, errors) = batch::encode(&self.schema, std::slice::from_ref(&row));
         if let Some(Some(error)) = errors.first() {
-            return Err(EngineError::InvalidModel(format!("cannot build a smoke-test row: {error}")));
+            return Err(EngineError::InvalidModel(format!(
+                "cannot build a smoke-test row: {error}"
+            )));
         }
         let (width, values) = self.run(&encoded)?;
         if values.iter().any(|v| !v.is_finite()) {
-            return Err(EngineError::InvalidModel("the smoke-test row gave a non-finite probability".to_owned()));
+            return Err(EngineError::InvalidModel(
+                "the smoke-test row gave a non-finite probability".to_owned(),
+            ));
         }
         if self.class_labels.is_empty() {
             self.class_labels = (0..width.max(2)).map(|c| c.to_string()).collect();
@@ -179,12 +201,16 @@ impl Model {
         }
         self.positive_index = match positive_class {
             None | Some("") => classes - 1,
-            Some(label) => self.class_labels.iter().position(|c| c == label).ok_or_else(|| {
-                EngineError::InvalidModel(format!(
-                    "positive class {label:?} is not a class of the model; classes are {:?}",
-                    self.class_labels
-                ))
-            })?,
+            Some(label) => self
+                .class_labels
+                .iter()
+                .position(|c| c == label)
+                .ok_or_else(|| {
+                    EngineError::InvalidModel(format!(
+                        "positive class {label:?} is not a class of the model; classes are {:?}",
+                        self.class_labels
+                    ))
+                })?,
         };
         Ok(())
     }
@@ -222,12 +248,23 @@ impl Model {
 
     /// Scores every customer; a row that fails validation gets its error and never
     /// affects the others. Blocking: call it off the async threads.
-    pub fn predict(&self, customers: &[Customer]) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
+    pub fn predict(
+        &self,
+        customers: &[Customer],
+    ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
         let (encoded, errors) = batch::encode(&self.schema, customers);
-        self.unknown_categories.fetch_add(encoded.unknown_categories, Ordering::Relaxed);
+        self.unknown_categories
+            .fetch_add(encoded.unknown_categories, Ordering::Relaxed);
         let mut results: Vec<Result<Prediction, RowError>> = errors
             .into_iter()
-            .map(|error| error.map_or(Err(RowError { problems: Vec::new() }), Err))
+            .map(|error| {
+                error.map_or(
+                    Err(RowError {
+                        problems: Vec::new(),
+                    }),
+                    Err,
+                )
+            })
             .collect();
         if encoded.rows.is_empty() {
             return Ok(results);
@@ -248,7 +285,11 @@ impl Model {
 
     fn positive_probability(&self, width: usize, row: &[f64]) -> f64 {
         if width == 1 {
-            if self.positive_index == 1 { row[0] } else { 1.0 - row[0] }
+            if self.positive_index == 1 {
+                row[0]
+            } else {
+                1.0 - row[0]
+            }
         } else {
             row[self.positive_index]
         }
@@ -274,16 +315,23 @@ impl Model {
         let rows = encoded.rows.len();
         let inputs = self.input_values(encoded)?;
         let mut pooled = self.checkout();
-        let PooledSession { session, run_options } = &mut *pooled;
+        let PooledSession {
+            session,
+            run_options,
+        } = &mut *pooled;
         let outputs = session
             .run_with_options(inputs, run_options)
             .map_err(|e| EngineError::Inference(e.to_string()))?;
         let output = &outputs[self.probability_output.as_str()];
         let (shape, values): (Vec<i64>, Vec<f64>) = if self.probability_type == elem_type::DOUBLE {
-            let (shape, data) = output.try_extract_tensor::<f64>().map_err(inference_error)?;
+            let (shape, data) = output
+                .try_extract_tensor::<f64>()
+                .map_err(inference_error)?;
             (shape.to_vec(), data.to_vec())
         } else {
-            let (shape, data) = output.try_extract_tensor::<f32>().map_err(inference_error)?;
+            let (shape, data) = output
+                .try_extract_tensor::<f32>()
+                .map_err(inference_error)?;
             (shape.to_vec(), data.iter().map(|&v| f64::from(v)).collect())
         };
         let width = match shape.as_slice() {
@@ -308,11 +356,16 @@ impl Model {
                 return guard;
             }
         }
-        self.sessions[start % count].lock().unwrap_or_else(PoisonError::into_inner)
+        self.sessions[start % count]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Tensors over the encoded buffers, by graph input name.
-    fn input_values<'v>(&'v self, encoded: &'v Encoded) -> Result<Vec<(&'v str, SessionInputValue<'v>)>, EngineError> {
+    fn input_values<'v>(
+        &'v self,
+        encoded: &'v Encoded,
+    ) -> Result<Vec<(&'v str, SessionInputValue<'v>)>, EngineError> {
         let rows = encoded.rows.len() as i64;
         match &self.schema.layout {
             Layout::PerFeature { input_names, ranks } => encoded
@@ -326,21 +379,36 @@ impl Model {
                 .collect(),
             Layout::Dense { input_name } => {
                 let shape = vec![rows, self.schema.features.len() as i64];
-                Ok(vec![(input_name.as_str(), column_value(&encoded.columns[0], shape)?)])
+                Ok(vec![(
+                    input_name.as_str(),
+                    column_value(&encoded.columns[0], shape)?,
+                )])
             }
         }
     }
 }
 
-fn column_value<'v>(column: &'v Column, shape: Vec<i64>) -> Result<SessionInputValue<'v>, EngineError> {
+fn column_value<'v>(
+    column: &'v Column,
+    shape: Vec<i64>,
+) -> Result<SessionInputValue<'v>, EngineError> {
     Ok(match column {
-        Column::F32(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
-        Column::F64(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
-        Column::I64(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
-        Column::Bool(values) => TensorRef::from_array_view((shape, values.as_slice())).map_err(inference_error)?.into(),
+        Column::F32(values) => TensorRef::from_array_view((shape, values.as_slice()))
+            .map_err(inference_error)?
+            .into(),
+        Column::F64(values) => TensorRef::from_array_view((shape, values.as_slice()))
+            .map_err(inference_error)?
+            .into(),
+        Column::I64(values) => TensorRef::from_array_view((shape, values.as_slice()))
+            .map_err(inference_error)?
+            .into(),
+        Column::Bool(values) => TensorRef::from_array_view((shape, values.as_slice()))
+            .map_err(inference_error)?
+            .into(),
         Column::Text(values) => {
-            let tensor: DynValue =
-                Tensor::from_string_array((shape, values.as_slice())).map_err(inference_error)?.into_dyn();
+            let tensor: DynValue = Tensor::from_string_array((shape, values.as_slice()))
+                .map_err(inference_error)?
+                .into_dyn();
             tensor.into()
         }
     })
@@ -356,7 +424,8 @@ fn build_session(
     intra_op_threads: usize,
     probability_output: &str,
 ) -> Result<Mutex<PooledSession>, EngineError> {
-    let invalid = |e: String| EngineError::InvalidModel(format!("onnx runtime rejected the model: {e}"));
+    let invalid =
+        |e: String| EngineError::InvalidModel(format!("onnx runtime rejected the model: {e}"));
     let session = Session::builder(&runtime.environment)
         .map_err(|e| invalid(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
@@ -370,17 +439,23 @@ fn build_session(
     let run_options = RunOptions::new()
         .map_err(|e| invalid(e.to_string()))?
         .with_outputs(OutputSelector::no_default().with(probability_output));
-    Ok(Mutex::new(PooledSession { session, run_options }))
+    Ok(Mutex::new(PooledSession {
+        session,
+        run_options,
+    }))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, EngineError> {
-    serde_json::from_str(value)
-        .map_err(|e| EngineError::InvalidModel(format!("metadata `{key}` = {value:?} cannot be read: {e}")))
+    serde_json::from_str(value).map_err(|e| {
+        EngineError::InvalidModel(format!("metadata `{key}` = {value:?} cannot be read: {e}"))
+    })
 }
 
 fn validate_decision(threshold: f64, [medium, high]: [f64; 2]) -> Result<(), EngineError> {
     if !(threshold > 0.0 && threshold < 1.0) {
-        return Err(EngineError::InvalidModel(format!("threshold {threshold} must be within (0, 1)")));
+        return Err(EngineError::InvalidModel(format!(
+            "threshold {threshold} must be within (0, 1)"
+        )));
     }
     if !(0.0 < medium && medium < high && high < 1.0) {
         return Err(EngineError::InvalidModel(format!(
@@ -400,11 +475,19 @@ fn synthetic_customer(schema: &Schema) -> Customer {
                 FeatureKind::Number => FeatureValue::Number(0.0),
                 FeatureKind::Bool => FeatureValue::Flag(false),
                 FeatureKind::Text => FeatureValue::Text(
-                    feature.categories.as_ref().and_then(|c| c.values.first()).cloned().unwrap_or_default(),
+                    feature
+                        .categories
+                        .as_ref()
+                        .and_then(|c| c.values.first())
+                        .cloned()
+                        .unwrap_or_default(),
                 ),
             };
             (feature.name.clone(), value)
         })
         .collect();
-    Customer { id: "smoke-test".to_owned(), features }
+    Customer {
+        id: "smoke-test".to_owned(),
+        features,
+    }
 }

@@ -156,7 +156,10 @@ pub mod elem_type {
 
 impl AttributeProto {
     pub fn strings_utf8(&self) -> Vec<String> {
-        self.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+        self.strings
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
     }
 }
 
@@ -202,7 +205,10 @@ pub fn extra_output_suffix(name: &str, elem_type: i32) -> Vec<u8> {
             output: vec![ValueInfoProto {
                 name: name.to_owned(),
                 r#type: Some(TypeProto {
-                    tensor_type: Some(TensorTypeProto { elem_type, shape: None }),
+                    tensor_type: Some(TensorTypeProto {
+                        elem_type,
+                        shape: None,
+                    }),
                     sequence_type: None,
                 }),
             }],

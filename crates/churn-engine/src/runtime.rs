@@ -43,7 +43,10 @@ impl OnnxRuntime {
             .with_telemetry(false)
             .build()
             .map_err(|e| load_error(e.to_string()))?;
-        let runtime: &'static OnnxRuntime = Box::leak(Box::new(OnnxRuntime { environment, library }));
+        let runtime: &'static OnnxRuntime = Box::leak(Box::new(OnnxRuntime {
+            environment,
+            library,
+        }));
         tracing::info!(library = %runtime.library.display(), "onnx runtime loaded");
         *loaded = Some(runtime);
         Ok(runtime)
@@ -69,8 +72,16 @@ fn locate(explicit: Option<&Path>) -> Result<PathBuf, EngineError> {
         .into_iter()
         .chain([Path::new(SETUP_DIR).join(LIBRARY_FILE)])
         .collect();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| EngineError::RuntimeNotFound {
-        version: ONNXRUNTIME_VERSION,
-        searched: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-    })
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| EngineError::RuntimeNotFound {
+            version: ONNXRUNTIME_VERSION,
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }

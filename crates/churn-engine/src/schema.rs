@@ -55,7 +55,10 @@ pub struct Feature {
 #[derive(Debug, Clone)]
 pub(crate) enum Layout {
     /// Feature `i` is graph input `i`, shaped `[N,1]` (or `[N]` when `rank` is 1).
-    PerFeature { input_names: Vec<String>, ranks: Vec<usize> },
+    PerFeature {
+        input_names: Vec<String>,
+        ranks: Vec<usize>,
+    },
     /// Every feature is one column of a single `[N,F]` tensor.
     Dense { input_name: String },
 }
@@ -71,7 +74,10 @@ pub struct Schema {
 impl Schema {
     /// Derives the schema from the graph; `feature_names` names the columns of a dense
     /// input when the model's metadata does not.
-    pub(crate) fn derive(facts: &GraphFacts, feature_names: Option<&[String]>) -> Result<Self, EngineError> {
+    pub(crate) fn derive(
+        facts: &GraphFacts,
+        feature_names: Option<&[String]>,
+    ) -> Result<Self, EngineError> {
         let (features, layout) = match facts.inputs.as_slice() {
             [] => return Err(invalid("the graph has no inputs")),
             [single] if is_dense(single) => dense_features(facts, single, feature_names)?,
@@ -83,7 +89,11 @@ impl Schema {
                 return Err(invalid(format!("feature `{}` appears twice", feature.name)));
             }
         }
-        Ok(Schema { features, layout, positions })
+        Ok(Schema {
+            features,
+            layout,
+            positions,
+        })
     }
 
     /// The feature called `name`, if the model has one.
@@ -120,13 +130,21 @@ fn tensor_type(input: &GraphInput) -> Result<TensorType, EngineError> {
 
 fn categories(found: &ColumnCategories) -> Categories {
     Categories {
-        index: found.values.iter().enumerate().map(|(i, v)| (v.clone(), i)).collect(),
+        index: found
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i))
+            .collect(),
         values: found.values.clone(),
         unknown: found.unknown,
     }
 }
 
-fn per_feature_inputs(facts: &GraphFacts, inputs: &[GraphInput]) -> Result<(Vec<Feature>, Layout), EngineError> {
+fn per_feature_inputs(
+    facts: &GraphFacts,
+    inputs: &[GraphInput],
+) -> Result<(Vec<Feature>, Layout), EngineError> {
     let mut features = Vec::with_capacity(inputs.len());
     let mut ranks = Vec::with_capacity(inputs.len());
     for (index, input) in inputs.iter().enumerate() {
@@ -167,8 +185,11 @@ fn dense_features(
 ) -> Result<(Vec<Feature>, Layout), EngineError> {
     let names: Vec<String> = match (given_names, facts.metadata.get(FEATURE_NAMES_KEY)) {
         (Some(names), _) if !names.is_empty() => names.to_vec(),
-        (_, Some(json)) => serde_json::from_str(json)
-            .map_err(|e| invalid(format!("metadata `{FEATURE_NAMES_KEY}` is not a JSON array of strings: {e}")))?,
+        (_, Some(json)) => serde_json::from_str(json).map_err(|e| {
+            invalid(format!(
+                "metadata `{FEATURE_NAMES_KEY}` is not a JSON array of strings: {e}"
+            ))
+        })?,
         _ => {
             return Err(invalid(format!(
                 "input `{}` is a dense [N,F] tensor; give its feature names at load time or in the `{FEATURE_NAMES_KEY}` metadata",
@@ -187,7 +208,9 @@ fn dense_features(
     }
     let mut coded: HashMap<String, Vec<String>> = match facts.metadata.get(CATEGORIES_KEY) {
         Some(json) => serde_json::from_str(json).map_err(|e| {
-            invalid(format!("metadata `{CATEGORIES_KEY}` is not a JSON object of string arrays: {e}"))
+            invalid(format!(
+                "metadata `{CATEGORIES_KEY}` is not a JSON object of string arrays: {e}"
+            ))
         })?,
         None => HashMap::new(),
     };
@@ -197,10 +220,17 @@ fn dense_features(
         .enumerate()
         .map(|(column, name)| {
             let categories = coded.remove(&name).map(|values| {
-                categories(&ColumnCategories { values, unknown: UnknownCategory::Reject })
+                categories(&ColumnCategories {
+                    values,
+                    unknown: UnknownCategory::Reject,
+                })
             });
             Feature {
-                kind: if categories.is_some() { FeatureKind::Text } else { FeatureKind::Number },
+                kind: if categories.is_some() {
+                    FeatureKind::Text
+                } else {
+                    FeatureKind::Number
+                },
                 categories,
                 missing_allowed: facts.missing_tolerant.contains(&(0, column)),
                 tensor_type,
@@ -213,5 +243,10 @@ fn dense_features(
             "metadata `{CATEGORIES_KEY}` names `{unused}`, which is not one of the feature names"
         )));
     }
-    Ok((features, Layout::Dense { input_name: input.name.clone() }))
+    Ok((
+        features,
+        Layout::Dense {
+            input_name: input.name.clone(),
+        },
+    ))
 }

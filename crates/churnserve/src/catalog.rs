@@ -13,8 +13,14 @@ pub const PRODUCTION_ALIAS: &str = "production";
 
 /// The models shipped inside the binary, trained by models/train.py.
 const BUNDLED: &[(&str, &[u8])] = &[
-    ("telco-logreg", include_bytes!("../../../models/telco-logreg.onnx")),
-    ("telco-lgbm", include_bytes!("../../../models/telco-lgbm.onnx")),
+    (
+        "telco-logreg",
+        include_bytes!("../../../models/telco-logreg.onnx"),
+    ),
+    (
+        "telco-lgbm",
+        include_bytes!("../../../models/telco-lgbm.onnx"),
+    ),
 ];
 
 /// One loaded model version and the identity it answers with.
@@ -62,11 +68,18 @@ pub struct Catalog {
 
 impl Catalog {
     /// Loads every bundled model. Blocking: ONNX Runtime builds its sessions here.
-    pub fn bundled(runtime: &OnnxRuntime, default_model: &str, options: &ModelOptions) -> Result<Catalog, CatalogError> {
+    pub fn bundled(
+        runtime: &OnnxRuntime,
+        default_model: &str,
+        options: &ModelOptions,
+    ) -> Result<Catalog, CatalogError> {
         let mut models = BTreeMap::new();
         for &(name, bytes) in BUNDLED {
-            let model = Model::load(runtime, bytes, options)
-                .map_err(|source| CatalogError::Load { name: name.to_owned(), source })?;
+            let model =
+                Model::load(runtime, bytes, options).map_err(|source| CatalogError::Load {
+                    name: name.to_owned(),
+                    source,
+                })?;
             let served = ServedModel {
                 name: name.to_owned(),
                 version: 1,
@@ -79,25 +92,42 @@ impl Catalog {
         if !models.contains_key(default_model) {
             return Err(CatalogError::UnknownModel(default_model.to_owned()));
         }
-        Ok(Catalog { default_model: default_model.to_owned(), models })
+        Ok(Catalog {
+            default_model: default_model.to_owned(),
+            models,
+        })
     }
 
     pub fn resolve(&self, selector: &ModelSelector) -> Result<Arc<ServedModel>, CatalogError> {
-        let name = if selector.name.is_empty() { &self.default_model } else { &selector.name };
-        let served = self.models.get(name).ok_or_else(|| CatalogError::UnknownModel(name.clone()))?;
+        let name = if selector.name.is_empty() {
+            &self.default_model
+        } else {
+            &selector.name
+        };
+        let served = self
+            .models
+            .get(name)
+            .ok_or_else(|| CatalogError::UnknownModel(name.clone()))?;
         match &selector.version {
-            VersionSelector::Number(version) if *version == served.version => Ok(Arc::clone(served)),
-            VersionSelector::Number(version) => {
-                Err(CatalogError::UnknownVersion { name: name.clone(), version: *version })
+            VersionSelector::Number(version) if *version == served.version => {
+                Ok(Arc::clone(served))
             }
+            VersionSelector::Number(version) => Err(CatalogError::UnknownVersion {
+                name: name.clone(),
+                version: *version,
+            }),
             VersionSelector::Alias(alias) if alias == PRODUCTION_ALIAS => Ok(Arc::clone(served)),
-            VersionSelector::Alias(alias) => {
-                Err(CatalogError::UnknownAlias { name: name.clone(), alias: alias.clone() })
-            }
+            VersionSelector::Alias(alias) => Err(CatalogError::UnknownAlias {
+                name: name.clone(),
+                alias: alias.clone(),
+            }),
         }
     }
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -68,7 +68,9 @@ impl Config {
             )));
         }
         if self.sessions_per_model == Some(0) || self.intra_op_threads == 0 {
-            return Err(ConfigError("sessions_per_model and intra_op_threads must be at least 1".to_owned()));
+            return Err(ConfigError(
+                "sessions_per_model and intra_op_threads must be at least 1".to_owned(),
+            ));
         }
         Ok(())
     }

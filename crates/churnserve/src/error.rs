@@ -16,7 +16,10 @@ pub enum ServiceError {
     InvalidRequest(String),
     /// The single customer of a Score request cannot be scored.
     #[error("customer {customer_id:?}: {error}")]
-    InvalidCustomer { customer_id: String, error: RowError },
+    InvalidCustomer {
+        customer_id: String,
+        error: RowError,
+    },
     #[error("the batch has {rows} customers; the limit is {limit} (max_batch_rows)")]
     BatchTooLarge { rows: usize, limit: usize },
     #[error("{0} is not available yet")]

@@ -19,7 +19,10 @@ pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, Serv
             )));
         }
     };
-    Ok(ModelSelector { name: model.name, version })
+    Ok(ModelSelector {
+        name: model.name,
+        version,
+    })
 }
 
 pub fn customer(customer: pb::Customer) -> Customer {

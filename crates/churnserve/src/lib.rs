@@ -34,7 +34,10 @@ pub enum ServerError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read the listener's address: {0}")]
     Listener(std::io::Error),
     #[error("server reflection: {0}")]
@@ -59,12 +62,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| ServerError::DataDir { path: config.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     let loading_config = config.clone();
     let catalog = tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
         let runtime = OnnxRuntime::load(loading_config.onnxruntime.as_deref())?;
-        Ok(catalog::Catalog::bundled(runtime, &loading_config.default_model, &loading_config.model_options())?)
+        Ok(catalog::Catalog::bundled(
+            runtime,
+            &loading_config.default_model,
+            &loading_config.model_options(),
+        )?)
     })
     .await
     .map_err(|e| ServerError::Startup(e.to_string()))??;
@@ -76,13 +85,19 @@ pub async fn serve(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(churn_api::FILE_DESCRIPTOR_SET)
     };
-    let reflection_v1 = reflection().build_v1().map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1 = reflection()
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
     // grpcurl and many other clients still ask the v1alpha reflection service.
-    let reflection_v1alpha = reflection().build_v1alpha().map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
     tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(oversized_is_resource_exhausted))
+        .layer(tower::util::MapResponseLayer::new(
+            oversized_is_resource_exhausted,
+        ))
         .add_service(
             ScoringServiceServer::new(scoring)
                 .max_decoding_message_size(config.max_message_bytes)
@@ -103,11 +118,16 @@ pub async fn serve(
 
 /// tonic answers a request over the size limit with OUT_OF_RANGE, which no handler of
 /// ours returns; the contract says RESOURCE_EXHAUSTED for any configured limit.
-fn oversized_is_resource_exhausted(mut response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+fn oversized_is_resource_exhausted(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
     const OUT_OF_RANGE: &str = "11";
     const RESOURCE_EXHAUSTED: &str = "8";
     let headers = response.headers_mut();
-    if headers.get("grpc-status").is_some_and(|status| status == OUT_OF_RANGE) {
+    if headers
+        .get("grpc-status")
+        .is_some_and(|status| status == OUT_OF_RANGE)
+    {
         headers.insert("grpc-status", HeaderValue::from_static(RESOURCE_EXHAUSTED));
     }
     response

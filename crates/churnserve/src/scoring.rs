@@ -19,7 +19,10 @@ pub struct Scoring {
 
 impl Scoring {
     pub fn new(catalog: Catalog, max_batch_rows: usize) -> Scoring {
-        Scoring { catalog, max_batch_rows }
+        Scoring {
+            catalog,
+            max_batch_rows,
+        }
     }
 
     pub fn resolve(&self, selector: &ModelSelector) -> Result<Arc<ServedModel>, ServiceError> {
@@ -27,13 +30,20 @@ impl Scoring {
     }
 
     /// Scores one customer; an invalid customer is an error naming every offending feature.
-    pub async fn score(&self, selector: &ModelSelector, customer: Customer) -> Result<(Arc<ServedModel>, String, Prediction), ServiceError> {
+    pub async fn score(
+        &self,
+        selector: &ModelSelector,
+        customer: Customer,
+    ) -> Result<(Arc<ServedModel>, String, Prediction), ServiceError> {
         let served = self.resolve(selector)?;
         let (mut customers, mut outcomes) = predict(Arc::clone(&served), vec![customer]).await?;
         let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
         match outcome {
             Ok(prediction) => Ok((served, customer.id, prediction)),
-            Err(error) => Err(ServiceError::InvalidCustomer { customer_id: customer.id, error }),
+            Err(error) => Err(ServiceError::InvalidCustomer {
+                customer_id: customer.id,
+                error,
+            }),
         }
     }
 
@@ -44,13 +54,19 @@ impl Scoring {
         customers: Vec<Customer>,
     ) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
         if customers.len() > self.max_batch_rows {
-            return Err(ServiceError::BatchTooLarge { rows: customers.len(), limit: self.max_batch_rows });
+            return Err(ServiceError::BatchTooLarge {
+                rows: customers.len(),
+                limit: self.max_batch_rows,
+            });
         }
         predict(served, customers).await
     }
 }
 
-async fn predict(served: Arc<ServedModel>, customers: Vec<Customer>) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
+async fn predict(
+    served: Arc<ServedModel>,
+    customers: Vec<Customer>,
+) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
     if customers.is_empty() {
         return Ok((customers, Vec::new()));
     }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use churn_api::v1 as pb;
 use churn_api::v1::scoring_service_server::ScoringService;
-use tonic::codegen::BoxStream;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::error::ServiceError;
@@ -27,31 +27,49 @@ pub struct ScoringApi {
 
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
-    async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreResponse>, Status> {
+    async fn score(
+        &self,
+        request: Request<pb::ScoreRequest>,
+    ) -> Result<Response<pb::ScoreResponse>, Status> {
         let request = request.into_inner();
         if request.top_reasons > 0 {
             return Err(ServiceError::NotImplemented("top_reasons (explanations)").into());
         }
         let selector = from_proto::model_selector(request.model)?;
-        let customer = request
-            .customer
-            .ok_or_else(|| ServiceError::InvalidRequest("customer: required field is absent".to_owned()))?;
-        let (served, customer_id, prediction) = self.scoring.score(&selector, from_proto::customer(customer)).await?;
+        let customer = request.customer.ok_or_else(|| {
+            ServiceError::InvalidRequest("customer: required field is absent".to_owned())
+        })?;
+        let (served, customer_id, prediction) = self
+            .scoring
+            .score(&selector, from_proto::customer(customer))
+            .await?;
         Ok(Response::new(pb::ScoreResponse {
             prediction: Some(to_proto::prediction(customer_id, &prediction)),
             served_by: Some(to_proto::served_by(&served)),
         }))
     }
 
-    async fn score_batch(&self, request: Request<pb::ScoreBatchRequest>) -> Result<Response<pb::ScoreBatchResponse>, Status> {
+    async fn score_batch(
+        &self,
+        request: Request<pb::ScoreBatchRequest>,
+    ) -> Result<Response<pb::ScoreBatchResponse>, Status> {
         let request = request.into_inner();
         if request.top_reasons > 0 {
             return Err(ServiceError::NotImplemented("top_reasons (explanations)").into());
         }
-        let served = self.scoring.resolve(&from_proto::model_selector(request.model)?)?;
-        let (customers, outcomes) =
-            self.scoring.score_batch(Arc::clone(&served), from_proto::customers(request.customers)).await?;
-        Ok(Response::new(to_proto::score_batch_response(&served, 0, customers, outcomes)))
+        let served = self
+            .scoring
+            .resolve(&from_proto::model_selector(request.model)?)?;
+        let (customers, outcomes) = self
+            .scoring
+            .score_batch(
+                Arc::clone(&served),
+                from_proto::customers(request.customers),
+            )
+            .await?;
+        Ok(Response::new(to_proto::score_batch_response(
+            &served, 0, customers, outcomes,
+        )))
     }
 
     async fn score_stream(
@@ -66,7 +84,9 @@ impl ScoringService for ScoringApi {
             let mut next_row: u32 = 0;
             while let Some(message) = inbound.next().await {
                 let answer = match message {
-                    Ok(message) => score_stream_message(&scoring, &mut pinned, next_row, message).await,
+                    Ok(message) => {
+                        score_stream_message(&scoring, &mut pinned, next_row, message).await
+                    }
                     Err(status) => Err(stream_read_error(status)),
                 };
                 let failed = answer.is_err();
@@ -100,8 +120,15 @@ async fn score_stream_message(
             served
         }
     };
-    let (customers, outcomes) = scoring.score_batch(Arc::clone(&served), from_proto::customers(message.customers)).await?;
-    Ok(to_proto::score_batch_response(&served, first_row, customers, outcomes))
+    let (customers, outcomes) = scoring
+        .score_batch(
+            Arc::clone(&served),
+            from_proto::customers(message.customers),
+        )
+        .await?;
+    Ok(to_proto::score_batch_response(
+        &served, first_row, customers, outcomes,
+    ))
 }
 
 /// tonic reports an oversized stream message as OUT_OF_RANGE; over a configured limit

@@ -11,18 +11,20 @@ impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Status {
         let code = match &error {
             ServiceError::Catalog(catalog) => match catalog {
-                CatalogError::UnknownModel(_) | CatalogError::UnknownVersion { .. } | CatalogError::UnknownAlias { .. } => {
-                    Code::NotFound
-                }
+                CatalogError::UnknownModel(_)
+                | CatalogError::UnknownVersion { .. }
+                | CatalogError::UnknownAlias { .. } => Code::NotFound,
                 CatalogError::Load { .. } => Code::Internal,
             },
             ServiceError::Engine(engine) => match engine {
                 EngineError::InvalidModel(_) => Code::FailedPrecondition,
-                EngineError::RuntimeNotFound { .. } | EngineError::RuntimeLoad { .. } | EngineError::Inference(_) => {
-                    Code::Internal
-                }
+                EngineError::RuntimeNotFound { .. }
+                | EngineError::RuntimeLoad { .. }
+                | EngineError::Inference(_) => Code::Internal,
             },
-            ServiceError::InvalidRequest(_) | ServiceError::InvalidCustomer { .. } => Code::InvalidArgument,
+            ServiceError::InvalidRequest(_) | ServiceError::InvalidCustomer { .. } => {
+                Code::InvalidArgument
+            }
             ServiceError::BatchTooLarge { .. } => Code::ResourceExhausted,
             ServiceError::NotImplemented(_) => Code::Unimplemented,
             ServiceError::TaskFailed(_) => Code::Internal,

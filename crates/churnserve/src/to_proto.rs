@@ -47,12 +47,19 @@ pub fn score_batch_response(
             }),
         })
         .collect();
-    pb::ScoreBatchResponse { results, served_by: Some(served_by(served)) }
+    pb::ScoreBatchResponse {
+        results,
+        served_by: Some(served_by(served)),
+    }
 }
 
 fn row_error(row: u32, error: &RowError) -> pb::RowError {
     pb::RowError {
-        feature: error.problems.first().map(|p| p.feature.clone()).unwrap_or_default(),
+        feature: error
+            .problems
+            .first()
+            .map(|p| p.feature.clone())
+            .unwrap_or_default(),
         message: format!("row {row}: {error}"),
     }
 }

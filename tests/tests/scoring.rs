@@ -1,0 +1,459 @@
+//! churn.v1.ScoringService through the real server on an ephemeral port: scores equal to
+//! Python onnxruntime's for every bundled model, and every error path with its code.
+
+use churn_api::v1 as pb;
+use tests::{BUNDLED_MODELS, FixtureCustomer, PYTHON_TOLERANCE, TestServer, file_sha256, fixture};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+fn customers(model: &str) -> Vec<FixtureCustomer> {
+    fixture(&format!("models/fixtures/{model}.json"), "customers")
+}
+
+fn model_ref(name: &str, version: u32, alias: &str) -> Option<pb::ModelRef> {
+    Some(pb::ModelRef {
+        name: name.to_owned(),
+        version,
+        alias: alias.to_owned(),
+    })
+}
+
+fn expected_band(probability: f64) -> pb::RiskBand {
+    match probability {
+        p if p >= 0.6 => pb::RiskBand::High,
+        p if p >= 0.3 => pb::RiskBand::Medium,
+        _ => pb::RiskBand::Low,
+    }
+}
+
+fn assert_prediction(prediction: &pb::Prediction, expected: &FixtureCustomer) {
+    assert_eq!(prediction.customer_id, expected.id);
+    let delta = (prediction.churn_probability - expected.churn_probability).abs();
+    assert!(
+        delta <= PYTHON_TOLERANCE,
+        "{}: {} vs python {}",
+        expected.id,
+        prediction.churn_probability,
+        expected.churn_probability
+    );
+    assert_eq!(
+        prediction.will_churn,
+        prediction.churn_probability >= 0.5,
+        "{}",
+        expected.id
+    );
+    assert_eq!(
+        prediction.risk_band(),
+        expected_band(prediction.churn_probability),
+        "{}",
+        expected.id
+    );
+}
+
+fn assert_served_by(served_by: Option<&pb::ServedBy>, model: &str) {
+    let served_by = served_by.expect("served_by");
+    assert_eq!((served_by.name.as_str(), served_by.version), (model, 1));
+    assert_eq!(
+        served_by.sha256,
+        file_sha256(&format!("models/{model}.onnx"))
+    );
+}
+
+#[tokio::test]
+async fn score_matches_python_for_every_bundled_model() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    for model in BUNDLED_MODELS {
+        for customer in customers(model) {
+            let response = client
+                .score(pb::ScoreRequest {
+                    model: model_ref(model, 0, ""),
+                    customer: Some(customer.to_proto()),
+                    top_reasons: 0,
+                })
+                .await
+                .unwrap_or_else(|s| panic!("{model} {}: {s}", customer.id))
+                .into_inner();
+            assert_prediction(response.prediction.as_ref().expect("prediction"), &customer);
+            assert_served_by(response.served_by.as_ref(), model);
+        }
+    }
+}
+
+#[tokio::test]
+async fn score_batch_matches_python_in_request_order() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    for model in BUNDLED_MODELS {
+        let rows = customers(model);
+        let response = client
+            .score_batch(pb::ScoreBatchRequest {
+                model: model_ref(model, 1, ""),
+                customers: rows.iter().map(FixtureCustomer::to_proto).collect(),
+                top_reasons: 0,
+            })
+            .await
+            .expect("batch")
+            .into_inner();
+        assert_served_by(response.served_by.as_ref(), model);
+        assert_eq!(response.results.len(), rows.len());
+        for (index, (result, expected)) in response.results.iter().zip(&rows).enumerate() {
+            assert_eq!(result.row as usize, index);
+            match &result.outcome {
+                Some(pb::row_result::Outcome::Prediction(prediction)) => {
+                    assert_prediction(prediction, expected)
+                }
+                other => panic!("{model} row {index}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn unseen_categories_score_like_python_where_the_encoder_ignores_them() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    for customer in fixture(
+        "models/fixtures/telco-logreg.json",
+        "unseen_category_customers",
+    ) {
+        let response = client
+            .score(pb::ScoreRequest {
+                model: None,
+                customer: Some(customer.to_proto()),
+                top_reasons: 0,
+            })
+            .await
+            .expect("scored despite the unseen category")
+            .into_inner();
+        assert_prediction(response.prediction.as_ref().expect("prediction"), &customer);
+    }
+}
+
+#[tokio::test]
+async fn model_references_resolve_or_fail_with_the_right_code() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let customer = customers("telco-logreg").remove(0);
+    let cases: &[(Option<pb::ModelRef>, Result<&str, (Code, &str)>)] = &[
+        (None, Ok("telco-logreg")),
+        (model_ref("", 0, "production"), Ok("telco-logreg")),
+        (model_ref("telco-lgbm", 0, ""), Ok("telco-lgbm")),
+        (model_ref("telco-lgbm", 1, ""), Ok("telco-lgbm")),
+        (model_ref("telco-lgbm", 0, "production"), Ok("telco-lgbm")),
+        (
+            model_ref("no-such-model", 0, ""),
+            Err((Code::NotFound, "model \"no-such-model\" not found")),
+        ),
+        (
+            model_ref("telco-lgbm", 7, ""),
+            Err((Code::NotFound, "model \"telco-lgbm\" has no version 7")),
+        ),
+        (
+            model_ref("telco-lgbm", 0, "challenger"),
+            Err((Code::NotFound, "has no alias \"challenger\"")),
+        ),
+        (
+            model_ref("telco-lgbm", 1, "production"),
+            Err((
+                Code::InvalidArgument,
+                "version 1 and alias \"production\" are both set",
+            )),
+        ),
+    ];
+    for (model, expected) in cases {
+        let request = pb::ScoreRequest {
+            model: model.clone(),
+            customer: Some(customer.to_proto()),
+            top_reasons: 0,
+        };
+        match (client.score(request).await, expected) {
+            (Ok(response), Ok(name)) => {
+                assert_served_by(response.into_inner().served_by.as_ref(), name)
+            }
+            (Err(status), Err((code, fragment))) => {
+                assert_eq!(status.code(), *code, "{model:?}: {status:?}");
+                assert!(
+                    status.message().contains(fragment),
+                    "{model:?}: {}",
+                    status.message()
+                );
+            }
+            (outcome, expected) => panic!("{model:?}: got {outcome:?}, expected {expected:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_customer_is_rejected_naming_every_offending_feature() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let mut customer = customers("telco-lgbm").remove(0).to_proto();
+    customer.features.remove("gender");
+    customer.features.insert(
+        "contract".to_owned(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::Text("Weekly".to_owned())),
+        },
+    );
+    customer.features.insert(
+        "tenure".to_owned(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::Flag(true)),
+        },
+    );
+    customer.features.insert(
+        "favourite_colour".to_owned(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::Text("red".to_owned())),
+        },
+    );
+    let status = client
+        .score(pb::ScoreRequest {
+            model: model_ref("telco-lgbm", 0, ""),
+            customer: Some(customer.clone()),
+            top_reasons: 0,
+        })
+        .await
+        .expect_err("invalid customer");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    for fragment in [
+        format!("customer {:?}", customer.customer_id),
+        "feature `gender`: is required but absent".to_owned(),
+        "feature `tenure`: expected a number, got the flag true".to_owned(),
+        "feature `contract`: unknown category \"Weekly\"; expected one of \"Month-to-month\", \"One year\", \"Two year\"".to_owned(),
+        "feature `favourite_colour`: is not an input of this model".to_owned(),
+    ] {
+        assert!(status.message().contains(&fragment), "{:?} lacks {fragment:?}", status.message());
+    }
+
+    let status = client
+        .score(pb::ScoreRequest::default())
+        .await
+        .expect_err("no customer");
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::InvalidArgument, "customer: required field is absent")
+    );
+}
+
+#[tokio::test]
+async fn a_bad_row_gets_its_own_error_and_the_others_are_scored() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows = customers("telco-lgbm");
+    let mut batch: Vec<pb::Customer> = rows[..4].iter().map(FixtureCustomer::to_proto).collect();
+    batch[1].features.insert(
+        "paymentmethod".to_owned(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::Text("Crypto".to_owned())),
+        },
+    );
+    batch[3].features.insert(
+        "monthlycharges".to_owned(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::Number(f64::INFINITY)),
+        },
+    );
+    let response = client
+        .score_batch(pb::ScoreBatchRequest {
+            model: model_ref("telco-lgbm", 0, ""),
+            customers: batch,
+            top_reasons: 0,
+        })
+        .await
+        .expect("a batch with bad rows still succeeds")
+        .into_inner();
+    let outcomes: Vec<_> = response
+        .results
+        .iter()
+        .map(|r| (r.row, r.outcome.clone().expect("outcome")))
+        .collect();
+    assert_eq!(outcomes.len(), 4);
+    for (row, outcome) in &outcomes {
+        match (row, outcome) {
+            (0 | 2, pb::row_result::Outcome::Prediction(prediction)) => {
+                assert_prediction(prediction, &rows[*row as usize])
+            }
+            (1, pb::row_result::Outcome::Error(error)) => {
+                assert_eq!(error.feature, "paymentmethod");
+                assert!(
+                    error
+                        .message
+                        .starts_with("row 1: feature `paymentmethod`: unknown category \"Crypto\""),
+                    "{}",
+                    error.message
+                );
+            }
+            (3, pb::row_result::Outcome::Error(error)) => {
+                assert_eq!(error.feature, "monthlycharges");
+                assert!(
+                    error.message.contains(
+                        "row 3: feature `monthlycharges`: expected a finite number, got inf"
+                    ),
+                    "{}",
+                    error.message
+                );
+            }
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn limits_answer_resource_exhausted() {
+    let server = TestServer::start_with(|config| {
+        config.max_batch_rows = 3;
+        config.max_message_bytes = 4096;
+    })
+    .await;
+    let mut client = server.scoring().await;
+    let rows = customers("telco-logreg");
+    let batch = |n: usize| pb::ScoreBatchRequest {
+        model: None,
+        customers: rows[..n].iter().map(FixtureCustomer::to_proto).collect(),
+        top_reasons: 0,
+    };
+    assert_eq!(
+        client
+            .score_batch(batch(3))
+            .await
+            .expect("at the limit")
+            .into_inner()
+            .results
+            .len(),
+        3
+    );
+    let status = client
+        .score_batch(batch(4))
+        .await
+        .expect_err("over the row limit");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(
+        status.message(),
+        "the batch has 4 customers; the limit is 3 (max_batch_rows)"
+    );
+
+    let status = client
+        .score_batch(batch(40))
+        .await
+        .expect_err("over the message size limit");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("the limit is: 4096 bytes"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows = customers("telco-lgbm");
+    let mut bad = rows[4].to_proto();
+    bad.features.remove("tenure");
+    let messages = vec![
+        pb::ScoreBatchRequest {
+            model: model_ref("telco-lgbm", 0, ""),
+            customers: rows[..2].iter().map(FixtureCustomer::to_proto).collect(),
+            top_reasons: 0,
+        },
+        // Later messages' model is ignored: the stream stays on the version it started with.
+        pb::ScoreBatchRequest {
+            model: model_ref("telco-logreg", 0, ""),
+            customers: vec![rows[2].to_proto(), rows[3].to_proto(), bad],
+            top_reasons: 0,
+        },
+        pb::ScoreBatchRequest {
+            model: None,
+            customers: vec![rows[5].to_proto()],
+            top_reasons: 0,
+        },
+    ];
+    let mut responses = client
+        .score_stream(tokio_stream::iter(messages))
+        .await
+        .expect("stream")
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(response) = responses.next().await {
+        let response = response.expect("stream message");
+        assert_served_by(response.served_by.as_ref(), "telco-lgbm");
+        seen.extend(response.results);
+    }
+    assert_eq!(
+        seen.iter().map(|r| r.row).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 5]
+    );
+    for result in &seen {
+        match (&result.outcome, result.row) {
+            (Some(pb::row_result::Outcome::Error(error)), 4) => {
+                assert_eq!(error.feature, "tenure");
+                assert!(
+                    error
+                        .message
+                        .starts_with("row 4: feature `tenure`: is required but absent"),
+                    "{}",
+                    error.message
+                );
+            }
+            (Some(pb::row_result::Outcome::Prediction(prediction)), row) => {
+                assert_prediction(prediction, &rows[row as usize])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn rpcs_of_later_issues_answer_unimplemented() {
+    let server = TestServer::start().await;
+    let mut scoring = server.scoring().await;
+    let mut registry = server.registry().await;
+    let customer = Some(customers("telco-logreg").remove(0).to_proto());
+    let status = scoring
+        .score(pb::ScoreRequest {
+            model: None,
+            customer: customer.clone(),
+            top_reasons: 3,
+        })
+        .await
+        .expect_err("reasons");
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(
+        scoring
+            .explain(pb::ExplainRequest {
+                model: None,
+                customer
+            })
+            .await
+            .expect_err("explain")
+            .code(),
+        Code::Unimplemented
+    );
+    assert_eq!(
+        registry
+            .list_models(pb::ListModelsRequest {})
+            .await
+            .expect_err("registry")
+            .code(),
+        Code::Unimplemented
+    );
+}
+
+#[tokio::test]
+async fn shutdown_drains_and_serve_returns_ok() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let customer = Some(customers("telco-logreg").remove(0).to_proto());
+    client
+        .score(pb::ScoreRequest {
+            model: None,
+            customer,
+            top_reasons: 0,
+        })
+        .await
+        .expect("served before shutdown");
+    server.stop().await.expect("serve ends cleanly");
+}
