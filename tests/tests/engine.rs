@@ -189,10 +189,10 @@ fn strict_encoder_categories_are_rejected_up_front() {
 fn check(model: &Model, changes: &[(&str, Option<FeatureValue>)], expected: &[(&str, &str)]) {
     let mut customer = fixture_customer(model);
     for (name, value) in changes {
-        match value {
-            Some(value) => customer.features.insert((*name).to_owned(), value.clone()),
-            None => customer.features.remove(*name),
-        };
+        customer.features.retain(|(existing, _)| existing != name);
+        if let Some(value) = value {
+            customer.features.push(((*name).to_owned(), value.clone()));
+        }
     }
     let outcome = model
         .predict(std::slice::from_ref(&customer))
@@ -326,6 +326,22 @@ fn validation_names_each_feature_and_what_was_expected() {
         &[("contract", text("Weekly"))],
         &[("contract", "unknown category \"Weekly\"")],
     );
+
+    let mut twice = fixture_customer(&logreg);
+    twice
+        .features
+        .push(("tenure".to_owned(), FeatureValue::Number(3.0)));
+    let error = logreg
+        .predict(&[twice])
+        .expect("inference")
+        .remove(0)
+        .expect_err("duplicate");
+    let problems: Vec<(&str, &str)> = error
+        .problems
+        .iter()
+        .map(|p| (p.feature.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(problems, [("tenure", "is given more than once")]);
 }
 
 #[test]
@@ -352,10 +368,19 @@ fn load_options_override_the_metadata() {
     }
 }
 
+/// A case name, the model (inline bytes, or a repository path), load options, and a
+/// fragment of the expected error.
+type RefusalCase = (
+    &'static str,
+    Result<Vec<u8>, &'static str>,
+    ModelOptions,
+    &'static str,
+);
+
 #[test]
 fn models_that_cannot_be_served_are_refused_at_load() {
     let runtime = OnnxRuntime::load(None).expect("onnx runtime");
-    let cases: &[(&str, Result<Vec<u8>, &str>, ModelOptions, &str)] = &[
+    let cases: &[RefusalCase] = &[
         (
             "garbage bytes",
             Ok(b"not a model at all".to_vec()),

@@ -130,12 +130,15 @@ async fn unseen_categories_score_like_python_where_the_encoder_ignores_them() {
     }
 }
 
+/// The model that answers, or the code and a fragment of the message.
+type Resolution = Result<&'static str, (Code, &'static str)>;
+
 #[tokio::test]
 async fn model_references_resolve_or_fail_with_the_right_code() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
     let customer = customers("telco-logreg").remove(0);
-    let cases: &[(Option<pb::ModelRef>, Result<&str, (Code, &str)>)] = &[
+    let cases: &[(Option<pb::ModelRef>, Resolution)] = &[
         (None, Ok("telco-logreg")),
         (model_ref("", 0, "production"), Ok("telco-logreg")),
         (model_ref("telco-lgbm", 0, ""), Ok("telco-lgbm")),

@@ -2,7 +2,6 @@
 //! the graph's input tensors are made from. Every problem is reported per row and per
 //! feature; valid rows are encoded whatever their neighbours look like.
 
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::graph::UnknownCategory;
@@ -18,11 +17,11 @@ pub enum FeatureValue {
     Missing,
 }
 
-/// One customer to score, by the model's raw feature names.
+/// One customer to score, by the model's raw feature names, in any order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Customer {
     pub id: String,
-    pub features: HashMap<String, FeatureValue>,
+    pub features: Vec<(String, FeatureValue)>,
 }
 
 /// What is wrong with one feature of one row.
@@ -106,15 +105,27 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
     let mut errors = Vec::with_capacity(customers.len());
     let mut unknown_categories = 0;
     let mut scalars = Vec::with_capacity(schema.features.len());
+    let mut by_position: Vec<Option<&FeatureValue>> = vec![None; schema.features.len()];
     for (row, customer) in customers.iter().enumerate() {
         scalars.clear();
+        by_position.fill(None);
         let mut problems = Vec::new();
+        let mut unknown_names = Vec::new();
+        for (name, value) in &customer.features {
+            match schema.positions.get(name.as_str()) {
+                Some(&position) if by_position[position].is_some() => {
+                    problems.push(FeatureProblem {
+                        feature: name.clone(),
+                        message: "is given more than once".to_owned(),
+                    })
+                }
+                Some(&position) => by_position[position] = Some(value),
+                None => unknown_names.push(name),
+            }
+        }
         let mut row_unknowns = 0;
-        let mut present = 0;
-        for feature in &schema.features {
-            let value = customer.features.get(&feature.name);
-            present += usize::from(value.is_some());
-            match encode_value(feature, value) {
+        for (feature, value) in schema.features.iter().zip(&by_position) {
+            match encode_value(feature, *value) {
                 Ok((scalar, unknown)) => {
                     scalars.push(scalar);
                     row_unknowns += u64::from(unknown);
@@ -125,18 +136,11 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
                 }),
             }
         }
-        if customer.features.len() > present {
-            let mut extra: Vec<&String> = customer
-                .features
-                .keys()
-                .filter(|name| schema.feature(name).is_none())
-                .collect();
-            extra.sort();
-            problems.extend(extra.into_iter().map(|name| FeatureProblem {
-                feature: name.clone(),
-                message: "is not an input of this model".to_owned(),
-            }));
-        }
+        unknown_names.sort();
+        problems.extend(unknown_names.into_iter().map(|name| FeatureProblem {
+            feature: name.clone(),
+            message: "is not an input of this model".to_owned(),
+        }));
         if problems.is_empty() {
             push_row(&schema.layout, &mut columns, &scalars);
             rows.push(row);

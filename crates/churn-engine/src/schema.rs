@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use crate::error::EngineError;
 use crate::graph::{ColumnCategories, GraphFacts, GraphInput, UnknownCategory};
 use crate::onnx_proto::elem_type;
@@ -68,7 +70,9 @@ pub(crate) enum Layout {
 pub struct Schema {
     pub features: Vec<Feature>,
     pub(crate) layout: Layout,
-    pub(crate) positions: HashMap<String, usize>,
+    /// Feature name to position; Fx hashing because these keys are few and short and the
+    /// lookup runs once per value of every request.
+    pub(crate) positions: FxHashMap<String, usize>,
 }
 
 impl Schema {
@@ -83,7 +87,7 @@ impl Schema {
             [single] if is_dense(single) => dense_features(facts, single, feature_names)?,
             inputs => per_feature_inputs(facts, inputs)?,
         };
-        let mut positions = HashMap::with_capacity(features.len());
+        let mut positions = FxHashMap::with_capacity_and_hasher(features.len(), Default::default());
         for (position, feature) in features.iter().enumerate() {
             if positions.insert(feature.name.clone(), position).is_some() {
                 return Err(invalid(format!("feature `{}` appears twice", feature.name)));

@@ -1,0 +1,250 @@
+//! Scoring speed, in one run: the in-process engine (1 row latency, 10,000-row
+//! throughput) against the same work through the gRPC server on loopback, each server
+//! figure as a ratio to its in-process baseline. Run: `cargo bench -p tests --bench scoring`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use churn_api::v1 as pb;
+use churn_engine::{Customer, Model, ModelOptions, OnnxRuntime};
+use tests::{BUNDLED_MODELS, TestServer, fixture, repo_path};
+
+const LATENCY_SAMPLES: usize = 3_000;
+const BATCH_ROWS: usize = 10_000;
+const BATCH_RUNS: usize = 7;
+const CONCURRENCY: usize = 16;
+
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn latency(mut samples: Vec<Duration>) -> Latency {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    Latency {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Median rows per second over `BATCH_RUNS` timed runs after one warm-up.
+fn rows_per_second(mut run: impl FnMut() -> Duration) -> f64 {
+    run();
+    let mut rates: Vec<f64> = (0..BATCH_RUNS)
+        .map(|_| BATCH_ROWS as f64 / run().as_secs_f64())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
+}
+
+fn rows_of(model: &str) -> Vec<tests::FixtureCustomer> {
+    let rows = fixture(&format!("models/fixtures/{model}.json"), "customers");
+    rows.iter().cycle().take(BATCH_ROWS).cloned().collect()
+}
+
+struct InProcess {
+    one_row: Latency,
+    batch_rows_per_second: f64,
+}
+
+fn in_process(model_name: &str, rows: &[tests::FixtureCustomer]) -> InProcess {
+    let runtime = OnnxRuntime::load(None).expect("onnx runtime; run scripts/setup-onnxruntime.sh");
+    let bytes = std::fs::read(repo_path(&format!("models/{model_name}.onnx"))).expect("model");
+    let model = Model::load(runtime, &bytes, &ModelOptions::default()).expect("model loads");
+    let customers: Vec<Customer> = rows.iter().map(|r| r.to_engine()).collect();
+    let mut samples = Vec::with_capacity(LATENCY_SAMPLES);
+    for (i, customer) in customers
+        .iter()
+        .cycle()
+        .take(LATENCY_SAMPLES + 300)
+        .enumerate()
+    {
+        let start = Instant::now();
+        let outcome = model
+            .predict(std::slice::from_ref(customer))
+            .expect("inference");
+        let elapsed = start.elapsed();
+        assert!(outcome[0].is_ok());
+        if i >= 300 {
+            samples.push(elapsed);
+        }
+    }
+    let batch_rows_per_second = rows_per_second(|| {
+        let start = Instant::now();
+        let outcomes = model.predict(&customers).expect("inference");
+        let elapsed = start.elapsed();
+        assert!(outcomes.iter().all(Result::is_ok));
+        elapsed
+    });
+    InProcess {
+        one_row: latency(samples),
+        batch_rows_per_second,
+    }
+}
+
+struct ThroughServer {
+    echo: Latency,
+    score_c1: Latency,
+    score_c16: Latency,
+    score_c16_per_second: f64,
+    batch_rows_per_second: f64,
+}
+
+async fn through_server(
+    server: &TestServer,
+    model_name: &str,
+    rows: &[tests::FixtureCustomer],
+) -> ThroughServer {
+    let client = server.scoring().await;
+    let model = Some(pb::ModelRef {
+        name: model_name.to_owned(),
+        version: 0,
+        alias: String::new(),
+    });
+    let requests: Arc<Vec<pb::ScoreRequest>> = Arc::new(
+        rows.iter()
+            .take(1_000)
+            .map(|r| pb::ScoreRequest {
+                model: model.clone(),
+                customer: Some(r.to_proto()),
+                top_reasons: 0,
+            })
+            .collect(),
+    );
+
+    // The cheapest round trip the server has: a request rejected before any scoring.
+    let mut echo = Vec::with_capacity(LATENCY_SAMPLES);
+    let mut c = client.clone();
+    for i in 0..LATENCY_SAMPLES + 300 {
+        let start = Instant::now();
+        let status = c
+            .score(pb::ScoreRequest::default())
+            .await
+            .expect_err("no customer");
+        let elapsed = start.elapsed();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        if i >= 300 {
+            echo.push(elapsed);
+        }
+    }
+
+    let mut score_c1 = Vec::with_capacity(LATENCY_SAMPLES);
+    for i in 0..LATENCY_SAMPLES + 300 {
+        let request = requests[i % requests.len()].clone();
+        let start = Instant::now();
+        c.score(request).await.expect("score");
+        if i >= 300 {
+            score_c1.push(start.elapsed());
+        }
+    }
+
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|worker| {
+            let mut c = client.clone();
+            let requests = Arc::clone(&requests);
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(LATENCY_SAMPLES / CONCURRENCY * 2);
+                for i in 0..LATENCY_SAMPLES / CONCURRENCY * 2 {
+                    let request = requests[(worker * 61 + i) % requests.len()].clone();
+                    let start = Instant::now();
+                    c.score(request).await.expect("score");
+                    samples.push(start.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut score_c16 = Vec::new();
+    for worker in workers {
+        score_c16.extend(worker.await.expect("worker"));
+    }
+    let score_c16_per_second = score_c16.len() as f64 / started.elapsed().as_secs_f64();
+
+    let batch = pb::ScoreBatchRequest {
+        model,
+        customers: rows.iter().map(|r| r.to_proto()).collect(),
+        top_reasons: 0,
+    };
+    let mut batch_rates = Vec::new();
+    for run in 0..=BATCH_RUNS {
+        let request = batch.clone();
+        let start = Instant::now();
+        let response = c.score_batch(request).await.expect("batch").into_inner();
+        let elapsed = start.elapsed();
+        assert_eq!(response.results.len(), BATCH_ROWS);
+        if run > 0 {
+            batch_rates.push(BATCH_ROWS as f64 / elapsed.as_secs_f64());
+        }
+    }
+    batch_rates.sort_by(f64::total_cmp);
+
+    ThroughServer {
+        echo: latency(echo),
+        score_c1: latency(score_c1),
+        score_c16: latency(score_c16),
+        score_c16_per_second,
+        batch_rows_per_second: batch_rates[batch_rates.len() / 2],
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!(
+        "churnserve scoring benchmark: {cores} cores, {BATCH_ROWS}-row batches, {LATENCY_SAMPLES} latency samples"
+    );
+    let server = runtime.block_on(TestServer::start());
+    for model in BUNDLED_MODELS {
+        let rows = rows_of(model);
+        let local = in_process(model, &rows);
+        let remote = runtime.block_on(through_server(&server, model, &rows));
+        let floor = local.one_row.p50 + remote.echo.p50;
+        println!("\n{model}");
+        println!(
+            "  in-process   1 row           p50 {:8.1} us   p99 {:8.1} us",
+            micros(local.one_row.p50),
+            micros(local.one_row.p99)
+        );
+        println!(
+            "  in-process   {BATCH_ROWS} rows      {:10.0} rows/s",
+            local.batch_rows_per_second
+        );
+        println!(
+            "  gRPC         empty round trip p50 {:8.1} us   p99 {:8.1} us",
+            micros(remote.echo.p50),
+            micros(remote.echo.p99)
+        );
+        println!(
+            "  gRPC Score   concurrency 1   p50 {:8.1} us   p99 {:8.1} us",
+            micros(remote.score_c1.p50),
+            micros(remote.score_c1.p99)
+        );
+        println!(
+            "  gRPC Score   concurrency {CONCURRENCY}  p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
+            micros(remote.score_c16.p50),
+            micros(remote.score_c16.p99),
+            remote.score_c16_per_second
+        );
+        println!(
+            "  gRPC ScoreBatch {BATCH_ROWS} rows   {:10.0} rows/s",
+            remote.batch_rows_per_second
+        );
+        println!(
+            "  ratio Score p50 (c=1) / (in-process 1-row p50 + empty round trip p50) = {:.2}   (target <= 2.00)",
+            remote.score_c1.p50.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "  ratio ScoreBatch rows/s / in-process rows/s                        = {:.2}   (target >= 0.70)",
+            remote.batch_rows_per_second / local.batch_rows_per_second
+        );
+    }
+}
