@@ -54,9 +54,11 @@ impl TestServer {
         }
     }
 
-    async fn channel(&self) -> Channel {
+    /// A new connection to the server, configured as a bulk client would be.
+    pub async fn channel(&self) -> Channel {
         Endpoint::from_shared(format!("http://{}", self.address))
             .expect("endpoint")
+            .http2_adaptive_window(true)
             .connect()
             .await
             .expect("connect to the test server")

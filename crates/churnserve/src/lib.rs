@@ -19,7 +19,7 @@ use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use churn_engine::{EngineError, OnnxRuntime};
 use http::HeaderValue;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 pub use catalog::CatalogError;
 pub use config::{Config, ConfigError};
@@ -95,6 +95,8 @@ pub async fn serve(
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
     tonic::transport::Server::builder()
+        // Large batches are megabytes; the default 64 KiB HTTP/2 windows stall them.
+        .http2_adaptive_window(Some(true))
         .layer(tower::util::MapResponseLayer::new(
             oversized_is_resource_exhausted,
         ))
@@ -110,7 +112,12 @@ pub async fn serve(
         )
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        // serve_with_incoming ignores the builder's TCP_NODELAY; without it Nagle's algorithm
+        // holds back small responses.
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     tracing::info!("server stopped");
     Ok(())
