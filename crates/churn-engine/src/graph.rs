@@ -281,3 +281,257 @@ fn probability_source(graph: &GraphProto) -> Option<ProbabilitySource> {
         .and_then(|n| n.input.first())
         .map(|name| ProbabilitySource::ZipMapInput { name: name.clone() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx_proto::{
+        AttributeProto, DimensionProto, TensorProto, TensorShapeProto, TensorTypeProto, TypeProto,
+    };
+
+    fn tensor(name: &str, elem_type: i32, dims: &[Option<i64>]) -> ValueInfoProto {
+        ValueInfoProto {
+            name: name.to_owned(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TensorTypeProto {
+                    elem_type,
+                    shape: Some(TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|d| DimensionProto {
+                                dim_value: *d,
+                                dim_param: String::new(),
+                            })
+                            .collect(),
+                    }),
+                }),
+                sequence_type: None,
+            }),
+        }
+    }
+
+    fn node(
+        op_type: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attributes: Vec<AttributeProto>,
+    ) -> NodeProto {
+        NodeProto {
+            input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+            output: outputs.iter().map(|s| (*s).to_owned()).collect(),
+            name: format!("{op_type}_{}", outputs[0]),
+            op_type: op_type.to_owned(),
+            attribute: attributes,
+            domain: String::new(),
+        }
+    }
+
+    fn int(name: &str, value: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.to_owned(),
+            i: value,
+            ..AttributeProto::default()
+        }
+    }
+
+    fn strings(name: &str, values: &[&str]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_owned(),
+            strings: values.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            ..AttributeProto::default()
+        }
+    }
+
+    fn model(graph: GraphProto) -> ModelProto {
+        ModelProto {
+            graph: Some(graph),
+            ..ModelProto::default()
+        }
+    }
+
+    #[test]
+    fn categories_follow_columns_through_concat_and_extraction() {
+        let graph = GraphProto {
+            input: vec![
+                tensor("plan", elem_type::STRING, &[None, Some(1)]),
+                tensor("region", elem_type::STRING, &[None, Some(1)]),
+            ],
+            initializer: vec![TensorProto {
+                name: "second".to_owned(),
+                data_type: elem_type::INT64,
+                raw_data: 1i64.to_le_bytes().to_vec(),
+                ..TensorProto::default()
+            }],
+            node: vec![
+                node(
+                    "Concat",
+                    &["plan", "region"],
+                    &["both"],
+                    vec![int("axis", 1)],
+                ),
+                node(
+                    "ArrayFeatureExtractor",
+                    &["both", "second"],
+                    &["region_only"],
+                    vec![],
+                ),
+                node("Identity", &["region_only"], &["region_again"], vec![]),
+                node(
+                    "OneHotEncoder",
+                    &["region_again"],
+                    &["encoded"],
+                    vec![
+                        strings("cats_strings", &["north", "south"]),
+                        int("zeros", 0),
+                    ],
+                ),
+                node(
+                    "LabelEncoder",
+                    &["plan"],
+                    &["plan_code"],
+                    vec![strings("keys_strings", &["basic", "pro"])],
+                ),
+            ],
+            ..GraphProto::default()
+        };
+        let facts = analyze(&model(graph)).expect("analyzable");
+        let region = &facts.categories[&(1, 0)];
+        assert_eq!(
+            (region.values.as_slice(), region.unknown),
+            (
+                &["north".to_owned(), "south".to_owned()][..],
+                UnknownCategory::Reject
+            )
+        );
+        let plan = &facts.categories[&(0, 0)];
+        assert_eq!(
+            (plan.values.len(), plan.unknown),
+            (2, UnknownCategory::Score)
+        );
+    }
+
+    #[test]
+    fn gather_along_rows_is_not_a_column_selection() {
+        let graph = GraphProto {
+            input: vec![tensor("plan", elem_type::STRING, &[None, Some(1)])],
+            initializer: vec![TensorProto {
+                name: "zero".to_owned(),
+                int64_data: vec![0],
+                ..TensorProto::default()
+            }],
+            node: vec![
+                node("Gather", &["plan", "zero"], &["row"], vec![int("axis", 0)]),
+                node(
+                    "OneHotEncoder",
+                    &["row"],
+                    &["encoded"],
+                    vec![strings("cats_strings", &["a"])],
+                ),
+            ],
+            ..GraphProto::default()
+        };
+        assert!(
+            analyze(&model(graph))
+                .expect("analyzable")
+                .categories
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn imputers_and_trees_make_their_columns_missing_tolerant() {
+        let graph = GraphProto {
+            input: vec![
+                tensor("charges", elem_type::FLOAT, &[None, Some(1)]),
+                tensor("tenure", elem_type::FLOAT, &[None, Some(1)]),
+                tensor("age", elem_type::FLOAT, &[None, Some(1)]),
+            ],
+            node: vec![
+                node(
+                    "Concat",
+                    &["charges", "tenure"],
+                    &["numbers"],
+                    vec![int("axis", -1)],
+                ),
+                node("Imputer", &["numbers"], &["imputed"], vec![]),
+                node("Scaler", &["age"], &["scaled"], vec![]),
+            ],
+            ..GraphProto::default()
+        };
+        let facts = analyze(&model(graph)).expect("analyzable");
+        assert_eq!(facts.missing_tolerant, HashSet::from([(0, 0), (1, 0)]));
+
+        let dense = GraphProto {
+            input: vec![tensor("input", elem_type::FLOAT, &[None, Some(3)])],
+            node: vec![node(
+                "TreeEnsembleClassifier",
+                &["input"],
+                &["label", "probabilities"],
+                vec![],
+            )],
+            ..GraphProto::default()
+        };
+        let facts = analyze(&model(dense)).expect("analyzable");
+        assert_eq!(
+            facts.missing_tolerant,
+            HashSet::from([(0, 0), (0, 1), (0, 2)])
+        );
+    }
+
+    #[test]
+    fn probabilities_come_from_a_float_output_or_the_zipmap_input() {
+        let with_tensor = GraphProto {
+            output: vec![
+                tensor("label", elem_type::INT64, &[None]),
+                tensor("variable", elem_type::FLOAT, &[None, Some(2)]),
+                tensor("probabilities", elem_type::FLOAT, &[None, Some(2)]),
+            ],
+            ..GraphProto::default()
+        };
+        assert_eq!(
+            analyze(&model(with_tensor))
+                .expect("analyzable")
+                .probabilities,
+            Some(ProbabilitySource::Output {
+                name: "probabilities".to_owned(),
+                elem_type: elem_type::FLOAT
+            })
+        );
+
+        let zipmap = GraphProto {
+            output: vec![
+                tensor("label", elem_type::STRING, &[None]),
+                ValueInfoProto {
+                    name: "output_probability".to_owned(),
+                    r#type: None,
+                },
+            ],
+            node: vec![
+                node(
+                    "LinearClassifier",
+                    &["x"],
+                    &["label", "scores"],
+                    vec![strings("classlabels_strings", &["stay", "leave"])],
+                ),
+                node("ZipMap", &["scores"], &["output_probability"], vec![]),
+            ],
+            ..GraphProto::default()
+        };
+        let facts = analyze(&model(zipmap)).expect("analyzable");
+        assert_eq!(
+            facts.probabilities,
+            Some(ProbabilitySource::ZipMapInput {
+                name: "scores".to_owned()
+            })
+        );
+        assert_eq!(facts.class_labels, ["stay", "leave"]);
+    }
+
+    #[test]
+    fn a_model_without_a_graph_is_refused() {
+        assert_eq!(
+            analyze(&ModelProto::default()).expect_err("no graph"),
+            "the model has no graph"
+        );
+    }
+}

@@ -254,3 +254,106 @@ fn dense_features(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::GraphInput;
+
+    fn facts(inputs: Vec<GraphInput>, metadata: &[(&str, &str)]) -> GraphFacts {
+        GraphFacts {
+            producer: String::new(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            inputs,
+            categories: HashMap::new(),
+            missing_tolerant: Default::default(),
+            class_labels: Vec::new(),
+            probabilities: None,
+        }
+    }
+
+    fn input(name: &str, elem_type: i32, dims: &[Option<i64>]) -> GraphInput {
+        GraphInput {
+            name: name.to_owned(),
+            elem_type,
+            dims: dims.to_vec(),
+        }
+    }
+
+    fn refusal(facts: &GraphFacts, names: Option<&[String]>) -> String {
+        Schema::derive(facts, names)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn dense_inputs_need_feature_names() {
+        let dense = facts(vec![input("x", elem_type::FLOAT, &[None, Some(2)])], &[]);
+        assert!(refusal(&dense, None).contains(
+            "give its feature names at load time or in the `churnserve.feature_names` metadata"
+        ));
+        let names = ["tenure".to_owned(), "charges".to_owned()];
+        let schema = Schema::derive(&dense, Some(&names)).expect("named at load time");
+        assert_eq!(
+            schema.features.iter().map(|f| f.kind).collect::<Vec<_>>(),
+            [FeatureKind::Number; 2]
+        );
+
+        let coded = facts(
+            vec![input("x", elem_type::FLOAT, &[None, None])],
+            &[
+                (FEATURE_NAMES_KEY, r#"["plan","tenure"]"#),
+                (CATEGORIES_KEY, r#"{"plan":["basic","pro"]}"#),
+            ],
+        );
+        let schema = Schema::derive(&coded, None).expect("named in metadata");
+        assert_eq!(
+            schema.feature("plan").map(|f| f.kind),
+            Some(FeatureKind::Text)
+        );
+
+        let stray = facts(
+            vec![
+                input("x", elem_type::FLOAT, &[None, Some(1)]),
+                input("y", elem_type::FLOAT, &[None, Some(1)]),
+            ],
+            &[(CATEGORIES_KEY, r#"{"plan":["basic"]}"#)],
+        );
+        assert!(
+            Schema::derive(&stray, None).is_ok(),
+            "per-feature inputs ignore dense metadata"
+        );
+        let wrong = facts(
+            vec![input("x", elem_type::FLOAT, &[None, Some(2)])],
+            &[
+                (FEATURE_NAMES_KEY, r#"["a","b"]"#),
+                (CATEGORIES_KEY, r#"{"c":["x"]}"#),
+            ],
+        );
+        assert!(refusal(&wrong, None).contains("names `c`, which is not one of the feature names"));
+    }
+
+    #[test]
+    fn inputs_the_engine_cannot_feed_are_refused() {
+        let wide = facts(
+            vec![
+                input("a", elem_type::STRING, &[None, Some(1)]),
+                input("b", elem_type::STRING, &[None, Some(3)]),
+            ],
+            &[],
+        );
+        assert!(refusal(&wide, None).contains("input `b` has shape"));
+        let int32 = facts(
+            vec![
+                input("a", elem_type::INT32, &[None, Some(1)]),
+                input("b", elem_type::FLOAT, &[None, Some(1)]),
+            ],
+            &[],
+        );
+        assert!(refusal(&int32, None).contains("input `a` has ONNX element type 6"));
+        assert!(refusal(&facts(Vec::new(), &[]), None).contains("no inputs"));
+    }
+}
