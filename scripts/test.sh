@@ -19,7 +19,10 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "cargo test"
-cargo test --locked --workspace
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --locked --workspace --lib --bins --tests 2>&1 | tee "$log"
+totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' "$log")"
 
 step "models/train.py --check (python training environment in .venv)"
 if [[ ! -x .venv/bin/python ]]; then
@@ -27,3 +30,6 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
 .venv/bin/python models/train.py --check
+
+step "summary"
+echo "rust tests: $totals"

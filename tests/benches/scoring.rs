@@ -40,6 +40,14 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+fn print_latency(label: &str, latency: &Latency) {
+    println!(
+        "  {label}p50 {:8.1} us   p99 {:8.1} us",
+        micros(latency.p50),
+        micros(latency.p99)
+    );
+}
+
 /// Median rows per second over `BATCH_RUNS` timed runs after one warm-up.
 fn rows_per_second(mut run: impl FnMut() -> Duration) -> f64 {
     run();
@@ -280,25 +288,13 @@ fn main() {
         let remote = runtime.block_on(through_server(&server, model, &rows));
         let floor = local.one_row.p50 + remote.echo.p50;
         println!("\n{model}");
-        println!(
-            "  in-process   1 row           p50 {:8.1} us   p99 {:8.1} us",
-            micros(local.one_row.p50),
-            micros(local.one_row.p99)
-        );
+        print_latency("in-process   1 row           ", &local.one_row);
         println!(
             "  in-process   {BATCH_ROWS} rows      {:10.0} rows/s",
             local.batch_rows_per_second
         );
-        println!(
-            "  gRPC         empty round trip p50 {:8.1} us   p99 {:8.1} us",
-            micros(remote.echo.p50),
-            micros(remote.echo.p99)
-        );
-        println!(
-            "  gRPC Score   concurrency 1   p50 {:8.1} us   p99 {:8.1} us",
-            micros(remote.score_c1.p50),
-            micros(remote.score_c1.p99)
-        );
+        print_latency("gRPC         empty round trip ", &remote.echo);
+        print_latency("gRPC Score   concurrency 1   ", &remote.score_c1);
         println!(
             "  gRPC Score   concurrency {CONCURRENCY}  p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
             micros(remote.score_c16.p50),
