@@ -1,0 +1,78 @@
+//! Reading an uploaded CSV dataset once: its header, row count and positives, with an
+//! error naming the line and the expectation when the file is malformed.
+
+use std::path::PathBuf;
+
+use crate::error::RegistryError;
+
+#[derive(Debug)]
+pub(crate) struct Summary {
+    pub rows: u64,
+    pub positives: u64,
+    pub columns: Vec<String>,
+}
+
+pub(crate) async fn summarize(
+    path: PathBuf,
+    label_column: &str,
+    positive_label: &str,
+) -> Result<Summary, RegistryError> {
+    let (label_column, positive_label) = (label_column.to_owned(), positive_label.to_owned());
+    tokio::task::spawn_blocking(move || summarize_file(&path, &label_column, &positive_label))
+        .await
+        .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
+}
+
+fn summarize_file(
+    path: &std::path::Path,
+    label_column: &str,
+    positive_label: &str,
+) -> Result<Summary, RegistryError> {
+    let invalid = |message: String| RegistryError::Invalid(message);
+    if label_column.is_empty() || positive_label.is_empty() {
+        return Err(invalid(
+            "metadata: label_column and positive_label are required".to_owned(),
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| invalid(format!("csv: {e}")))?;
+    let columns: Vec<String> = reader
+        .headers()
+        .map_err(|e| invalid(format!("csv header: {e}")))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if columns.iter().all(String::is_empty) {
+        return Err(invalid(
+            "csv: the file is empty; expected a header row".to_owned(),
+        ));
+    }
+    let label = columns
+        .iter()
+        .position(|c| c == label_column)
+        .ok_or_else(|| {
+            invalid(format!(
+                "label_column {label_column:?} is not a column of the header ({})",
+                columns.join(", ")
+            ))
+        })?;
+    let (mut rows, mut positives) = (0u64, 0u64);
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            invalid(format!(
+                "csv line {line}: {e}; expected {} fields like the header",
+                columns.len()
+            ))
+        })?;
+        rows += 1;
+        positives += u64::from(record.get(label) == Some(positive_label));
+    }
+    Ok(Summary {
+        rows,
+        positives,
+        columns,
+    })
+}

@@ -1,0 +1,55 @@
+//! The registry's error type. sqlx and file-system errors never leave this crate as
+//! such: they become `Storage`, or a precise variant where the cause is known.
+
+/// Everything a registry operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("model {0:?} not found")]
+    ModelNotFound(String),
+    #[error("model {name:?} has no version {version}")]
+    VersionNotFound { name: String, version: u32 },
+    #[error("model {name:?} has no alias {alias:?}")]
+    AliasNotFound { name: String, alias: String },
+    #[error("dataset {0:?} not found")]
+    DatasetNotFound(String),
+    #[error("dataset {0:?} already exists; dataset names are unique")]
+    DatasetExists(String),
+    /// The request's content is wrong: a name, a CSV file, a metadata field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The registry's current state forbids the operation.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// A stored artifact is missing or no longer has the hash it was registered with.
+    #[error(
+        "artifact {sha256} of model {name:?} version {version} {problem}; this version refuses to serve"
+    )]
+    Corrupt {
+        name: String,
+        version: u32,
+        sha256: String,
+        problem: String,
+    },
+    #[error("registry storage failed: {0}")]
+    Storage(String),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        RegistryError::Storage(error.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for RegistryError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        RegistryError::Storage(format!("migration: {error}"))
+    }
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(error: std::io::Error) -> Self {
+        RegistryError::Storage(error.to_string())
+    }
+}
