@@ -11,7 +11,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use churn_api::v1 as pb;
 use churn_engine::{Customer, Model, ModelOptions, OnnxRuntime};
-use tests::{BUNDLED_MODELS, TestServer, fixture, repo_path};
+use tests::{BUNDLED, BUNDLED_MODEL, Bundled, TestServer, fixture, repo_path};
 
 // The allocator the churnserve binary uses, so both sides of each ratio run on it.
 #[global_allocator]
@@ -166,6 +166,7 @@ fn in_process(model_name: &str, rows: &[tests::FixtureCustomer]) -> InProcess {
 struct ThroughServer {
     echo: Latency,
     score_c1: Latency,
+    score_c1_by_version: Latency,
     score_c16: Latency,
     score_c16_per_second: f64,
     batch_rows_per_second: f64,
@@ -174,14 +175,15 @@ struct ThroughServer {
 
 async fn through_server(
     server: &TestServer,
-    model_name: &str,
+    bundled: Bundled,
     rows: &[tests::FixtureCustomer],
 ) -> ThroughServer {
     let client = server.scoring().await;
+    // By alias, as backends call it: the alias table is on the measured path.
     let model = Some(pb::ModelRef {
-        name: model_name.to_owned(),
+        name: BUNDLED_MODEL.to_owned(),
         version: 0,
-        alias: String::new(),
+        alias: bundled.alias.to_owned(),
     });
     let requests: Arc<Vec<pb::ScoreRequest>> = Arc::new(
         rows.iter()
@@ -210,13 +212,25 @@ async fn through_server(
         }
     }
 
-    let mut score_c1 = Vec::with_capacity(LATENCY_SAMPLES);
-    for i in 0..LATENCY_SAMPLES + 300 {
-        let request = requests[i % requests.len()].clone();
+    let by_version = Some(pb::ModelRef {
+        name: BUNDLED_MODEL.to_owned(),
+        version: bundled.version,
+        alias: String::new(),
+    });
+    // Alternating alias and version number, so machine noise hits both the same.
+    let (mut score_c1, mut score_c1_by_version) = (Vec::new(), Vec::new());
+    for i in 0..2 * (LATENCY_SAMPLES + 300) {
+        let mut request = requests[(i / 2) % requests.len()].clone();
+        if i % 2 == 1 {
+            request.model = by_version.clone();
+        }
         let start = Instant::now();
         c.score(request).await.expect("score");
-        if i >= 300 {
-            score_c1.push(start.elapsed());
+        let elapsed = start.elapsed();
+        match (i >= 600, i % 2) {
+            (true, 0) => score_c1.push(elapsed),
+            (true, _) => score_c1_by_version.push(elapsed),
+            _ => {}
         }
     }
 
@@ -265,6 +279,7 @@ async fn through_server(
     ThroughServer {
         echo: latency(echo),
         score_c1: latency(score_c1),
+        score_c1_by_version: latency(score_c1_by_version),
         score_c16: latency(score_c16),
         score_c16_per_second,
         batch_rows_per_second: batch_rates[batch_rates.len() / 2],
@@ -282,12 +297,15 @@ fn main() {
         "churnserve scoring benchmark: {cores} cores, {BATCH_ROWS}-row batches, {LATENCY_SAMPLES} latency samples"
     );
     let server = runtime.block_on(TestServer::start());
-    for model in BUNDLED_MODELS {
-        let rows = rows_of(model);
-        let local = in_process(model, &rows);
-        let remote = runtime.block_on(through_server(&server, model, &rows));
+    for &bundled in BUNDLED {
+        let rows = rows_of(bundled.file);
+        let local = in_process(bundled.file, &rows);
+        let remote = runtime.block_on(through_server(&server, bundled, &rows));
         let floor = local.one_row.p50 + remote.echo.p50;
-        println!("\n{model}");
+        println!(
+            "\n{} ({BUNDLED_MODEL} version {}, alias {})",
+            bundled.file, bundled.version, bundled.alias
+        );
         print_latency("in-process   1 row           ", &local.one_row);
         println!(
             "  in-process   {BATCH_ROWS} rows      {:10.0} rows/s",
@@ -295,6 +313,7 @@ fn main() {
         );
         print_latency("gRPC         empty round trip ", &remote.echo);
         print_latency("gRPC Score   concurrency 1   ", &remote.score_c1);
+        print_latency("  same, by version number    ", &remote.score_c1_by_version);
         println!(
             "  gRPC Score   concurrency {CONCURRENCY}  p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
             micros(remote.score_c16.p50),

@@ -205,8 +205,33 @@ pub fn file_sha256(relative: &str) -> String {
         .collect()
 }
 
-/// The bundled models and their fixture files.
-pub const BUNDLED_MODELS: &[&str] = &["telco-logreg", "telco-lgbm"];
+/// One bundled model: its file and fixture stem, and what the seeded registry makes of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Bundled {
+    pub file: &'static str,
+    pub version: u32,
+    pub alias: &'static str,
+}
+
+/// The name the server seeds the bundled models under.
+pub const BUNDLED_MODEL: &str = "telco-churn";
+
+/// The bundled models, as the seeded registry serves them.
+pub const BUNDLED: &[Bundled] = &[
+    Bundled {
+        file: "telco-logreg",
+        version: 1,
+        alias: "production",
+    },
+    Bundled {
+        file: "telco-lgbm",
+        version: 2,
+        alias: "challenger",
+    },
+];
+
+/// The bundled LightGBM model (version 2, alias `challenger`).
+pub const LGBM: Bundled = BUNDLED[1];
 
 /// Agreement required between churnserve and Python onnxruntime.
 pub const PYTHON_TOLERANCE: f64 = 1e-5;

@@ -5,7 +5,7 @@ use churn_engine::{
     Customer, EngineError, FeatureKind, FeatureValue, Model, ModelOptions, OnnxRuntime,
     UnknownCategory,
 };
-use tests::{BUNDLED_MODELS, PYTHON_TOLERANCE, fixture, repo_path};
+use tests::{BUNDLED, PYTHON_TOLERANCE, fixture, repo_path};
 
 fn load_with(path: &str, options: &ModelOptions) -> Result<Model, EngineError> {
     let runtime = OnnxRuntime::load(None).expect("onnx runtime; run scripts/setup-onnxruntime.sh");
@@ -45,7 +45,7 @@ fn assert_matches_python(model: &Model, fixture_file: &str, key: &str) {
 
 #[test]
 fn bundled_models_match_python_onnxruntime() {
-    for name in BUNDLED_MODELS {
+    for name in BUNDLED.iter().map(|b| b.file) {
         let rows = fixture(&format!("models/fixtures/{name}.json"), "customers");
         assert!(
             rows.iter().any(|r| r

@@ -2,7 +2,10 @@
 //! Python onnxruntime's for every bundled model, and every error path with its code.
 
 use churn_api::v1 as pb;
-use tests::{BUNDLED_MODELS, FixtureCustomer, PYTHON_TOLERANCE, TestServer, file_sha256, fixture};
+use tests::{
+    BUNDLED, BUNDLED_MODEL, Bundled, FixtureCustomer, LGBM, PYTHON_TOLERANCE, TestServer,
+    file_sha256, fixture,
+};
 use tokio_stream::StreamExt;
 use tonic::Code;
 
@@ -50,12 +53,15 @@ fn assert_prediction(prediction: &pb::Prediction, expected: &FixtureCustomer) {
     );
 }
 
-fn assert_served_by(served_by: Option<&pb::ServedBy>, model: &str) {
+fn assert_served_by(served_by: Option<&pb::ServedBy>, model: Bundled) {
     let served_by = served_by.expect("served_by");
-    assert_eq!((served_by.name.as_str(), served_by.version), (model, 1));
+    assert_eq!(
+        (served_by.name.as_str(), served_by.version),
+        (BUNDLED_MODEL, model.version)
+    );
     assert_eq!(
         served_by.sha256,
-        file_sha256(&format!("models/{model}.onnx"))
+        file_sha256(&format!("models/{}.onnx", model.file))
     );
 }
 
@@ -63,16 +69,16 @@ fn assert_served_by(served_by: Option<&pb::ServedBy>, model: &str) {
 async fn score_matches_python_for_every_bundled_model() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
-    for model in BUNDLED_MODELS {
-        for customer in customers(model) {
+    for &model in BUNDLED {
+        for customer in customers(model.file) {
             let response = client
                 .score(pb::ScoreRequest {
-                    model: model_ref(model, 0, ""),
+                    model: model_ref(BUNDLED_MODEL, 0, model.alias),
                     customer: Some(customer.to_proto()),
                     top_reasons: 0,
                 })
                 .await
-                .unwrap_or_else(|s| panic!("{model} {}: {s}", customer.id))
+                .unwrap_or_else(|s| panic!("{} {}: {s}", model.file, customer.id))
                 .into_inner();
             assert_prediction(response.prediction.as_ref().expect("prediction"), &customer);
             assert_served_by(response.served_by.as_ref(), model);
@@ -84,11 +90,11 @@ async fn score_matches_python_for_every_bundled_model() {
 async fn score_batch_matches_python_in_request_order() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
-    for model in BUNDLED_MODELS {
-        let rows = customers(model);
+    for &model in BUNDLED {
+        let rows = customers(model.file);
         let response = client
             .score_batch(pb::ScoreBatchRequest {
-                model: model_ref(model, 1, ""),
+                model: model_ref(BUNDLED_MODEL, model.version, ""),
                 customers: rows.iter().map(FixtureCustomer::to_proto).collect(),
                 top_reasons: 0,
             })
@@ -103,7 +109,7 @@ async fn score_batch_matches_python_in_request_order() {
                 Some(pb::row_result::Outcome::Prediction(prediction)) => {
                     assert_prediction(prediction, expected)
                 }
-                other => panic!("{model} row {index}: {other:?}"),
+                other => panic!("{} row {index}: {other:?}", model.file),
             }
         }
     }
@@ -130,34 +136,36 @@ async fn unseen_categories_score_like_python_where_the_encoder_ignores_them() {
     }
 }
 
-/// The model that answers, or the code and a fragment of the message.
-type Resolution = Result<&'static str, (Code, &'static str)>;
+/// The bundled model that answers, or the code and a fragment of the message.
+type Resolution = Result<Bundled, (Code, &'static str)>;
 
 #[tokio::test]
 async fn model_references_resolve_or_fail_with_the_right_code() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
     let customer = customers("telco-logreg").remove(0);
+    let [logreg, lgbm] = [BUNDLED[0], BUNDLED[1]];
     let cases: &[(Option<pb::ModelRef>, Resolution)] = &[
-        (None, Ok("telco-logreg")),
-        (model_ref("", 0, "production"), Ok("telco-logreg")),
-        (model_ref("telco-lgbm", 0, ""), Ok("telco-lgbm")),
-        (model_ref("telco-lgbm", 1, ""), Ok("telco-lgbm")),
-        (model_ref("telco-lgbm", 0, "production"), Ok("telco-lgbm")),
+        (None, Ok(logreg)),
+        (model_ref("", 0, "production"), Ok(logreg)),
+        (model_ref("", 0, "challenger"), Ok(lgbm)),
+        (model_ref(BUNDLED_MODEL, 0, ""), Ok(logreg)),
+        (model_ref(BUNDLED_MODEL, 2, ""), Ok(lgbm)),
+        (model_ref(BUNDLED_MODEL, 1, ""), Ok(logreg)),
         (
             model_ref("no-such-model", 0, ""),
             Err((Code::NotFound, "model \"no-such-model\" not found")),
         ),
         (
-            model_ref("telco-lgbm", 7, ""),
-            Err((Code::NotFound, "model \"telco-lgbm\" has no version 7")),
+            model_ref(BUNDLED_MODEL, 7, ""),
+            Err((Code::NotFound, "model \"telco-churn\" has no version 7")),
         ),
         (
-            model_ref("telco-lgbm", 0, "challenger"),
-            Err((Code::NotFound, "has no alias \"challenger\"")),
+            model_ref(BUNDLED_MODEL, 0, "staging"),
+            Err((Code::NotFound, "has no alias \"staging\"")),
         ),
         (
-            model_ref("telco-lgbm", 1, "production"),
+            model_ref(BUNDLED_MODEL, 1, "production"),
             Err((
                 Code::InvalidArgument,
                 "version 1 and alias \"production\" are both set",
@@ -171,8 +179,8 @@ async fn model_references_resolve_or_fail_with_the_right_code() {
             top_reasons: 0,
         };
         match (client.score(request).await, expected) {
-            (Ok(response), Ok(name)) => {
-                assert_served_by(response.into_inner().served_by.as_ref(), name)
+            (Ok(response), Ok(bundled)) => {
+                assert_served_by(response.into_inner().served_by.as_ref(), *bundled)
             }
             (Err(status), Err((code, fragment))) => {
                 assert_eq!(status.code(), *code, "{model:?}: {status:?}");
@@ -191,7 +199,7 @@ async fn model_references_resolve_or_fail_with_the_right_code() {
 async fn an_invalid_customer_is_rejected_naming_every_offending_feature() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
-    let mut customer = customers("telco-lgbm").remove(0).to_proto();
+    let mut customer = customers(LGBM.file).remove(0).to_proto();
     customer.features.remove("gender");
     customer.features.insert(
         "contract".to_owned(),
@@ -213,7 +221,7 @@ async fn an_invalid_customer_is_rejected_naming_every_offending_feature() {
     );
     let status = client
         .score(pb::ScoreRequest {
-            model: model_ref("telco-lgbm", 0, ""),
+            model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
             customer: Some(customer.clone()),
             top_reasons: 0,
         })
@@ -244,7 +252,7 @@ async fn an_invalid_customer_is_rejected_naming_every_offending_feature() {
 async fn a_bad_row_gets_its_own_error_and_the_others_are_scored() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
-    let rows = customers("telco-lgbm");
+    let rows = customers(LGBM.file);
     let mut batch: Vec<pb::Customer> = rows[..4].iter().map(FixtureCustomer::to_proto).collect();
     batch[1].features.insert(
         "paymentmethod".to_owned(),
@@ -260,7 +268,7 @@ async fn a_bad_row_gets_its_own_error_and_the_others_are_scored() {
     );
     let response = client
         .score_batch(pb::ScoreBatchRequest {
-            model: model_ref("telco-lgbm", 0, ""),
+            model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
             customers: batch,
             top_reasons: 0,
         })
@@ -353,18 +361,18 @@ async fn limits_answer_resource_exhausted() {
 async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
-    let rows = customers("telco-lgbm");
+    let rows = customers(LGBM.file);
     let mut bad = rows[4].to_proto();
     bad.features.remove("tenure");
     let messages = vec![
         pb::ScoreBatchRequest {
-            model: model_ref("telco-lgbm", 0, ""),
+            model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
             customers: rows[..2].iter().map(FixtureCustomer::to_proto).collect(),
             top_reasons: 0,
         },
         // Later messages' model is ignored: the stream stays on the version it started with.
         pb::ScoreBatchRequest {
-            model: model_ref("telco-logreg", 0, ""),
+            model: model_ref(BUNDLED_MODEL, 1, ""),
             customers: vec![rows[2].to_proto(), rows[3].to_proto(), bad],
             top_reasons: 0,
         },
@@ -382,7 +390,7 @@ async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
     let mut seen = Vec::new();
     while let Some(response) = responses.next().await {
         let response = response.expect("stream message");
-        assert_served_by(response.served_by.as_ref(), "telco-lgbm");
+        assert_served_by(response.served_by.as_ref(), LGBM);
         seen.extend(response.results);
     }
     assert_eq!(
@@ -413,7 +421,6 @@ async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
 async fn rpcs_of_later_issues_answer_unimplemented() {
     let server = TestServer::start().await;
     let mut scoring = server.scoring().await;
-    let mut registry = server.registry().await;
     let customer = Some(customers("telco-logreg").remove(0).to_proto());
     let status = scoring
         .score(pb::ScoreRequest {
@@ -432,14 +439,6 @@ async fn rpcs_of_later_issues_answer_unimplemented() {
             })
             .await
             .expect_err("explain")
-            .code(),
-        Code::Unimplemented
-    );
-    assert_eq!(
-        registry
-            .list_models(pb::ListModelsRequest {})
-            .await
-            .expect_err("registry")
             .code(),
         Code::Unimplemented
     );

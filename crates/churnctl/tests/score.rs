@@ -61,7 +61,7 @@ async fn scores_one_customer_and_a_batch_as_json_lines() {
 
     let output = churnctl(
         &server,
-        &["score", "--model", "telco-lgbm"],
+        &["score", "--alias", "challenger"],
         customer_json(&rows[0]).to_string(),
     )
     .await;
@@ -81,13 +81,14 @@ async fn scores_one_customer_and_a_batch_as_json_lines() {
             .abs()
             <= PYTHON_TOLERANCE
     );
-    assert_eq!(single[0]["served_by"]["name"], "telco-lgbm");
+    assert_eq!(single[0]["served_by"]["name"], "telco-churn");
+    assert_eq!(single[0]["served_by"]["version"], 2);
 
     let mut batch: Vec<Value> = rows[..3].iter().map(customer_json).collect();
     batch[1]["features"]["contract"] = json!("Weekly");
     let output = churnctl(
         &server,
-        &["score", "--model", "telco-lgbm", "--version", "1"],
+        &["score", "--model", "telco-churn", "--version", "2"],
         Value::Array(batch).to_string(),
     )
     .await;

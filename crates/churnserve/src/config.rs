@@ -21,8 +21,32 @@ pub struct Config {
     #[arg(long, env = "CHURNSERVE_ONNXRUNTIME")]
     pub onnxruntime: Option<PathBuf>,
     /// Model answering requests that name none.
-    #[arg(long, env = "CHURNSERVE_DEFAULT_MODEL", default_value = "telco-logreg")]
+    #[arg(long, env = "CHURNSERVE_DEFAULT_MODEL", default_value = "telco-churn")]
     pub default_model: String,
+    /// Do not seed an empty registry with the bundled Telco models.
+    #[arg(long, env = "CHURNSERVE_NO_SEED")]
+    pub no_seed: bool,
+    /// Largest ONNX file RegisterModel accepts, in bytes.
+    #[arg(long, env = "CHURNSERVE_MAX_MODEL_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_model_bytes: u64,
+    /// Largest CSV file UploadDataset accepts, in bytes.
+    #[arg(long, env = "CHURNSERVE_MAX_DATASET_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_dataset_bytes: u64,
+    /// Loaded model versions kept in memory besides the aliased ones (least recently used evicted).
+    #[arg(long, env = "CHURNSERVE_MODEL_CACHE_SIZE", default_value_t = 8)]
+    pub model_cache_size: usize,
+    /// Load aliased versions when first asked for, instead of as soon as an alias points at them.
+    #[arg(long, env = "CHURNSERVE_LAZY_ALIASES")]
+    pub lazy_aliases: bool,
+    /// How often to look for registry changes made by other processes, in milliseconds.
+    #[arg(long, env = "CHURNSERVE_REGISTRY_POLL_MS", default_value_t = 2_000)]
+    pub registry_poll_ms: u64,
+    /// Bearer token required for registry writes; unset: writes are open.
+    #[arg(long, env = "CHURNSERVE_WRITE_TOKEN", hide_env_values = true)]
+    pub write_token: Option<String>,
+    /// Bearer token required for scoring and registry reads (the write token also works); unset: open.
+    #[arg(long, env = "CHURNSERVE_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
     /// Most customers accepted in one ScoreBatch request or stream message.
     #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
@@ -49,7 +73,15 @@ impl Config {
             listen,
             data_dir,
             onnxruntime: None,
-            default_model: "telco-logreg".to_owned(),
+            default_model: "telco-churn".to_owned(),
+            no_seed: false,
+            max_model_bytes: 256 * 1024 * 1024,
+            max_dataset_bytes: 1024 * 1024 * 1024,
+            model_cache_size: 8,
+            lazy_aliases: false,
+            registry_poll_ms: 2_000,
+            write_token: None,
+            read_token: None,
             max_batch_rows: 10_000,
             max_message_bytes: 64 * 1024 * 1024,
             sessions_per_model: None,
@@ -66,6 +98,20 @@ impl Config {
                 "max_message_bytes is {}; it must be at least 1024",
                 self.max_message_bytes
             )));
+        }
+        if self.registry_poll_ms == 0 || self.model_cache_size == 0 {
+            return Err(ConfigError(
+                "registry_poll_ms and model_cache_size must be at least 1".to_owned(),
+            ));
+        }
+        if [&self.write_token, &self.read_token]
+            .into_iter()
+            .flatten()
+            .any(|t| t.trim().is_empty())
+        {
+            return Err(ConfigError(
+                "write_token and read_token must not be empty when set".to_owned(),
+            ));
         }
         if self.sessions_per_model == Some(0) || self.intra_op_threads == 0 {
             return Err(ConfigError(

@@ -1,16 +1,25 @@
-//! The server's error type: what a request can fail with before or around the engine.
-//! `status.rs` maps it to gRPC codes.
+//! The server's error type: what a request can fail with before or around the engine and
+//! the registry. `status.rs` maps it to gRPC codes.
 
 use churn_engine::{EngineError, RowError};
-
-use crate::catalog::CatalogError;
+use churn_registry::RegistryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Registry(#[from] RegistryError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// Uploaded bytes that are not a model the engine can serve.
+    #[error("the uploaded model cannot be served: {0}")]
+    InvalidUpload(EngineError),
+    /// A registered version that fails to load now.
+    #[error("model {name:?} version {version} cannot serve: {reason}")]
+    CannotServe {
+        name: String,
+        version: u32,
+        reason: String,
+    },
     /// The request itself is malformed (not one customer's features).
     #[error("{0}")]
     InvalidRequest(String),
@@ -22,8 +31,12 @@ pub enum ServiceError {
     },
     #[error("the batch has {rows} customers; the limit is {limit} (max_batch_rows)")]
     BatchTooLarge { rows: usize, limit: usize },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("{0} is not available yet")]
     NotImplemented(&'static str),
-    #[error("a scoring task failed: {0}")]
+    #[error("a server task failed: {0}")]
     TaskFailed(String),
 }

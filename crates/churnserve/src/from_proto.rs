@@ -3,15 +3,17 @@
 use churn_api::v1 as pb;
 use churn_engine::{Customer, FeatureValue};
 
-use crate::catalog::{ModelSelector, PRODUCTION_ALIAS, VersionSelector};
+use churn_registry::{NewDataset, VersionRef};
+
 use crate::error::ServiceError;
+use crate::store::{ModelSelector, PRODUCTION_ALIAS, Registration};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
     let model = model.unwrap_or_default();
     let version = match (model.version, model.alias.is_empty()) {
-        (0, true) => VersionSelector::Alias(PRODUCTION_ALIAS.to_owned()),
-        (0, false) => VersionSelector::Alias(model.alias),
-        (version, true) => VersionSelector::Number(version),
+        (0, true) => VersionRef::Alias(PRODUCTION_ALIAS.to_owned()),
+        (0, false) => VersionRef::Alias(model.alias),
+        (version, true) => VersionRef::Number(version),
         (version, false) => {
             return Err(ServiceError::InvalidRequest(format!(
                 "model: version {version} and alias {:?} are both set; set one of them",
@@ -46,5 +48,52 @@ fn feature_value(value: pb::FeatureValue) -> FeatureValue {
         Some(pb::feature_value::Kind::Text(text)) => FeatureValue::Text(text),
         Some(pb::feature_value::Kind::Flag(flag)) => FeatureValue::Flag(flag),
         None => FeatureValue::Missing,
+    }
+}
+
+pub fn registration(metadata: pb::RegisterModelMetadata) -> Result<Registration, ServiceError> {
+    let invalid =
+        |message: String| Err(ServiceError::InvalidRequest(format!("metadata: {message}")));
+    if metadata.name.is_empty() {
+        return invalid("name is required".to_owned());
+    }
+    let threshold = match metadata.threshold {
+        0.0 => None,
+        t if t > 0.0 && t < 1.0 => Some(t),
+        t => {
+            return invalid(format!(
+                "threshold {t} must be within (0, 1), or 0 for the model's own"
+            ));
+        }
+    };
+    let risk_band_cuts = match metadata.risk_band_cuts.as_slice() {
+        [] => None,
+        [medium, high] => Some([*medium, *high]),
+        cuts => {
+            return invalid(format!(
+                "risk_band_cuts has {} values; expected two (medium and high) or none",
+                cuts.len()
+            ));
+        }
+    };
+    Ok(Registration {
+        name: metadata.name,
+        description: metadata.description,
+        tags: metadata.tags.into_iter().collect(),
+        feature_names: metadata.feature_names,
+        positive_class: Some(metadata.positive_class).filter(|p| !p.is_empty()),
+        threshold,
+        risk_band_cuts,
+        reference_dataset: metadata.reference_dataset,
+        aliases: metadata.aliases,
+    })
+}
+
+pub fn dataset(metadata: pb::DatasetMetadata) -> NewDataset {
+    NewDataset {
+        name: metadata.name,
+        label_column: metadata.label_column,
+        positive_label: metadata.positive_label,
+        description: metadata.description,
     }
 }

@@ -1,28 +1,34 @@
 //! churnserve: the gRPC server. The only crate that knows the wire format; it turns
-//! protobuf into engine calls and back.
+//! protobuf into engine and registry calls and back.
 
-mod catalog;
+mod auth;
 mod config;
 mod error;
 mod from_proto;
+mod registry_service;
 mod scoring;
-mod service;
+mod scoring_service;
+mod seed;
 mod status;
+mod store;
 mod to_proto;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use churn_api::v1::registry_service_server::{RegistryService, RegistryServiceServer};
+use churn_api::v1::registry_service_server::RegistryServiceServer;
 use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use churn_engine::{EngineError, OnnxRuntime};
+use churn_registry::{Registry, RegistryError};
 use http::HeaderValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-pub use catalog::CatalogError;
+pub use auth::ACTOR_HEADER;
 pub use config::{Config, ConfigError};
+pub use seed::BUNDLED_MODEL;
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
 /// window update every 64 KiB; these let a 10,000-row batch arrive in a few round trips.
@@ -36,13 +42,13 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] EngineError),
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
+    #[error("cannot open the registry in {path}: {source}")]
+    Registry {
         path: PathBuf,
-        source: std::io::Error,
+        source: RegistryError,
     },
+    #[error("cannot prepare the models: {0}")]
+    Models(String),
     #[error("cannot read the listener's address: {0}")]
     Listener(std::io::Error),
     #[error("server reflection: {0}")]
@@ -53,12 +59,6 @@ pub enum ServerError {
     Startup(String),
 }
 
-/// The registry RPCs, answering UNIMPLEMENTED until the registry lands.
-#[derive(Debug)]
-struct RegistryApi;
-
-impl RegistryService for RegistryApi {}
-
 /// Serves every churn.v1 service on `listener` until `shutdown` completes, then drains
 /// in-flight requests. The caller binds, so tests can pass a listener on port 0.
 pub async fn serve(
@@ -67,24 +67,53 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let loading_config = config.clone();
-    let catalog = tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
-        let runtime = OnnxRuntime::load(loading_config.onnxruntime.as_deref())?;
-        Ok(catalog::Catalog::bundled(
-            runtime,
-            &loading_config.default_model,
-            &loading_config.model_options(),
-        )?)
-    })
-    .await
-    .map_err(|e| ServerError::Startup(e.to_string()))??;
+    let onnxruntime = config.onnxruntime.clone();
+    let runtime = tokio::task::spawn_blocking(move || OnnxRuntime::load(onnxruntime.as_deref()))
+        .await
+        .map_err(|e| ServerError::Startup(e.to_string()))??;
+    let registry =
+        Registry::open(&config.data_dir)
+            .await
+            .map_err(|source| ServerError::Registry {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+    let options = store::StoreOptions {
+        default_model: config.default_model.clone(),
+        load: config.model_options(),
+        cache_size: config.model_cache_size,
+        eager_aliases: !config.lazy_aliases,
+    };
+    let models = |e: error::ServiceError| ServerError::Models(e.to_string());
+    let store = Arc::new(
+        store::ModelStore::open(registry, runtime, options)
+            .await
+            .map_err(models)?,
+    );
+    if !config.no_seed {
+        seed::seed_if_empty(&store).await.map_err(models)?;
+    }
+    let poller = tokio::spawn(follow_registry(
+        Arc::clone(&store),
+        Duration::from_millis(config.registry_poll_ms),
+    ));
 
-    let scoring = service::ScoringApi {
-        scoring: Arc::new(scoring::Scoring::new(catalog, config.max_batch_rows)),
+    let auth = auth::Auth {
+        write_token: config.write_token.clone(),
+        read_token: config.read_token.clone(),
+    };
+    let scoring = scoring_service::ScoringApi {
+        scoring: Arc::new(scoring::Scoring::new(
+            Arc::clone(&store),
+            config.max_batch_rows,
+        )),
+        auth: auth.clone(),
+    };
+    let registry = registry_service::RegistryApi {
+        store,
+        auth,
+        max_model_bytes: config.max_model_bytes,
+        max_dataset_bytes: config.max_dataset_bytes,
     };
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -99,8 +128,7 @@ pub async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
-    tonic::transport::Server::builder()
-        // Large batches are megabytes; the default 64 KiB HTTP/2 windows stall them.
+    let served = tonic::transport::Server::builder()
         .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
         .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
         .layer(tower::util::MapResponseLayer::new(
@@ -112,7 +140,7 @@ pub async fn serve(
                 .max_encoding_message_size(config.max_message_bytes),
         )
         .add_service(
-            RegistryServiceServer::new(RegistryApi)
+            RegistryServiceServer::new(registry)
                 .max_decoding_message_size(config.max_message_bytes)
                 .max_encoding_message_size(config.max_message_bytes),
         )
@@ -124,9 +152,23 @@ pub async fn serve(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
-        .await?;
+        .await;
+    poller.abort();
+    served?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Picks up registry changes made by other processes (another replica, an offline tool).
+async fn follow_registry(store: Arc<store::ModelStore>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = store.refresh().await {
+            tracing::warn!(%error, "cannot refresh the alias table from the registry");
+        }
+    }
 }
 
 /// tonic answers a request over the size limit with OUT_OF_RANGE, which no handler of

@@ -1,32 +1,35 @@
-//! Scoring requests against the catalog: model resolution, the batch limit, and the
-//! engine call on the blocking pool so ONNX Runtime never stalls a tokio worker.
+//! Scoring requests: model resolution through the store, the batch limit, and the engine
+//! call on the blocking pool so ONNX Runtime never stalls a tokio worker.
 
 use std::sync::Arc;
 
 use churn_engine::{Customer, Prediction, RowError};
 
-use crate::catalog::{Catalog, ModelSelector, ServedModel};
 use crate::error::ServiceError;
+use crate::store::{ModelSelector, ModelStore, ServedModel};
 
 /// Per-row outcomes, in request order.
 pub type Outcomes = Vec<Result<Prediction, RowError>>;
 
 #[derive(Debug)]
 pub struct Scoring {
-    catalog: Catalog,
+    store: Arc<ModelStore>,
     max_batch_rows: usize,
 }
 
 impl Scoring {
-    pub fn new(catalog: Catalog, max_batch_rows: usize) -> Scoring {
+    pub fn new(store: Arc<ModelStore>, max_batch_rows: usize) -> Scoring {
         Scoring {
-            catalog,
+            store,
             max_batch_rows,
         }
     }
 
-    pub fn resolve(&self, selector: &ModelSelector) -> Result<Arc<ServedModel>, ServiceError> {
-        Ok(self.catalog.resolve(selector)?)
+    pub async fn resolve(
+        &self,
+        selector: &ModelSelector,
+    ) -> Result<Arc<ServedModel>, ServiceError> {
+        self.store.resolve(selector).await
     }
 
     /// Scores one customer; an invalid customer is an error naming every offending feature.
@@ -35,7 +38,7 @@ impl Scoring {
         selector: &ModelSelector,
         customer: Customer,
     ) -> Result<(Arc<ServedModel>, String, Prediction), ServiceError> {
-        let served = self.resolve(selector)?;
+        let served = self.resolve(selector).await?;
         let (mut customers, mut outcomes) = predict(Arc::clone(&served), vec![customer]).await?;
         let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
         match outcome {

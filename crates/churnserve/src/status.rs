@@ -2,19 +2,26 @@
 //! a new error variant cannot reach a client without a deliberate code.
 
 use churn_engine::EngineError;
+use churn_registry::RegistryError;
 use tonic::{Code, Status};
 
-use crate::catalog::CatalogError;
 use crate::error::ServiceError;
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Status {
         let code = match &error {
-            ServiceError::Catalog(catalog) => match catalog {
-                CatalogError::UnknownModel(_)
-                | CatalogError::UnknownVersion { .. }
-                | CatalogError::UnknownAlias { .. } => Code::NotFound,
-                CatalogError::Load { .. } => Code::Internal,
+            ServiceError::Registry(registry) => match registry {
+                RegistryError::ModelNotFound(_)
+                | RegistryError::VersionNotFound { .. }
+                | RegistryError::AliasNotFound { .. }
+                | RegistryError::DatasetNotFound(_) => Code::NotFound,
+                RegistryError::DatasetExists(_) => Code::AlreadyExists,
+                RegistryError::Invalid(_) => Code::InvalidArgument,
+                RegistryError::Conflict(_) | RegistryError::Corrupt { .. } => {
+                    Code::FailedPrecondition
+                }
+                RegistryError::TooLarge { .. } => Code::ResourceExhausted,
+                RegistryError::Storage(_) => Code::Internal,
             },
             ServiceError::Engine(engine) => match engine {
                 EngineError::InvalidModel(_) => Code::FailedPrecondition,
@@ -22,10 +29,13 @@ impl From<ServiceError> for Status {
                 | EngineError::RuntimeLoad { .. }
                 | EngineError::Inference(_) => Code::Internal,
             },
-            ServiceError::InvalidRequest(_) | ServiceError::InvalidCustomer { .. } => {
-                Code::InvalidArgument
-            }
+            ServiceError::InvalidUpload(_)
+            | ServiceError::InvalidRequest(_)
+            | ServiceError::InvalidCustomer { .. } => Code::InvalidArgument,
+            ServiceError::CannotServe { .. } => Code::FailedPrecondition,
             ServiceError::BatchTooLarge { .. } => Code::ResourceExhausted,
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::PermissionDenied(_) => Code::PermissionDenied,
             ServiceError::NotImplemented(_) => Code::Unimplemented,
             ServiceError::TaskFailed(_) => Code::Internal,
         };

@@ -2,8 +2,9 @@
 
 use churn_api::v1 as pb;
 use churn_engine::{Customer, Prediction, RiskBand, RowError};
+use churn_registry::{DatasetRecord, ModelSummary, VersionRecord};
 
-use crate::catalog::ServedModel;
+use crate::store::ServedModel;
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
     pb::ServedBy {
@@ -61,5 +62,66 @@ fn row_error(row: u32, error: &RowError) -> pb::RowError {
             .map(|p| p.feature.clone())
             .unwrap_or_default(),
         message: format!("row {row}: {error}"),
+    }
+}
+
+pub fn model_version(record: VersionRecord) -> pb::ModelVersion {
+    pb::ModelVersion {
+        name: record.name,
+        version: record.version,
+        sha256: record.sha256,
+        size_bytes: record.size_bytes,
+        created_at: Some(timestamp(record.created_at_millis)),
+        description: record.description,
+        tags: record.tags.into_iter().collect(),
+        aliases: record.aliases,
+        features: record
+            .features
+            .into_iter()
+            .map(|feature| pb::FeatureSpec {
+                kind: match feature.kind.as_str() {
+                    "number" => pb::FeatureKind::Number,
+                    "text" => pb::FeatureKind::Text,
+                    "bool" => pb::FeatureKind::Bool,
+                    _ => pb::FeatureKind::Unspecified,
+                }
+                .into(),
+                name: feature.name,
+                allowed_values: feature.allowed_values,
+            })
+            .collect(),
+        positive_class: record.positive_class,
+        class_labels: record.class_labels,
+        threshold: record.threshold,
+        risk_band_cuts: record.risk_band_cuts.to_vec(),
+        reference_dataset: record.reference_dataset,
+        archived: record.archived,
+        producer: record.producer,
+    }
+}
+
+pub fn model_summary(summary: ModelSummary) -> pb::ModelSummary {
+    pb::ModelSummary {
+        name: summary.name,
+        latest_version: summary.latest_version,
+        aliases: summary.aliases.into_iter().collect(),
+    }
+}
+
+pub fn dataset(record: DatasetRecord) -> pb::Dataset {
+    pb::Dataset {
+        name: record.name,
+        rows: record.rows,
+        positives: record.positives,
+        columns: record.columns,
+        sha256: record.sha256,
+        created_at: Some(timestamp(record.created_at_millis)),
+    }
+}
+
+fn timestamp(millis: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
     }
 }

@@ -12,8 +12,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use crate::auth::{Access, Auth};
 use crate::error::ServiceError;
 use crate::scoring::Scoring;
+use crate::store::ServedModel;
 use crate::{from_proto, to_proto};
 
 /// Responses a stream may buffer before it stops reading requests: the back-pressure
@@ -23,6 +25,7 @@ const STREAM_BUFFER: usize = 2;
 #[derive(Debug, Clone)]
 pub struct ScoringApi {
     pub scoring: Arc<Scoring>,
+    pub auth: Auth,
 }
 
 #[tonic::async_trait]
@@ -51,11 +54,13 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ScoreBatchRequest>,
     ) -> Result<Response<pb::ScoreBatchResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         refuse_top_reasons(request.top_reasons)?;
         let served = self
             .scoring
-            .resolve(&from_proto::model_selector(request.model)?)?;
+            .resolve(&from_proto::model_selector(request.model)?)
+            .await?;
         let (customers, outcomes) = self
             .scoring
             .score_batch(
@@ -72,6 +77,7 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<Streaming<pb::ScoreBatchRequest>>,
     ) -> Result<Response<BoxStream<pb::ScoreBatchResponse>>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
         let mut inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let scoring = Arc::clone(&self.scoring);
@@ -101,7 +107,7 @@ impl ScoringService for ScoringApi {
 /// Scores one stream message with the version resolved at the stream's first message.
 async fn score_stream_message(
     scoring: &Scoring,
-    pinned: &mut Option<Arc<crate::catalog::ServedModel>>,
+    pinned: &mut Option<Arc<ServedModel>>,
     first_row: u32,
     message: pb::ScoreBatchRequest,
 ) -> Result<pb::ScoreBatchResponse, Status> {
@@ -109,7 +115,9 @@ async fn score_stream_message(
     let served = match pinned {
         Some(served) => Arc::clone(served),
         None => {
-            let served = scoring.resolve(&from_proto::model_selector(message.model)?)?;
+            let served = scoring
+                .resolve(&from_proto::model_selector(message.model)?)
+                .await?;
             *pinned = Some(Arc::clone(&served));
             served
         }
@@ -136,7 +144,7 @@ fn refuse_top_reasons(top_reasons: u32) -> Result<(), ServiceError> {
 
 /// tonic reports an oversized stream message as OUT_OF_RANGE; over a configured limit
 /// is RESOURCE_EXHAUSTED in our contract.
-fn stream_read_error(status: Status) -> Status {
+pub fn stream_read_error(status: Status) -> Status {
     if status.code() == Code::OutOfRange {
         Status::resource_exhausted(status.message().to_owned())
     } else {

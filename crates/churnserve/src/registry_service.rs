@@ -1,0 +1,266 @@
+//! The gRPC adapter of churn.v1.RegistryService: check the token, convert, one call to
+//! the store or the registry, convert back.
+
+use std::sync::Arc;
+
+use churn_api::v1 as pb;
+use churn_api::v1::registry_service_server::RegistryService;
+use churn_registry::{ArtifactKind, Staged, VersionRef};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::auth::{self, Access, Auth};
+use crate::error::ServiceError;
+use crate::scoring_service::stream_read_error;
+use crate::store::ModelStore;
+use crate::{from_proto, to_proto};
+
+#[derive(Debug, Clone)]
+pub struct RegistryApi {
+    pub store: Arc<ModelStore>,
+    pub auth: Auth,
+    pub max_model_bytes: u64,
+    pub max_dataset_bytes: u64,
+}
+
+/// The two halves of an upload stream: its leading metadata and its byte chunks.
+enum UploadPart<M> {
+    Metadata(M),
+    Chunk(Vec<u8>),
+    Empty,
+}
+
+/// Reads an upload stream into a staged file: metadata first, then chunks, within `limit`.
+async fn receive_upload<T, M>(
+    store: &ModelStore,
+    mut stream: Streaming<T>,
+    kind: ArtifactKind,
+    limit: u64,
+    split: impl Fn(T) -> UploadPart<M>,
+) -> Result<(M, Staged), Status> {
+    let first = stream.message().await.map_err(stream_read_error)?;
+    let Some(UploadPart::Metadata(metadata)) = first.map(&split) else {
+        return Err(ServiceError::InvalidRequest(
+            "the first message must carry the metadata".to_owned(),
+        )
+        .into());
+    };
+    let mut staging = store
+        .registry()
+        .stage(kind, limit)
+        .await
+        .map_err(ServiceError::from)?;
+    while let Some(message) = stream.message().await.map_err(stream_read_error)? {
+        match split(message) {
+            UploadPart::Chunk(bytes) => staging.write(&bytes).await.map_err(ServiceError::from)?,
+            UploadPart::Metadata(_) => {
+                return Err(ServiceError::InvalidRequest(
+                    "metadata may only be sent in the first message".to_owned(),
+                )
+                .into());
+            }
+            UploadPart::Empty => {}
+        }
+    }
+    let staged = staging.finish().await.map_err(ServiceError::from)?;
+    if staged.size() == 0 {
+        return Err(ServiceError::InvalidRequest(
+            "the upload has no content after its metadata".to_owned(),
+        )
+        .into());
+    }
+    Ok((metadata, staged))
+}
+
+#[tonic::async_trait]
+impl RegistryService for RegistryApi {
+    async fn register_model(
+        &self,
+        request: Request<Streaming<pb::RegisterModelRequest>>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let (metadata, staged) = receive_upload(
+            &self.store,
+            request.into_inner(),
+            ArtifactKind::Model,
+            self.max_model_bytes,
+            |m| match m.part {
+                Some(pb::register_model_request::Part::Metadata(metadata)) => {
+                    UploadPart::Metadata(metadata)
+                }
+                Some(pb::register_model_request::Part::OnnxChunk(bytes)) => {
+                    UploadPart::Chunk(bytes)
+                }
+                None => UploadPart::Empty,
+            },
+        )
+        .await?;
+        let record = self
+            .store
+            .register(from_proto::registration(metadata)?, staged, &actor)
+            .await?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn get_model_version(
+        &self,
+        request: Request<pb::GetModelVersionRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let selector = from_proto::model_selector(request.into_inner().model)?;
+        let name = if selector.name.is_empty() {
+            self.store.default_model()
+        } else {
+            &selector.name
+        };
+        let record = self
+            .store
+            .registry()
+            .version(name, &selector.version)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let models = self
+            .store
+            .registry()
+            .list_models()
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListModelsResponse {
+            models: models.into_iter().map(to_proto::model_summary).collect(),
+        }))
+    }
+
+    async fn list_model_versions(
+        &self,
+        request: Request<pb::ListModelVersionsRequest>,
+    ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let versions = self
+            .store
+            .registry()
+            .list_versions(&request.name, request.include_archived)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListModelVersionsResponse {
+            versions: versions.into_iter().map(to_proto::model_version).collect(),
+        }))
+    }
+
+    async fn set_alias(
+        &self,
+        request: Request<pb::SetAliasRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let record = self
+            .store
+            .set_alias(&request.name, &request.alias, request.version, &actor)
+            .await?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn delete_alias(
+        &self,
+        request: Request<pb::DeleteAliasRequest>,
+    ) -> Result<Response<pb::DeleteAliasResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        self.store
+            .delete_alias(&request.name, &request.alias, &actor)
+            .await?;
+        Ok(Response::new(pb::DeleteAliasResponse {}))
+    }
+
+    async fn archive_model_version(
+        &self,
+        request: Request<pb::ArchiveModelVersionRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let record = self
+            .store
+            .registry()
+            .archive(&request.name, request.version, &actor)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn upload_dataset(
+        &self,
+        request: Request<Streaming<pb::UploadDatasetRequest>>,
+    ) -> Result<Response<pb::Dataset>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let (metadata, staged) = receive_upload(
+            &self.store,
+            request.into_inner(),
+            ArtifactKind::Dataset,
+            self.max_dataset_bytes,
+            |m| match m.part {
+                Some(pb::upload_dataset_request::Part::Metadata(metadata)) => {
+                    UploadPart::Metadata(metadata)
+                }
+                Some(pb::upload_dataset_request::Part::CsvChunk(bytes)) => UploadPart::Chunk(bytes),
+                None => UploadPart::Empty,
+            },
+        )
+        .await?;
+        let record = self
+            .store
+            .registry()
+            .upload_dataset(from_proto::dataset(metadata), staged, &actor)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(to_proto::dataset(record)))
+    }
+
+    async fn list_datasets(
+        &self,
+        request: Request<pb::ListDatasetsRequest>,
+    ) -> Result<Response<pb::ListDatasetsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let datasets = self
+            .store
+            .registry()
+            .list_datasets()
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListDatasetsResponse {
+            datasets: datasets.into_iter().map(to_proto::dataset).collect(),
+        }))
+    }
+
+    async fn list_evaluations(
+        &self,
+        request: Request<pb::ListEvaluationsRequest>,
+    ) -> Result<Response<pb::ListEvaluationsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        // Evaluations arrive with issue 5; until then a known model or version has none.
+        let registry = self.store.registry();
+        match request.version {
+            0 => registry.list_versions(&request.name, true).await.map(drop),
+            version => registry
+                .version(&request.name, &VersionRef::Number(version))
+                .await
+                .map(drop),
+        }
+        .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ListEvaluationsResponse {
+            evaluations: Vec::new(),
+        }))
+    }
+}

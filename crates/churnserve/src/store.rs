@@ -1,0 +1,365 @@
+//! The served models: registry versions loaded into the engine on demand, a bounded
+//! least-recently-used cache of them, and a lock-free alias table that an atomic swap
+//! replaces whenever the registry changes. A request takes an `Arc` of its version, so a
+//! swap never disturbs a request in flight: it finishes on the version it started with.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
+use churn_registry::{
+    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionRecord, VersionRef,
+};
+
+use crate::error::ServiceError;
+
+/// The alias a reference with neither version nor alias means.
+pub const PRODUCTION_ALIAS: &str = "production";
+
+/// One loaded model version and the identity it answers with.
+#[derive(Debug)]
+pub struct ServedModel {
+    pub name: String,
+    pub version: u32,
+    pub sha256: String,
+    pub model: Model,
+}
+
+/// Which model a request asks for, already checked for shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSelector {
+    /// Empty: the default model.
+    pub name: String,
+    pub version: VersionRef,
+}
+
+/// What the caller asked for at registration, beyond the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub name: String,
+    pub description: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub feature_names: Vec<String>,
+    pub positive_class: Option<String>,
+    pub threshold: Option<f64>,
+    pub risk_band_cuts: Option<[f64; 2]>,
+    pub reference_dataset: String,
+    pub aliases: Vec<String>,
+}
+
+/// Where an alias points, as of the last refresh.
+#[derive(Debug, Clone)]
+enum AliasTarget {
+    Loaded(Arc<ServedModel>),
+    /// Lazy loading, or a version that failed to load (the reason is kept for the caller).
+    Version {
+        version: u32,
+        failure: Option<String>,
+    },
+}
+
+type AliasTable = HashMap<String, HashMap<String, AliasTarget>>;
+
+/// How the store loads and keeps models.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub default_model: String,
+    pub load: ModelOptions,
+    pub cache_size: usize,
+    pub eager_aliases: bool,
+}
+
+#[derive(Debug, Default)]
+struct ModelCache {
+    entries: HashMap<(String, u32), (Arc<ServedModel>, u64)>,
+    clock: u64,
+}
+
+#[derive(Debug)]
+pub struct ModelStore {
+    registry: Registry,
+    runtime: &'static OnnxRuntime,
+    options: StoreOptions,
+    cache: Mutex<ModelCache>,
+    aliases: ArcSwap<AliasTable>,
+    /// The registry change marker the alias table reflects; also serializes refreshes.
+    seen: tokio::sync::Mutex<i64>,
+}
+
+impl ModelStore {
+    pub async fn open(
+        registry: Registry,
+        runtime: &'static OnnxRuntime,
+        options: StoreOptions,
+    ) -> Result<ModelStore, ServiceError> {
+        let store = ModelStore {
+            registry,
+            runtime,
+            options,
+            cache: Mutex::new(ModelCache::default()),
+            aliases: ArcSwap::from_pointee(AliasTable::new()),
+            seen: tokio::sync::Mutex::new(-1),
+        };
+        store.refresh().await?;
+        Ok(store)
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The model answering requests that name none.
+    pub fn default_model(&self) -> &str {
+        &self.options.default_model
+    }
+
+    /// The version a request is answered by.
+    pub async fn resolve(
+        &self,
+        selector: &ModelSelector,
+    ) -> Result<Arc<ServedModel>, ServiceError> {
+        let name = if selector.name.is_empty() {
+            &self.options.default_model
+        } else {
+            &selector.name
+        };
+        match &selector.version {
+            VersionRef::Number(version) => self.load(name, *version).await,
+            VersionRef::Alias(alias) => {
+                let target = self
+                    .aliases
+                    .load()
+                    .get(name)
+                    .and_then(|aliases| aliases.get(alias))
+                    .cloned();
+                match target {
+                    Some(AliasTarget::Loaded(served)) => Ok(served),
+                    Some(AliasTarget::Version {
+                        version,
+                        failure: None,
+                    }) => self.load(name, version).await,
+                    Some(AliasTarget::Version {
+                        version,
+                        failure: Some(reason),
+                    }) => Err(ServiceError::CannotServe {
+                        name: name.clone(),
+                        version,
+                        reason,
+                    }),
+                    // Not in the table yet: another process may have just created it.
+                    None => {
+                        let record = self.registry.version(name, &selector.version).await?;
+                        self.load(name, record.version).await
+                    }
+                }
+            }
+        }
+    }
+
+    /// A version from the cache, or loaded from its verified artifact.
+    async fn load(&self, name: &str, version: u32) -> Result<Arc<ServedModel>, ServiceError> {
+        if let Some(served) = self.cached(name, version) {
+            return Ok(served);
+        }
+        let record = self
+            .registry
+            .version(name, &VersionRef::Number(version))
+            .await?;
+        let bytes = self.registry.model_bytes(&record).await?;
+        let options = ModelOptions {
+            feature_names: (!record.feature_names.is_empty()).then(|| record.feature_names.clone()),
+            positive_class: Some(record.positive_class.clone()),
+            threshold: Some(record.threshold),
+            risk_band_cuts: Some(record.risk_band_cuts),
+            ..self.options.load.clone()
+        };
+        let model = load_model(self.runtime, bytes, options)
+            .await?
+            .map_err(|error| ServiceError::CannotServe {
+                name: name.to_owned(),
+                version,
+                reason: error.to_string(),
+            })?;
+        Ok(self.remember(ServedModel {
+            name: record.name,
+            version,
+            sha256: record.sha256,
+            model,
+        }))
+    }
+
+    fn cached(&self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clock += 1;
+        let now = cache.clock;
+        let (served, last_used) = cache.entries.get_mut(&(name.to_owned(), version))?;
+        *last_used = now;
+        Some(Arc::clone(served))
+    }
+
+    fn remember(&self, served: ServedModel) -> Arc<ServedModel> {
+        let served = Arc::new(served);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.clock += 1;
+        let now = cache.clock;
+        cache.entries.insert(
+            (served.name.clone(), served.version),
+            (Arc::clone(&served), now),
+        );
+        while cache.entries.len() > self.options.cache_size {
+            let oldest = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| key.clone());
+            if let Some(key) = oldest {
+                tracing::info!(model = %key.0, version = key.1, "model evicted from the session cache");
+                cache.entries.remove(&key);
+            }
+        }
+        served
+    }
+
+    /// Validates the upload by loading it and scoring a synthetic row, then registers it;
+    /// the loaded model goes straight into the cache.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        staged: Staged,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        if !registration.reference_dataset.is_empty() {
+            self.registry
+                .dataset(&registration.reference_dataset)
+                .await?;
+        }
+        let bytes = tokio::fs::read(staged.path())
+            .await
+            .map_err(|e| ServiceError::TaskFailed(format!("cannot read the staged upload: {e}")))?;
+        let options = ModelOptions {
+            feature_names: (!registration.feature_names.is_empty())
+                .then(|| registration.feature_names.clone()),
+            positive_class: registration.positive_class.clone(),
+            threshold: registration.threshold,
+            risk_band_cuts: registration.risk_band_cuts,
+            ..self.options.load.clone()
+        };
+        let model = load_model(self.runtime, bytes, options)
+            .await?
+            .map_err(ServiceError::InvalidUpload)?;
+        let new = NewVersion {
+            features: model
+                .schema()
+                .features
+                .iter()
+                .map(|f| FeatureRecord {
+                    name: f.name.clone(),
+                    kind: match f.kind {
+                        FeatureKind::Number => "number",
+                        FeatureKind::Text => "text",
+                        FeatureKind::Bool => "bool",
+                    }
+                    .to_owned(),
+                    allowed_values: f
+                        .categories
+                        .as_ref()
+                        .map(|c| c.values.clone())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            class_labels: model.class_labels().to_vec(),
+            positive_class: model.positive_class().to_owned(),
+            threshold: model.threshold(),
+            risk_band_cuts: model.risk_band_cuts(),
+            producer: model.producer().to_owned(),
+            name: registration.name,
+            description: registration.description,
+            tags: registration.tags,
+            feature_names: registration.feature_names,
+            reference_dataset: registration.reference_dataset,
+            aliases: registration.aliases,
+        };
+        let record = self.registry.register(new, staged, actor).await?;
+        self.remember(ServedModel {
+            name: record.name.clone(),
+            version: record.version,
+            sha256: record.sha256.clone(),
+            model,
+        });
+        if !record.aliases.is_empty() {
+            self.refresh().await?;
+        }
+        Ok(record)
+    }
+
+    /// Moves an alias only after its new target has loaded and scored a synthetic row.
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        self.load(name, version).await?;
+        let record = self.registry.set_alias(name, alias, version, actor).await?;
+        self.refresh().await?;
+        Ok(record)
+    }
+
+    pub async fn delete_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        actor: &Actor,
+    ) -> Result<(), ServiceError> {
+        self.registry.delete_alias(name, alias, actor).await?;
+        self.refresh().await
+    }
+
+    /// Rebuilds the alias table if the registry changed since the last look.
+    pub async fn refresh(&self) -> Result<(), ServiceError> {
+        let mut seen = self.seen.lock().await;
+        let marker = self.registry.change_marker().await?;
+        if marker == *seen {
+            return Ok(());
+        }
+        let mut table = AliasTable::new();
+        for record in self.registry.aliases().await? {
+            let target = if self.options.eager_aliases {
+                match self.load(&record.name, record.version).await {
+                    Ok(served) => AliasTarget::Loaded(served),
+                    Err(error) => {
+                        tracing::error!(model = %record.name, alias = %record.alias, version = record.version, %error, "aliased version cannot serve");
+                        AliasTarget::Version {
+                            version: record.version,
+                            failure: Some(error.to_string()),
+                        }
+                    }
+                }
+            } else {
+                AliasTarget::Version {
+                    version: record.version,
+                    failure: None,
+                }
+            };
+            table
+                .entry(record.name)
+                .or_default()
+                .insert(record.alias, target);
+        }
+        self.aliases.store(Arc::new(table));
+        *seen = marker;
+        Ok(())
+    }
+}
+
+async fn load_model(
+    runtime: &'static OnnxRuntime,
+    bytes: Vec<u8>,
+    options: ModelOptions,
+) -> Result<Result<Model, churn_engine::EngineError>, ServiceError> {
+    tokio::task::spawn_blocking(move || Model::load(runtime, &bytes, &options))
+        .await
+        .map_err(|e| ServiceError::TaskFailed(e.to_string()))
+}
