@@ -10,6 +10,10 @@ Regenerates, from models/data/*.csv alone:
   ../tests/models/strict-onehot.onnx
                       a two-feature test pipeline whose OneHotEncoder rejects unknown
                       categories (zeros=0) and whose classes are the strings "No"/"Yes"
+  ../tests/models/dense-unnamed.onnx
+                      telco-lgbm without its feature-name metadata, as onnxmltools writes it
+  ../tests/models/no-probability.onnx
+                      a graph whose only output is an int64 label, which cannot be served
 
 Run: python models/train.py           (after pip install -r models/requirements.txt)
      python models/train.py --check   regenerate into a temporary directory and fail if any
@@ -24,6 +28,8 @@ import tempfile
 
 import lightgbm
 import numpy as np
+import onnx
+import onnx.helper
 import onnxruntime
 import pandas as pd
 from onnxmltools import convert_lightgbm
@@ -206,6 +212,7 @@ def onnx_probabilities(path, test, codes):
 
 GENERATED = [
     "models/telco-logreg.onnx", "models/telco-lgbm.onnx", "tests/models/strict-onehot.onnx",
+    "tests/models/dense-unnamed.onnx", "tests/models/no-probability.onnx",
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
 ]
 
@@ -257,6 +264,7 @@ def generate(out):
     save(logreg_onnx, models / "telco-logreg.onnx")
     save(lgbm_onnx, models / "telco-lgbm.onnx")
     write_strict_onehot(train, test, out / "tests/models")
+    write_unservable(lgbm, out / "tests/models")
 
     fixtures = models / "fixtures"
     fixtures.mkdir(exist_ok=True)
@@ -287,6 +295,22 @@ def generate(out):
                 for row, p in zip(unseen.to_dict("records"), onnx_probabilities(models / f"{name}.onnx", unseen, codes))
             ]
         (fixtures / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+
+
+def write_unservable(lgbm, target):
+    """Models the registry must refuse, or accept only with more metadata."""
+    unnamed = convert_lightgbm(lgbm, "dense-unnamed",
+                               initial_types=[("input", MlFloatTensorType([None, len(FEATURES)]))],
+                               zipmap=False, target_opset=15)
+    save(unnamed, target / "dense-unnamed.onnx")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Cast", ["tenure"], ["label"], to=onnx.TensorProto.INT64)],
+        "no-probability",
+        [onnx.helper.make_tensor_value_info("tenure", onnx.TensorProto.FLOAT, [None, 1])],
+        [onnx.helper.make_tensor_value_info("label", onnx.TensorProto.INT64, [None, 1])],
+    )
+    save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)],
+                                producer_name="models/train.py"), target / "no-probability.onnx")
 
 
 def write_strict_onehot(train, test, target):

@@ -24,7 +24,8 @@ pub struct TestServer {
     pub address: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
-    _data_dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    temporary: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -35,12 +36,19 @@ impl TestServer {
 
     /// The server after `adjust` changes its configuration.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let temporary = tempfile::tempdir().expect("temporary data directory");
+        let mut server = TestServer::start_on(&temporary.path().join("registry"), adjust).await;
+        server.temporary = Some(temporary);
+        server
+    }
+
+    /// A server on an existing data directory, which outlives it.
+    pub async fn start_on(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind an ephemeral port");
         let address = listener.local_addr().expect("bound address");
-        let mut config = Config::new(address, data_dir.path().join("registry"));
+        let mut config = Config::new(address, data_dir.to_path_buf());
         adjust(&mut config);
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(churnserve::serve(config, listener, async {
@@ -50,7 +58,8 @@ impl TestServer {
             address,
             shutdown: Some(shutdown),
             task: Some(task),
-            _data_dir: data_dir,
+            data_dir: data_dir.to_path_buf(),
+            temporary: None,
         }
     }
 
@@ -74,6 +83,11 @@ impl TestServer {
         RegistryServiceClient::new(self.channel().await)
     }
 
+    /// The server's data directory (registry database and artifacts).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Stops the server and returns how `serve` ended.
     pub async fn stop(mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {
@@ -94,6 +108,50 @@ impl Drop for TestServer {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// Streams `bytes` to RegisterModel after `metadata`, in 64 KiB chunks.
+pub async fn register(
+    client: &mut RegistryServiceClient<Channel>,
+    metadata: pb::RegisterModelMetadata,
+    bytes: &[u8],
+) -> Result<pb::ModelVersion, tonic::Status> {
+    use pb::register_model_request::Part;
+    let messages: Vec<pb::RegisterModelRequest> = std::iter::once(Part::Metadata(metadata))
+        .chain(
+            bytes
+                .chunks(64 * 1024)
+                .map(|chunk| Part::OnnxChunk(chunk.to_vec())),
+        )
+        .map(|part| pb::RegisterModelRequest { part: Some(part) })
+        .collect();
+    client
+        .register_model(tokio_stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The bytes of a repository file.
+pub fn repo_bytes(relative: &str) -> Vec<u8> {
+    std::fs::read(repo_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+/// Every file below `dir`, relative to it, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, root: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, found);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                found.push(relative.display().to_string());
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(dir, dir, &mut found);
+    found.sort();
+    found
 }
 
 /// A path in the repository.

@@ -184,10 +184,11 @@ impl Model {
             )));
         }
         let (width, values) = self.run(&encoded)?;
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(EngineError::InvalidModel(
-                "the smoke-test row gave a non-finite probability".to_owned(),
-            ));
+        if let Some(bad) = values.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            return Err(EngineError::InvalidModel(format!(
+                "the smoke-test row gave {bad} from `{}`, which is not a probability in [0, 1]",
+                self.probability_output
+            )));
         }
         if self.class_labels.is_empty() {
             self.class_labels = (0..width.max(2)).map(|c| c.to_string()).collect();

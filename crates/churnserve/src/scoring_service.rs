@@ -34,6 +34,7 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         refuse_top_reasons(request.top_reasons)?;
         let selector = from_proto::model_selector(request.model)?;
