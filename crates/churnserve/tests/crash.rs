@@ -164,7 +164,7 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         sigkill(&mut server);
     });
-    let (mut server, address) = start(&data_dir);
+    let (server, address) = start(&data_dir);
     runtime.block_on(async {
         assert_eq!(
             assert_consistent(&address, &data_dir).await,
