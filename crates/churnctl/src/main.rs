@@ -1,17 +1,27 @@
-//! `churnctl`: the command-line client of churnserve. It talks to the server through the
-//! public gRPC API only, so everything it does a client author can do too.
+//! `churnctl`: the command-line client of churnserve for ML engineers and scripts. It
+//! talks to the server through the public gRPC API only, so everything it does a client
+//! author can do too.
+
+mod output;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use churn_api::v1 as pb;
+use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
-use clap::{Parser, Subcommand};
-use serde_json::{Map, Value, json};
-use tonic::transport::Endpoint;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use tonic::transport::{Channel, Endpoint};
 
-/// Command-line client for churnserve.
+use output::{Format, Progress, Table};
+
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Command-line client for churnserve: register and promote churn models, inspect them,
+/// upload datasets, and score customers.
 #[derive(Debug, Parser)]
 #[command(name = "churnctl", version)]
 struct Cli {
@@ -23,31 +33,155 @@ struct Cli {
         global = true
     )]
     server: String,
+    /// Bearer token sent with every call (the server's write or read token).
+    #[arg(long, env = "CHURNSERVE_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// How to print results.
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Score customers given as JSON: one object, or an array of them (scored as one batch).
-    ///
-    /// A customer is {"customer_id": "...", "features": {"tenure": 12, "contract": "One year",
-    /// "totalcharges": null, ...}}: numbers, text, true/false, or null for a missing number.
-    /// Prints one JSON line per customer.
-    Score {
-        /// Model name; default: the server's default model.
-        #[arg(long, default_value = "")]
-        model: String,
-        /// Exact version; default: the alias `production`.
-        #[arg(long, conflicts_with = "alias")]
-        version: Option<u32>,
-        /// Alias, such as `production` or `challenger`.
+    /// List the registered models and their aliases.
+    Models,
+    /// List the versions of a model.
+    Versions {
+        name: String,
+        /// Include archived versions.
         #[arg(long)]
-        alias: Option<String>,
-        /// JSON file with the customers; `-` reads standard input.
-        #[arg(default_value = "-")]
-        customers: String,
+        all: bool,
     },
+    /// Show one version and its input schema.
+    Show(Target),
+    /// Register an ONNX file as the next version of a model.
+    Register(Register),
+    /// Move or delete an alias.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Archive a version (refused while an alias points at it).
+    Archive { name: String, version: u32 },
+    /// Upload or list labelled CSV datasets.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Score customers: `--set name=value` flags, or JSON (one object, or an array scored
+    /// as one batch) from a file or standard input.
+    ///
+    /// A JSON customer is {"customer_id": "...", "features": {"tenure": 12, "contract":
+    /// "One year", "totalcharges": null, ...}}: numbers, text, true/false, or null for a
+    /// missing number.
+    Score(Score),
+}
+
+/// Which version: by number, by alias, or `production` by default.
+#[derive(Debug, Args)]
+struct Target {
+    /// Model name; empty: the server's default model.
+    #[arg(default_value = "")]
+    name: String,
+    /// Exact version.
+    #[arg(long, conflicts_with = "alias")]
+    version: Option<u32>,
+    /// Alias, such as `production` or `challenger`.
+    #[arg(long)]
+    alias: Option<String>,
+}
+
+impl Target {
+    fn model_ref(&self) -> Option<pb::ModelRef> {
+        Some(pb::ModelRef {
+            name: self.name.clone(),
+            version: self.version.unwrap_or(0),
+            alias: self.alias.clone().unwrap_or_default(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct Register {
+    /// The ONNX file.
+    file: PathBuf,
+    /// Model name; the version number is the next one of this name.
+    #[arg(long)]
+    name: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// A tag, `key=value`; repeatable.
+    #[arg(long = "tag", value_parser = key_value)]
+    tags: Vec<(String, String)>,
+    /// Column names of a dense `[N,F]` input, comma-separated, when the file does not carry them.
+    #[arg(long, value_delimiter = ',')]
+    feature_names: Vec<String>,
+    /// The class label counted as churn; default: the last class.
+    #[arg(long, default_value = "")]
+    positive_class: String,
+    /// Decision threshold; default: the model's own metadata, else 0.5.
+    #[arg(long, default_value_t = 0.0)]
+    threshold: f64,
+    /// Risk band cut points `medium,high`; default 0.3,0.6.
+    #[arg(long, value_delimiter = ',')]
+    risk_band_cuts: Vec<f64>,
+    /// A registered dataset to use as reference.
+    #[arg(long, default_value = "")]
+    reference_dataset: String,
+    /// Point this alias at the new version once it is valid; repeatable.
+    #[arg(long = "alias")]
+    aliases: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AliasCommand {
+    /// Point ALIAS at VERSION; the version is loaded and checked first.
+    Set {
+        name: String,
+        alias: String,
+        version: u32,
+    },
+    /// Remove ALIAS.
+    Delete { name: String, alias: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum DatasetsCommand {
+    /// Upload a CSV file with a header row.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// The column holding the outcome.
+        #[arg(long)]
+        label_column: String,
+        /// The label value that means churned.
+        #[arg(long)]
+        positive_label: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List the datasets.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct Score {
+    #[command(flatten)]
+    target: Target,
+    /// One feature, `name=value` (a number, true/false, empty for missing, else text); repeatable.
+    #[arg(long = "set", value_parser = key_value, conflicts_with = "customers")]
+    features: Vec<(String, String)>,
+    /// Customer id when scoring from `--set` flags.
+    #[arg(long, default_value = "")]
+    customer_id: String,
+    /// JSON file with the customers; `-` reads standard input.
+    #[arg(long)]
+    customers: Option<String>,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not name=value"))
 }
 
 fn main() -> ExitCode {
@@ -71,66 +205,438 @@ fn main() -> ExitCode {
     }
 }
 
+/// A connection with the caller's token and name attached to every call.
+struct Session {
+    channel: Channel,
+    token: Option<String>,
+    actor: String,
+}
+
+impl Session {
+    fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .context("the token is not a valid header value")?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        if let Ok(actor) = self.actor.parse() {
+            request.metadata_mut().insert("x-churn-actor", actor);
+        }
+        Ok(request)
+    }
+
+    fn registry(&self) -> RegistryServiceClient<Channel> {
+        RegistryServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(256 * 1024 * 1024)
+    }
+
+    fn scoring(&self) -> ScoringServiceClient<Channel> {
+        ScoringServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(256 * 1024 * 1024)
+            .max_encoding_message_size(256 * 1024 * 1024)
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let channel = Endpoint::from_shared(cli.server.clone())
+        .with_context(|| {
+            format!(
+                "{:?} is not a server address such as http://127.0.0.1:50051",
+                cli.server
+            )
+        })?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {}", cli.server))?;
+    let actor = format!(
+        "churnctl:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+    );
+    let session = Session {
+        channel,
+        token: cli.token,
+        actor,
+    };
+    let format = cli.output;
     match cli.command {
-        Command::Score {
-            model,
-            version,
+        Command::Models => {
+            let models = session
+                .registry()
+                .list_models(session.request(pb::ListModelsRequest {})?)
+                .await
+                .map_err(status)?;
+            let mut table = Table::new(&["NAME", "LATEST", "ALIASES"]);
+            for model in models.into_inner().models {
+                let mut aliases: Vec<String> = model
+                    .aliases
+                    .iter()
+                    .map(|(a, v)| format!("{a}={v}"))
+                    .collect();
+                aliases.sort();
+                table.row(vec![
+                    json!(model.name),
+                    json!(model.latest_version),
+                    json!(aliases),
+                ]);
+            }
+            table.print(format);
+        }
+        Command::Versions { name, all } => {
+            let request = pb::ListModelVersionsRequest {
+                name,
+                include_archived: all,
+            };
+            let versions = session
+                .registry()
+                .list_model_versions(session.request(request)?)
+                .await
+                .map_err(status)?;
+            versions_table(&versions.into_inner().versions).print(format);
+        }
+        Command::Show(target) => {
+            let request = pb::GetModelVersionRequest {
+                model: target.model_ref(),
+            };
+            let version = session
+                .registry()
+                .get_model_version(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            show(&version, format);
+        }
+        Command::Register(register) => {
+            let version = register_model(&session, register).await?;
+            versions_table(std::slice::from_ref(&version)).print(format);
+        }
+        Command::Alias(AliasCommand::Set {
+            name,
             alias,
-            customers,
-        } => {
-            let model = Some(pb::ModelRef {
-                name: model,
-                version: version.unwrap_or(0),
-                alias: alias.unwrap_or_default(),
+            version,
+        }) => {
+            let request = pb::SetAliasRequest {
+                name,
+                alias,
+                version,
+            };
+            let version = session
+                .registry()
+                .set_alias(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            versions_table(std::slice::from_ref(&version)).print(format);
+        }
+        Command::Alias(AliasCommand::Delete { name, alias }) => {
+            let request = pb::DeleteAliasRequest {
+                name: name.clone(),
+                alias: alias.clone(),
+            };
+            session
+                .registry()
+                .delete_alias(session.request(request)?)
+                .await
+                .map_err(status)?;
+            eprintln!("deleted alias {alias} of {name}");
+        }
+        Command::Archive { name, version } => {
+            let request = pb::ArchiveModelVersionRequest { name, version };
+            let version = session
+                .registry()
+                .archive_model_version(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            versions_table(std::slice::from_ref(&version)).print(format);
+        }
+        Command::Datasets(DatasetsCommand::Upload {
+            file,
+            name,
+            label_column,
+            positive_label,
+            description,
+        }) => {
+            let metadata = pb::DatasetMetadata {
+                name,
+                label_column,
+                positive_label,
+                description,
+            };
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let messages = upload_messages(&file, bytes, |chunk| pb::UploadDatasetRequest {
+                part: Some(pb::upload_dataset_request::Part::CsvChunk(chunk)),
             });
-            let input: Value = serde_json::from_str(&read_input(&customers)?)
-                .context("customers are not valid JSON")?;
-            let mut client = ScoringServiceClient::new(connect(&cli.server).await?);
-            match input {
-                Value::Array(items) => {
-                    let customers = items
-                        .iter()
-                        .enumerate()
-                        .map(|(row, item)| {
-                            customer(item).with_context(|| format!("customer {row}"))
-                        })
-                        .collect::<Result<_, _>>()?;
-                    let response = client
-                        .score_batch(pb::ScoreBatchRequest {
-                            model,
-                            customers,
-                            top_reasons: 0,
-                        })
-                        .await
-                        .map_err(status_error)?
-                        .into_inner();
-                    for result in &response.results {
-                        println!("{}", row_json(result, response.served_by.as_ref()));
+            let first = pb::UploadDatasetRequest {
+                part: Some(pb::upload_dataset_request::Part::Metadata(metadata)),
+            };
+            let stream = tokio_stream::iter(std::iter::once(first).chain(messages));
+            let dataset = session
+                .registry()
+                .upload_dataset(session.request(stream)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            datasets_table(&[dataset]).print(format);
+        }
+        Command::Datasets(DatasetsCommand::List) => {
+            let datasets = session
+                .registry()
+                .list_datasets(session.request(pb::ListDatasetsRequest {})?)
+                .await
+                .map_err(status)?;
+            datasets_table(&datasets.into_inner().datasets).print(format);
+        }
+        Command::Score(score) => score_customers(&session, score, format).await?,
+    }
+    Ok(())
+}
+
+async fn register_model(session: &Session, register: Register) -> anyhow::Result<pb::ModelVersion> {
+    let bytes = std::fs::read(&register.file)
+        .with_context(|| format!("cannot read {}", register.file.display()))?;
+    let metadata = pb::RegisterModelMetadata {
+        name: register.name,
+        description: register.description,
+        tags: register.tags.into_iter().collect(),
+        feature_names: register.feature_names,
+        positive_class: register.positive_class,
+        threshold: register.threshold,
+        risk_band_cuts: register.risk_band_cuts,
+        reference_dataset: register.reference_dataset,
+        aliases: register.aliases,
+    };
+    let first = pb::RegisterModelRequest {
+        part: Some(pb::register_model_request::Part::Metadata(metadata)),
+    };
+    let chunks = upload_messages(&register.file, bytes, |chunk| pb::RegisterModelRequest {
+        part: Some(pb::register_model_request::Part::OnnxChunk(chunk)),
+    });
+    let stream = tokio_stream::iter(std::iter::once(first).chain(chunks));
+    Ok(session
+        .registry()
+        .register_model(session.request(stream)?)
+        .await
+        .map_err(status)?
+        .into_inner())
+}
+
+/// The file in chunks, drawing a progress bar as the transport takes them.
+fn upload_messages<M, W: Fn(Vec<u8>) -> M>(
+    file: &std::path::Path,
+    bytes: Vec<u8>,
+    wrap: W,
+) -> impl Iterator<Item = M> + use<M, W> {
+    let mut progress = Some(Progress::new(
+        format!("uploading {}", file.display()),
+        bytes.len() as u64,
+    ));
+    let chunks: Vec<Vec<u8>> = bytes.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
+    let count = chunks.len();
+    chunks.into_iter().enumerate().map(move |(i, chunk)| {
+        if let Some(bar) = progress.as_mut() {
+            bar.advance(chunk.len() as u64);
+        }
+        if i + 1 == count
+            && let Some(bar) = progress.take()
+        {
+            bar.finish();
+        }
+        wrap(chunk)
+    })
+}
+
+async fn score_customers(session: &Session, score: Score, format: Format) -> anyhow::Result<()> {
+    let model = score.target.model_ref();
+    let input: Value = if score.features.is_empty() {
+        let source = score.customers.as_deref().unwrap_or("-");
+        serde_json::from_str(&read_input(source)?).context("customers are not valid JSON")?
+    } else {
+        let features: serde_json::Map<String, Value> = score
+            .features
+            .into_iter()
+            .map(|(name, value)| (name, flag_value(&value)))
+            .collect();
+        json!({"customer_id": score.customer_id, "features": features})
+    };
+    let mut table = Table::new(&[
+        "ROW",
+        "CUSTOMER",
+        "PROBABILITY",
+        "WILL CHURN",
+        "BAND",
+        "MODEL",
+        "VERSION",
+        "ERROR",
+    ]);
+    let mut scoring = session.scoring();
+    match input {
+        Value::Array(items) => {
+            let customers = items
+                .iter()
+                .enumerate()
+                .map(|(row, item)| customer(item).with_context(|| format!("customer {row}")))
+                .collect::<Result<_, _>>()?;
+            let request = pb::ScoreBatchRequest {
+                model,
+                customers,
+                top_reasons: 0,
+            };
+            let response = scoring
+                .score_batch(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            for result in &response.results {
+                match &result.outcome {
+                    Some(pb::row_result::Outcome::Prediction(p)) => {
+                        table.row(prediction_cells(result.row, p, response.served_by.as_ref()))
                     }
-                }
-                single => {
-                    let response = client
-                        .score(pb::ScoreRequest {
-                            model,
-                            customer: Some(customer(&single)?),
-                            top_reasons: 0,
-                        })
-                        .await
-                        .map_err(status_error)?
-                        .into_inner();
-                    let prediction = response
-                        .prediction
-                        .context("the server sent no prediction")?;
-                    println!(
-                        "{}",
-                        prediction_json(&prediction, response.served_by.as_ref())
-                    );
+                    Some(pb::row_result::Outcome::Error(e)) => table.row(vec![
+                        json!(result.row),
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
+                        json!(e.message),
+                    ]),
+                    None => bail!("the server sent row {} without an outcome", result.row),
                 }
             }
-            Ok(())
+        }
+        single => {
+            let request = pb::ScoreRequest {
+                model,
+                customer: Some(customer(&single)?),
+                top_reasons: 0,
+            };
+            let response = scoring
+                .score(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let prediction = response
+                .prediction
+                .context("the server sent no prediction")?;
+            table.row(prediction_cells(
+                0,
+                &prediction,
+                response.served_by.as_ref(),
+            ));
         }
     }
+    table.print(format);
+    Ok(())
+}
+
+fn prediction_cells(
+    row: u32,
+    prediction: &pb::Prediction,
+    served_by: Option<&pb::ServedBy>,
+) -> Vec<Value> {
+    vec![
+        json!(row),
+        json!(prediction.customer_id),
+        json!(prediction.churn_probability),
+        json!(prediction.will_churn),
+        json!(prediction.risk_band().as_str_name()),
+        served_by.map_or(Value::Null, |s| json!(s.name)),
+        served_by.map_or(Value::Null, |s| json!(s.version)),
+        Value::Null,
+    ]
+}
+
+fn versions_table(versions: &[pb::ModelVersion]) -> Table {
+    let mut table = Table::new(&[
+        "NAME",
+        "VERSION",
+        "CREATED",
+        "SHA256",
+        "SIZE",
+        "ALIASES",
+        "ARCHIVED",
+        "PRODUCER",
+        "DESCRIPTION",
+    ]);
+    for v in versions {
+        table.row(vec![
+            json!(v.name),
+            json!(v.version),
+            json!(v.created_at.as_ref().map_or(0, |t| t.seconds)),
+            json!(v.sha256.get(..12).unwrap_or(&v.sha256)),
+            json!(v.size_bytes),
+            json!(v.aliases),
+            json!(v.archived),
+            json!(v.producer),
+            json!(v.description),
+        ]);
+    }
+    table
+}
+
+fn show(version: &pb::ModelVersion, format: Format) {
+    if format == Format::Json {
+        let features: Vec<Value> = version
+            .features
+            .iter()
+            .map(|f| json!({"name": f.name, "kind": f.kind().as_str_name(), "allowed_values": f.allowed_values}))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "name": version.name, "version": version.version, "sha256": version.sha256, "aliases": version.aliases,
+                "positive_class": version.positive_class, "class_labels": version.class_labels,
+                "threshold": version.threshold, "risk_band_cuts": version.risk_band_cuts, "producer": version.producer,
+                "archived": version.archived, "description": version.description, "tags": version.tags, "features": features,
+            })
+        );
+        return;
+    }
+    println!(
+        "{} version {}  ({})",
+        version.name, version.version, version.description
+    );
+    println!("  sha256          {}", version.sha256);
+    println!("  aliases         {}", version.aliases.join(", "));
+    println!("  producer        {}", version.producer);
+    println!(
+        "  classes         {} (positive: {})",
+        version.class_labels.join(", "),
+        version.positive_class
+    );
+    println!(
+        "  threshold       {}   risk bands at {:?}",
+        version.threshold, version.risk_band_cuts
+    );
+    println!("  archived        {}", version.archived);
+    println!();
+    let mut table = Table::new(&["FEATURE", "KIND", "ALLOWED VALUES"]);
+    for feature in &version.features {
+        table.row(vec![
+            json!(feature.name),
+            json!(feature.kind().as_str_name()),
+            json!(feature.allowed_values),
+        ]);
+    }
+    table.print(Format::Table);
+}
+
+fn datasets_table(datasets: &[pb::Dataset]) -> Table {
+    let mut table = Table::new(&["NAME", "ROWS", "POSITIVES", "COLUMNS", "SHA256"]);
+    for d in datasets {
+        table.row(vec![
+            json!(d.name),
+            json!(d.rows),
+            json!(d.positives),
+            json!(d.columns.len()),
+            json!(d.sha256.get(..12).unwrap_or(&d.sha256)),
+        ]);
+    }
+    table
 }
 
 fn read_input(source: &str) -> anyhow::Result<String> {
@@ -145,18 +651,20 @@ fn read_input(source: &str) -> anyhow::Result<String> {
     Ok(text)
 }
 
-async fn connect(server: &str) -> anyhow::Result<tonic::transport::Channel> {
-    Endpoint::from_shared(server.to_owned())
-        .with_context(|| {
-            format!("{server:?} is not a server address such as http://127.0.0.1:50051")
-        })?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
+fn status(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
-fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+/// A `--set` value: a number, true/false, empty for missing, else text.
+fn flag_value(text: &str) -> Value {
+    if text.is_empty() {
+        return Value::Null;
+    }
+    if let Ok(flag) = text.parse::<bool>() {
+        return json!(flag);
+    }
+    text.parse::<f64>()
+        .map_or_else(|_| json!(text), |number| json!(number))
 }
 
 fn customer(value: &Value) -> anyhow::Result<pb::Customer> {
@@ -195,46 +703,4 @@ fn customer(value: &Value) -> anyhow::Result<pb::Customer> {
         customer_id,
         features,
     })
-}
-
-fn served_by_json(served_by: Option<&pb::ServedBy>) -> Value {
-    served_by.map_or(
-        Value::Null,
-        |s| json!({"name": s.name, "version": s.version, "sha256": s.sha256}),
-    )
-}
-
-fn prediction_json(prediction: &pb::Prediction, served_by: Option<&pb::ServedBy>) -> Value {
-    json!({
-        "customer_id": prediction.customer_id,
-        "churn_probability": prediction.churn_probability,
-        "will_churn": prediction.will_churn,
-        "risk_band": prediction.risk_band().as_str_name(),
-        "served_by": served_by_json(served_by),
-    })
-}
-
-fn row_json(result: &pb::RowResult, served_by: Option<&pb::ServedBy>) -> Value {
-    let mut line = Map::new();
-    line.insert("row".to_owned(), json!(result.row));
-    match &result.outcome {
-        Some(pb::row_result::Outcome::Prediction(prediction)) => {
-            if let Value::Object(fields) = prediction_json(prediction, served_by) {
-                line.extend(fields);
-            }
-        }
-        Some(pb::row_result::Outcome::Error(error)) => {
-            line.insert(
-                "error".to_owned(),
-                json!({"feature": error.feature, "message": error.message}),
-            );
-        }
-        None => {
-            line.insert(
-                "error".to_owned(),
-                json!({"feature": "", "message": "the server sent no outcome"}),
-            );
-        }
-    }
-    Value::Object(line)
 }

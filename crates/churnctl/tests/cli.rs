@@ -1,0 +1,373 @@
+//! churnctl against the real server: an ML engineer's whole session (register, inspect,
+//! score by version, promote, roll back), scoring from flags and JSON, and errors as one
+//! clear line with a failure exit.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+use tests::{FixtureCustomer, FixtureValue, PYTHON_TOLERANCE, TestServer, fixture, repo_path};
+
+async fn churnctl(server: &TestServer, args: &[&str], stdin: &str) -> Output {
+    let address = format!("http://{}", server.address);
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_churnctl"))
+            .args(["--server", &address])
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start churnctl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("churnctl output")
+    })
+    .await
+    .expect("churnctl task")
+}
+
+/// Runs churnctl with `--output json` and returns its JSON lines; fails on a failure exit.
+async fn json_lines(server: &TestServer, args: &[&str], stdin: &str) -> Vec<Value> {
+    let mut with_json = vec!["--output", "json"];
+    with_json.extend_from_slice(args);
+    let output = churnctl(server, &with_json, stdin).await;
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn customer_json(customer: &FixtureCustomer) -> Value {
+    let features: serde_json::Map<String, Value> = customer
+        .features
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                FixtureValue::Number(v) => json!(v),
+                FixtureValue::Text(t) => json!(t),
+                FixtureValue::Missing => Value::Null,
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    json!({"customer_id": customer.id, "features": features})
+}
+
+fn probability(line: &Value) -> f64 {
+    line["probability"].as_f64().expect("probability")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ml_engineer_registers_inspects_promotes_and_rolls_back() {
+    let server = TestServer::start().await;
+    let lgbm = fixture("models/fixtures/telco-lgbm.json", "customers");
+    let customer = customer_json(&lgbm[0]).to_string();
+    let model = repo_path("models/telco-lgbm.onnx");
+
+    let registered = json_lines(
+        &server,
+        &[
+            "register",
+            model.to_str().expect("path"),
+            "--name",
+            "retention",
+            "--description",
+            "first try",
+            "--tag",
+            "owner=ml",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (
+            registered[0]["name"].as_str(),
+            registered[0]["version"].as_u64()
+        ),
+        (Some("retention"), Some(1))
+    );
+    let registered = json_lines(
+        &server,
+        &[
+            "register",
+            model.to_str().expect("path"),
+            "--name",
+            "retention",
+            "--threshold",
+            "0.4",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(registered[0]["version"], 2);
+
+    let versions = json_lines(&server, &["versions", "retention"], "").await;
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v["version"].as_u64().expect("version"))
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let shown = json_lines(&server, &["show", "retention", "--version", "2"], "").await;
+    assert_eq!(shown[0]["threshold"], 0.4);
+    assert_eq!(shown[0]["features"].as_array().expect("features").len(), 19);
+    assert_eq!(shown[0]["features"][14]["name"], "contract");
+    assert_eq!(
+        shown[0]["features"][14]["allowed_values"],
+        json!(["Month-to-month", "One year", "Two year"])
+    );
+
+    let scored = json_lines(
+        &server,
+        &["score", "retention", "--version", "2", "--customers", "-"],
+        &customer,
+    )
+    .await;
+    assert!((probability(&scored[0]) - lgbm[0].churn_probability).abs() <= PYTHON_TOLERANCE);
+    assert_eq!(
+        scored[0]["will_churn"],
+        json!(probability(&scored[0]) >= 0.4),
+        "version 2's own threshold"
+    );
+
+    let output = churnctl(
+        &server,
+        &["score", "retention", "--customers", "-"],
+        &customer,
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("NotFound: model \"retention\" has no alias \"production\"")
+    );
+
+    for (promoted, expected) in [("2", 2), ("1", 1)] {
+        json_lines(
+            &server,
+            &["alias", "set", "retention", "production", promoted],
+            "",
+        )
+        .await;
+        let scored = json_lines(
+            &server,
+            &["score", "retention", "--customers", "-"],
+            &customer,
+        )
+        .await;
+        assert_eq!(
+            scored[0]["version"], expected,
+            "production follows the alias"
+        );
+    }
+    let models = json_lines(&server, &["models"], "").await;
+    let retention = models
+        .iter()
+        .find(|m| m["name"] == "retention")
+        .expect("listed");
+    assert_eq!(retention["aliases"], json!(["production=1"]));
+
+    json_lines(&server, &["alias", "delete", "retention", "production"], "").await;
+    let archived = json_lines(&server, &["archive", "retention", "2"], "").await;
+    assert_eq!(archived[0]["archived"], true);
+    assert_eq!(
+        json_lines(&server, &["versions", "retention"], "")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        json_lines(&server, &["versions", "retention", "--all"], "")
+            .await
+            .len(),
+        2
+    );
+
+    let uploaded = json_lines(
+        &server,
+        &[
+            "datasets",
+            "upload",
+            repo_path("models/data/test.csv").to_str().expect("path"),
+            "--name",
+            "holdout",
+            "--label-column",
+            "churn",
+            "--positive-label",
+            "Yes",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(uploaded[0]["rows"], 2113);
+    assert_eq!(
+        json_lines(&server, &["datasets", "list"], "").await.len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_from_flags_and_from_json_batches() {
+    let server = TestServer::start().await;
+    let rows = fixture("models/fixtures/telco-logreg.json", "customers");
+    let mut flags = vec![
+        "score".to_owned(),
+        "--customer-id".to_owned(),
+        rows[0].id.clone(),
+    ];
+    for (name, value) in &rows[0].features {
+        let value = match value {
+            FixtureValue::Number(v) => v.to_string(),
+            FixtureValue::Text(t) => t.clone(),
+            FixtureValue::Missing => String::new(),
+        };
+        flags.extend(["--set".to_owned(), format!("{name}={value}")]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let scored = json_lines(&server, &flags, "").await;
+    assert_eq!(scored[0]["customer"], rows[0].id.as_str());
+    assert!((probability(&scored[0]) - rows[0].churn_probability).abs() <= PYTHON_TOLERANCE);
+    assert_eq!(
+        (scored[0]["model"].as_str(), scored[0]["version"].as_u64()),
+        (Some("telco-churn"), Some(1))
+    );
+
+    let mut batch: Vec<Value> = rows[..3].iter().map(customer_json).collect();
+    batch[1]["features"]["contract"] = json!(true);
+    let results = json_lines(
+        &server,
+        &["score", "--customers", "-"],
+        &Value::Array(batch).to_string(),
+    )
+    .await;
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r["row"].as_u64().expect("row"))
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .expect("error")
+            .contains("feature `contract`: expected text")
+    );
+    for index in [0, 2] {
+        assert!(
+            (probability(&results[index]) - rows[index].churn_probability).abs()
+                <= PYTHON_TOLERANCE
+        );
+    }
+
+    let table = churnctl(
+        &server,
+        &["score", "--customers", "-"],
+        &customer_json(&rows[0]).to_string(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("ROW  CUSTOMER") && text.contains(&rows[0].id),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_one_clear_line_and_a_failure_exit() {
+    let server =
+        TestServer::start_with(|config| config.write_token = Some("secret".to_owned())).await;
+    let customer =
+        customer_json(&fixture("models/fixtures/telco-logreg.json", "customers")[0]).to_string();
+    let model = repo_path("models/telco-lgbm.onnx");
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["score", "nope", "--customers", "-"],
+            &customer,
+            "NotFound: model \"nope\" not found",
+        ),
+        (
+            &["score", "--customers", "-"],
+            "{not json",
+            "customers are not valid JSON",
+        ),
+        (
+            &["score", "--customers", "-"],
+            r#"{"features": {"tenure": [1]}}"#,
+            "feature tenure: expected a number, text, true/false or null",
+        ),
+        (
+            &["score", "--customers", "-"],
+            r#"{"customer_id": "c", "features": {"tenure": 1}}"#,
+            "InvalidArgument: customer \"c\": feature `gender`: is required but absent",
+        ),
+        (
+            &["register", model.to_str().expect("path"), "--name", "x"],
+            "",
+            "Unauthenticated: registry writes need",
+        ),
+        (
+            &[
+                "--token",
+                "wrong",
+                "alias",
+                "set",
+                "telco-churn",
+                "production",
+                "2",
+            ],
+            "",
+            "PermissionDenied",
+        ),
+        (
+            &["show", "telco-churn", "--version", "9"],
+            "",
+            "NotFound: model \"telco-churn\" has no version 9",
+        ),
+    ];
+    for (args, stdin, fragment) in cases {
+        let output = churnctl(&server, args, stdin).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(fragment), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("churnctl: "))
+                .count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+    let output = churnctl(
+        &server,
+        &[
+            "--token",
+            "secret",
+            "alias",
+            "set",
+            "telco-churn",
+            "production",
+            "2",
+        ],
+        "",
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
