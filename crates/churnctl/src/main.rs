@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
 
-use output::{Format, Progress, Table};
+use output::{Format, Progress, Table, line, utc};
 
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
@@ -566,7 +566,11 @@ fn versions_table(versions: &[pb::ModelVersion]) -> Table {
         table.row(vec![
             json!(v.name),
             json!(v.version),
-            json!(v.created_at.as_ref().map_or(0, |t| t.seconds)),
+            json!(
+                v.created_at
+                    .as_ref()
+                    .map_or_else(String::new, |t| utc(t.seconds))
+            ),
             json!(v.sha256.get(..12).unwrap_or(&v.sha256)),
             json!(v.size_bytes),
             json!(v.aliases),
@@ -585,35 +589,33 @@ fn show(version: &pb::ModelVersion, format: Format) {
             .iter()
             .map(|f| json!({"name": f.name, "kind": f.kind().as_str_name(), "allowed_values": f.allowed_values}))
             .collect();
-        println!(
-            "{}",
-            json!({
-                "name": version.name, "version": version.version, "sha256": version.sha256, "aliases": version.aliases,
-                "positive_class": version.positive_class, "class_labels": version.class_labels,
-                "threshold": version.threshold, "risk_band_cuts": version.risk_band_cuts, "producer": version.producer,
-                "archived": version.archived, "description": version.description, "tags": version.tags, "features": features,
-            })
-        );
+        let details = json!({
+            "name": version.name, "version": version.version, "sha256": version.sha256, "aliases": version.aliases,
+            "positive_class": version.positive_class, "class_labels": version.class_labels,
+            "threshold": version.threshold, "risk_band_cuts": version.risk_band_cuts, "producer": version.producer,
+            "archived": version.archived, "description": version.description, "tags": version.tags, "features": features,
+        });
+        line(&details.to_string());
         return;
     }
-    println!(
+    line(&format!(
         "{} version {}  ({})",
         version.name, version.version, version.description
-    );
-    println!("  sha256          {}", version.sha256);
-    println!("  aliases         {}", version.aliases.join(", "));
-    println!("  producer        {}", version.producer);
-    println!(
+    ));
+    line(&format!("  sha256          {}", version.sha256));
+    line(&format!("  aliases         {}", version.aliases.join(", ")));
+    line(&format!("  producer        {}", version.producer));
+    line(&format!(
         "  classes         {} (positive: {})",
         version.class_labels.join(", "),
         version.positive_class
-    );
-    println!(
+    ));
+    line(&format!(
         "  threshold       {}   risk bands at {:?}",
         version.threshold, version.risk_band_cuts
-    );
-    println!("  archived        {}", version.archived);
-    println!();
+    ));
+    line(&format!("  archived        {}", version.archived));
+    line("");
     let mut table = Table::new(&["FEATURE", "KIND", "ALLOWED VALUES"]);
     for feature in &version.features {
         table.row(vec![

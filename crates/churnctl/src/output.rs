@@ -1,6 +1,42 @@
 //! How churnctl prints: aligned tables for people, JSON for scripts.
 
+use std::io::Write;
+
 use serde_json::Value;
+
+/// Prints one line to standard output. A closed pipe (`churnctl … | head`) ends the
+/// program quietly, as other command-line tools do, instead of panicking.
+pub fn line(text: &str) {
+    if writeln!(std::io::stdout().lock(), "{text}").is_err() {
+        std::process::exit(0);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC, from seconds since the Unix epoch.
+pub fn utc(seconds: i64) -> String {
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's civil-from-days algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
 
 /// The `--output` choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,7 +75,7 @@ impl Table {
                         .map(|h| h.to_lowercase().replace(' ', "_"))
                         .zip(row.iter().cloned())
                         .collect();
-                    println!("{}", Value::Object(object));
+                    line(&Value::Object(object).to_string());
                 }
             }
             Format::Table => {
@@ -57,17 +93,17 @@ impl Table {
                             .unwrap_or(0)
                     })
                     .collect();
-                let line = |cells: Vec<&str>| {
+                let print_row = |cells: Vec<&str>| {
                     let padded: Vec<String> = cells
                         .iter()
                         .zip(&widths)
                         .map(|(c, w)| format!("{c:<w$}"))
                         .collect();
-                    println!("{}", padded.join("  ").trim_end());
+                    line(padded.join("  ").trim_end());
                 };
-                line(self.header.clone());
+                print_row(self.header.clone());
                 for row in &text {
-                    line(row.iter().map(String::as_str).collect());
+                    print_row(row.iter().map(String::as_str).collect());
                 }
             }
         }
@@ -127,5 +163,20 @@ impl Progress {
 
     pub fn finish(self) {
         eprintln!();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        for (seconds, expected) in [
+            (0, "1970-01-01 00:00:00"),
+            (951_782_400, "2000-02-29 00:00:00"),
+            (1_795_370_802, "2026-11-22 18:06:42"),
+            (-1, "1969-12-31 23:59:59"),
+        ] {
+            assert_eq!(super::utc(seconds), expected);
+        }
     }
 }
