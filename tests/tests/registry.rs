@@ -854,3 +854,41 @@ async fn registered_versions_score_like_python() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_one_version_cache_with_lazy_aliases_still_serves_every_version() {
+    let server = TestServer::start_with(|config| {
+        config.model_cache_size = 1;
+        config.lazy_aliases = true;
+    })
+    .await;
+    let mut scoring = server.scoring().await;
+    for version in [1, 2, 1, 2, 2, 1] {
+        let request = pb::ScoreRequest {
+            model: Some(pb::ModelRef {
+                name: BUNDLED_MODEL.to_owned(),
+                version,
+                alias: String::new(),
+            }),
+            customer: Some(customer()),
+            top_reasons: 0,
+        };
+        let served = scoring
+            .score(request)
+            .await
+            .expect("score")
+            .into_inner()
+            .served_by
+            .expect("served_by");
+        assert_eq!(served.version, version, "evicted versions load again");
+    }
+    for bundled in BUNDLED {
+        let served = scoring
+            .score(score_request(bundled.alias))
+            .await
+            .expect("score")
+            .into_inner()
+            .served_by;
+        assert_eq!(served.expect("served_by").version, bundled.version);
+    }
+}

@@ -251,28 +251,21 @@ impl Registry {
     }
 
     async fn aliases_of(&self, name: &str) -> Result<Vec<AliasRecord>, RegistryError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT name, alias, version FROM aliases WHERE name = ? ORDER BY alias",
-        )
-        .bind(name)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, alias, version)| AliasRecord {
-                name,
-                alias,
-                version: version as u32,
-            })
-            .collect())
+        self.query_aliases(Some(name)).await
     }
 
     /// Every alias of every model.
     pub async fn aliases(&self) -> Result<Vec<AliasRecord>, RegistryError> {
-        let rows: Vec<(String, String, i64)> =
-            sqlx::query_as("SELECT name, alias, version FROM aliases ORDER BY name, alias")
-                .fetch_all(&self.pool)
-                .await?;
+        self.query_aliases(None).await
+    }
+
+    async fn query_aliases(&self, name: Option<&str>) -> Result<Vec<AliasRecord>, RegistryError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT name, alias, version FROM aliases WHERE ?1 IS NULL OR name = ?1 ORDER BY name, alias",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(name, alias, version)| AliasRecord {
