@@ -50,9 +50,6 @@ pub struct AuditEntry {
 pub struct Registry {
     pool: SqlitePool,
     artifacts: ArtifactStore,
-    /// Serializes this process's registrations, so that an artifact shared by two uploads
-    /// is never garbage-collected by one while the other commits.
-    uploads: tokio::sync::Mutex<()>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -82,7 +79,6 @@ impl Registry {
         let registry = Registry {
             pool,
             artifacts: ArtifactStore::open(data_dir.join(ARTIFACT_DIR)).await?,
-            uploads: tokio::sync::Mutex::new(()),
         };
         registry.collect_garbage().await?;
         Ok(registry)
@@ -123,10 +119,8 @@ impl Registry {
         for alias in &new.aliases {
             validate_name("alias", alias)?;
         }
-        let _upload = self.uploads.lock().await;
-        let (sha256, size) = (staged.sha256().to_owned(), staged.size());
-        self.artifacts.persist(staged).await?;
-        let inserted = self.insert_version(&new, &sha256, size, actor).await;
+        let sha256 = staged.sha256().to_owned();
+        let inserted = self.insert_version(&new, staged, actor).await;
         if inserted.is_err() {
             self.remove_unreferenced(ArtifactKind::Model, &sha256)
                 .await?;
@@ -135,13 +129,15 @@ impl Registry {
         self.version(&new.name, &VersionRef::Number(version)).await
     }
 
+    /// Inserts the rows and moves the artifact into place while holding the database's
+    /// write lock, so that no other process's garbage collection runs between the two.
     async fn insert_version(
         &self,
         new: &NewVersion,
-        sha256: &str,
-        size: u64,
+        staged: Staged,
         actor: &Actor,
     ) -> Result<u32, RegistryError> {
+        let (sha256, size) = (staged.sha256().to_owned(), staged.size());
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = now_millis();
         sqlx::query(
@@ -164,7 +160,7 @@ impl Registry {
         )
         .bind(&new.name)
         .bind(version)
-        .bind(sha256)
+        .bind(&sha256)
         .bind(size as i64)
         .bind(now)
         .bind(&new.description)
@@ -190,6 +186,7 @@ impl Registry {
         for alias in &new.aliases {
             move_alias(&mut tx, actor, &new.name, alias, version).await?;
         }
+        self.artifacts.persist(staged).await?;
         tx.commit().await?;
         Ok(version as u32)
     }
@@ -449,7 +446,6 @@ impl Registry {
         actor: &Actor,
     ) -> Result<DatasetRecord, RegistryError> {
         validate_name("dataset name", &new.name)?;
-        let _upload = self.uploads.lock().await;
         if self.dataset(&new.name).await.is_ok() {
             return Err(RegistryError::DatasetExists(new.name));
         }
@@ -459,40 +455,55 @@ impl Registry {
             &new.positive_label,
         )
         .await?;
-        let (sha256, now) = (staged.sha256().to_owned(), now_millis());
-        self.artifacts.persist(staged).await?;
-        let inserted = async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            sqlx::query(
-                "INSERT INTO datasets (name, label_column, positive_label, description, rows, positives, columns, sha256, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&new.name)
-            .bind(&new.label_column)
-            .bind(&new.positive_label)
-            .bind(&new.description)
-            .bind(summary.rows as i64)
-            .bind(summary.positives as i64)
-            .bind(to_json(&summary.columns))
-            .bind(&sha256)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match e.as_database_error() {
-                Some(db) if db.is_unique_violation() => RegistryError::DatasetExists(new.name.clone()),
-                _ => e.into(),
-            })?;
-            audit(&mut tx, actor, "upload_dataset", &new.name, json!({"sha256": sha256, "rows": summary.rows})).await?;
-            tx.commit().await?;
-            Ok::<_, RegistryError>(())
-        }
-        .await;
+        let sha256 = staged.sha256().to_owned();
+        let inserted = self.insert_dataset(&new, &summary, staged, actor).await;
         if inserted.is_err() {
             self.remove_unreferenced(ArtifactKind::Dataset, &sha256)
                 .await?;
         }
         inserted?;
         self.dataset(&new.name).await
+    }
+
+    async fn insert_dataset(
+        &self,
+        new: &NewDataset,
+        summary: &datasets::Summary,
+        staged: Staged,
+        actor: &Actor,
+    ) -> Result<(), RegistryError> {
+        let (sha256, now) = (staged.sha256().to_owned(), now_millis());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO datasets (name, label_column, positive_label, description, rows, positives, columns, sha256, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.name)
+        .bind(&new.label_column)
+        .bind(&new.positive_label)
+        .bind(&new.description)
+        .bind(summary.rows as i64)
+        .bind(summary.positives as i64)
+        .bind(to_json(&summary.columns))
+        .bind(&sha256)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => RegistryError::DatasetExists(new.name.clone()),
+            _ => e.into(),
+        })?;
+        audit(
+            &mut tx,
+            actor,
+            "upload_dataset",
+            &new.name,
+            json!({"sha256": sha256, "rows": summary.rows}),
+        )
+        .await?;
+        self.artifacts.persist(staged).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, RegistryError> {
@@ -535,6 +546,8 @@ impl Registry {
             .collect())
     }
 
+    /// Deletes an artifact no row refers to. Under the write lock: a writer in another
+    /// process moves its file into place only while it holds that lock, until it commits.
     async fn remove_unreferenced(
         &self,
         kind: ArtifactKind,
@@ -544,13 +557,15 @@ impl Registry {
             ArtifactKind::Model => "SELECT COUNT(*) FROM model_versions WHERE sha256 = ?",
             ArtifactKind::Dataset => "SELECT COUNT(*) FROM datasets WHERE sha256 = ?",
         };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let references: i64 = sqlx::query_scalar(query)
             .bind(sha256)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
         if references == 0 {
             self.artifacts.remove(kind, sha256).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
