@@ -651,8 +651,8 @@ fn with<T>(token: Option<&str>, message: T) -> tonic::Request<T> {
 #[tokio::test]
 async fn tokens_guard_writes_and_reads() {
     let server = TestServer::start_with(|config| {
-        config.write_token = Some("write-secret".to_owned());
-        config.read_token = Some("read-secret".to_owned());
+        config.write_token = Some("write-secret".into());
+        config.read_token = Some("read-secret".into());
     })
     .await;
     let mut registry = server.registry().await;

@@ -287,8 +287,7 @@ async fn scores_from_flags_and_from_json_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_one_clear_line_and_a_failure_exit() {
-    let server =
-        TestServer::start_with(|config| config.write_token = Some("secret".to_owned())).await;
+    let server = TestServer::start_with(|config| config.write_token = Some("secret".into())).await;
     let customer =
         customer_json(&fixture("models/fixtures/telco-logreg.json", "customers")[0]).to_string();
     let model = repo_path("models/telco-lgbm.onnx");

@@ -16,21 +16,50 @@ pub enum Access {
     Write,
 }
 
+/// A bearer token; its `Debug` form never shows it, so configurations can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Token, Self::Err> {
+        Ok(Token(text.to_owned()))
+    }
+}
+
+impl From<&str> for Token {
+    fn from(text: &str) -> Token {
+        Token(text.to_owned())
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-    pub write_token: Option<String>,
-    pub read_token: Option<String>,
+    pub write_token: Option<Token>,
+    pub read_token: Option<Token>,
 }
 
 impl Auth {
     pub fn check(&self, metadata: &MetadataMap, access: Access) -> Result<(), ServiceError> {
         let accepted: Vec<&str> = match access {
-            Access::Write => self.write_token.iter().map(String::as_str).collect(),
+            Access::Write => self.write_token.iter().map(Token::expose).collect(),
             Access::Read if self.read_token.is_none() => Vec::new(),
             Access::Read => [&self.read_token, &self.write_token]
                 .into_iter()
                 .flatten()
-                .map(String::as_str)
+                .map(Token::expose)
                 .collect(),
         };
         if accepted.is_empty() {

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use churn_engine::ModelOptions;
 
+use crate::auth::Token;
+
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
@@ -43,10 +45,10 @@ pub struct Config {
     pub registry_poll_ms: u64,
     /// Bearer token required for registry writes; unset: writes are open.
     #[arg(long, env = "CHURNSERVE_WRITE_TOKEN", hide_env_values = true)]
-    pub write_token: Option<String>,
+    pub write_token: Option<Token>,
     /// Bearer token required for scoring and registry reads (the write token also works); unset: open.
     #[arg(long, env = "CHURNSERVE_READ_TOKEN", hide_env_values = true)]
-    pub read_token: Option<String>,
+    pub read_token: Option<Token>,
     /// Most customers accepted in one ScoreBatch request or stream message.
     #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
@@ -107,7 +109,7 @@ impl Config {
         if [&self.write_token, &self.read_token]
             .into_iter()
             .flatten()
-            .any(|t| t.trim().is_empty())
+            .any(|t| t.expose().trim().is_empty())
         {
             return Err(ConfigError(
                 "write_token and read_token must not be empty when set".to_owned(),
