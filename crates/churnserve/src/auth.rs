@@ -7,7 +7,7 @@ use tonic::metadata::MetadataMap;
 use crate::error::ServiceError;
 
 /// Metadata key a client may set to name itself in the audit log.
-pub const ACTOR_HEADER: &str = "x-churn-actor";
+const ACTOR_HEADER: &str = "x-churn-actor";
 
 /// What a request needs to be allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use http::HeaderValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-pub use auth::{ACTOR_HEADER, Token};
+pub use auth::Token;
 pub use config::{Config, ConfigError};
 pub use seed::BUNDLED_MODEL;
 

@@ -72,8 +72,53 @@ pub struct StoreOptions {
 
 #[derive(Debug, Default)]
 struct ModelCache {
-    entries: HashMap<(String, u32), (Arc<ServedModel>, u64)>,
+    /// Name, then version, to the model and when it was last used. Nested so that a
+    /// lookup borrows the request's name instead of allocating a key.
+    entries: HashMap<String, HashMap<u32, (Arc<ServedModel>, u64)>>,
+    len: usize,
     clock: u64,
+}
+
+impl ModelCache {
+    fn get(&mut self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
+        self.clock += 1;
+        let (served, last_used) = self.entries.get_mut(name)?.get_mut(&version)?;
+        *last_used = self.clock;
+        Some(Arc::clone(served))
+    }
+
+    /// Keeps `served`, evicting the least recently used versions beyond `capacity`.
+    fn insert(&mut self, served: Arc<ServedModel>, capacity: usize) {
+        self.clock += 1;
+        let versions = self.entries.entry(served.name.clone()).or_default();
+        if versions
+            .insert(served.version, (served, self.clock))
+            .is_none()
+        {
+            self.len += 1;
+        }
+        while self.len > capacity {
+            let oldest = self
+                .entries
+                .iter()
+                .flat_map(|(name, versions)| {
+                    versions
+                        .iter()
+                        .map(move |(version, (_, used))| (*used, name, *version))
+                })
+                .min()
+                .map(|(_, name, version)| (name.clone(), version));
+            let Some((name, version)) = oldest else { break };
+            tracing::info!(model = %name, version, "model evicted from the session cache");
+            if let Some(versions) = self.entries.get_mut(&name) {
+                versions.remove(&version);
+                if versions.is_empty() {
+                    self.entries.remove(&name);
+                }
+            }
+            self.len -= 1;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -190,34 +235,18 @@ impl ModelStore {
     }
 
     fn cached(&self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let now = cache.clock;
-        let (served, last_used) = cache.entries.get_mut(&(name.to_owned(), version))?;
-        *last_used = now;
-        Some(Arc::clone(served))
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name, version)
     }
 
     fn remember(&self, served: ServedModel) -> Arc<ServedModel> {
         let served = Arc::new(served);
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        cache.clock += 1;
-        let now = cache.clock;
-        cache.entries.insert(
-            (served.name.clone(), served.version),
-            (Arc::clone(&served), now),
-        );
-        while cache.entries.len() > self.options.cache_size {
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(key, _)| key.clone());
-            if let Some(key) = oldest {
-                tracing::info!(model = %key.0, version = key.1, "model evicted from the session cache");
-                cache.entries.remove(&key);
-            }
-        }
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(Arc::clone(&served), self.options.cache_size);
         served
     }
 
