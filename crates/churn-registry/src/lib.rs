@@ -23,7 +23,7 @@ pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
 pub use error::RegistryError;
 pub use records::{
     Actor, AliasRecord, DatasetRecord, FeatureRecord, ModelSummary, NewDataset, NewVersion,
-    VersionRecord, VersionRef,
+    VersionMetadata, VersionRecord, VersionRef,
 };
 
 use artifacts::ArtifactStore;
@@ -163,16 +163,16 @@ impl Registry {
         .bind(&sha256)
         .bind(size as i64)
         .bind(now)
-        .bind(&new.description)
-        .bind(to_json(&new.tags))
-        .bind(to_json(&new.feature_names))
-        .bind(to_json(&new.features))
-        .bind(to_json(&new.class_labels))
-        .bind(&new.positive_class)
-        .bind(new.threshold)
-        .bind(to_json(&new.risk_band_cuts))
-        .bind(&new.reference_dataset)
-        .bind(&new.producer)
+        .bind(&new.metadata.description)
+        .bind(to_json(&new.metadata.tags))
+        .bind(to_json(&new.metadata.feature_names))
+        .bind(to_json(&new.metadata.features))
+        .bind(to_json(&new.metadata.class_labels))
+        .bind(&new.metadata.positive_class)
+        .bind(new.metadata.threshold)
+        .bind(to_json(&new.metadata.risk_band_cuts))
+        .bind(&new.metadata.reference_dataset)
+        .bind(&new.metadata.producer)
         .execute(&mut *tx)
         .await?;
         audit(
@@ -686,21 +686,23 @@ impl VersionRow {
                 .filter(|a| a.version == version)
                 .map(|a| a.alias.clone())
                 .collect(),
-            tags: from_json("tags", &self.tags)?,
-            feature_names: from_json("feature_names", &self.feature_names)?,
-            features: from_json("features", &self.features)?,
-            class_labels: from_json("class_labels", &self.class_labels)?,
-            risk_band_cuts: from_json("risk_band_cuts", &self.risk_band_cuts)?,
+            metadata: VersionMetadata {
+                tags: from_json("tags", &self.tags)?,
+                feature_names: from_json("feature_names", &self.feature_names)?,
+                features: from_json("features", &self.features)?,
+                class_labels: from_json("class_labels", &self.class_labels)?,
+                risk_band_cuts: from_json("risk_band_cuts", &self.risk_band_cuts)?,
+                description: self.description,
+                positive_class: self.positive_class,
+                threshold: self.threshold,
+                reference_dataset: self.reference_dataset,
+                producer: self.producer,
+            },
             name: self.name,
             version,
             sha256: self.sha256,
             size_bytes: self.size_bytes as u64,
             created_at_millis: self.created_at,
-            description: self.description,
-            positive_class: self.positive_class,
-            threshold: self.threshold,
-            reference_dataset: self.reference_dataset,
-            producer: self.producer,
             archived: self.archived,
         })
     }
@@ -746,20 +748,22 @@ mod tests {
     fn new_version(name: &str, aliases: &[&str]) -> NewVersion {
         NewVersion {
             name: name.to_owned(),
-            description: "a test model".to_owned(),
-            tags: BTreeMap::from([("team".to_owned(), "retention".to_owned())]),
-            feature_names: Vec::new(),
-            features: vec![FeatureRecord {
-                name: "tenure".to_owned(),
-                kind: "number".to_owned(),
-                allowed_values: Vec::new(),
-            }],
-            class_labels: vec!["0".to_owned(), "1".to_owned()],
-            positive_class: "1".to_owned(),
-            threshold: 0.5,
-            risk_band_cuts: [0.3, 0.6],
-            reference_dataset: String::new(),
-            producer: "test".to_owned(),
+            metadata: VersionMetadata {
+                description: "a test model".to_owned(),
+                tags: BTreeMap::from([("team".to_owned(), "retention".to_owned())]),
+                feature_names: Vec::new(),
+                features: vec![FeatureRecord {
+                    name: "tenure".to_owned(),
+                    kind: "number".to_owned(),
+                    allowed_values: Vec::new(),
+                }],
+                class_labels: vec!["0".to_owned(), "1".to_owned()],
+                positive_class: "1".to_owned(),
+                threshold: 0.5,
+                risk_band_cuts: [0.3, 0.6],
+                reference_dataset: String::new(),
+                producer: "test".to_owned(),
+            },
             aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
         }
     }
@@ -812,7 +816,7 @@ mod tests {
         assert_eq!((first.version, second.version, other.version), (1, 2, 1));
         assert_eq!(first.aliases, ["production"]);
         assert_eq!(first.sha256, sha256_hex(b"model one"));
-        assert_eq!(first.tags["team"], "retention");
+        assert_eq!(first.metadata.tags["team"], "retention");
         let production = registry
             .version("churn", &VersionRef::Alias("production".to_owned()))
             .await

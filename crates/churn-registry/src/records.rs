@@ -20,17 +20,12 @@ pub struct FeatureRecord {
     pub allowed_values: Vec<String>,
 }
 
-/// Everything the registry knows about one version.
+/// What a version is, beyond its identity: the caller's description and what validation
+/// derived from the graph. Shared by a registration and the stored record.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VersionRecord {
-    pub name: String,
-    pub version: u32,
-    pub sha256: String,
-    pub size_bytes: u64,
-    pub created_at_millis: i64,
+pub struct VersionMetadata {
     pub description: String,
     pub tags: BTreeMap<String, String>,
-    pub aliases: Vec<String>,
     /// Column names of a dense input given at registration (empty when the model carries them).
     pub feature_names: Vec<String>,
     pub features: Vec<FeatureRecord>,
@@ -40,23 +35,26 @@ pub struct VersionRecord {
     pub risk_band_cuts: [f64; 2],
     pub reference_dataset: String,
     pub producer: String,
-    pub archived: bool,
 }
 
-/// A version to register: the caller's metadata plus what validation derived from the graph.
+/// Everything the registry knows about one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub name: String,
+    pub version: u32,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub created_at_millis: i64,
+    pub aliases: Vec<String>,
+    pub archived: bool,
+    pub metadata: VersionMetadata,
+}
+
+/// A version to register.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewVersion {
     pub name: String,
-    pub description: String,
-    pub tags: BTreeMap<String, String>,
-    pub feature_names: Vec<String>,
-    pub features: Vec<FeatureRecord>,
-    pub class_labels: Vec<String>,
-    pub positive_class: String,
-    pub threshold: f64,
-    pub risk_band_cuts: [f64; 2],
-    pub reference_dataset: String,
-    pub producer: String,
+    pub metadata: VersionMetadata,
     /// Aliases to point at the new version in the same transaction.
     pub aliases: Vec<String>,
 }

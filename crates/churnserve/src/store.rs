@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwap;
 use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
 use churn_registry::{
-    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionRecord, VersionRef,
+    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionMetadata, VersionRecord, VersionRef,
 };
 
 use crate::error::ServiceError;
@@ -212,11 +212,12 @@ impl ModelStore {
             .version(name, &VersionRef::Number(version))
             .await?;
         let bytes = self.registry.model_bytes(&record).await?;
+        let stored = &record.metadata;
         let options = ModelOptions {
-            feature_names: (!record.feature_names.is_empty()).then(|| record.feature_names.clone()),
-            positive_class: Some(record.positive_class.clone()),
-            threshold: Some(record.threshold),
-            risk_band_cuts: Some(record.risk_band_cuts),
+            feature_names: (!stored.feature_names.is_empty()).then(|| stored.feature_names.clone()),
+            positive_class: Some(stored.positive_class.clone()),
+            threshold: Some(stored.threshold),
+            risk_band_cuts: Some(stored.risk_band_cuts),
             ..self.options.load.clone()
         };
         let model = load_model(self.runtime, bytes, options)
@@ -278,35 +279,37 @@ impl ModelStore {
             .await?
             .map_err(ServiceError::InvalidUpload)?;
         let new = NewVersion {
-            features: model
-                .schema()
-                .features
-                .iter()
-                .map(|f| FeatureRecord {
-                    name: f.name.clone(),
-                    kind: match f.kind {
-                        FeatureKind::Number => "number",
-                        FeatureKind::Text => "text",
-                        FeatureKind::Bool => "bool",
-                    }
-                    .to_owned(),
-                    allowed_values: f
-                        .categories
-                        .as_ref()
-                        .map(|c| c.values.clone())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-            class_labels: model.class_labels().to_vec(),
-            positive_class: model.positive_class().to_owned(),
-            threshold: model.threshold(),
-            risk_band_cuts: model.risk_band_cuts(),
-            producer: model.producer().to_owned(),
             name: registration.name,
-            description: registration.description,
-            tags: registration.tags,
-            feature_names: registration.feature_names,
-            reference_dataset: registration.reference_dataset,
+            metadata: VersionMetadata {
+                features: model
+                    .schema()
+                    .features
+                    .iter()
+                    .map(|f| FeatureRecord {
+                        name: f.name.clone(),
+                        kind: match f.kind {
+                            FeatureKind::Number => "number",
+                            FeatureKind::Text => "text",
+                            FeatureKind::Bool => "bool",
+                        }
+                        .to_owned(),
+                        allowed_values: f
+                            .categories
+                            .as_ref()
+                            .map(|c| c.values.clone())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                class_labels: model.class_labels().to_vec(),
+                positive_class: model.positive_class().to_owned(),
+                threshold: model.threshold(),
+                risk_band_cuts: model.risk_band_cuts(),
+                producer: model.producer().to_owned(),
+                description: registration.description,
+                tags: registration.tags,
+                feature_names: registration.feature_names,
+                reference_dataset: registration.reference_dataset,
+            },
             aliases: registration.aliases,
         };
         let record = self.registry.register(new, staged, actor).await?;

@@ -66,16 +66,17 @@ fn row_error(row: u32, error: &RowError) -> pb::RowError {
 }
 
 pub fn model_version(record: VersionRecord) -> pb::ModelVersion {
+    let metadata = record.metadata;
     pb::ModelVersion {
         name: record.name,
         version: record.version,
         sha256: record.sha256,
         size_bytes: record.size_bytes,
         created_at: Some(timestamp(record.created_at_millis)),
-        description: record.description,
-        tags: record.tags.into_iter().collect(),
+        description: metadata.description,
+        tags: metadata.tags.into_iter().collect(),
         aliases: record.aliases,
-        features: record
+        features: metadata
             .features
             .into_iter()
             .map(|feature| pb::FeatureSpec {
@@ -90,13 +91,13 @@ pub fn model_version(record: VersionRecord) -> pb::ModelVersion {
                 allowed_values: feature.allowed_values,
             })
             .collect(),
-        positive_class: record.positive_class,
-        class_labels: record.class_labels,
-        threshold: record.threshold,
-        risk_band_cuts: record.risk_band_cuts.to_vec(),
-        reference_dataset: record.reference_dataset,
+        positive_class: metadata.positive_class,
+        class_labels: metadata.class_labels,
+        threshold: metadata.threshold,
+        risk_band_cuts: metadata.risk_band_cuts.to_vec(),
+        reference_dataset: metadata.reference_dataset,
         archived: record.archived,
-        producer: record.producer,
+        producer: metadata.producer,
     }
 }
 
