@@ -14,6 +14,16 @@ Regenerates, from models/data/*.csv alone:
                       telco-lgbm without its feature-name metadata, as onnxmltools writes it
   ../tests/models/no-probability.onnx
                       a graph whose only output is an int64 label, which cannot be served
+  ../tests/models/telco-xgb.onnx
+                      XGBoost on the dense tensor, exported with onnxmltools (BRANCH_LT splits,
+                      a base score)
+  ../tests/models/telco-{forest,mlp,svm,naive-bayes}.onnx
+                      the other model families behind the same ColumnTransformer as telco-logreg
+  fixtures/explain-*.json, ../tests/models/explain-telco-xgb.json
+                      shap attributions in log-odds for hold-out customers against the first
+                      EXPLAIN_BACKGROUND rows of test.csv: shap.TreeExplainer (interventional,
+                      raw) on the trees read from the ONNX file, and shap.LinearExplainer on the
+                      logistic pipeline's encoded columns summed per raw feature
 
 Run: python models/train.py           (after pip install -r models/requirements.txt)
      python models/train.py --check   regenerate into a temporary directory and fail if any
@@ -25,23 +35,34 @@ import json
 import pathlib
 import sys
 import tempfile
+import warnings
 
 import lightgbm
 import numpy as np
+import shap
+import xgboost
 import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
-from onnxmltools import convert_lightgbm
+from onnxmltools import convert_lightgbm, convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as MlFloatTensorType
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+# SVC(probability=True) and shap's feature_perturbation are deprecated upstream but are
+# what the pinned versions export and document; the warnings would only bury the report.
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -64,6 +85,10 @@ THRESHOLD = 0.5
 RISK_BAND_CUTS = [0.3, 0.6]
 FIXTURE_ROWS = 200
 UNSEEN = {"contract": "Weekly", "paymentmethod": "Crypto"}
+# Background: the first rows of test.csv, as the server takes the first rows of a version's
+# reference dataset; explained: the hold-out customers right after them.
+EXPLAIN_BACKGROUND = 100
+EXPLAINED = slice(100, 160)
 
 
 def load():
@@ -84,32 +109,58 @@ def typed(frame):
     return frame
 
 
-def train_logreg(train):
-    pipeline = Pipeline([
+def raw_feature_pipeline(classifier, dense_one_hot=False):
+    """Scaling, median imputation and one-hot encoding per raw feature, then `classifier`."""
+    return Pipeline([
         ("prepare", ColumnTransformer(
             [("integer", StandardScaler(), INTEGER),
              ("real", Pipeline([
                  ("impute", SimpleImputer(strategy="median")),
                  ("scale", StandardScaler()),
              ]), REAL)]
-            + [(column, OneHotEncoder(handle_unknown="ignore"), [column]) for column in CATEGORICAL]
+            + [(column, OneHotEncoder(handle_unknown="ignore", sparse_output=not dense_one_hot), [column])
+               for column in CATEGORICAL]
         )),
-        ("classify", LogisticRegression(max_iter=1000, C=1.0)),
+        ("classify", classifier),
     ])
-    pipeline.fit(train[FEATURES], train.label)
+
+
+def export_raw_feature_pipeline(pipeline, name):
+    """One ONNX input per raw feature, typed as the service receives it."""
     initial_types = [
         (column, StringTensorType([None, 1]) if column in CATEGORICAL
          else Int64TensorType([None, 1]) if column in INTEGER
          else FloatTensorType([None, 1]))
         for column in FEATURES
     ]
-    onnx_model = convert_sklearn(pipeline, "telco-logreg", initial_types=initial_types,
-                                 target_opset={"": 17, "ai.onnx.ml": 3})
+    return convert_sklearn(pipeline, name, initial_types=initial_types,
+                           target_opset={"": 17, "ai.onnx.ml": 3})
+
+
+def train_logreg(train):
+    pipeline = raw_feature_pipeline(LogisticRegression(max_iter=1000, C=1.0))
+    pipeline.fit(train[FEATURES], train.label)
+    onnx_model = export_raw_feature_pipeline(pipeline, "telco-logreg")
     set_metadata(onnx_model, {
         "churnserve.threshold": json.dumps(THRESHOLD),
         "churnserve.risk_band_cuts": json.dumps(RISK_BAND_CUTS),
     })
     return pipeline, onnx_model
+
+
+def family_models(train):
+    """One small model per family the model-agnostic explainer must handle."""
+    families = {
+        "telco-forest": (RandomForestClassifier(n_estimators=25, max_depth=6, random_state=SEED, n_jobs=1), None),
+        "telco-mlp": (MLPClassifier(hidden_layer_sizes=(16,), max_iter=400, random_state=SEED), None),
+        "telco-svm": (SVC(C=1.0, probability=True, random_state=SEED), 600),
+        "telco-naive-bayes": (GaussianNB(), None),
+    }
+    for name, (classifier, rows) in families.items():
+        subset = train if rows is None else train.head(rows)
+        pipeline = raw_feature_pipeline(classifier, dense_one_hot=True)
+        pipeline.fit(subset[FEATURES], subset.label)
+        yield name, export_raw_feature_pipeline(pipeline, name)
 
 
 def categories(train):
@@ -137,13 +188,30 @@ def train_lgbm(train, codes):
     onnx_model = convert_lightgbm(model, "telco-lgbm",
                                   initial_types=[("input", MlFloatTensorType([None, len(FEATURES)]))],
                                   zipmap=False, target_opset=15)
+    set_dense_metadata(onnx_model, codes)
+    return model, onnx_model
+
+
+def train_xgb(train, codes):
+    model = xgboost.XGBClassifier(
+        n_estimators=100, max_depth=4, learning_rate=0.1, subsample=0.8, colsample_bytree=0.8,
+        random_state=SEED, n_jobs=1, tree_method="exact",
+    )
+    model.fit(dense(train, codes), train.label)
+    onnx_model = convert_xgboost(model, "telco-xgb",
+                                 initial_types=[("input", MlFloatTensorType([None, len(FEATURES)]))],
+                                 target_opset=15)
+    set_dense_metadata(onnx_model, codes)
+    return onnx_model
+
+
+def set_dense_metadata(onnx_model, codes):
     set_metadata(onnx_model, {
         "churnserve.feature_names": json.dumps(FEATURES),
         "churnserve.categories": json.dumps(codes),
         "churnserve.threshold": json.dumps(THRESHOLD),
         "churnserve.risk_band_cuts": json.dumps(RISK_BAND_CUTS),
     })
-    return model, onnx_model
 
 
 def train_strict_onehot(train):
@@ -169,6 +237,111 @@ def save(onnx_model, path):
     del onnx_model.opset_import[:]
     onnx_model.opset_import.extend(opsets)
     path.write_bytes(onnx_model.SerializeToString())
+
+
+def shap_trees(onnx_model):
+    """The ONNX tree ensemble in shap's own tree format, so that shap explains exactly the
+    float32 trees ONNX Runtime evaluates (not the native model's float64 thresholds)."""
+    node = next(n for n in onnx_model.graph.node if n.op_type in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"))
+    a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+    prefix = "class" if node.op_type == "TreeEnsembleClassifier" else "target"
+    if a.get("post_transform") != b"LOGISTIC" or len(set(a[f"{prefix}_ids"])) != 1:
+        raise ValueError(f"{onnx_model.graph.name}: not one logistic margin")
+    leaf_weights = {}
+    for tree, node_id, weight in zip(a[f"{prefix}_treeids"], a[f"{prefix}_nodeids"], a[f"{prefix}_weights"]):
+        leaf_weights[(tree, node_id)] = leaf_weights.get((tree, node_id), 0.0) + weight
+    nodes_of = {}
+    for i, tree in enumerate(a["nodes_treeids"]):
+        nodes_of.setdefault(tree, []).append(i)
+    trees = []
+    for tree, indices in sorted(nodes_of.items()):
+        local = {a["nodes_nodeids"][i]: k for k, i in enumerate(indices)}
+        left, right, default, features, thresholds, values = [], [], [], [], [], []
+        for i in indices:
+            mode = a["nodes_modes"][i]
+            if mode == b"LEAF":
+                left.append(-1), right.append(-1), default.append(-1), features.append(-2), thresholds.append(0.0)
+                values.append([leaf_weights.get((tree, a["nodes_nodeids"][i]), 0.0)])
+                continue
+            threshold = np.float32(a["nodes_values"][i])
+            if mode == b"BRANCH_LT":  # shap splits on <=; on float32 inputs x < t is x <= prev(t)
+                threshold = np.nextafter(threshold, np.float32(-np.inf))
+            elif mode != b"BRANCH_LEQ":
+                raise ValueError(f"node mode {mode} not converted")
+            true_node, false_node = local[a["nodes_truenodeids"][i]], local[a["nodes_falsenodeids"][i]]
+            left.append(true_node), right.append(false_node), features.append(a["nodes_featureids"][i])
+            default.append(true_node if a["nodes_missing_value_tracks_true"][i] else false_node)
+            thresholds.append(float(threshold)), values.append([0.0])
+        trees.append({"children_left": np.array(left), "children_right": np.array(right),
+                      "children_default": np.array(default), "features": np.array(features),
+                      "thresholds": np.array(thresholds), "values": np.array(values),
+                      "node_sample_weight": np.ones(len(left))})
+    return {"trees": trees, "base_offset": float(sum(a.get("base_values", [0.0])))}
+
+
+def logit(p):
+    return np.log(p / (1.0 - p))
+
+
+def explain_trees(path, test, codes):
+    """shap.TreeExplainer on the ONNX trees; also checks that those trees are the model."""
+    background = dense(test.head(EXPLAIN_BACKGROUND), codes).astype(np.float64)
+    explained = test.iloc[EXPLAINED]
+    rows = dense(explained, codes).astype(np.float64)
+    explainer = shap.TreeExplainer(shap_trees(onnx.load(str(path))), data=background,
+                                   feature_perturbation="interventional", model_output="raw")
+    values = explainer.shap_values(rows)
+    margins = explainer.expected_value + values.sum(axis=1)
+    onnx_margins = logit(onnx_probabilities(path, explained, codes))
+    drift = np.max(np.abs(margins - onnx_margins))
+    if drift > 1e-4:
+        raise ValueError(f"{path.name}: shap's reading of the trees is {drift:.2e} away from onnxruntime")
+    print(f"{path.name}: shap TreeExplainer on the ONNX trees, max |margin - logit(onnxruntime)| {drift:.2e}")
+    return float(explainer.expected_value), explained, values, margins
+
+
+def explain_logreg(pipeline, test):
+    """Exact interventional Shapley values of the logistic margin: shap.LinearExplainer on
+    the encoded columns, summed over the columns each raw feature becomes."""
+    prepare, classify = pipeline.named_steps["prepare"], pipeline.named_steps["classify"]
+
+    def encode(frame):
+        encoded = prepare.transform(frame[FEATURES])
+        return encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
+
+    background = encode(test.head(EXPLAIN_BACKGROUND))
+    explained = test.iloc[EXPLAINED]
+    explainer = shap.LinearExplainer((classify.coef_[0], classify.intercept_[0]), background,
+                                     feature_perturbation="interventional")
+    encoded_values = explainer.shap_values(encode(explained))
+    values = np.zeros((len(explained), len(FEATURES)))
+    for transformer, _, raw in prepare.transformers_:
+        columns = prepare.output_indices_[transformer]
+        if transformer == "remainder" or columns.start == columns.stop:
+            continue
+        if len(raw) == 1:  # a one-hot group
+            values[:, FEATURES.index(raw[0])] += encoded_values[:, columns].sum(axis=1)
+        else:  # scalers: one column per raw feature
+            for offset, feature in enumerate(raw):
+                values[:, FEATURES.index(feature)] += encoded_values[:, columns.start + offset]
+    margins = explainer.expected_value + values.sum(axis=1)
+    return float(explainer.expected_value), explained, values, margins
+
+
+def explanation_fixture(name, method, explanation):
+    base_value, explained, values, margins = explanation
+    return {
+        "model": name,
+        "source": f"models/train.py: {method}",
+        "background": {"csv": "models/data/test.csv", "first_rows": EXPLAIN_BACKGROUND},
+        "base_value": round(base_value, 12),
+        "customers": [
+            {"customer_id": row["customerid"], "features": request_features(row),
+             "output_value": round(float(margin), 12),
+             "attributions": {feature: round(float(v), 12) for feature, v in zip(FEATURES, row_values)}}
+            for row, row_values, margin in zip(explained.to_dict("records"), values, margins)
+        ],
+    }
 
 
 def set_metadata(onnx_model, entries):
@@ -210,17 +383,26 @@ def onnx_probabilities(path, test, codes):
     return np.asarray(probabilities, dtype=np.float64)[:, 1]
 
 
+FAMILIES = ["telco-forest", "telco-mlp", "telco-svm", "telco-naive-bayes"]
 GENERATED = [
     "models/telco-logreg.onnx", "models/telco-lgbm.onnx", "tests/models/strict-onehot.onnx",
-    "tests/models/dense-unnamed.onnx", "tests/models/no-probability.onnx",
+    "tests/models/dense-unnamed.onnx", "tests/models/no-probability.onnx", "tests/models/telco-xgb.onnx",
+    *(f"tests/models/{name}.onnx" for name in FAMILIES),
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
+    "models/fixtures/explain-telco-logreg.json", "models/fixtures/explain-telco-lgbm.json",
+    "tests/models/explain-telco-xgb.json",
 ]
 
 
-def fixture_probabilities(path):
+def fixture_numbers(path):
+    """Every number a test compares: probabilities, or margins and attributions."""
     fixture = json.loads(path.read_text())
-    return [c["churn_probability"] for key in ("customers", "unseen_category_customers")
-            for c in fixture.get(key, [])]
+    numbers = [fixture.get("base_value", 0.0)]
+    for key in ("customers", "unseen_category_customers"):
+        for customer in fixture.get(key, []):
+            numbers.append(customer.get("churn_probability", customer.get("output_value")))
+            numbers.extend(customer.get("attributions", {}).values())
+    return numbers
 
 
 def check():
@@ -237,7 +419,7 @@ def check():
             if relative.endswith(".onnx"):
                 print(f"{relative}: bytes differ (the fixtures below decide)")
                 continue
-            a, b = fixture_probabilities(fresh), fixture_probabilities(committed)
+            a, b = fixture_numbers(fresh), fixture_numbers(committed)
             worst = max((abs(x - y) for x, y in zip(a, b)), default=0.0)
             ok = len(a) == len(b) and worst <= 1e-6
             failures += not ok
@@ -263,8 +445,12 @@ def generate(out):
     models.mkdir(parents=True, exist_ok=True)
     save(logreg_onnx, models / "telco-logreg.onnx")
     save(lgbm_onnx, models / "telco-lgbm.onnx")
-    write_strict_onehot(train, test, out / "tests/models")
-    write_unservable(lgbm, out / "tests/models")
+    test_models = out / "tests/models"
+    write_strict_onehot(train, test, test_models)
+    write_unservable(lgbm, test_models)
+    save(train_xgb(train, codes), test_models / "telco-xgb.onnx")
+    for name, onnx_model in family_models(train):
+        save(onnx_model, test_models / f"{name}.onnx")
 
     fixtures = models / "fixtures"
     fixtures.mkdir(exist_ok=True)
@@ -295,6 +481,22 @@ def generate(out):
                 for row, p in zip(unseen.to_dict("records"), onnx_probabilities(models / f"{name}.onnx", unseen, codes))
             ]
         (fixtures / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+
+    explanations = {
+        fixtures / "explain-telco-logreg.json": (
+            "telco-logreg", "shap.LinearExplainer (interventional) on the encoded columns, summed per raw feature",
+            explain_logreg(logreg, test)),
+        fixtures / "explain-telco-lgbm.json": (
+            "telco-lgbm", TREE_METHOD, explain_trees(models / "telco-lgbm.onnx", test, codes)),
+        test_models / "explain-telco-xgb.json": (
+            "telco-xgb", TREE_METHOD, explain_trees(test_models / "telco-xgb.onnx", test, codes)),
+    }
+    for path, (name, method, explanation) in explanations.items():
+        path.write_text(json.dumps(explanation_fixture(name, method, explanation), indent=1) + "\n")
+
+
+TREE_METHOD = ('shap.TreeExplainer(feature_perturbation="interventional", model_output="raw") '
+               "on the trees read from the ONNX file")
 
 
 def write_unservable(lgbm, target):
