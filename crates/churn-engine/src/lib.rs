@@ -9,6 +9,7 @@ mod model;
 mod onnx_proto;
 mod runtime;
 mod schema;
+mod trees;
 
 pub use batch::{Customer, FeatureProblem, FeatureValue, RowError};
 pub use error::EngineError;
@@ -16,3 +17,4 @@ pub use graph::UnknownCategory;
 pub use model::{Model, ModelOptions, Prediction, RISK_BAND_CUTS_KEY, RiskBand, THRESHOLD_KEY};
 pub use runtime::{ONNXRUNTIME_VERSION, OnnxRuntime};
 pub use schema::{CATEGORIES_KEY, Categories, FEATURE_NAMES_KEY, Feature, FeatureKind, Schema};
+pub use trees::{SplitRule, Tree, TreeEnsemble, TreeNode};

@@ -14,6 +14,7 @@ use crate::graph::{self, ProbabilitySource};
 use crate::onnx_proto::{self, ModelProto, elem_type};
 use crate::runtime::OnnxRuntime;
 use crate::schema::{FeatureKind, Layout, Schema};
+use crate::trees::{self, TreeEnsemble};
 
 /// Metadata key holding the decision threshold, a JSON number.
 pub const THRESHOLD_KEY: &str = "churnserve.threshold";
@@ -83,6 +84,8 @@ pub struct Model {
     producer: String,
     probability_output: String,
     probability_type: i32,
+    /// The trees whose margin is the positive class's log-odds, or why there are none.
+    tree_ensemble: Result<TreeEnsemble, String>,
     sessions: Vec<Mutex<PooledSession>>,
     next_session: AtomicUsize,
     unknown_categories: AtomicU64,
@@ -156,6 +159,15 @@ impl Model {
             },
         };
         validate_decision(threshold, risk_band_cuts)?;
+        let tree_ensemble = match &schema.layout {
+            Layout::Dense { input_name } => {
+                let graph = proto.graph.as_ref().expect("analyze found the graph");
+                trees::logistic_ensemble(graph, input_name, schema.features.len())
+            }
+            Layout::PerFeature { .. } => {
+                Err("the trees, if any, do not read the raw features directly".to_owned())
+            }
+        };
         let mut model = Model {
             schema,
             class_labels: facts.class_labels.clone(),
@@ -165,12 +177,36 @@ impl Model {
             producer: facts.producer.clone(),
             probability_output,
             probability_type,
+            tree_ensemble,
             sessions,
             next_session: AtomicUsize::new(0),
             unknown_categories: AtomicU64::new(0),
         };
         model.settle_classes(options.positive_class.as_deref())?;
+        model.confirm_tree_ensemble()?;
         Ok(model)
+    }
+
+    /// Keeps the tree ensemble only if its logistic margin reproduces ONNX Runtime's
+    /// positive-class probability on the smoke-test row.
+    fn confirm_tree_ensemble(&mut self) -> Result<(), EngineError> {
+        let Ok(ensemble) = &self.tree_ensemble else {
+            return Ok(());
+        };
+        let row = synthetic_customer(&self.schema);
+        let slice = std::slice::from_ref(&row);
+        let probability = match self.predict(slice)?.pop() {
+            Some(Ok(prediction)) => prediction.churn_probability,
+            _ => return Ok(()),
+        };
+        let dense = self.dense_rows(slice).pop().and_then(Result::ok);
+        let from_trees = dense.map(|row| sigmoid(ensemble.margin(&row)));
+        if from_trees.is_none_or(|p| (p - probability).abs() > 1e-4) {
+            self.tree_ensemble = Err(format!(
+                "the trees read from the graph give {from_trees:?} where ONNX Runtime gives {probability} for the positive class"
+            ));
+        }
+        Ok(())
     }
 
     /// Runs the synthetic row to learn the probability width, then fixes the class
@@ -239,6 +275,33 @@ impl Model {
     /// The tool that exported the ONNX file, as the file says.
     pub fn producer(&self) -> &str {
         &self.producer
+    }
+
+    /// The trees whose sum is this model's positive-class log-odds, or why it has none.
+    pub fn tree_ensemble(&self) -> Result<&TreeEnsemble, &str> {
+        self.tree_ensemble.as_ref().map_err(String::as_str)
+    }
+
+    /// Each customer's row of the dense input tensor as the graph receives it (a
+    /// category as its code); empty rows for a model with one input per feature.
+    pub fn dense_rows(&self, customers: &[Customer]) -> Vec<Result<Vec<f64>, RowError>> {
+        let (encoded, errors) = batch::encode(&self.schema, customers);
+        let width = self.schema.features.len();
+        let values: Vec<f64> = match (&self.schema.layout, encoded.columns.first()) {
+            (Layout::Dense { .. }, Some(Column::F32(values))) => {
+                values.iter().map(|&v| f64::from(v)).collect()
+            }
+            (Layout::Dense { .. }, Some(Column::F64(values))) => values.clone(),
+            _ => Vec::new(),
+        };
+        let mut rows = values.chunks_exact(width.max(1)).map(<[f64]>::to_vec);
+        errors
+            .into_iter()
+            .map(|error| match error {
+                Some(error) => Err(error),
+                None => Ok(rows.next().unwrap_or_default()),
+            })
+            .collect()
     }
 
     /// Text values outside the graph's known categories that were scored anyway, because
@@ -413,6 +476,10 @@ fn column_value<'v>(
             tensor.into()
         }
     })
+}
+
+fn sigmoid(margin: f64) -> f64 {
+    1.0 / (1.0 + (-margin).exp())
 }
 
 fn inference_error(error: ort::Error) -> EngineError {

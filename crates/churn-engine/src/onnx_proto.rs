@@ -68,7 +68,7 @@ pub struct AttributeProto {
     pub strings: Vec<Vec<u8>>,
 }
 
-/// `TensorProto`: a constant tensor; only integer contents are read.
+/// `TensorProto`: a constant tensor; only integer and double contents are read.
 #[derive(Clone, PartialEq, Message)]
 pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
@@ -83,6 +83,8 @@ pub struct TensorProto {
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
 }
 
 /// `ValueInfoProto`: a named, typed graph input or output.
@@ -155,6 +157,21 @@ pub mod elem_type {
 }
 
 impl AttributeProto {
+    /// The double contents of a tensor attribute.
+    pub fn doubles(&self) -> Option<Vec<f64>> {
+        let tensor = self.t.as_ref()?;
+        if !tensor.double_data.is_empty() {
+            return Some(tensor.double_data.clone());
+        }
+        (tensor.data_type == elem_type::DOUBLE).then(|| {
+            tensor
+                .raw_data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
+                .collect()
+        })
+    }
+
     pub fn strings_utf8(&self) -> Vec<String> {
         self.strings
             .iter()
