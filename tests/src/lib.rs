@@ -179,26 +179,110 @@ pub struct FixtureCustomer {
 
 /// Reads `key` ("customers" or "unseen_category_customers") of a fixture file.
 pub fn fixture(relative: &str, key: &str) -> Vec<FixtureCustomer> {
-    let text = std::fs::read_to_string(repo_path(relative)).expect("fixture file");
-    let json: Value = serde_json::from_str(&text).expect("fixture json");
-    json[key]
+    fixture_json(relative)[key]
         .as_array()
         .unwrap_or_else(|| panic!("{relative} has no {key}"))
         .iter()
         .map(|customer| FixtureCustomer {
-            id: customer["customer_id"]
-                .as_str()
-                .expect("customer_id")
-                .to_owned(),
-            features: customer["features"]
-                .as_object()
-                .expect("features")
-                .iter()
-                .map(|(name, value)| (name.clone(), fixture_value(value)))
-                .collect(),
             churn_probability: customer["churn_probability"]
                 .as_f64()
                 .expect("churn_probability"),
+            ..fixture_customer(customer)
+        })
+        .collect()
+}
+
+fn fixture_json(relative: &str) -> Value {
+    let text = std::fs::read_to_string(repo_path(relative)).expect("fixture file");
+    serde_json::from_str(&text).expect("fixture json")
+}
+
+/// A customer's id and features, with no probability.
+fn fixture_customer(customer: &Value) -> FixtureCustomer {
+    FixtureCustomer {
+        id: customer["customer_id"]
+            .as_str()
+            .expect("customer_id")
+            .to_owned(),
+        features: customer["features"]
+            .as_object()
+            .expect("features")
+            .iter()
+            .map(|(name, value)| (name.clone(), fixture_value(value)))
+            .collect(),
+        churn_probability: f64::NAN,
+    }
+}
+
+/// Python shap's attributions for hold-out customers, against the first rows of a CSV.
+#[derive(Debug, Clone)]
+pub struct ExplanationFixture {
+    pub background_csv: String,
+    pub background_rows: usize,
+    pub base_value: f64,
+    pub customers: Vec<ExplainedCustomer>,
+}
+
+/// One customer with shap's output value and attributions by raw feature name.
+#[derive(Debug, Clone)]
+pub struct ExplainedCustomer {
+    pub customer: FixtureCustomer,
+    pub output_value: f64,
+    pub attributions: Vec<(String, f64)>,
+}
+
+/// Reads an `explain-*.json` fixture written by `models/train.py`.
+pub fn explanation_fixture(relative: &str) -> ExplanationFixture {
+    let json = fixture_json(relative);
+    let number = |v: &Value| v.as_f64().expect("number");
+    ExplanationFixture {
+        background_csv: json["background"]["csv"]
+            .as_str()
+            .expect("background csv")
+            .to_owned(),
+        background_rows: json["background"]["first_rows"]
+            .as_u64()
+            .expect("background rows") as usize,
+        base_value: number(&json["base_value"]),
+        customers: json["customers"]
+            .as_array()
+            .expect("customers")
+            .iter()
+            .map(|c| ExplainedCustomer {
+                customer: fixture_customer(c),
+                output_value: number(&c["output_value"]),
+                attributions: c["attributions"]
+                    .as_object()
+                    .expect("attributions")
+                    .iter()
+                    .map(|(name, v)| (name.clone(), number(v)))
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// The first `rows` customers of a repository CSV, by the model's feature names.
+pub fn csv_customers(
+    schema: &churn_engine::Schema,
+    relative: &str,
+    rows: usize,
+) -> Vec<churn_engine::Customer> {
+    let mut reader = csv::Reader::from_path(repo_path(relative)).expect("csv file");
+    let header: Vec<String> = reader
+        .headers()
+        .expect("csv header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mapping = churn_engine::ColumnMapping::new(schema, &header, Some("customerid"))
+        .unwrap_or_else(|missing| panic!("{relative} lacks {missing:?}"));
+    reader
+        .records()
+        .take(rows)
+        .map(|record| {
+            let record = record.expect("csv record");
+            mapping.customer(&record.iter().collect::<Vec<_>>())
         })
         .collect()
 }

@@ -3,6 +3,7 @@
 //! them. No gRPC, no storage: callers hand in bytes and plain values.
 
 mod batch;
+mod columns;
 mod error;
 mod graph;
 mod model;
@@ -12,6 +13,7 @@ mod schema;
 mod trees;
 
 pub use batch::{Customer, FeatureProblem, FeatureValue, RowError};
+pub use columns::ColumnMapping;
 pub use error::EngineError;
 pub use graph::UnknownCategory;
 pub use model::{Model, ModelOptions, Prediction, RISK_BAND_CUTS_KEY, RiskBand, THRESHOLD_KEY};
