@@ -537,7 +537,7 @@ async fn a_restart_finds_everything_as_it_was() {
         .datasets;
     assert_eq!(
         datasets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
-        ["holdout"]
+        ["holdout", "telco-holdout"]
     );
     let response = server
         .scoring()

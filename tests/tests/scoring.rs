@@ -420,28 +420,16 @@ async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
 #[tokio::test]
 async fn rpcs_of_later_issues_answer_unimplemented() {
     let server = TestServer::start().await;
-    let mut scoring = server.scoring().await;
-    let customer = Some(customers("telco-logreg").remove(0).to_proto());
-    let status = scoring
-        .score(pb::ScoreRequest {
-            model: None,
-            customer: customer.clone(),
-            top_reasons: 3,
+    let status = server
+        .scoring()
+        .await
+        .evaluate(pb::EvaluateRequest {
+            dataset: "telco-holdout".to_owned(),
+            ..Default::default()
         })
         .await
-        .expect_err("reasons");
+        .expect_err("evaluate is issue 5");
     assert_eq!(status.code(), Code::Unimplemented);
-    assert_eq!(
-        scoring
-            .explain(pb::ExplainRequest {
-                model: None,
-                customer
-            })
-            .await
-            .expect_err("explain")
-            .code(),
-        Code::Unimplemented
-    );
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
-//! Reading an uploaded CSV dataset once: its header, row count and positives, with an
-//! error naming the line and the expectation when the file is malformed.
+//! Reading an uploaded CSV dataset: once at upload for its header, row count and
+//! positives (with an error naming the line and the expectation when the file is
+//! malformed), and later for its first rows.
 
 use std::path::PathBuf;
 
 use crate::error::RegistryError;
+use crate::records::{DatasetRecord, DatasetRows};
 
 #[derive(Debug)]
 pub(crate) struct Summary {
@@ -74,5 +76,42 @@ fn summarize_file(
         rows,
         positives,
         columns,
+    })
+}
+
+pub(crate) async fn read_rows(
+    path: PathBuf,
+    record: DatasetRecord,
+    limit: usize,
+) -> Result<DatasetRows, RegistryError> {
+    tokio::task::spawn_blocking(move || read_rows_from(&path, &record, limit))
+        .await
+        .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
+}
+
+fn read_rows_from(
+    path: &std::path::Path,
+    record: &DatasetRecord,
+    limit: usize,
+) -> Result<DatasetRows, RegistryError> {
+    let unreadable = |e: csv::Error| {
+        RegistryError::Storage(format!("dataset {:?} cannot be read: {e}", record.name))
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(unreadable)?;
+    let label = record
+        .columns
+        .iter()
+        .position(|c| *c == record.label_column);
+    let mut rows = Vec::with_capacity(limit.min(record.rows as usize));
+    let mut churned = Vec::with_capacity(rows.capacity());
+    for result in reader.records().take(limit) {
+        let fields = result.map_err(unreadable)?;
+        churned.push(label.and_then(|l| fields.get(l)) == Some(record.positive_label.as_str()));
+        rows.push(fields.iter().map(str::to_owned).collect());
+    }
+    Ok(DatasetRows {
+        columns: record.columns.clone(),
+        rows,
+        churned,
     })
 }

@@ -22,8 +22,8 @@ use sqlx::{Sqlite, Transaction};
 pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
 pub use error::RegistryError;
 pub use records::{
-    Actor, AliasRecord, DatasetRecord, FeatureRecord, ModelSummary, NewDataset, NewVersion,
-    VersionMetadata, VersionRecord, VersionRef,
+    Actor, AliasRecord, DatasetRecord, DatasetRows, FeatureRecord, ModelSummary, NewDataset,
+    NewVersion, VersionMetadata, VersionRecord, VersionRef,
 };
 
 use artifacts::ArtifactStore;
@@ -418,6 +418,41 @@ impl Registry {
         self.version(name, &VersionRef::Number(version)).await
     }
 
+    /// Names the dataset a version's explanations are measured against; empty clears it.
+    pub async fn set_reference_dataset(
+        &self,
+        name: &str,
+        version: u32,
+        dataset: &str,
+        actor: &Actor,
+    ) -> Result<VersionRecord, RegistryError> {
+        self.version(name, &VersionRef::Number(version)).await?;
+        let sha256 = if dataset.is_empty() {
+            String::new()
+        } else {
+            self.dataset(dataset).await?.sha256
+        };
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE model_versions SET reference_dataset = ? WHERE name = ? AND version = ?",
+        )
+        .bind(dataset)
+        .bind(name)
+        .bind(i64::from(version))
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            actor,
+            "set_reference_dataset",
+            name,
+            json!({"version": version, "dataset": dataset, "sha256": sha256}),
+        )
+        .await?;
+        tx.commit().await?;
+        self.version(name, &VersionRef::Number(version)).await
+    }
+
     /// The ONNX bytes of a version, checked against the hash it was registered with.
     pub async fn model_bytes(&self, record: &VersionRecord) -> Result<Vec<u8>, RegistryError> {
         let corrupt = |problem: String| RegistryError::Corrupt {
@@ -520,6 +555,15 @@ impl Registry {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(DatasetRow::into_record).collect()
+    }
+
+    /// The header and the first `limit` records of a dataset, with each record's outcome.
+    pub async fn dataset_rows(
+        &self,
+        record: &DatasetRecord,
+        limit: usize,
+    ) -> Result<DatasetRows, RegistryError> {
+        datasets::read_rows(self.dataset_path(record), record.clone(), limit).await
     }
 
     /// Where a dataset's CSV file is.

@@ -98,6 +98,14 @@ pub struct DatasetRecord {
     pub created_at_millis: i64,
 }
 
+/// Rows read back from a dataset: text fields by column, and whether each row churned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub churned: Vec<bool>,
+}
+
 /// Who made a change, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);

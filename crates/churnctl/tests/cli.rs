@@ -212,10 +212,12 @@ async fn an_ml_engineer_registers_inspects_promotes_and_rolls_back() {
     )
     .await;
     assert_eq!(uploaded[0]["rows"], 2113);
-    assert_eq!(
-        json_lines(&server, &["datasets", "list"], "").await.len(),
-        1
-    );
+    let listed: Vec<String> = json_lines(&server, &["datasets", "list"], "")
+        .await
+        .iter()
+        .map(|d| d["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(listed, ["holdout", "telco-holdout"], "ours beside the seeded reference");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,13 @@ use std::path::PathBuf;
 
 use churn_engine::ModelOptions;
 
+use churn_explain::ExplainOptions;
+
 use crate::auth::Token;
+use crate::explaining::ExplainSettings;
+
+/// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.
+const PERMUTATION_REPEATS: usize = 5;
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,6 +67,26 @@ pub struct Config {
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, env = "CHURNSERVE_INTRA_OP_THREADS", default_value_t = 1)]
     pub intra_op_threads: usize,
+    /// Background rows for explanations: the first rows of the version's reference dataset.
+    #[arg(
+        long,
+        env = "CHURNSERVE_EXPLAIN_BACKGROUND_ROWS",
+        default_value_t = 100
+    )]
+    pub explain_background_rows: usize,
+    /// Most model evaluations (rows through ONNX Runtime) one sampled explanation may use.
+    #[arg(
+        long,
+        env = "CHURNSERVE_EXPLAIN_MAX_EVALUATIONS",
+        default_value_t = 100_000
+    )]
+    pub explain_max_evaluations: usize,
+    /// Most labelled rows PERMUTATION importance uses (a dataset's first rows).
+    #[arg(long, env = "CHURNSERVE_IMPORTANCE_ROWS", default_value_t = 2_000)]
+    pub importance_rows: usize,
+    /// Most rows MEAN_ABS_SHAP importance explains (a dataset's first rows).
+    #[arg(long, env = "CHURNSERVE_SHAP_IMPORTANCE_ROWS", default_value_t = 200)]
+    pub shap_importance_rows: usize,
 }
 
 /// A configuration value that cannot work.
@@ -88,6 +114,10 @@ impl Config {
             max_message_bytes: 64 * 1024 * 1024,
             sessions_per_model: None,
             intra_op_threads: 1,
+            explain_background_rows: 100,
+            explain_max_evaluations: 100_000,
+            importance_rows: 2_000,
+            shap_importance_rows: 200,
         }
     }
 
@@ -120,7 +150,33 @@ impl Config {
                 "sessions_per_model and intra_op_threads must be at least 1".to_owned(),
             ));
         }
+        if [
+            self.explain_background_rows,
+            self.explain_max_evaluations,
+            self.importance_rows,
+            self.shap_importance_rows,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError(
+                "explain_background_rows, explain_max_evaluations, importance_rows and shap_importance_rows must be at least 1".to_owned(),
+            ));
+        }
         Ok(())
+    }
+
+    /// How explanations and importance are bounded.
+    pub fn explain_settings(&self) -> ExplainSettings {
+        ExplainSettings {
+            background_rows: self.explain_background_rows,
+            options: ExplainOptions {
+                max_evaluations: self.explain_max_evaluations,
+                ..ExplainOptions::default()
+            },
+            importance_rows: self.importance_rows,
+            shap_importance_rows: self.shap_importance_rows,
+            permutation_repeats: PERMUTATION_REPEATS,
+        }
     }
 
     /// How every model is loaded.

@@ -2,6 +2,7 @@
 //! the registry. `status.rs` maps it to gRPC codes.
 
 use churn_engine::{EngineError, RowError};
+use churn_explain::ExplainError;
 use churn_registry::RegistryError;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +11,14 @@ pub enum ServiceError {
     Registry(#[from] RegistryError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Explain(#[from] ExplainError),
+    #[error(
+        "model {name:?} version {version} has no reference dataset to explain against; upload one with `churnctl datasets upload` and name it with `churnctl set-reference {name} {version} DATASET` (or reference_dataset at registration)"
+    )]
+    NoReferenceDataset { name: String, version: u32 },
+    #[error("reference dataset {dataset:?} cannot serve as this model's background: {reason}")]
+    UnusableReference { dataset: String, reason: String },
     /// Uploaded bytes that are not a model the engine can serve.
     #[error("the uploaded model cannot be served: {0}")]
     InvalidUpload(EngineError),
@@ -35,8 +44,6 @@ pub enum ServiceError {
     Unauthenticated(String),
     #[error("{0}")]
     PermissionDenied(String),
-    #[error("{0} is not available yet")]
-    NotImplemented(&'static str),
     #[error("a server task failed: {0}")]
     TaskFailed(String),
 }

@@ -6,6 +6,7 @@ use churn_engine::{Customer, FeatureValue};
 use churn_registry::{NewDataset, VersionRef};
 
 use crate::error::ServiceError;
+use crate::explaining::{ImportanceData, ImportanceMethod};
 use crate::store::{ModelSelector, PRODUCTION_ALIAS, Registration};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
@@ -48,6 +49,43 @@ fn feature_value(value: pb::FeatureValue) -> FeatureValue {
         Some(pb::feature_value::Kind::Text(text)) => FeatureValue::Text(text),
         Some(pb::feature_value::Kind::Flag(flag)) => FeatureValue::Flag(flag),
         None => FeatureValue::Missing,
+    }
+}
+
+/// `None`: the server picks.
+pub fn importance_method(method: i32) -> Result<Option<ImportanceMethod>, ServiceError> {
+    match pb::ImportanceMethod::try_from(method) {
+        Ok(pb::ImportanceMethod::Unspecified) => Ok(None),
+        Ok(pb::ImportanceMethod::ModelNative) => Ok(Some(ImportanceMethod::ModelNative)),
+        Ok(pb::ImportanceMethod::Permutation) => Ok(Some(ImportanceMethod::Permutation)),
+        Ok(pb::ImportanceMethod::MeanAbsShap) => Ok(Some(ImportanceMethod::MeanAbsShap)),
+        Err(_) => Err(ServiceError::InvalidRequest(format!(
+            "method: {method} is not an ImportanceMethod; expected MODEL_NATIVE (1), PERMUTATION (2) or MEAN_ABS_SHAP (3)"
+        ))),
+    }
+}
+
+pub fn importance_data(
+    dataset: String,
+    rows: Vec<pb::LabeledCustomer>,
+) -> Result<ImportanceData, ServiceError> {
+    match (dataset.is_empty(), rows.is_empty()) {
+        (false, false) => Err(ServiceError::InvalidRequest(
+            "dataset and rows are both set; send one of them".to_owned(),
+        )),
+        (false, true) => Ok(ImportanceData::Dataset(dataset)),
+        (true, true) => Ok(ImportanceData::Reference),
+        (true, false) => rows
+            .into_iter()
+            .enumerate()
+            .map(|(row, labeled)| match labeled.customer {
+                Some(c) => Ok((customer(c), labeled.churned)),
+                None => Err(ServiceError::InvalidRequest(format!(
+                    "rows[{row}].customer: required field is absent"
+                ))),
+            })
+            .collect::<Result<_, _>>()
+            .map(ImportanceData::Inline),
     }
 }
 

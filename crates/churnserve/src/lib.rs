@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod error;
+mod explaining;
 mod from_proto;
 mod registry_service;
 mod scoring;
@@ -106,6 +107,10 @@ pub async fn serve(
         scoring: Arc::new(scoring::Scoring::new(
             Arc::clone(&store),
             config.max_batch_rows,
+        )),
+        explaining: Arc::new(explaining::Explaining::new(
+            Arc::clone(&store),
+            config.explain_settings(),
         )),
         auth: auth.clone(),
     };

@@ -198,6 +198,22 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(to_proto::model_version(record)))
     }
 
+    async fn set_reference_dataset(
+        &self,
+        request: Request<pb::SetReferenceDatasetRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let record = self
+            .store
+            .registry()
+            .set_reference_dataset(&request.name, request.version, &request.dataset, &actor)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
     async fn upload_dataset(
         &self,
         request: Request<Streaming<pb::UploadDatasetRequest>>,

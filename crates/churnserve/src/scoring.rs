@@ -35,14 +35,13 @@ impl Scoring {
     /// Scores one customer; an invalid customer is an error naming every offending feature.
     pub async fn score(
         &self,
-        selector: &ModelSelector,
+        served: Arc<ServedModel>,
         customer: Customer,
-    ) -> Result<(Arc<ServedModel>, String, Prediction), ServiceError> {
-        let served = self.resolve(selector).await?;
-        let (mut customers, mut outcomes) = predict(Arc::clone(&served), vec![customer]).await?;
+    ) -> Result<(String, Prediction), ServiceError> {
+        let (mut customers, mut outcomes) = predict(served, vec![customer]).await?;
         let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
         match outcome {
-            Ok(prediction) => Ok((served, customer.id, prediction)),
+            Ok(prediction) => Ok((customer.id, prediction)),
             Err(error) => Err(ServiceError::InvalidCustomer {
                 customer_id: customer.id,
                 error,

@@ -1,4 +1,4 @@
-//! The gRPC adapters: each handler converts the request, makes one domain call and
+//! The gRPC adapters: each handler converts the request, makes the domain calls and
 //! converts the answer back. RPCs whose issues have not landed answer UNIMPLEMENTED
 //! through the generated default stubs.
 
@@ -12,8 +12,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use churn_explain::Background;
+
 use crate::auth::{Access, Auth};
 use crate::error::ServiceError;
+use crate::explaining::Explaining;
 use crate::scoring::Scoring;
 use crate::store::ServedModel;
 use crate::{from_proto, to_proto};
@@ -25,6 +28,7 @@ const STREAM_BUFFER: usize = 2;
 #[derive(Debug, Clone)]
 pub struct ScoringApi {
     pub scoring: Arc<Scoring>,
+    pub explaining: Arc<Explaining>,
     pub auth: Auth,
 }
 
@@ -36,17 +40,25 @@ impl ScoringService for ScoringApi {
     ) -> Result<Response<pb::ScoreResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
-        refuse_top_reasons(request.top_reasons)?;
         let selector = from_proto::model_selector(request.model)?;
         let customer = request.customer.ok_or_else(|| {
             ServiceError::InvalidRequest("customer: required field is absent".to_owned())
         })?;
-        let (served, customer_id, prediction) = self
-            .scoring
-            .score(&selector, from_proto::customer(customer))
-            .await?;
+        let served = self.scoring.resolve(&selector).await?;
+        let reasons = self.reasons(&served, request.top_reasons).await?;
+        let customer = from_proto::customer(customer);
+        let explained = reasons.as_ref().map(|_| customer.clone());
+        let (customer_id, prediction) = self.scoring.score(Arc::clone(&served), customer).await?;
+        let mut prediction = to_proto::prediction(customer_id, &prediction);
+        if let (Some(reasons), Some(customer)) = (reasons, explained) {
+            let top = self
+                .explaining
+                .top_reasons(&served, reasons.background, vec![customer], reasons.k)
+                .await?;
+            prediction.top_reasons = top.iter().flatten().map(to_proto::reason).collect();
+        }
         Ok(Response::new(pb::ScoreResponse {
-            prediction: Some(to_proto::prediction(customer_id, &prediction)),
+            prediction: Some(prediction),
             served_by: Some(to_proto::served_by(&served)),
         }))
     }
@@ -57,21 +69,15 @@ impl ScoringService for ScoringApi {
     ) -> Result<Response<pb::ScoreBatchResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
-        refuse_top_reasons(request.top_reasons)?;
         let served = self
             .scoring
             .resolve(&from_proto::model_selector(request.model)?)
             .await?;
-        let (customers, outcomes) = self
-            .scoring
-            .score_batch(
-                Arc::clone(&served),
-                from_proto::customers(request.customers),
-            )
+        let reasons = self.reasons(&served, request.top_reasons).await?;
+        let response = self
+            .score_batch_with_reasons(&served, reasons, 0, request.customers)
             .await?;
-        Ok(Response::new(to_proto::score_batch_response(
-            &served, 0, customers, outcomes,
-        )))
+        Ok(Response::new(response))
     }
 
     async fn score_stream(
@@ -81,14 +87,15 @@ impl ScoringService for ScoringApi {
         self.auth.check(request.metadata(), Access::Read)?;
         let mut inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        let scoring = Arc::clone(&self.scoring);
+        let api = self.clone();
         tokio::spawn(async move {
             let mut pinned = None;
             let mut next_row: u32 = 0;
             while let Some(message) = inbound.next().await {
                 let answer = match message {
                     Ok(message) => {
-                        score_stream_message(&scoring, &mut pinned, next_row, message).await
+                        api.score_stream_message(&mut pinned, next_row, message)
+                            .await
                     }
                     Err(status) => Err(stream_read_error(status)),
                 };
@@ -103,44 +110,121 @@ impl ScoringService for ScoringApi {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
-}
 
-/// Scores one stream message with the version resolved at the stream's first message.
-async fn score_stream_message(
-    scoring: &Scoring,
-    pinned: &mut Option<Arc<ServedModel>>,
-    first_row: u32,
-    message: pb::ScoreBatchRequest,
-) -> Result<pb::ScoreBatchResponse, Status> {
-    refuse_top_reasons(message.top_reasons)?;
-    let served = match pinned {
-        Some(served) => Arc::clone(served),
-        None => {
-            let served = scoring
-                .resolve(&from_proto::model_selector(message.model)?)
-                .await?;
-            *pinned = Some(Arc::clone(&served));
-            served
-        }
-    };
-    let (customers, outcomes) = scoring
-        .score_batch(
-            Arc::clone(&served),
-            from_proto::customers(message.customers),
-        )
-        .await?;
-    Ok(to_proto::score_batch_response(
-        &served, first_row, customers, outcomes,
-    ))
-}
-
-/// Reasons need the explanations of issue 4; until then asking for them is UNIMPLEMENTED
-/// rather than silently answered without them.
-fn refuse_top_reasons(top_reasons: u32) -> Result<(), ServiceError> {
-    if top_reasons > 0 {
-        return Err(ServiceError::NotImplemented("top_reasons (explanations)"));
+    async fn explain(
+        &self,
+        request: Request<pb::ExplainRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let selector = from_proto::model_selector(request.model)?;
+        let customer = request.customer.ok_or_else(|| {
+            ServiceError::InvalidRequest("customer: required field is absent".to_owned())
+        })?;
+        let (served, explanation) = self
+            .explaining
+            .explain(&selector, from_proto::customer(customer))
+            .await?;
+        Ok(Response::new(to_proto::explain_response(
+            &served,
+            explanation,
+        )))
     }
-    Ok(())
+
+    async fn feature_importance(
+        &self,
+        request: Request<pb::FeatureImportanceRequest>,
+    ) -> Result<Response<pb::FeatureImportanceResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let selector = from_proto::model_selector(request.model)?;
+        let method = from_proto::importance_method(request.method)?;
+        let data = from_proto::importance_data(request.dataset, request.rows)?;
+        let (served, method, scores) = self.explaining.importance(&selector, method, data).await?;
+        Ok(Response::new(to_proto::importance_response(
+            &served, method, scores,
+        )))
+    }
+}
+
+/// What a scoring request needs to attach reasons: the background and how many.
+#[derive(Debug, Clone)]
+struct ReasonRequest {
+    background: Arc<Background>,
+    k: usize,
+}
+
+impl ScoringApi {
+    /// The background when reasons are asked for; fails before anything is scored when
+    /// the version cannot be explained.
+    async fn reasons(
+        &self,
+        served: &Arc<ServedModel>,
+        top_reasons: u32,
+    ) -> Result<Option<ReasonRequest>, ServiceError> {
+        if top_reasons == 0 {
+            return Ok(None);
+        }
+        Ok(Some(ReasonRequest {
+            background: self.explaining.background(served).await?,
+            k: top_reasons as usize,
+        }))
+    }
+
+    /// Scores a batch with one version and adds each valid row's reasons when asked.
+    async fn score_batch_with_reasons(
+        &self,
+        served: &Arc<ServedModel>,
+        reasons: Option<ReasonRequest>,
+        first_row: u32,
+        customers: Vec<pb::Customer>,
+    ) -> Result<pb::ScoreBatchResponse, ServiceError> {
+        let (customers, outcomes) = self
+            .scoring
+            .score_batch(Arc::clone(served), from_proto::customers(customers))
+            .await?;
+        let mut top = vec![Vec::new(); customers.len()];
+        if let Some(ReasonRequest { background, k }) = reasons {
+            let valid: Vec<usize> = (0..customers.len())
+                .filter(|&i| outcomes[i].is_ok())
+                .collect();
+            let explained = valid.iter().map(|&i| customers[i].clone()).collect();
+            let found = self
+                .explaining
+                .top_reasons(served, background, explained, k)
+                .await?;
+            for (row, reasons) in valid.into_iter().zip(found) {
+                top[row] = reasons;
+            }
+        }
+        Ok(to_proto::score_batch_response(
+            served, first_row, customers, outcomes, top,
+        ))
+    }
+
+    /// Scores one stream message with the version resolved at the stream's first message.
+    async fn score_stream_message(
+        &self,
+        pinned: &mut Option<Arc<ServedModel>>,
+        first_row: u32,
+        message: pb::ScoreBatchRequest,
+    ) -> Result<pb::ScoreBatchResponse, Status> {
+        let served = match pinned {
+            Some(served) => Arc::clone(served),
+            None => {
+                let served = self
+                    .scoring
+                    .resolve(&from_proto::model_selector(message.model)?)
+                    .await?;
+                *pinned = Some(Arc::clone(&served));
+                served
+            }
+        };
+        let reasons = self.reasons(&served, message.top_reasons).await?;
+        Ok(self
+            .score_batch_with_reasons(&served, reasons, first_row, message.customers)
+            .await?)
+    }
 }
 
 /// tonic reports an oversized stream message as OUT_OF_RANGE; over a configured limit

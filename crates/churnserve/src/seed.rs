@@ -1,8 +1,10 @@
 //! First start: an empty registry gets the Telco models compiled into this binary, as
 //! two versions of `telco-churn`, with `production` on the better one on hold-out data
-//! (the logistic regression: ROC AUC 0.858 against LightGBM's 0.854, see models/README.md).
+//! (the logistic regression: ROC AUC 0.858 against LightGBM's 0.854, see models/README.md),
+//! and the hold-out customers as dataset `telco-holdout`, the reference both versions are
+//! explained against.
 
-use churn_registry::{Actor, ArtifactKind};
+use churn_registry::{Actor, ArtifactKind, NewDataset};
 
 use crate::error::ServiceError;
 use crate::store::{ModelStore, Registration};
@@ -29,15 +31,34 @@ const BUNDLED: &[Bundled] = &[
     },
 ];
 
+/// The dataset the bundled versions are explained against.
+pub const REFERENCE_DATASET: &str = "telco-holdout";
+const REFERENCE_CSV: &[u8] = include_bytes!("../../../models/data/test.csv");
+
 /// Registers the bundled models if the registry has no model at all.
 pub async fn seed_if_empty(store: &ModelStore) -> Result<(), ServiceError> {
     if !store.registry().is_empty().await? {
         return Ok(());
     }
     let actor = Actor("churnserve seed".to_owned());
+    let registry = store.registry();
+    if registry.dataset(REFERENCE_DATASET).await.is_err() {
+        let mut staging = registry
+            .stage(ArtifactKind::Dataset, REFERENCE_CSV.len() as u64)
+            .await?;
+        staging.write(REFERENCE_CSV).await?;
+        let dataset = NewDataset {
+            name: REFERENCE_DATASET.to_owned(),
+            label_column: "churn".to_owned(),
+            positive_label: "Yes".to_owned(),
+            description: "Telco churn hold-out customers (models/data/test.csv)".to_owned(),
+        };
+        registry
+            .upload_dataset(dataset, staging.finish().await?, &actor)
+            .await?;
+    }
     for bundled in BUNDLED {
-        let mut staging = store
-            .registry()
+        let mut staging = registry
             .stage(ArtifactKind::Model, bundled.bytes.len() as u64)
             .await?;
         staging.write(bundled.bytes).await?;
@@ -46,6 +67,7 @@ pub async fn seed_if_empty(store: &ModelStore) -> Result<(), ServiceError> {
             description: bundled.description.to_owned(),
             tags: [("source".to_owned(), "bundled".to_owned())].into(),
             aliases: bundled.aliases.iter().map(|a| (*a).to_owned()).collect(),
+            reference_dataset: REFERENCE_DATASET.to_owned(),
             ..Registration::default()
         };
         let record = store

@@ -2,6 +2,7 @@
 //! a new error variant cannot reach a client without a deliberate code.
 
 use churn_engine::EngineError;
+use churn_explain::ExplainError;
 use churn_registry::RegistryError;
 use tonic::{Code, Status};
 
@@ -23,12 +24,19 @@ impl From<ServiceError> for Status {
                 RegistryError::TooLarge { .. } => Code::ResourceExhausted,
                 RegistryError::Storage(_) => Code::Internal,
             },
-            ServiceError::Engine(engine) => match engine {
-                EngineError::InvalidModel(_) => Code::FailedPrecondition,
-                EngineError::RuntimeNotFound { .. }
-                | EngineError::RuntimeLoad { .. }
-                | EngineError::Inference(_) => Code::Internal,
+            ServiceError::Engine(engine) => engine_code(engine),
+            ServiceError::Explain(explain) => match explain {
+                ExplainError::InvalidCustomer(_) | ExplainError::InvalidRow { .. } => {
+                    Code::InvalidArgument
+                }
+                ExplainError::InvalidBackground { .. }
+                | ExplainError::EmptyBackground
+                | ExplainError::Unavailable(_) => Code::FailedPrecondition,
+                ExplainError::Engine(engine) => engine_code(engine),
             },
+            ServiceError::NoReferenceDataset { .. } | ServiceError::UnusableReference { .. } => {
+                Code::FailedPrecondition
+            }
             ServiceError::InvalidUpload(_)
             | ServiceError::InvalidRequest(_)
             | ServiceError::InvalidCustomer { .. } => Code::InvalidArgument,
@@ -36,7 +44,6 @@ impl From<ServiceError> for Status {
             ServiceError::BatchTooLarge { .. } => Code::ResourceExhausted,
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
             ServiceError::PermissionDenied(_) => Code::PermissionDenied,
-            ServiceError::NotImplemented(_) => Code::Unimplemented,
             ServiceError::TaskFailed(_) => Code::Internal,
         };
         if code == Code::Internal {
@@ -44,5 +51,14 @@ impl From<ServiceError> for Status {
             return Status::internal("internal error; the server log has the details");
         }
         Status::new(code, error.to_string())
+    }
+}
+
+fn engine_code(error: &EngineError) -> Code {
+    match error {
+        EngineError::InvalidModel(_) => Code::FailedPrecondition,
+        EngineError::RuntimeNotFound { .. }
+        | EngineError::RuntimeLoad { .. }
+        | EngineError::Inference(_) => Code::Internal,
     }
 }

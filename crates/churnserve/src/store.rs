@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
+use churn_explain::Background;
 use churn_registry::{
     Actor, FeatureRecord, NewVersion, Registry, Staged, VersionMetadata, VersionRecord, VersionRef,
 };
@@ -24,6 +25,21 @@ pub struct ServedModel {
     pub version: u32,
     pub sha256: String,
     pub model: Model,
+    /// The scored background of its reference dataset, kept with the dataset's SHA-256 so
+    /// that naming another dataset rebuilds it.
+    pub background: Mutex<Option<(String, Arc<Background>)>>,
+}
+
+impl ServedModel {
+    fn new(name: String, version: u32, sha256: String, model: Model) -> ServedModel {
+        ServedModel {
+            name,
+            version,
+            sha256,
+            model,
+            background: Mutex::new(None),
+        }
+    }
 }
 
 /// Which model a request asks for, already checked for shape.
@@ -227,12 +243,7 @@ impl ModelStore {
                 version,
                 reason: error.to_string(),
             })?;
-        Ok(self.remember(ServedModel {
-            name: record.name,
-            version,
-            sha256: record.sha256,
-            model,
-        }))
+        Ok(self.remember(ServedModel::new(record.name, version, record.sha256, model)))
     }
 
     fn cached(&self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
@@ -313,12 +324,12 @@ impl ModelStore {
             aliases: registration.aliases,
         };
         let record = self.registry.register(new, staged, actor).await?;
-        self.remember(ServedModel {
-            name: record.name.clone(),
-            version: record.version,
-            sha256: record.sha256.clone(),
+        self.remember(ServedModel::new(
+            record.name.clone(),
+            record.version,
+            record.sha256.clone(),
             model,
-        });
+        ));
         if !record.aliases.is_empty() {
             self.refresh().await?;
         }

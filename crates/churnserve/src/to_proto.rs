@@ -1,9 +1,11 @@
 //! Domain results to protobuf responses.
 
 use churn_api::v1 as pb;
-use churn_engine::{Customer, Prediction, RiskBand, RowError};
+use churn_engine::{Customer, FeatureValue, Prediction, RiskBand, RowError};
+use churn_explain::{Attribution, Explanation, FeatureImportance};
 use churn_registry::{DatasetRecord, ModelSummary, VersionRecord};
 
+use crate::explaining::ImportanceMethod;
 use crate::store::ServedModel;
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
@@ -29,21 +31,81 @@ pub fn prediction(customer_id: String, prediction: &Prediction) -> pb::Predictio
     }
 }
 
-/// One response for a batch whose first row is `first_row` in the request or stream.
+pub fn reason(attribution: &Attribution) -> pb::Reason {
+    pb::Reason {
+        feature: attribution.feature.clone(),
+        value: Some(feature_value(&attribution.value)),
+        contribution: attribution.contribution,
+    }
+}
+
+fn feature_value(value: &FeatureValue) -> pb::FeatureValue {
+    let kind = match value {
+        FeatureValue::Number(number) => Some(pb::feature_value::Kind::Number(*number)),
+        FeatureValue::Text(text) => Some(pb::feature_value::Kind::Text(text.clone())),
+        FeatureValue::Flag(flag) => Some(pb::feature_value::Kind::Flag(*flag)),
+        FeatureValue::Missing => None,
+    };
+    pb::FeatureValue { kind }
+}
+
+pub fn explain_response(served: &ServedModel, explanation: Explanation) -> pb::ExplainResponse {
+    pb::ExplainResponse {
+        served_by: Some(served_by(served)),
+        base_value: explanation.base_value,
+        output_value: explanation.output_value,
+        attributions: explanation.attributions.iter().map(reason).collect(),
+        method: explanation.method.as_str().to_owned(),
+        max_abs_error: explanation.max_abs_error,
+    }
+}
+
+pub fn importance_response(
+    served: &ServedModel,
+    method: ImportanceMethod,
+    scores: Vec<FeatureImportance>,
+) -> pb::FeatureImportanceResponse {
+    let method = match method {
+        ImportanceMethod::ModelNative => pb::ImportanceMethod::ModelNative,
+        ImportanceMethod::Permutation => pb::ImportanceMethod::Permutation,
+        ImportanceMethod::MeanAbsShap => pb::ImportanceMethod::MeanAbsShap,
+    };
+    pb::FeatureImportanceResponse {
+        served_by: Some(served_by(served)),
+        method: method.into(),
+        features: scores
+            .into_iter()
+            .map(|s| pb::FeatureScore {
+                feature: s.feature,
+                importance: s.importance,
+                stddev: s.stddev,
+            })
+            .collect(),
+    }
+}
+
+/// One response for a batch whose first row is `first_row` in the request or stream;
+/// `reasons` holds each row's top reasons (empty when none were asked for).
 pub fn score_batch_response(
     served: &ServedModel,
     first_row: u32,
     customers: Vec<Customer>,
     outcomes: Vec<Result<Prediction, RowError>>,
+    reasons: Vec<Vec<Attribution>>,
 ) -> pb::ScoreBatchResponse {
     let results = customers
         .into_iter()
         .zip(outcomes)
+        .zip(reasons)
         .zip(first_row..)
-        .map(|((customer, outcome), row)| pb::RowResult {
+        .map(|(((customer, outcome), reasons), row)| pb::RowResult {
             row,
             outcome: Some(match outcome {
-                Ok(scored) => pb::row_result::Outcome::Prediction(prediction(customer.id, &scored)),
+                Ok(scored) => {
+                    let mut prediction = prediction(customer.id, &scored);
+                    prediction.top_reasons = reasons.iter().map(reason).collect();
+                    pb::row_result::Outcome::Prediction(prediction)
+                }
                 Err(error) => pb::row_result::Outcome::Error(row_error(row, &error)),
             }),
         })

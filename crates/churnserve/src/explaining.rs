@@ -1,0 +1,278 @@
+//! Explanations and feature importance: the version's reference dataset read from the
+//! registry and scored once into a background, then the attribution crate on the blocking
+//! pool.
+
+use std::sync::{Arc, PoisonError};
+
+use churn_engine::{ColumnMapping, Customer};
+use churn_explain::{
+    Attribution, Background, ExplainError, ExplainOptions, Explanation, FeatureImportance,
+};
+use churn_registry::{DatasetRows, VersionRef};
+
+use crate::error::ServiceError;
+use crate::store::{ModelSelector, ModelStore, ServedModel};
+
+/// How much data and work explanations and importance may use.
+#[derive(Debug, Clone, Copy)]
+pub struct ExplainSettings {
+    /// Background rows: the first ones of the reference dataset.
+    pub background_rows: usize,
+    pub options: ExplainOptions,
+    /// Labelled rows used by PERMUTATION importance: inline rows above it are refused,
+    /// a dataset's first rows are taken.
+    pub importance_rows: usize,
+    /// Rows explained for MEAN_ABS_SHAP importance, under the same rule.
+    pub shap_importance_rows: usize,
+    /// Shuffles per feature for PERMUTATION importance.
+    pub permutation_repeats: usize,
+}
+
+/// The importance methods, as the domain knows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportanceMethod {
+    ModelNative,
+    Permutation,
+    MeanAbsShap,
+}
+
+/// Where importance reads its rows from.
+#[derive(Debug)]
+pub enum ImportanceData {
+    Inline(Vec<(Customer, bool)>),
+    Dataset(String),
+    /// Neither: the version's reference dataset, if it has one.
+    Reference,
+}
+
+#[derive(Debug)]
+pub struct Explaining {
+    store: Arc<ModelStore>,
+    settings: ExplainSettings,
+}
+
+impl Explaining {
+    pub fn new(store: Arc<ModelStore>, settings: ExplainSettings) -> Explaining {
+        Explaining { store, settings }
+    }
+
+    /// Explains one customer.
+    pub async fn explain(
+        &self,
+        selector: &ModelSelector,
+        customer: Customer,
+    ) -> Result<(Arc<ServedModel>, Explanation), ServiceError> {
+        let served = self.store.resolve(selector).await?;
+        let background = self.background(&served).await?;
+        let options = self.settings.options;
+        let model = Arc::clone(&served);
+        let explanation = blocking(move || {
+            churn_explain::explain(&model.model, &background, &customer, &options).map_err(
+                |error| match error {
+                    ExplainError::InvalidCustomer(error) => ServiceError::InvalidCustomer {
+                        customer_id: customer.id.clone(),
+                        error,
+                    },
+                    other => other.into(),
+                },
+            )
+        })
+        .await?;
+        Ok((served, explanation))
+    }
+
+    /// The background this version's explanations use; fails fast (before any scoring)
+    /// when the version has no usable reference dataset.
+    pub async fn background(
+        &self,
+        served: &Arc<ServedModel>,
+    ) -> Result<Arc<Background>, ServiceError> {
+        let registry = self.store.registry();
+        let record = registry
+            .version(&served.name, &VersionRef::Number(served.version))
+            .await?;
+        let dataset_name = record.metadata.reference_dataset;
+        if dataset_name.is_empty() {
+            return Err(ServiceError::NoReferenceDataset {
+                name: served.name.clone(),
+                version: served.version,
+            });
+        }
+        let dataset = registry.dataset(&dataset_name).await?;
+        if let Some((sha256, background)) = &*cached(served)
+            && *sha256 == dataset.sha256
+        {
+            return Ok(Arc::clone(background));
+        }
+        let rows = registry
+            .dataset_rows(&dataset, self.settings.background_rows)
+            .await?;
+        let customers = customers_of(served, &dataset_name, &rows)?;
+        let model = Arc::clone(served);
+        let background = blocking(move || {
+            Background::new(&model.model, &customers).map_err(|error| {
+                ServiceError::UnusableReference {
+                    dataset: dataset_name,
+                    reason: error.to_string(),
+                }
+            })
+        })
+        .await?;
+        let background = Arc::new(background);
+        *cached(served) = Some((dataset.sha256, Arc::clone(&background)));
+        Ok(background)
+    }
+
+    /// The `k` largest attributions of each customer, all of which must be valid.
+    pub async fn top_reasons(
+        &self,
+        served: &Arc<ServedModel>,
+        background: Arc<Background>,
+        customers: Vec<Customer>,
+        k: usize,
+    ) -> Result<Vec<Vec<Attribution>>, ServiceError> {
+        let options = self.settings.options;
+        let model = Arc::clone(served);
+        blocking(move || {
+            customers
+                .iter()
+                .map(|customer| {
+                    churn_explain::explain(&model.model, &background, customer, &options)
+                        .map(|explanation| explanation.top(k))
+                        .map_err(ServiceError::from)
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Global importance of each raw feature; UNSPECIFIED picks the trees' own measure
+    /// when the model has one, else PERMUTATION.
+    pub async fn importance(
+        &self,
+        selector: &ModelSelector,
+        method: Option<ImportanceMethod>,
+        data: ImportanceData,
+    ) -> Result<(Arc<ServedModel>, ImportanceMethod, Vec<FeatureImportance>), ServiceError> {
+        let served = self.store.resolve(selector).await?;
+        let method = method.unwrap_or(if served.model.tree_ensemble().is_ok() {
+            ImportanceMethod::ModelNative
+        } else {
+            ImportanceMethod::Permutation
+        });
+        let settings = self.settings;
+        let scores = match method {
+            ImportanceMethod::ModelNative => churn_explain::native_importance(&served.model)?,
+            ImportanceMethod::Permutation => {
+                let (customers, churned) =
+                    self.rows(&served, data, settings.importance_rows).await?;
+                let model = Arc::clone(&served);
+                blocking(move || {
+                    Ok(churn_explain::permutation_importance(
+                        &model.model,
+                        &customers,
+                        &churned,
+                        settings.permutation_repeats,
+                        settings.options.seed,
+                    )?)
+                })
+                .await?
+            }
+            ImportanceMethod::MeanAbsShap => {
+                let background = self.background(&served).await?;
+                let (customers, _) = self
+                    .rows(&served, data, settings.shap_importance_rows)
+                    .await?;
+                let model = Arc::clone(&served);
+                blocking(move || {
+                    Ok(churn_explain::mean_abs_shap(
+                        &model.model,
+                        &background,
+                        &customers,
+                        &settings.options,
+                    )?)
+                })
+                .await?
+            }
+        };
+        Ok((served, method, scores))
+    }
+
+    /// Labelled customers for importance, at most `limit`.
+    async fn rows(
+        &self,
+        served: &Arc<ServedModel>,
+        data: ImportanceData,
+        limit: usize,
+    ) -> Result<(Vec<Customer>, Vec<bool>), ServiceError> {
+        let dataset_name = match data {
+            ImportanceData::Inline(rows) if rows.len() > limit => {
+                return Err(ServiceError::BatchTooLarge {
+                    rows: rows.len(),
+                    limit,
+                });
+            }
+            ImportanceData::Inline(rows) => return Ok(rows.into_iter().unzip()),
+            ImportanceData::Dataset(name) => name,
+            ImportanceData::Reference => {
+                let record = self
+                    .store
+                    .registry()
+                    .version(&served.name, &VersionRef::Number(served.version))
+                    .await?;
+                if record.metadata.reference_dataset.is_empty() {
+                    return Err(ServiceError::InvalidRequest(
+                        "rows or dataset: importance needs data, and this version has no reference dataset to fall back on".to_owned(),
+                    ));
+                }
+                record.metadata.reference_dataset
+            }
+        };
+        let registry = self.store.registry();
+        let dataset = registry.dataset(&dataset_name).await?;
+        let rows = registry.dataset_rows(&dataset, limit).await?;
+        if dataset.rows as usize > limit {
+            tracing::info!(dataset = %dataset_name, limit, total = dataset.rows, "importance uses the first rows of the dataset");
+        }
+        let customers = customers_of(served, &dataset_name, &rows)?;
+        Ok((customers, rows.churned))
+    }
+}
+
+fn cached(served: &ServedModel) -> std::sync::MutexGuard<'_, Option<(String, Arc<Background>)>> {
+    served
+        .background
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A dataset's rows as customers of this model, by its raw feature names.
+fn customers_of(
+    served: &ServedModel,
+    dataset: &str,
+    rows: &DatasetRows,
+) -> Result<Vec<Customer>, ServiceError> {
+    let mapping =
+        ColumnMapping::new(served.model.schema(), &rows.columns, None).map_err(|missing| {
+            ServiceError::UnusableReference {
+                dataset: dataset.to_owned(),
+                reason: format!(
+                    "it has no column for the model's feature(s) {}",
+                    missing.join(", ")
+                ),
+            }
+        })?;
+    Ok(rows
+        .rows
+        .iter()
+        .map(|fields| mapping.customer(fields))
+        .collect())
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ServiceError::TaskFailed(e.to_string()))?
+}
