@@ -131,6 +131,32 @@ pub async fn register(
         .map(tonic::Response::into_inner)
 }
 
+/// Uploads `csv` as dataset `name`, labelled by its `churn` column ("Yes" = churned).
+pub async fn upload_dataset(
+    client: &mut RegistryServiceClient<Channel>,
+    name: &str,
+    csv: &[u8],
+) -> Result<pb::Dataset, tonic::Status> {
+    use pb::upload_dataset_request::Part;
+    let metadata = pb::DatasetMetadata {
+        name: name.to_owned(),
+        label_column: "churn".to_owned(),
+        positive_label: "Yes".to_owned(),
+        description: "hold-out customers".to_owned(),
+    };
+    let messages: Vec<pb::UploadDatasetRequest> = std::iter::once(Part::Metadata(metadata))
+        .chain(
+            csv.chunks(100_000)
+                .map(|chunk| Part::CsvChunk(chunk.to_vec())),
+        )
+        .map(|part| pb::UploadDatasetRequest { part: Some(part) })
+        .collect();
+    client
+        .upload_dataset(tokio_stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// The bytes of a repository file.
 pub fn repo_bytes(relative: &str) -> Vec<u8> {
     std::fs::read(repo_path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use churn_api::v1 as pb;
 use tests::{
-    BUNDLED, BUNDLED_MODEL, FixtureCustomer, TestServer, files_below, fixture, register, repo_bytes,
+    BUNDLED, BUNDLED_MODEL, FixtureCustomer, TestServer, files_below, fixture, register,
+    repo_bytes, upload_dataset,
 };
 use tonic::Code;
 
@@ -508,9 +509,13 @@ async fn a_restart_finds_everything_as_it_was() {
             })
             .await
             .expect("alias");
-        upload_dataset(&mut registry, "holdout")
-            .await
-            .expect("dataset");
+        upload_dataset(
+            &mut registry,
+            "holdout",
+            &repo_bytes("models/data/test.csv"),
+        )
+        .await
+        .expect("dataset");
         let models = registry
             .list_models(pb::ListModelsRequest {})
             .await
@@ -562,40 +567,17 @@ async fn a_restart_finds_everything_as_it_was() {
     assert_eq!(response.served_by.expect("served_by").name, "restarted");
 }
 
-async fn upload_dataset(
-    registry: &mut churn_api::v1::registry_service_client::RegistryServiceClient<
-        tonic::transport::Channel,
-    >,
-    name: &str,
-) -> Result<pb::Dataset, tonic::Status> {
-    use pb::upload_dataset_request::Part;
-    let csv = repo_bytes("models/data/test.csv");
-    let metadata = pb::DatasetMetadata {
-        name: name.to_owned(),
-        label_column: "churn".to_owned(),
-        positive_label: "Yes".to_owned(),
-        description: "hold-out customers".to_owned(),
-    };
-    let messages: Vec<pb::UploadDatasetRequest> = std::iter::once(Part::Metadata(metadata))
-        .chain(
-            csv.chunks(100_000)
-                .map(|chunk| Part::CsvChunk(chunk.to_vec())),
-        )
-        .map(|part| pb::UploadDatasetRequest { part: Some(part) })
-        .collect();
-    registry
-        .upload_dataset(tokio_stream::iter(messages))
-        .await
-        .map(tonic::Response::into_inner)
-}
-
 #[tokio::test]
 async fn datasets_upload_once_with_their_counts() {
     let server = TestServer::start().await;
     let mut registry = server.registry().await;
-    let dataset = upload_dataset(&mut registry, "holdout")
-        .await
-        .expect("upload");
+    let dataset = upload_dataset(
+        &mut registry,
+        "holdout",
+        &repo_bytes("models/data/test.csv"),
+    )
+    .await
+    .expect("upload");
     assert_eq!((dataset.rows, dataset.columns.len()), (2113, 21));
     let csv = String::from_utf8(repo_bytes("models/data/test.csv")).expect("utf-8");
     let churned = csv
@@ -605,9 +587,13 @@ async fn datasets_upload_once_with_their_counts() {
         .count() as u64;
     assert_eq!(dataset.positives, churned);
     assert_eq!(dataset.sha256, tests::file_sha256("models/data/test.csv"));
-    let status = upload_dataset(&mut registry, "holdout")
-        .await
-        .expect_err("duplicate");
+    let status = upload_dataset(
+        &mut registry,
+        "holdout",
+        &repo_bytes("models/data/test.csv"),
+    )
+    .await
+    .expect_err("duplicate");
     assert_eq!(status.code(), Code::AlreadyExists);
 }
 

@@ -217,7 +217,11 @@ async fn an_ml_engineer_registers_inspects_promotes_and_rolls_back() {
         .iter()
         .map(|d| d["name"].as_str().expect("name").to_owned())
         .collect();
-    assert_eq!(listed, ["holdout", "telco-holdout"], "ours beside the seeded reference");
+    assert_eq!(
+        listed,
+        ["holdout", "telco-holdout"],
+        "ours beside the seeded reference"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
