@@ -73,6 +73,16 @@ enum Command {
     /// "One year", "totalcharges": null, ...}}: numbers, text, true/false, or null for a
     /// missing number.
     Score(Score),
+    /// Explain one customer's score: each raw feature's contribution in log-odds.
+    Explain(Explain),
+    /// Global importance of each raw feature.
+    Importance(Importance),
+    /// Name the dataset a version is explained against; an empty name clears it.
+    SetReference {
+        name: String,
+        version: u32,
+        dataset: String,
+    },
 }
 
 /// Which version: by number, by alias, or `production` by default.
@@ -167,6 +177,16 @@ enum DatasetsCommand {
 struct Score {
     #[command(flatten)]
     target: Target,
+    #[command(flatten)]
+    input: CustomerInput,
+    /// Also return each customer's N largest reasons (needs the version's reference dataset).
+    #[arg(long, default_value_t = 0)]
+    top_reasons: u32,
+}
+
+/// Customers from `--set` flags or JSON.
+#[derive(Debug, Args)]
+struct CustomerInput {
     /// One feature, `name=value` (a number, true/false, empty for missing, else text); repeatable.
     #[arg(long = "set", value_parser = key_value, conflicts_with = "customers")]
     features: Vec<(String, String)>,
@@ -176,6 +196,53 @@ struct Score {
     /// JSON file with the customers; `-` reads standard input.
     #[arg(long)]
     customers: Option<String>,
+}
+
+impl CustomerInput {
+    /// The JSON customers: one object, or an array.
+    fn read(self) -> anyhow::Result<Value> {
+        if self.features.is_empty() {
+            let source = self.customers.as_deref().unwrap_or("-");
+            return serde_json::from_str(&read_input(source)?)
+                .context("customers are not valid JSON");
+        }
+        let features: serde_json::Map<String, Value> = self
+            .features
+            .into_iter()
+            .map(|(name, value)| (name, flag_value(&value)))
+            .collect();
+        Ok(json!({"customer_id": self.customer_id, "features": features}))
+    }
+}
+
+#[derive(Debug, Args)]
+struct Explain {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    input: CustomerInput,
+}
+
+#[derive(Debug, Args)]
+struct Importance {
+    #[command(flatten)]
+    target: Target,
+    /// How importance is measured; default: the server picks (native for trees, else permutation).
+    #[arg(long, value_enum)]
+    method: Option<ImportanceMethod>,
+    /// A registered labelled dataset; default: the version's reference dataset.
+    #[arg(long, default_value = "")]
+    dataset: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ImportanceMethod {
+    /// Split counts of a tree ensemble.
+    Native,
+    /// Drop in ROC AUC when a feature is shuffled.
+    Permutation,
+    /// Mean absolute attribution.
+    MeanAbsShap,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -390,6 +457,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             datasets_table(&datasets.into_inner().datasets).print(format);
         }
         Command::Score(score) => score_customers(&session, score, format).await?,
+        Command::Explain(explain) => explain_customer(&session, explain, format).await?,
+        Command::Importance(importance) => {
+            let method = match importance.method {
+                None => pb::ImportanceMethod::Unspecified,
+                Some(ImportanceMethod::Native) => pb::ImportanceMethod::ModelNative,
+                Some(ImportanceMethod::Permutation) => pb::ImportanceMethod::Permutation,
+                Some(ImportanceMethod::MeanAbsShap) => pb::ImportanceMethod::MeanAbsShap,
+            };
+            let request = pb::FeatureImportanceRequest {
+                model: importance.target.model_ref(),
+                method: method.into(),
+                dataset: importance.dataset,
+                rows: Vec::new(),
+            };
+            let response = session
+                .scoring()
+                .feature_importance(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let mut table = Table::new(&["FEATURE", "IMPORTANCE", "STDDEV", "METHOD"]);
+            for score in &response.features {
+                table.row(vec![
+                    json!(score.feature),
+                    json!(score.importance),
+                    json!(score.stddev),
+                    json!(response.method().as_str_name()),
+                ]);
+            }
+            table.print(format);
+        }
+        Command::SetReference {
+            name,
+            version,
+            dataset,
+        } => {
+            let request = pb::SetReferenceDatasetRequest {
+                name,
+                version,
+                dataset,
+            };
+            let version = session
+                .registry()
+                .set_reference_dataset(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            show(&version, format);
+        }
     }
     Ok(())
 }
@@ -448,19 +564,85 @@ fn upload_messages<M, W: Fn(Vec<u8>) -> M>(
     })
 }
 
+async fn explain_customer(
+    session: &Session,
+    explain: Explain,
+    format: Format,
+) -> anyhow::Result<()> {
+    let request = pb::ExplainRequest {
+        model: explain.target.model_ref(),
+        customer: Some(customer(&explain.input.read()?)?),
+    };
+    let response = session
+        .scoring()
+        .explain(session.request(request)?)
+        .await
+        .map_err(status)?
+        .into_inner();
+    let mut attributions = response.attributions.clone();
+    attributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+    if format == Format::Json {
+        let served_by = response.served_by.as_ref();
+        let details = json!({
+            "model": served_by.map(|s| &s.name), "version": served_by.map(|s| s.version),
+            "method": response.method, "base_value": response.base_value,
+            "output_value": response.output_value, "max_abs_error": response.max_abs_error,
+            "attributions": attributions.iter().map(|a| json!({
+                "feature": a.feature, "value": value_json(a.value.as_ref()), "contribution": a.contribution,
+            })).collect::<Vec<_>>(),
+        });
+        line(&details.to_string());
+        return Ok(());
+    }
+    let probability = 1.0 / (1.0 + (-response.output_value).exp());
+    line(&format!(
+        "{} (±{:.1e}): base {:+.4} + contributions = {:+.4} log-odds, churn probability {probability:.4}",
+        response.method, response.max_abs_error, response.base_value, response.output_value
+    ));
+    let mut table = Table::new(&["FEATURE", "VALUE", "CONTRIBUTION"]);
+    for attribution in &attributions {
+        table.row(vec![
+            json!(attribution.feature),
+            value_json(attribution.value.as_ref()),
+            json!(attribution.contribution),
+        ]);
+    }
+    table.print(format);
+    Ok(())
+}
+
+fn value_json(value: Option<&pb::FeatureValue>) -> Value {
+    match value.and_then(|v| v.kind.as_ref()) {
+        Some(pb::feature_value::Kind::Number(number)) => json!(number),
+        Some(pb::feature_value::Kind::Text(text)) => json!(text),
+        Some(pb::feature_value::Kind::Flag(flag)) => json!(flag),
+        None => Value::Null,
+    }
+}
+
+/// Reasons as one cell: `feature=value (+0.41); …`.
+fn reasons_cell(reasons: &[pb::Reason]) -> Value {
+    if reasons.is_empty() {
+        return Value::Null;
+    }
+    json!(
+        reasons
+            .iter()
+            .map(|r| format!(
+                "{}={} ({:+.3})",
+                r.feature,
+                value_json(r.value.as_ref()),
+                r.contribution
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
+}
+
 async fn score_customers(session: &Session, score: Score, format: Format) -> anyhow::Result<()> {
     let model = score.target.model_ref();
-    let input: Value = if score.features.is_empty() {
-        let source = score.customers.as_deref().unwrap_or("-");
-        serde_json::from_str(&read_input(source)?).context("customers are not valid JSON")?
-    } else {
-        let features: serde_json::Map<String, Value> = score
-            .features
-            .into_iter()
-            .map(|(name, value)| (name, flag_value(&value)))
-            .collect();
-        json!({"customer_id": score.customer_id, "features": features})
-    };
+    let top_reasons = score.top_reasons;
+    let input = score.input.read()?;
     let mut table = Table::new(&[
         "ROW",
         "CUSTOMER",
@@ -469,6 +651,7 @@ async fn score_customers(session: &Session, score: Score, format: Format) -> any
         "BAND",
         "MODEL",
         "VERSION",
+        "REASONS",
         "ERROR",
     ]);
     let mut scoring = session.scoring();
@@ -482,7 +665,7 @@ async fn score_customers(session: &Session, score: Score, format: Format) -> any
             let request = pb::ScoreBatchRequest {
                 model,
                 customers,
-                top_reasons: 0,
+                top_reasons,
             };
             let response = scoring
                 .score_batch(session.request(request)?)
@@ -502,6 +685,7 @@ async fn score_customers(session: &Session, score: Score, format: Format) -> any
                         Value::Null,
                         Value::Null,
                         Value::Null,
+                        Value::Null,
                         json!(e.message),
                     ]),
                     None => bail!("the server sent row {} without an outcome", result.row),
@@ -512,7 +696,7 @@ async fn score_customers(session: &Session, score: Score, format: Format) -> any
             let request = pb::ScoreRequest {
                 model,
                 customer: Some(customer(&single)?),
-                top_reasons: 0,
+                top_reasons,
             };
             let response = scoring
                 .score(session.request(request)?)
@@ -546,6 +730,7 @@ fn prediction_cells(
         json!(prediction.risk_band().as_str_name()),
         served_by.map_or(Value::Null, |s| json!(s.name)),
         served_by.map_or(Value::Null, |s| json!(s.version)),
+        reasons_cell(&prediction.top_reasons),
         Value::Null,
     ]
 }
@@ -593,7 +778,8 @@ fn show(version: &pb::ModelVersion, format: Format) {
             "name": version.name, "version": version.version, "sha256": version.sha256, "aliases": version.aliases,
             "positive_class": version.positive_class, "class_labels": version.class_labels,
             "threshold": version.threshold, "risk_band_cuts": version.risk_band_cuts, "producer": version.producer,
-            "archived": version.archived, "description": version.description, "tags": version.tags, "features": features,
+            "archived": version.archived, "description": version.description, "tags": version.tags,
+            "reference_dataset": version.reference_dataset, "features": features,
         });
         line(&details.to_string());
         return;
@@ -614,6 +800,7 @@ fn show(version: &pb::ModelVersion, format: Format) {
         "  threshold       {}   risk bands at {:?}",
         version.threshold, version.risk_band_cuts
     ));
+    line(&format!("  reference data  {}", version.reference_dataset));
     line(&format!("  archived        {}", version.archived));
     line("");
     let mut table = Table::new(&["FEATURE", "KIND", "ALLOWED VALUES"]);

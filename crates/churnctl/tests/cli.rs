@@ -376,3 +376,88 @@ async fn errors_are_one_clear_line_and_a_failure_exit() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explains_ranks_features_and_names_a_reference() {
+    let server = TestServer::start().await;
+    let customer =
+        customer_json(&fixture("models/fixtures/telco-lgbm.json", "customers")[0]).to_string();
+
+    let explained = json_lines(
+        &server,
+        &["explain", "--alias", "challenger", "--customers", "-"],
+        &customer,
+    )
+    .await;
+    let details = &explained[0];
+    assert_eq!(details["method"], "interventional-tree-shap");
+    let attributions = details["attributions"].as_array().expect("attributions");
+    assert_eq!(attributions.len(), 19);
+    let magnitudes: Vec<f64> = attributions
+        .iter()
+        .map(|a| a["contribution"].as_f64().expect("number").abs())
+        .collect();
+    assert!(magnitudes.windows(2).all(|w| w[0] >= w[1]), "largest first");
+    let sum: f64 = attributions
+        .iter()
+        .map(|a| a["contribution"].as_f64().expect("number"))
+        .sum();
+    let base = details["base_value"].as_f64().expect("base");
+    assert!((base + sum - details["output_value"].as_f64().expect("output")).abs() < 1e-6);
+
+    let table = churnctl(
+        &server,
+        &["explain", "--alias", "challenger", "--customers", "-"],
+        &customer,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("interventional-tree-shap (±0.0e0): base"),
+        "{text}"
+    );
+    assert!(text.contains("FEATURE"), "{text}");
+
+    let scored = json_lines(
+        &server,
+        &[
+            "score",
+            "--alias",
+            "challenger",
+            "--top-reasons",
+            "2",
+            "--customers",
+            "-",
+        ],
+        &customer,
+    )
+    .await;
+    let top = attributions[0]["feature"].as_str().expect("feature");
+    assert!(
+        scored[0]["reasons"]
+            .as_str()
+            .expect("reasons")
+            .starts_with(&format!("{top}=")),
+        "{}",
+        scored[0]
+    );
+
+    let importance = json_lines(&server, &["importance", "--alias", "challenger"], "").await;
+    assert_eq!(importance.len(), 19);
+    assert_eq!(importance[0]["method"], "MODEL_NATIVE");
+
+    let cleared = json_lines(&server, &["set-reference", "telco-churn", "2", ""], "").await;
+    assert_eq!(cleared[0]["reference_dataset"], "");
+    let refused = churnctl(
+        &server,
+        &["explain", "--alias", "challenger", "--customers", "-"],
+        &customer,
+    )
+    .await;
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("FailedPrecondition") && message.contains("set-reference telco-churn 2"),
+        "{message}"
+    );
+}
