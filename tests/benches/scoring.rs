@@ -9,8 +9,11 @@ use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
+mod common;
+
 use churn_api::v1 as pb;
 use churn_engine::{Customer, Model, ModelOptions, OnnxRuntime};
+use common::{Latency, latency, micros, print_latency};
 use tests::{BUNDLED, BUNDLED_MODEL, Bundled, TestServer, fixture, repo_path};
 
 // The allocator the churnserve binary uses, so both sides of each ratio run on it.
@@ -21,32 +24,6 @@ const LATENCY_SAMPLES: usize = 3_000;
 const BATCH_ROWS: usize = 10_000;
 const BATCH_RUNS: usize = 7;
 const CONCURRENCY: usize = 16;
-
-struct Latency {
-    p50: Duration,
-    p99: Duration,
-}
-
-fn latency(mut samples: Vec<Duration>) -> Latency {
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
-    Latency {
-        p50: at(0.50),
-        p99: at(0.99),
-    }
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn print_latency(label: &str, latency: &Latency) {
-    println!(
-        "  {label}p50 {:8.1} us   p99 {:8.1} us",
-        micros(latency.p50),
-        micros(latency.p99)
-    );
-}
 
 /// Median rows per second over `BATCH_RUNS` timed runs after one warm-up.
 fn rows_per_second(mut run: impl FnMut() -> Duration) -> f64 {

@@ -7,6 +7,8 @@ mod importance;
 mod shapley;
 mod tree_shap;
 
+use std::collections::HashMap;
+
 use churn_engine::{Customer, EngineError, FeatureValue, Model, RowError};
 
 pub use importance::{FeatureImportance, mean_abs_shap, native_importance, permutation_importance};
@@ -218,12 +220,13 @@ pub fn explain(
             _ => {
                 let none = background.margins.iter().sum::<f64>() / background.len() as f64;
                 let all = margin(probability);
-                let mut game = ModelGame {
+                let mut game = ModelGame::new(
                     model,
                     background,
-                    explained: &values,
-                    rounding: background.rounding.max(rounding(probability)),
-                };
+                    &values,
+                    all,
+                    background.rounding.max(rounding(probability)),
+                );
                 let budget = Budget {
                     evaluations: options.max_evaluations,
                     tolerance: options.tolerance,
@@ -262,12 +265,95 @@ pub fn explain(
 }
 
 /// The coalition game of one customer: features in the coalition come from the customer,
-/// the others from each background row in turn.
+/// the others from each background row in turn. A hybrid row depends only on which of the
+/// features that differ between the customer and that background row it takes from the
+/// customer, so equal hybrids are scored once per explanation.
 struct ModelGame<'a> {
     model: &'a Model,
     background: &'a Background,
     explained: &'a [FeatureValue],
+    /// Log-odds of the customer: the hybrid that takes every differing feature.
+    explained_margin: f64,
+    /// Per background row, the features whose value differs from the customer's; `None`
+    /// beyond 64 features, where every hybrid is scored.
+    differs: Option<Vec<u64>>,
+    scored: HashMap<(usize, u64), f64>,
     rounding: f64,
+}
+
+/// Where one hybrid's log-odds come from.
+enum Hybrid {
+    Known(f64),
+    /// Index into the rows to score.
+    Pending(usize),
+}
+
+impl<'a> ModelGame<'a> {
+    fn new(
+        model: &'a Model,
+        background: &'a Background,
+        explained: &'a [FeatureValue],
+        explained_margin: f64,
+        rounding: f64,
+    ) -> Self {
+        let differs = (explained.len() <= 64).then(|| {
+            background
+                .rows
+                .iter()
+                .map(|reference| {
+                    reference
+                        .iter()
+                        .zip(explained)
+                        .enumerate()
+                        .filter(|(_, (a, b))| a != b)
+                        .fold(0u64, |mask, (i, _)| mask | 1 << i)
+                })
+                .collect()
+        });
+        ModelGame {
+            model,
+            background,
+            explained,
+            explained_margin,
+            differs,
+            scored: HashMap::new(),
+            rounding,
+        }
+    }
+
+    /// How to value `coalition` on background row `row`; new rows go to `pending`.
+    fn hybrid(
+        &self,
+        row: usize,
+        coalition: &[bool],
+        pending: &mut Vec<(usize, Vec<bool>)>,
+        pending_index: &mut HashMap<(usize, u64), usize>,
+    ) -> Hybrid {
+        let Some(differs) = &self.differs else {
+            pending.push((row, coalition.to_vec()));
+            return Hybrid::Pending(pending.len() - 1);
+        };
+        let taken = coalition
+            .iter()
+            .enumerate()
+            .filter(|(_, member)| **member)
+            .fold(0u64, |mask, (i, _)| mask | 1 << i)
+            & differs[row];
+        if taken == 0 {
+            return Hybrid::Known(self.background.margins[row]);
+        }
+        if taken == differs[row] {
+            return Hybrid::Known(self.explained_margin);
+        }
+        if let Some(&margin) = self.scored.get(&(row, taken)) {
+            return Hybrid::Known(margin);
+        }
+        let index = *pending_index.entry((row, taken)).or_insert_with(|| {
+            pending.push((row, coalition.to_vec()));
+            pending.len() - 1
+        });
+        Hybrid::Pending(index)
+    }
 }
 
 impl Game for ModelGame<'_> {
@@ -282,49 +368,54 @@ impl Game for ModelGame<'_> {
     }
 
     fn values(&mut self, coalitions: &[Vec<bool>]) -> Result<Vec<f64>, ExplainError> {
-        let names: Vec<&str> = self
-            .model
-            .schema()
-            .features
+        let rows = self.background.len();
+        let mut pending = Vec::new();
+        let mut pending_index = HashMap::new();
+        let hybrids: Vec<Hybrid> = coalitions
             .iter()
-            .map(|f| f.name.as_str())
+            .flat_map(|coalition| (0..rows).map(move |row| (row, coalition)))
+            .map(|(row, coalition)| self.hybrid(row, coalition, &mut pending, &mut pending_index))
             .collect();
-        let (names, explained, background) = (&names, self.explained, self.background);
-        let hybrids: Vec<Customer> = coalitions
+        let names = self.model.schema().features.iter().map(|f| f.name.as_str());
+        let customers: Vec<Customer> = pending
             .iter()
-            .flat_map(|coalition| {
-                background.rows.iter().map(move |reference| Customer {
-                    id: String::new(),
-                    features: names
-                        .iter()
-                        .zip(coalition)
-                        .enumerate()
-                        .map(|(i, (name, &from_explained))| {
-                            let value = if from_explained {
-                                &explained[i]
-                            } else {
-                                &reference[i]
-                            };
-                            ((*name).to_owned(), value.clone())
-                        })
-                        .collect(),
-                })
+            .map(|(row, coalition)| Customer {
+                id: String::new(),
+                features: names
+                    .clone()
+                    .zip(coalition)
+                    .enumerate()
+                    .map(|(i, (name, &from_explained))| {
+                        let value = if from_explained {
+                            &self.explained[i]
+                        } else {
+                            &self.background.rows[*row][i]
+                        };
+                        (name.to_owned(), value.clone())
+                    })
+                    .collect(),
             })
             .collect();
-        let mut margins = Vec::with_capacity(hybrids.len());
-        for (row, result) in self.model.predict(&hybrids)?.into_iter().enumerate() {
+        let mut margins = Vec::with_capacity(customers.len());
+        for ((row, _), result) in pending.iter().zip(self.model.predict(&customers)?) {
             let probability = result
-                .map_err(|error| ExplainError::InvalidBackground {
-                    row: row % self.background.len(),
-                    error,
-                })?
+                .map_err(|error| ExplainError::InvalidBackground { row: *row, error })?
                 .churn_probability;
             self.rounding = self.rounding.max(rounding(probability));
             margins.push(margin(probability));
         }
-        Ok(margins
-            .chunks(self.background.len())
-            .map(|chunk| chunk.iter().sum::<f64>() / chunk.len() as f64)
+        if self.differs.is_some() {
+            for (key, index) in pending_index {
+                self.scored.insert(key, margins[index]);
+            }
+        }
+        let value = |hybrid: &Hybrid| match *hybrid {
+            Hybrid::Known(margin) => margin,
+            Hybrid::Pending(index) => margins[index],
+        };
+        Ok(hybrids
+            .chunks(rows)
+            .map(|chunk| chunk.iter().map(value).sum::<f64>() / rows as f64)
             .collect())
     }
 }

@@ -11,7 +11,7 @@ use churn_explain::{
 use churn_registry::{DatasetRows, VersionRef};
 
 use crate::error::ServiceError;
-use crate::store::{ModelSelector, ModelStore, ServedModel};
+use crate::store::{CachedBackground, ModelSelector, ModelStore, ServedModel};
 
 /// How much data and work explanations and importance may use.
 #[derive(Debug, Clone, Copy)]
@@ -82,11 +82,18 @@ impl Explaining {
     }
 
     /// The background this version's explanations use; fails fast (before any scoring)
-    /// when the version has no usable reference dataset.
+    /// when the version has no usable reference dataset. Cached with the version and
+    /// trusted without a registry read while the registry has not changed.
     pub async fn background(
         &self,
         served: &Arc<ServedModel>,
     ) -> Result<Arc<Background>, ServiceError> {
+        let generation = self.store.generation();
+        if let Some(cached) = &*cached(served)
+            && cached.generation == generation
+        {
+            return Ok(Arc::clone(&cached.background));
+        }
         let registry = self.store.registry();
         let record = registry
             .version(&served.name, &VersionRef::Number(served.version))
@@ -99,10 +106,11 @@ impl Explaining {
             });
         }
         let dataset = registry.dataset(&dataset_name).await?;
-        if let Some((sha256, background)) = &*cached(served)
-            && *sha256 == dataset.sha256
+        if let Some(cached) = &mut *cached(served)
+            && cached.dataset_sha256 == dataset.sha256
         {
-            return Ok(Arc::clone(background));
+            cached.generation = generation;
+            return Ok(Arc::clone(&cached.background));
         }
         let rows = registry
             .dataset_rows(&dataset, self.settings.background_rows)
@@ -119,7 +127,11 @@ impl Explaining {
         })
         .await?;
         let background = Arc::new(background);
-        *cached(served) = Some((dataset.sha256, Arc::clone(&background)));
+        *cached(served) = Some(CachedBackground {
+            generation,
+            dataset_sha256: dataset.sha256,
+            background: Arc::clone(&background),
+        });
         Ok(background)
     }
 
@@ -239,7 +251,7 @@ impl Explaining {
     }
 }
 
-fn cached(served: &ServedModel) -> std::sync::MutexGuard<'_, Option<(String, Arc<Background>)>> {
+fn cached(served: &ServedModel) -> std::sync::MutexGuard<'_, Option<CachedBackground>> {
     served
         .background
         .lock()

@@ -207,10 +207,8 @@ impl RegistryService for RegistryApi {
         let request = request.into_inner();
         let record = self
             .store
-            .registry()
             .set_reference_dataset(&request.name, request.version, &request.dataset, &actor)
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
 

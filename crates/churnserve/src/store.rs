@@ -4,6 +4,7 @@
 //! swap never disturbs a request in flight: it finishes on the version it started with.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -25,9 +26,17 @@ pub struct ServedModel {
     pub version: u32,
     pub sha256: String,
     pub model: Model,
-    /// The scored background of its reference dataset, kept with the dataset's SHA-256 so
-    /// that naming another dataset rebuilds it.
-    pub background: Mutex<Option<(String, Arc<Background>)>>,
+    /// The scored background of its reference dataset, once an explanation needed it.
+    pub background: Mutex<Option<CachedBackground>>,
+}
+
+/// A background and what it was built from.
+#[derive(Debug, Clone)]
+pub struct CachedBackground {
+    /// The registry generation at which the version's reference was last read.
+    pub generation: i64,
+    pub dataset_sha256: String,
+    pub background: Arc<Background>,
 }
 
 impl ServedModel {
@@ -146,6 +155,9 @@ pub struct ModelStore {
     aliases: ArcSwap<AliasTable>,
     /// The registry change marker the alias table reflects; also serializes refreshes.
     seen: tokio::sync::Mutex<i64>,
+    /// The same marker, readable without waiting: what a cache derived from registry
+    /// rows (such as an explanation background) checks to know it is still current.
+    generation: AtomicI64,
 }
 
 impl ModelStore {
@@ -161,6 +173,7 @@ impl ModelStore {
             cache: Mutex::new(ModelCache::default()),
             aliases: ArcSwap::from_pointee(AliasTable::new()),
             seen: tokio::sync::Mutex::new(-1),
+            generation: AtomicI64::new(-1),
         };
         store.refresh().await?;
         Ok(store)
@@ -393,7 +406,29 @@ impl ModelStore {
         }
         self.aliases.store(Arc::new(table));
         *seen = marker;
+        self.generation.store(marker, Ordering::Release);
         Ok(())
+    }
+
+    /// The registry change marker as of the last refresh.
+    pub fn generation(&self) -> i64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Names a version's reference dataset and makes the change visible at once.
+    pub async fn set_reference_dataset(
+        &self,
+        name: &str,
+        version: u32,
+        dataset: &str,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        let record = self
+            .registry
+            .set_reference_dataset(name, version, dataset, actor)
+            .await?;
+        self.refresh().await?;
+        Ok(record)
     }
 }
 
