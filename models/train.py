@@ -17,6 +17,9 @@ Regenerates, from models/data/*.csv alone:
   ../tests/models/telco-xgb.onnx
                       XGBoost on the dense tensor, exported with onnxmltools (BRANCH_LT splits,
                       a base score)
+  ../tests/models/telco-xgb-opset5.onnx
+                      the same trees as the ai.onnx.ml opset-5 `TreeEnsemble` operator (no
+                      converter here emits it yet) followed by a `Sigmoid`
   ../tests/models/telco-{forest,mlp,svm,naive-bayes}.onnx
                       the other model families behind the same ColumnTransformer as telco-logreg
   fixtures/explain-*.json, ../tests/models/explain-telco-xgb.json
@@ -205,6 +208,58 @@ def train_xgb(train, codes):
     return onnx_model
 
 
+OPSET5_MODES = {b"BRANCH_LEQ": 0, b"BRANCH_LT": 1, b"BRANCH_GTE": 2, b"BRANCH_GT": 3, b"BRANCH_EQ": 4, b"BRANCH_NEQ": 5}
+
+
+def tree_ensemble_opset5(onnx_model, name):
+    """Rewrites a binary TreeEnsembleClassifier as TreeEnsemble (ai.onnx.ml opset 5): splits
+    and leaves in separate arrays, no base values (the base score is folded into the first
+    tree's leaves), then a Sigmoid, since onnxruntime applies no post_transform there."""
+    node = next(n for n in onnx_model.graph.node if n.op_type == "TreeEnsembleClassifier")
+    a = {x.name: onnx.helper.get_attribute_value(x) for x in node.attribute}
+    base = float(sum(a.get("base_values", [0.0])))
+    weights = {}
+    for tree, node_id, weight in zip(a["class_treeids"], a["class_nodeids"], a["class_weights"]):
+        weights[(tree, node_id)] = weights.get((tree, node_id), 0.0) + weight
+    keys = list(zip(a["nodes_treeids"], a["nodes_nodeids"]))
+    leaves = [k for k, mode in zip(keys, a["nodes_modes"]) if mode == b"LEAF"]
+    splits = [i for i, mode in enumerate(a["nodes_modes"]) if mode != b"LEAF"]
+    leaf_index = {k: i for i, k in enumerate(leaves)}
+    split_index = {keys[i]: j for j, i in enumerate(splits)}
+    first_tree = min(a["nodes_treeids"])
+    leaf_weights = [weights.get(k, 0.0) + (base if k[0] == first_tree else 0.0) for k in leaves]
+
+    def child(tree, node_id):
+        key = (tree, node_id)
+        return (1, leaf_index[key]) if key in leaf_index else (0, split_index[key])
+
+    true_children = [child(a["nodes_treeids"][i], a["nodes_truenodeids"][i]) for i in splits]
+    false_children = [child(a["nodes_treeids"][i], a["nodes_falsenodeids"][i]) for i in splits]
+    ensemble = onnx.helper.make_node(
+        "TreeEnsemble", ["input"], ["margin"], domain="ai.onnx.ml",
+        aggregate_function=1, post_transform=0, n_targets=1,
+        tree_roots=[split_index[(tree, 0)] for tree in sorted(set(a["nodes_treeids"]))],
+        nodes_featureids=[a["nodes_featureids"][i] for i in splits],
+        nodes_splits=onnx.numpy_helper.from_array(np.array([a["nodes_values"][i] for i in splits], dtype=np.float32)),
+        nodes_modes=onnx.numpy_helper.from_array(np.array([OPSET5_MODES[a["nodes_modes"][i]] for i in splits], dtype=np.uint8)),
+        nodes_truenodeids=[c[1] for c in true_children], nodes_trueleafs=[c[0] for c in true_children],
+        nodes_falsenodeids=[c[1] for c in false_children], nodes_falseleafs=[c[0] for c in false_children],
+        nodes_missing_value_tracks_true=[a["nodes_missing_value_tracks_true"][i] for i in splits],
+        leaf_targetids=[0] * len(leaf_weights),
+        leaf_weights=onnx.numpy_helper.from_array(np.array(leaf_weights, dtype=np.float32)),
+    )
+    graph = onnx.helper.make_graph(
+        [ensemble, onnx.helper.make_node("Sigmoid", ["margin"], ["probabilities"])], name,
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [None, len(FEATURES)])],
+        [onnx.helper.make_tensor_value_info("probabilities", onnx.TensorProto.FLOAT, [None, 1])],
+    )
+    opsets = [onnx.helper.make_opsetid("", 21), onnx.helper.make_opsetid("ai.onnx.ml", 5)]
+    # IR version 10: the newest onnxruntime 1.31 reads.
+    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="models/train.py", ir_version=10)
+    model.metadata_props.extend(onnx_model.metadata_props)
+    return model
+
+
 def set_dense_metadata(onnx_model, codes):
     set_metadata(onnx_model, {
         "churnserve.feature_names": json.dumps(FEATURES),
@@ -387,6 +442,7 @@ FAMILIES = ["telco-forest", "telco-mlp", "telco-svm", "telco-naive-bayes"]
 GENERATED = [
     "models/telco-logreg.onnx", "models/telco-lgbm.onnx", "tests/models/strict-onehot.onnx",
     "tests/models/dense-unnamed.onnx", "tests/models/no-probability.onnx", "tests/models/telco-xgb.onnx",
+    "tests/models/telco-xgb-opset5.onnx",
     *(f"tests/models/{name}.onnx" for name in FAMILIES),
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
     "models/fixtures/explain-telco-logreg.json", "models/fixtures/explain-telco-lgbm.json",
@@ -448,7 +504,9 @@ def generate(out):
     test_models = out / "tests/models"
     write_strict_onehot(train, test, test_models)
     write_unservable(lgbm, test_models)
-    save(train_xgb(train, codes), test_models / "telco-xgb.onnx")
+    xgb = train_xgb(train, codes)
+    save(xgb, test_models / "telco-xgb.onnx")
+    save(tree_ensemble_opset5(xgb, "telco-xgb-opset5"), test_models / "telco-xgb-opset5.onnx")
     for name, onnx_model in family_models(train):
         save(onnx_model, test_models / f"{name}.onnx")
 

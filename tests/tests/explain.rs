@@ -15,6 +15,7 @@ const FAMILIES: &[&str] = &[
     "models/telco-logreg.onnx",
     "models/telco-lgbm.onnx",
     "tests/models/telco-xgb.onnx",
+    "tests/models/telco-xgb-opset5.onnx",
     "tests/models/telco-forest.onnx",
     "tests/models/telco-mlp.onnx",
     "tests/models/telco-svm.onnx",

@@ -68,13 +68,15 @@ pub struct AttributeProto {
     pub strings: Vec<Vec<u8>>,
 }
 
-/// `TensorProto`: a constant tensor; only integer and double contents are read.
+/// `TensorProto`: a constant tensor; only integer and real contents are read.
 #[derive(Clone, PartialEq, Message)]
 pub struct TensorProto {
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
     #[prost(int32, repeated, tag = "5")]
     pub int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
@@ -149,6 +151,7 @@ pub struct StringStringEntryProto {
 /// ONNX `TensorProto.DataType` codes the engine feeds or reads.
 pub mod elem_type {
     pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
     pub const STRING: i32 = 8;
@@ -157,21 +160,6 @@ pub mod elem_type {
 }
 
 impl AttributeProto {
-    /// The double contents of a tensor attribute.
-    pub fn doubles(&self) -> Option<Vec<f64>> {
-        let tensor = self.t.as_ref()?;
-        if !tensor.double_data.is_empty() {
-            return Some(tensor.double_data.clone());
-        }
-        (tensor.data_type == elem_type::DOUBLE).then(|| {
-            tensor
-                .raw_data
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
-                .collect()
-        })
-    }
-
     pub fn strings_utf8(&self) -> Vec<String> {
         self.strings
             .iter()
@@ -206,6 +194,32 @@ impl TensorProto {
                 self.raw_data
                     .chunks_exact(4)
                     .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("chunk of 4"))))
+                    .collect(),
+            ),
+            elem_type::UINT8 => Some(self.raw_data.iter().map(|&b| i64::from(b)).collect()),
+            _ => None,
+        }
+    }
+
+    /// Float or double contents, whichever of the encodings the exporter chose.
+    pub fn reals(&self) -> Option<Vec<f64>> {
+        if !self.double_data.is_empty() {
+            return Some(self.double_data.clone());
+        }
+        if !self.float_data.is_empty() {
+            return Some(self.float_data.iter().map(|&v| f64::from(v)).collect());
+        }
+        match self.data_type {
+            elem_type::DOUBLE => Some(
+                self.raw_data
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")))
+                    .collect(),
+            ),
+            elem_type::FLOAT => Some(
+                self.raw_data
+                    .chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("chunk of 4"))))
                     .collect(),
             ),
             _ => None,

@@ -1,10 +1,10 @@
-//! Tree ensembles read from the graph (`ai.onnx.ml` `TreeEnsembleClassifier` and
-//! `TreeEnsembleRegressor`), in a form an explainer can walk: the same splits, float32
+//! Tree ensembles read from the graph (`ai.onnx.ml` `TreeEnsembleClassifier`,
+//! `TreeEnsembleRegressor` and the opset-5 `TreeEnsemble`), in a form an explainer can walk: the same splits, float32
 //! thresholds, missing-value routing and leaf weights ONNX Runtime evaluates.
 
 use std::collections::HashMap;
 
-use crate::onnx_proto::{AttributeProto, GraphProto, NodeProto};
+use crate::onnx_proto::{GraphProto, NodeProto, TensorProto};
 
 /// How a split compares a value with its threshold; true takes the `true` child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +113,9 @@ impl TreeEnsemble {
 }
 
 /// The ensemble whose logistic output is the model's probability, when the graph is one
-/// tree node over its dense input `input_name`. The caller still checks it against ONNX
-/// Runtime's answers before trusting it.
+/// tree node over its dense input `input_name` with a logistic post-transform, or none
+/// and a `Sigmoid` on its output. The caller still checks it against ONNX Runtime's
+/// answers before trusting it.
 pub(crate) fn logistic_ensemble(
     graph: &GraphProto,
     input_name: &str,
@@ -129,18 +130,29 @@ pub(crate) fn logistic_ensemble(
     let (Some(node), None) = (tree_nodes.next(), tree_nodes.next()) else {
         return Err("the graph is not a single tree ensemble".to_owned());
     };
-    if node.op_type == "TreeEnsemble" {
-        return Err("the ai.onnx.ml TreeEnsemble (opset 5) operator is not read yet".to_owned());
-    }
     if node.input.first().map(String::as_str) != Some(input_name) {
         return Err("the tree ensemble does not read the dense input directly".to_owned());
     }
-    let post_transform = node.attribute("post_transform").map(|a| a.s.as_slice());
-    if post_transform != Some(b"LOGISTIC".as_slice()) {
+    let sigmoid_follows = graph
+        .node
+        .iter()
+        .any(|n| n.op_type == "Sigmoid" && n.input.iter().any(|i| node.output.contains(i)));
+    let post_transform = match node.attribute("post_transform") {
+        None => "NONE".to_owned(),
+        // TreeEnsemble (opset 5) numbers the transforms; 2 is LOGISTIC.
+        Some(a) if node.op_type == "TreeEnsemble" => {
+            if a.i == 2 { "LOGISTIC" } else { "NONE" }.to_owned()
+        }
+        Some(a) => String::from_utf8_lossy(&a.s).into_owned(),
+    };
+    let logistic = post_transform == "LOGISTIC" || (post_transform == "NONE" && sigmoid_follows);
+    if !logistic {
         return Err(format!(
-            "the tree ensemble's post_transform is {}, not LOGISTIC: its output is not a sum in log-odds",
-            post_transform.map_or("NONE".into(), String::from_utf8_lossy)
+            "the tree ensemble's output ({post_transform} post-transform) is not a logistic margin: its log-odds are not a sum over trees"
         ));
+    }
+    if node.op_type == "TreeEnsemble" {
+        return read_opset5_trees(node, columns);
     }
     let prefix = if node.op_type == "TreeEnsembleClassifier" {
         "class"
@@ -152,6 +164,146 @@ pub(crate) fn logistic_ensemble(
         return Err("the tree ensemble has more than one margin (multi-class)".to_owned());
     }
     read_trees(node, prefix, columns)
+}
+
+/// `TreeEnsemble` (ai.onnx.ml opset 5): splits and leaves in separate arrays, trees by
+/// their root split, children flagged as leaf or split.
+fn read_opset5_trees(node: &NodeProto, columns: usize) -> Result<TreeEnsemble, String> {
+    if node
+        .attribute("aggregate_function")
+        .is_some_and(|a| a.i != 1)
+    {
+        return Err("the tree ensemble does not sum its trees".to_owned());
+    }
+    if node.attribute("n_targets").is_some_and(|a| a.i != 1) {
+        return Err("the tree ensemble has more than one target".to_owned());
+    }
+    let roots = ints(node, "tree_roots")?;
+    let splits = Opset5Splits {
+        features: ints(node, "nodes_featureids")?,
+        thresholds: tensor(node, "nodes_splits", TensorProto::reals)?,
+        modes: tensor(node, "nodes_modes", TensorProto::integers)?,
+        true_ids: ints(node, "nodes_truenodeids")?,
+        true_leaves: ints(node, "nodes_trueleafs")?,
+        false_ids: ints(node, "nodes_falsenodeids")?,
+        false_leaves: ints(node, "nodes_falseleafs")?,
+        missing_true: node
+            .attribute("nodes_missing_value_tracks_true")
+            .map_or_else(Vec::new, |a| a.ints.clone()),
+        leaf_weights: tensor(node, "leaf_weights", TensorProto::reals)?,
+        columns,
+    };
+    let count = splits.features.len();
+    for (name, len) in [
+        ("nodes_splits", splits.thresholds.len()),
+        ("nodes_modes", splits.modes.len()),
+        ("nodes_truenodeids", splits.true_ids.len()),
+        ("nodes_trueleafs", splits.true_leaves.len()),
+        ("nodes_falsenodeids", splits.false_ids.len()),
+        ("nodes_falseleafs", splits.false_leaves.len()),
+    ] {
+        if len != count {
+            return Err(format!(
+                "{name} has {len} entries, nodes_featureids {count}"
+            ));
+        }
+    }
+    if ints(node, "leaf_targetids")?.iter().any(|&t| t != 0) {
+        return Err("the tree ensemble has more than one target".to_owned());
+    }
+    let trees = roots
+        .iter()
+        .map(|&root| {
+            let mut tree = Tree { nodes: Vec::new() };
+            let mut visited = vec![false; count];
+            splits.add(&mut tree, false, root, &mut visited)?;
+            Ok(tree)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(TreeEnsemble {
+        trees,
+        base_value: 0.0,
+        columns,
+    })
+}
+
+struct Opset5Splits {
+    features: Vec<i64>,
+    thresholds: Vec<f64>,
+    modes: Vec<i64>,
+    true_ids: Vec<i64>,
+    true_leaves: Vec<i64>,
+    false_ids: Vec<i64>,
+    false_leaves: Vec<i64>,
+    missing_true: Vec<i64>,
+    leaf_weights: Vec<f64>,
+    columns: usize,
+}
+
+impl Opset5Splits {
+    /// Appends the subtree at `id` (a leaf or a split) to `tree`; returns its index. Each
+    /// reference to a leaf gets its own node; a split reached twice is refused.
+    fn add(
+        &self,
+        tree: &mut Tree,
+        leaf: bool,
+        id: i64,
+        visited: &mut [bool],
+    ) -> Result<usize, String> {
+        let index = usize::try_from(id).map_err(|_| format!("negative node id {id}"))?;
+        if leaf {
+            let value = *self
+                .leaf_weights
+                .get(index)
+                .ok_or_else(|| format!("leaf {id} does not exist"))?;
+            tree.nodes.push(TreeNode::Leaf { value });
+            return Ok(tree.nodes.len() - 1);
+        }
+        if index >= visited.len() || std::mem::replace(&mut visited[index], true) {
+            return Err(format!("split {id} does not exist or is reachable twice"));
+        }
+        let rule = match self.modes[index] {
+            0 => SplitRule::LessOrEqual,
+            1 => SplitRule::Less,
+            2 => SplitRule::GreaterOrEqual,
+            3 => SplitRule::Greater,
+            4 => SplitRule::Equal,
+            5 => SplitRule::NotEqual,
+            other => return Err(format!("split mode {other} (set membership) is not read")),
+        };
+        let column = usize::try_from(self.features[index])
+            .ok()
+            .filter(|&c| c < self.columns)
+            .ok_or_else(|| {
+                format!(
+                    "a split reads column {}, beyond the input",
+                    self.features[index]
+                )
+            })?;
+        tree.nodes.push(TreeNode::Leaf { value: 0.0 });
+        let slot = tree.nodes.len() - 1;
+        let when_true = self.add(
+            tree,
+            self.true_leaves[index] != 0,
+            self.true_ids[index],
+            visited,
+        )?;
+        let when_false = self.add(
+            tree,
+            self.false_leaves[index] != 0,
+            self.false_ids[index],
+            visited,
+        )?;
+        tree.nodes[slot] = TreeNode::Split {
+            column,
+            rule,
+            threshold: self.thresholds[index],
+            missing_goes_true: self.missing_true.get(index).is_some_and(|&m| m != 0),
+            when_true,
+            when_false,
+        };
+        Ok(slot)
+    }
 }
 
 fn read_trees(node: &NodeProto, prefix: &str, columns: usize) -> Result<TreeEnsemble, String> {
@@ -308,7 +460,16 @@ fn reals(node: &NodeProto, name: &str) -> Result<Vec<f64>, String> {
     if let Some(attribute) = node.attribute(name) {
         return Ok(attribute.floats.iter().map(|&v| f64::from(v)).collect());
     }
-    node.attribute(&format!("{name}_as_tensor"))
-        .and_then(AttributeProto::doubles)
-        .ok_or_else(|| format!("{} has no `{name}`", node.op_type))
+    tensor(node, &format!("{name}_as_tensor"), TensorProto::reals)
+}
+
+fn tensor<T>(
+    node: &NodeProto,
+    name: &str,
+    read: impl Fn(&TensorProto) -> Option<Vec<T>>,
+) -> Result<Vec<T>, String> {
+    node.attribute(name)
+        .and_then(|a| a.t.as_ref())
+        .and_then(read)
+        .ok_or_else(|| format!("{} has no readable `{name}`", node.op_type))
 }
