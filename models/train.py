@@ -355,32 +355,47 @@ def explain_trees(path, test, codes):
     return float(explainer.expected_value), explained, values, margins
 
 
-def explain_logreg(pipeline, test):
-    """Exact interventional Shapley values of the logistic margin: shap.LinearExplainer on
-    the encoded columns, summed over the columns each raw feature becomes."""
-    prepare, classify = pipeline.named_steps["prepare"], pipeline.named_steps["classify"]
+def encoded(prepare, frame):
+    """The pipeline's encoded columns for `frame`, dense."""
+    matrix = prepare.transform(frame[FEATURES])
+    return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix)
 
-    def encode(frame):
-        encoded = prepare.transform(frame[FEATURES])
-        return encoded.toarray() if hasattr(encoded, "toarray") else np.asarray(encoded)
 
-    background = encode(test.head(EXPLAIN_BACKGROUND))
-    explained = test.iloc[EXPLAINED]
-    explainer = shap.LinearExplainer((classify.coef_[0], classify.intercept_[0]), background,
-                                     feature_perturbation="interventional")
-    encoded_values = explainer.shap_values(encode(explained))
-    values = np.zeros((len(explained), len(FEATURES)))
+def per_raw_feature(prepare, columns_matrix):
+    """Sums encoded columns into the raw feature each came from: a one-hot group into its
+    category column, scalers one to one."""
+    out = np.zeros((columns_matrix.shape[0], len(FEATURES)))
     for transformer, _, raw in prepare.transformers_:
         columns = prepare.output_indices_[transformer]
         if transformer == "remainder" or columns.start == columns.stop:
             continue
-        if len(raw) == 1:  # a one-hot group
-            values[:, FEATURES.index(raw[0])] += encoded_values[:, columns].sum(axis=1)
-        else:  # scalers: one column per raw feature
+        if len(raw) == 1:
+            out[:, FEATURES.index(raw[0])] += columns_matrix[:, columns].sum(axis=1)
+        else:
             for offset, feature in enumerate(raw):
-                values[:, FEATURES.index(feature)] += encoded_values[:, columns.start + offset]
+                out[:, FEATURES.index(feature)] += columns_matrix[:, columns.start + offset]
+    return out
+
+
+def explain_logreg(pipeline, test):
+    """Exact interventional Shapley values of the logistic margin: shap.LinearExplainer on
+    the encoded columns, summed over the columns each raw feature becomes."""
+    prepare, classify = pipeline.named_steps["prepare"], pipeline.named_steps["classify"]
+    background = encoded(prepare, test.head(EXPLAIN_BACKGROUND))
+    explained = test.iloc[EXPLAINED]
+    explainer = shap.LinearExplainer((classify.coef_[0], classify.intercept_[0]), background,
+                                     feature_perturbation="interventional")
+    values = per_raw_feature(prepare, explainer.shap_values(encoded(prepare, explained)))
     margins = explainer.expected_value + values.sum(axis=1)
     return float(explainer.expected_value), explained, values, margins
+
+
+def linear_native_importance(pipeline, test):
+    """The standard deviation, over the background rows, of each raw feature's term in the
+    logistic margin (coefficient × encoded value, summed over the feature's columns)."""
+    prepare, classify = pipeline.named_steps["prepare"], pipeline.named_steps["classify"]
+    terms = per_raw_feature(prepare, encoded(prepare, test.head(EXPLAIN_BACKGROUND)) * classify.coef_[0])
+    return {feature: round(float(std), 12) for feature, std in zip(FEATURES, terms.std(axis=0))}
 
 
 def explanation_fixture(name, method, explanation):
@@ -550,7 +565,10 @@ def generate(out):
             "telco-xgb", TREE_METHOD, explain_trees(test_models / "telco-xgb.onnx", test, codes)),
     }
     for path, (name, method, explanation) in explanations.items():
-        path.write_text(json.dumps(explanation_fixture(name, method, explanation), indent=1) + "\n")
+        fixture = explanation_fixture(name, method, explanation)
+        if name == "telco-logreg":
+            fixture["native_importance"] = linear_native_importance(logreg, test)
+        path.write_text(json.dumps(fixture, indent=1) + "\n")
 
 
 TREE_METHOD = ('shap.TreeExplainer(feature_perturbation="interventional", model_output="raw") '

@@ -247,6 +247,8 @@ pub struct ExplanationFixture {
     pub background_rows: usize,
     pub base_value: f64,
     pub customers: Vec<ExplainedCustomer>,
+    /// For a linear model: each feature's spread of its margin term over the background.
+    pub native_importance: Option<Vec<(String, f64)>>,
 }
 
 /// One customer with shap's output value and attributions by raw feature name.
@@ -270,6 +272,12 @@ pub fn explanation_fixture(relative: &str) -> ExplanationFixture {
             .as_u64()
             .expect("background rows") as usize,
         base_value: number(&json["base_value"]),
+        native_importance: json["native_importance"].as_object().map(|scores| {
+            scores
+                .iter()
+                .map(|(name, v)| (name.clone(), number(v)))
+                .collect()
+        }),
         customers: json["customers"]
             .as_array()
             .expect("customers")

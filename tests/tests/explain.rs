@@ -265,7 +265,7 @@ fn a_background_row_the_model_refuses_is_named() {
 #[test]
 fn importance_by_raw_feature_name() {
     let lgbm = load("models/telco-lgbm.onnx");
-    let native = native_importance(&lgbm).expect("trees have split counts");
+    let native = native_importance(&lgbm, &[]).expect("trees have split counts");
     assert_eq!(native.len(), 19);
     let splits: f64 = native.iter().map(|f| f.importance).sum();
     let ensemble = lgbm.tree_ensemble().expect("trees");
@@ -282,8 +282,44 @@ fn importance_by_raw_feature_name() {
             .all(|w| w[0].importance >= w[1].importance)
     );
 
+    // The logistic pipeline's coefficients, read from the graph, against scikit-learn's.
     let logreg = load("models/telco-logreg.onnx");
-    let refusal = native_importance(&logreg).expect_err("no trees");
+    let fixture = explanation_fixture("models/fixtures/explain-telco-logreg.json");
+    let background = csv_customers(
+        logreg.schema(),
+        &fixture.background_csv,
+        fixture.background_rows,
+    );
+    let linear = native_importance(&logreg, &background).expect("linear spread");
+    assert!(
+        linear
+            .windows(2)
+            .all(|w| w[0].importance >= w[1].importance)
+    );
+    let expected = fixture
+        .native_importance
+        .expect("the logistic fixture has native importance");
+    assert_eq!(linear.len(), expected.len());
+    for score in &linear {
+        let python = expected
+            .iter()
+            .find(|(feature, _)| *feature == score.feature)
+            .expect("feature")
+            .1;
+        assert!(
+            (score.importance - python).abs() <= 1e-5,
+            "{}: {} vs scikit-learn {python}",
+            score.feature,
+            score.importance
+        );
+    }
+    assert!(matches!(
+        native_importance(&logreg, &[]),
+        Err(ExplainError::Unavailable(_))
+    ));
+
+    let mlp = load("tests/models/telco-mlp.onnx");
+    let refusal = native_importance(&mlp, &background).expect_err("neither trees nor linear");
     assert!(
         refusal
             .to_string()

@@ -340,7 +340,7 @@ async fn feature_importance_by_every_method() {
     assert_eq!(native.method(), pb::ImportanceMethod::ModelNative);
     assert!(sorted(&native.features));
 
-    let refused = scoring
+    let linear = scoring
         .feature_importance(importance(
             1,
             pb::ImportanceMethod::ModelNative,
@@ -348,7 +348,29 @@ async fn feature_importance_by_every_method() {
             Vec::new(),
         ))
         .await
-        .expect_err("logistic pipeline");
+        .expect("the logistic pipeline's coefficients over its reference rows")
+        .into_inner();
+    assert!(sorted(&linear.features));
+    assert_eq!(linear.features[0].feature, "tenure");
+
+    let mut registry = server.registry().await;
+    register(
+        &mut registry,
+        pb::RegisterModelMetadata {
+            name: "bayes".to_owned(),
+            reference_dataset: "telco-holdout".to_owned(),
+            ..Default::default()
+        },
+        &repo_bytes("tests/models/telco-naive-bayes.onnx"),
+    )
+    .await
+    .expect("registers");
+    let mut native = importance(1, pb::ImportanceMethod::ModelNative, "", Vec::new());
+    native.model = first_version_of("bayes");
+    let refused = scoring
+        .feature_importance(native)
+        .await
+        .expect_err("naive Bayes has no native measure");
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert!(
         refused.message().contains("PERMUTATION"),

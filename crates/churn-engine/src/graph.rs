@@ -53,11 +53,29 @@ pub struct GraphFacts {
     pub missing_tolerant: HashSet<(usize, usize)>,
     pub class_labels: Vec<String>,
     pub probabilities: Option<ProbabilitySource>,
+    /// The linear classifier scoring the encoded raw features, or why there is none.
+    pub linear: Result<LinearFacts, String>,
 }
 
-type Column = (usize, usize);
+/// A `LinearClassifier` and where each of its input columns comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearFacts {
+    /// The tensor it reads: the encoded features.
+    pub input: String,
+    /// `(input index, column)` of the raw value behind each encoded column.
+    pub origins: Vec<Column>,
+    /// One row of coefficients per score, `origins.len()` each.
+    pub coefficients: Vec<Vec<f64>>,
+    /// One intercept per score.
+    pub intercepts: Vec<f64>,
+    pub post_transform: String,
+}
+
+pub type Column = (usize, usize);
 
 const PASS_THROUGH: &[&str] = &["Identity", "Cast", "CastLike"];
+/// Operators whose output column `i` is computed from input column `i` alone.
+const COLUMN_WISE: &[&str] = &["Scaler", "Imputer", "Binarizer"];
 const SINGLE_COLUMN_RESHAPES: &[&str] = &["Reshape", "Squeeze", "Unsqueeze", "Flatten"];
 const CLASSIFIERS: &[&str] = &[
     "LinearClassifier",
@@ -97,6 +115,7 @@ pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
 
     let mut categories = HashMap::new();
     let mut missing_tolerant = HashSet::new();
+    let mut linear = Vec::new();
     for node in &graph.node {
         let source = node
             .input
@@ -105,14 +124,18 @@ pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
             .cloned();
         let Some(source) = source else { continue };
         let op = node.op_type.as_str();
+        let one_origin = source.windows(2).all(|w| w[0] == w[1]);
         let derived = if PASS_THROUGH.contains(&op)
-            || (SINGLE_COLUMN_RESHAPES.contains(&op) && source.len() == 1)
+            || COLUMN_WISE.contains(&op)
+            || (SINGLE_COLUMN_RESHAPES.contains(&op) && one_origin)
         {
             Some(source.clone())
         } else if op == "Concat" {
             concat_columns(node, &columns)
         } else if op == "Gather" || op == "ArrayFeatureExtractor" {
             select_columns(node, &source, &initializers)
+        } else if let ("OneHotEncoder", [column]) = (op, source.as_slice()) {
+            one_hot_categories(node).map(|found| vec![*column; found.values.len()])
         } else {
             None
         };
@@ -120,7 +143,9 @@ pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
             for output in &node.output {
                 columns.insert(output, derived.clone());
             }
-            continue;
+        }
+        if op == "LinearClassifier" {
+            linear.push(linear_classifier(node, source.clone()));
         }
         match (op, source.as_slice()) {
             ("OneHotEncoder", [column]) => {
@@ -156,9 +181,49 @@ pub fn analyze(model: &ModelProto) -> Result<GraphFacts, String> {
             .collect(),
         class_labels: class_labels(graph),
         probabilities: probability_source(graph),
+        linear: match linear.len() {
+            1 => linear.pop().expect("one"),
+            0 => Err("the graph has no LinearClassifier whose input columns can be traced to the raw features".to_owned()),
+            _ => Err("the graph has more than one LinearClassifier".to_owned()),
+        },
         inputs,
         categories,
         missing_tolerant,
+    })
+}
+
+fn linear_classifier(node: &NodeProto, origins: Vec<Column>) -> Result<LinearFacts, String> {
+    let coefficients = node
+        .attribute("coefficients")
+        .map(|a| a.floats.iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
+        .ok_or("the LinearClassifier has no coefficients")?;
+    let width = origins.len();
+    if width == 0 || coefficients.len() % width != 0 {
+        return Err(format!(
+            "the LinearClassifier has {} coefficients for {width} traced input columns",
+            coefficients.len()
+        ));
+    }
+    let rows = coefficients.len() / width;
+    let intercepts = node.attribute("intercepts").map_or_else(
+        || vec![0.0; rows],
+        |a| a.floats.iter().map(|&v| f64::from(v)).collect(),
+    );
+    if intercepts.len() != rows {
+        return Err(format!(
+            "the LinearClassifier has {} intercepts for {rows} rows of coefficients",
+            intercepts.len()
+        ));
+    }
+    Ok(LinearFacts {
+        input: node.input[0].clone(),
+        coefficients: coefficients.chunks(width).map(<[f64]>::to_vec).collect(),
+        intercepts,
+        post_transform: node.attribute("post_transform").map_or_else(
+            || "NONE".to_owned(),
+            |a| String::from_utf8_lossy(&a.s).into_owned(),
+        ),
+        origins,
     })
 }
 

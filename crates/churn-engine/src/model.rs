@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::batch::{self, Column, Customer, Encoded, FeatureValue, RowError};
 use crate::error::EngineError;
-use crate::graph::{self, ProbabilitySource};
+use crate::graph::{self, LinearFacts, ProbabilitySource};
 use crate::onnx_proto::{self, ModelProto, elem_type};
 use crate::runtime::OnnxRuntime;
 use crate::schema::{FeatureKind, Layout, Schema};
@@ -68,6 +68,17 @@ pub struct Prediction {
     pub risk_band: RiskBand,
 }
 
+/// The positive class's log-odds as `intercept + Σ weights[j] · encoded[j]`, where
+/// encoded column `j` comes from raw feature `features[j]`.
+#[derive(Debug)]
+struct LinearMargin {
+    /// The graph tensor holding the encoded features, exposed as an extra output.
+    encoded: String,
+    features: Vec<usize>,
+    weights: Vec<f64>,
+    intercept: f64,
+}
+
 /// One session with the run options that select only the probability output.
 struct PooledSession {
     session: Session,
@@ -86,6 +97,8 @@ pub struct Model {
     probability_type: i32,
     /// The trees whose margin is the positive class's log-odds, or why there are none.
     tree_ensemble: Result<TreeEnsemble, String>,
+    /// The linear margin over the encoded features, or why there is none.
+    linear: Result<LinearMargin, String>,
     sessions: Vec<Mutex<PooledSession>>,
     next_session: AtomicUsize,
     unknown_categories: AtomicU64,
@@ -114,7 +127,7 @@ impl Model {
             .map_err(|e| EngineError::InvalidModel(format!("not an ONNX model: {e}")))?;
         let facts = graph::analyze(&proto).map_err(EngineError::InvalidModel)?;
         let schema = Schema::derive(&facts, options.feature_names.as_deref())?;
-        let (probability_output, probability_type, session_bytes) = match &facts.probabilities {
+        let (probability_output, probability_type, mut session_bytes) = match &facts.probabilities {
             Some(ProbabilitySource::Output { name, elem_type }) => {
                 (name.clone(), *elem_type, bytes.to_vec())
             }
@@ -130,6 +143,13 @@ impl Model {
                 ));
             }
         };
+        if let Ok(linear) = &facts.linear {
+            // Computed for the probabilities anyway; exposing it costs nothing unless fetched.
+            session_bytes.extend(onnx_proto::extra_output_suffix(
+                &linear.input,
+                elem_type::FLOAT,
+            ));
+        }
         let sessions = (0..options.sessions.max(1))
             .map(|_| {
                 build_session(
@@ -178,13 +198,135 @@ impl Model {
             probability_output,
             probability_type,
             tree_ensemble,
+            linear: Err("not settled yet".to_owned()),
             sessions,
             next_session: AtomicUsize::new(0),
             unknown_categories: AtomicU64::new(0),
         };
         model.settle_classes(options.positive_class.as_deref())?;
         model.confirm_tree_ensemble()?;
+        model.linear = facts.linear.and_then(|linear| model.linear_margin(linear));
         Ok(model)
+    }
+
+    /// The positive class's margin from the classifier's coefficients, kept only if it
+    /// reproduces ONNX Runtime's probability on the smoke-test row.
+    fn linear_margin(&self, facts: LinearFacts) -> Result<LinearMargin, String> {
+        let positive = self.positive_index;
+        let row = |r: usize| {
+            facts
+                .coefficients
+                .get(r)
+                .map(|w| (w.clone(), facts.intercepts[r]))
+        };
+        let (weights, intercept) = match (facts.coefficients.len(), facts.post_transform.as_str()) {
+            // One score: the second class's.
+            (1, _) => {
+                let (w, b) = row(0).expect("one row");
+                let sign = if positive == 1 { 1.0 } else { -1.0 };
+                (w.iter().map(|v| sign * v).collect(), sign * b)
+            }
+            (2, "LOGISTIC") => row(positive).expect("two rows"),
+            (2, "NONE" | "SOFTMAX") => {
+                let ((w1, b1), (w0, b0)) = (
+                    row(positive).expect("two rows"),
+                    row(1 - positive).expect("two rows"),
+                );
+                (w1.iter().zip(&w0).map(|(a, b)| a - b).collect(), b1 - b0)
+            }
+            (rows, transform) => {
+                return Err(format!(
+                    "a LinearClassifier with {rows} score rows and a {transform} post-transform is not a binary logistic margin"
+                ));
+            }
+        };
+        let features = facts
+            .origins
+            .iter()
+            .map(|&(input, column)| match self.schema.layout {
+                Layout::PerFeature { .. } => input,
+                Layout::Dense { .. } => column,
+            })
+            .collect();
+        let margin = LinearMargin {
+            encoded: facts.input,
+            features,
+            weights,
+            intercept,
+        };
+        let smoke = synthetic_customer(&self.schema);
+        let slice = std::slice::from_ref(&smoke);
+        let terms = self.terms(&margin, slice).map_err(|e| e.to_string())?.pop();
+        let probability = match self.predict(slice).map_err(|e| e.to_string())?.pop() {
+            Some(Ok(prediction)) => prediction.churn_probability,
+            _ => return Err("the smoke-test row did not score".to_owned()),
+        };
+        let from_terms = terms
+            .and_then(Result::ok)
+            .map(|t| sigmoid(margin.intercept + t.iter().sum::<f64>()));
+        if from_terms.is_none_or(|p| (p - probability).abs() > 1e-4) {
+            return Err(format!(
+                "the coefficients read from the graph give {from_terms:?} where ONNX Runtime gives {probability}"
+            ));
+        }
+        Ok(margin)
+    }
+
+    /// Per row, each raw feature's share of the linear margin (`Σ weight · encoded value`
+    /// over the columns it becomes); an error when the model is not linear.
+    pub fn linear_terms(
+        &self,
+        customers: &[Customer],
+    ) -> Result<Vec<Result<Vec<f64>, RowError>>, EngineError> {
+        let margin = self
+            .linear
+            .as_ref()
+            .map_err(|reason| EngineError::InvalidModel(reason.clone()))?;
+        self.terms(margin, customers)
+    }
+
+    /// Whether the model has a linear margin over its encoded features, or why not.
+    pub fn linear_margin_reason(&self) -> Result<(), &str> {
+        self.linear.as_ref().map(|_| ()).map_err(String::as_str)
+    }
+
+    fn terms(
+        &self,
+        margin: &LinearMargin,
+        customers: &[Customer],
+    ) -> Result<Vec<Result<Vec<f64>, RowError>>, EngineError> {
+        let (encoded, errors) = batch::encode(&self.schema, customers);
+        let mut results: Vec<Result<Vec<f64>, RowError>> = errors
+            .into_iter()
+            .map(|error| error.map_or(Ok(Vec::new()), Err))
+            .collect();
+        if encoded.rows.is_empty() {
+            return Ok(results);
+        }
+        let options = RunOptions::new()
+            .map_err(inference_error)?
+            .with_outputs(OutputSelector::no_default().with(margin.encoded.as_str()));
+        let (_, values) =
+            self.run_output(&encoded, &margin.encoded, elem_type::FLOAT, Some(&options))?;
+        let width = margin.weights.len();
+        if values.len() != width * encoded.rows.len() {
+            return Err(EngineError::Inference(format!(
+                "the encoded features `{}` have {} values for {} rows of {width}",
+                margin.encoded,
+                values.len(),
+                encoded.rows.len()
+            )));
+        }
+        for (values, &row) in values.chunks_exact(width).zip(&encoded.rows) {
+            let mut terms = vec![0.0; self.schema.features.len()];
+            for ((value, weight), &feature) in
+                values.iter().zip(&margin.weights).zip(&margin.features)
+            {
+                terms[feature] += weight * value;
+            }
+            results[row] = Ok(terms);
+        }
+        Ok(results)
     }
 
     /// Keeps the tree ensemble only if its logistic margin reproduces ONNX Runtime's
@@ -377,27 +519,12 @@ impl Model {
     /// Runs the encoded rows; returns the probability width and the row-major values.
     fn run(&self, encoded: &Encoded) -> Result<(usize, Vec<f64>), EngineError> {
         let rows = encoded.rows.len();
-        let inputs = self.input_values(encoded)?;
-        let mut pooled = self.checkout();
-        let PooledSession {
-            session,
-            run_options,
-        } = &mut *pooled;
-        let outputs = session
-            .run_with_options(inputs, run_options)
-            .map_err(|e| EngineError::Inference(e.to_string()))?;
-        let output = &outputs[self.probability_output.as_str()];
-        let (shape, values): (Vec<i64>, Vec<f64>) = if self.probability_type == elem_type::DOUBLE {
-            let (shape, data) = output
-                .try_extract_tensor::<f64>()
-                .map_err(inference_error)?;
-            (shape.to_vec(), data.to_vec())
-        } else {
-            let (shape, data) = output
-                .try_extract_tensor::<f32>()
-                .map_err(inference_error)?;
-            (shape.to_vec(), data.iter().map(|&v| f64::from(v)).collect())
-        };
+        let (shape, values) = self.run_output(
+            encoded,
+            &self.probability_output,
+            self.probability_type,
+            None,
+        )?;
         let width = match shape.as_slice() {
             [n] if *n as usize == rows => 1,
             [n, width] if *n as usize == rows => *width as usize,
@@ -409,6 +536,34 @@ impl Model {
             }
         };
         Ok((width, values))
+    }
+
+    /// Runs the encoded rows and reads one float or double output; `options` selects
+    /// that output when it is not the probability one.
+    fn run_output(
+        &self,
+        encoded: &Encoded,
+        output: &str,
+        output_type: i32,
+        options: Option<&RunOptions<HasSelectedOutputs>>,
+    ) -> Result<(Vec<i64>, Vec<f64>), EngineError> {
+        let inputs = self.input_values(encoded)?;
+        let mut pooled = self.checkout();
+        let PooledSession {
+            session,
+            run_options,
+        } = &mut *pooled;
+        let outputs = session
+            .run_with_options(inputs, options.unwrap_or(run_options))
+            .map_err(|e| EngineError::Inference(e.to_string()))?;
+        let value = &outputs[output];
+        Ok(if output_type == elem_type::DOUBLE {
+            let (shape, data) = value.try_extract_tensor::<f64>().map_err(inference_error)?;
+            (shape.to_vec(), data.to_vec())
+        } else {
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(inference_error)?;
+            (shape.to_vec(), data.iter().map(|&v| f64::from(v)).collect())
+        })
     }
 
     /// Takes a free session if there is one, else waits for one in turn.

@@ -272,6 +272,7 @@ mod tests {
             missing_tolerant: Default::default(),
             class_labels: Vec::new(),
             probabilities: None,
+            linear: Err(String::new()),
         }
     }
 

@@ -15,28 +15,62 @@ pub struct FeatureImportance {
     pub stddev: f64,
 }
 
-/// How many splits in the tree ensemble test each feature. ONNX keeps no split gains or
-/// covers, so the count is the native measure that the graph itself carries.
-pub fn native_importance(model: &Model) -> Result<Vec<FeatureImportance>, ExplainError> {
-    let ensemble = model.tree_ensemble().map_err(|reason| {
-        ExplainError::Unavailable(format!(
-            "MODEL_NATIVE importance is read from a tree ensemble over the raw features, and this model has none: {reason}; use PERMUTATION or MEAN_ABS_SHAP"
-        ))
-    })?;
-    let counts = ensemble.split_counts();
-    Ok(sorted(
-        model
-            .schema()
-            .features
+/// The model's own measure, read from its graph: for a tree ensemble, how many splits test
+/// each feature (ONNX keeps no split gains or covers); for a linear classifier, the
+/// standard deviation over `customers` of each feature's term in the margin, which is
+/// |coefficient × std| for a feature that is one encoded column.
+pub fn native_importance(
+    model: &Model,
+    customers: &[Customer],
+) -> Result<Vec<FeatureImportance>, ExplainError> {
+    let features = &model.schema().features;
+    let named = |values: Vec<f64>| {
+        features
             .iter()
-            .zip(counts)
-            .map(|(feature, count)| FeatureImportance {
+            .zip(values)
+            .map(|(feature, importance)| FeatureImportance {
                 feature: feature.name.clone(),
-                importance: count as f64,
+                importance,
                 stddev: 0.0,
             })
-            .collect(),
-    ))
+            .collect()
+    };
+    if let Ok(ensemble) = model.tree_ensemble() {
+        let counts = ensemble
+            .split_counts()
+            .into_iter()
+            .map(|c| c as f64)
+            .collect();
+        return Ok(sorted(named(counts)));
+    }
+    if let Err(linear) = model.linear_margin_reason() {
+        let trees = model.tree_ensemble().err().unwrap_or_default();
+        return Err(ExplainError::Unavailable(format!(
+            "MODEL_NATIVE importance is read from a tree ensemble or a linear classifier over the raw features, and this model has neither ({trees}; {linear}); use PERMUTATION or MEAN_ABS_SHAP"
+        )));
+    }
+    if customers.is_empty() {
+        return Err(ExplainError::Unavailable(
+            "MODEL_NATIVE importance of a linear model needs rows to measure each feature's spread"
+                .to_owned(),
+        ));
+    }
+    let mut sums = vec![0.0; features.len()];
+    let mut squares = vec![0.0; features.len()];
+    for (row, terms) in model.linear_terms(customers)?.into_iter().enumerate() {
+        let terms = terms.map_err(|error| ExplainError::InvalidRow { row, error })?;
+        for (i, term) in terms.iter().enumerate() {
+            sums[i] += term;
+            squares[i] += term * term;
+        }
+    }
+    let n = customers.len() as f64;
+    let spreads = sums
+        .iter()
+        .zip(&squares)
+        .map(|(sum, square)| (square / n - (sum / n).powi(2)).max(0.0).sqrt())
+        .collect();
+    Ok(sorted(named(spreads)))
 }
 
 /// Mean drop in ROC AUC over `repeats` shuffles of each feature's column, with its

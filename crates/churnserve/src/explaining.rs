@@ -158,8 +158,8 @@ impl Explaining {
         .await
     }
 
-    /// Global importance of each raw feature; UNSPECIFIED picks the trees' own measure
-    /// when the model has one, else PERMUTATION.
+    /// Global importance of each raw feature; UNSPECIFIED picks the trees' split counts
+    /// for a tree ensemble, else PERMUTATION.
     pub async fn importance(
         &self,
         selector: &ModelSelector,
@@ -174,7 +174,19 @@ impl Explaining {
         });
         let settings = self.settings;
         let scores = match method {
-            ImportanceMethod::ModelNative => churn_explain::native_importance(&served.model)?,
+            ImportanceMethod::ModelNative => {
+                // Trees carry their measure; a linear model's needs the rows' spread.
+                let needs_rows = served.model.tree_ensemble().is_err()
+                    && served.model.linear_margin_reason().is_ok();
+                let customers = if needs_rows {
+                    self.rows(&served, data, settings.importance_rows).await?.0
+                } else {
+                    Vec::new()
+                };
+                let model = Arc::clone(&served);
+                blocking(move || Ok(churn_explain::native_importance(&model.model, &customers)?))
+                    .await?
+            }
             ImportanceMethod::Permutation => {
                 let (customers, churned) =
                     self.rows(&served, data, settings.importance_rows).await?;
