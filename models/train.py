@@ -22,6 +22,10 @@ Regenerates, from models/data/*.csv alone:
                       converter here emits it yet) followed by a `Sigmoid`
   ../tests/models/telco-{forest,mlp,svm,naive-bayes}.onnx
                       the other model families behind the same ColumnTransformer as telco-logreg
+  fixtures/metrics.json
+                      scikit-learn's metrics (ROC AUC, average precision, log loss, Brier,
+                      threshold metrics, calibration and lift tables) for the bundled models'
+                      hold-out probabilities and for cases with ties and saturated scores
   fixtures/explain-*.json, ../tests/models/explain-telco-xgb.json
                       shap attributions in log-odds for hold-out customers against the first
                       EXPLAIN_BACKGROUND rows of test.csv: shap.TreeExplainer (interventional,
@@ -48,6 +52,7 @@ import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
+from scipy.stats import norm
 from onnxmltools import convert_lightgbm, convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as MlFloatTensorType
 from skl2onnx import convert_sklearn
@@ -56,7 +61,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, confusion_matrix,
+                             f1_score, log_loss, precision_score, recall_score, roc_auc_score)
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -414,6 +421,82 @@ def explanation_fixture(name, method, explanation):
     }
 
 
+CALIBRATION_BINS = 10
+
+
+def metrics(scores, churned, threshold):
+    """What churnserve's Evaluate must report, by scikit-learn where it has the metric."""
+    predicted = scores >= threshold
+    tn, fp, fn, tp = confusion_matrix(churned, predicted, labels=[False, True]).ravel()
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
+    bins = np.searchsorted(edges[1:-1], scores)  # calibration_curve's binning
+    counts = np.bincount(bins, minlength=CALIBRATION_BINS)
+    prob_true, prob_pred = calibration_curve(churned, scores, n_bins=CALIBRATION_BINS, strategy="uniform")
+    calibration = []
+    for b in range(CALIBRATION_BINS):
+        inside = bins == b
+        calibration.append({
+            "lower": float(edges[b]), "upper": float(edges[b + 1]), "count": int(counts[b]),
+            "mean_predicted": float(scores[inside].mean()) if counts[b] else 0.0,
+            "observed_rate": float(churned[inside].mean()) if counts[b] else 0.0,
+        })
+    filled = [c for c in calibration if c["count"]]
+    assert np.allclose([c["observed_rate"] for c in filled], prob_true, rtol=0, atol=1e-12)
+    assert np.allclose([c["mean_predicted"] for c in filled], prob_pred, rtol=0, atol=1e-12)
+    order = np.argsort(-scores, kind="stable")
+    overall = churned.mean()
+    captured, lift = 0, []
+    for decile, rows in enumerate(np.array_split(order, 10), start=1):
+        captured += int(churned[rows].sum())
+        rate = float(churned[rows].mean())
+        lift.append({"decile": decile, "churn_rate": rate, "lift": rate / overall,
+                     "cumulative_capture": captured / int(churned.sum())})
+    zero = {"zero_division": 0.0}
+    return {
+        "rows": len(scores), "positives": int(churned.sum()),
+        "roc_auc": roc_auc_score(churned, scores), "pr_auc": average_precision_score(churned, scores),
+        "log_loss": log_loss(churned, scores, labels=[False, True]), "brier": brier_score_loss(churned, scores),
+        "accuracy": accuracy_score(churned, predicted), "precision": precision_score(churned, predicted, **zero),
+        "recall": recall_score(churned, predicted, **zero), "f1": f1_score(churned, predicted, **zero),
+        "confusion": {"tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn)},
+        "calibration": calibration, "lift": lift,
+    }
+
+
+def delong(scores_a, scores_b, churned):
+    """DeLong's test of two correlated ROC AUCs, from its definition: every positive-negative
+    pair compared (an independent formulation of what churnserve computes with midranks)."""
+    def components(scores):
+        positive, negative = scores[churned][:, None], scores[~churned][None, :]
+        psi = (positive > negative) + 0.5 * (positive == negative)
+        return psi.mean(axis=1), psi.mean(axis=0)
+    (a10, a01), (b10, b01) = components(scores_a), components(scores_b)
+    s10, s01 = np.cov(np.vstack([a10, b10])), np.cov(np.vstack([a01, b01]))
+    variance = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / len(a10) + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / len(a01)
+    difference = b10.mean() - a10.mean()
+    z = difference / np.sqrt(variance)
+    return {"roc_auc_a": float(a10.mean()), "roc_auc_b": float(b10.mean()), "difference": float(difference),
+            "standard_error": float(np.sqrt(variance)), "p_value": float(2 * norm.sf(abs(z)))}
+
+
+def metric_cases(test, probabilities):
+    """Hold-out probabilities as onnxruntime computes them (float32, widened exactly), plus
+    ties and saturated scores."""
+    churned = test.label.to_numpy().astype(bool)
+    logreg = probabilities["telco-logreg"]
+    saturated = logreg.copy()
+    saturated[:50], saturated[50:100] = 0.0, 1.0
+    cases = [
+        ("telco-logreg hold-out", logreg, churned, THRESHOLD),
+        ("telco-lgbm hold-out", probabilities["telco-lgbm"], churned, THRESHOLD),
+        ("ties: scores rounded to one decimal", np.round(logreg, 1), churned, 0.3),
+        ("saturated scores: log loss clipping", saturated, churned, 0.7),
+    ]
+    return [{"name": name, "threshold": threshold, "scores": [float(v) for v in scores],
+             "churned": [bool(v) for v in labels], "expected": metrics(scores, labels, threshold)}
+            for name, scores, labels, threshold in cases]
+
+
 def set_metadata(onnx_model, entries):
     for key, value in entries.items():
         prop = onnx_model.metadata_props.add()
@@ -460,19 +543,24 @@ GENERATED = [
     "tests/models/telco-xgb-opset5.onnx",
     *(f"tests/models/{name}.onnx" for name in FAMILIES),
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
+    "models/fixtures/metrics.json",
     "models/fixtures/explain-telco-logreg.json", "models/fixtures/explain-telco-lgbm.json",
     "tests/models/explain-telco-xgb.json",
 ]
 
 
 def fixture_numbers(path):
-    """Every number a test compares: probabilities, or margins and attributions."""
+    """Every number a test compares: probabilities, margins and attributions, metrics."""
     fixture = json.loads(path.read_text())
     numbers = [fixture.get("base_value", 0.0)]
     for key in ("customers", "unseen_category_customers"):
         for customer in fixture.get(key, []):
             numbers.append(customer.get("churn_probability", customer.get("output_value")))
             numbers.extend(customer.get("attributions", {}).values())
+    numbers.extend(v for v in fixture.get("comparison", {}).values() if isinstance(v, float))
+    for case in fixture.get("cases", []):
+        numbers.extend(case["scores"])
+        numbers.extend(v for v in case["expected"].values() if isinstance(v, float))
     return numbers
 
 
@@ -531,8 +619,10 @@ def generate(out):
         "telco-logreg": logreg.predict_proba(test[FEATURES])[:, 1],
         "telco-lgbm": lgbm.predict_proba(dense(test, codes))[:, 1],
     }
+    hold_out = {}
     for name, native in reference.items():
         probabilities = onnx_probabilities(models / f"{name}.onnx", test, codes)
+        hold_out[name] = probabilities
         print(f"{name}: hold-out roc_auc {roc_auc_score(test.label, probabilities):.4f}, "
               f"max |onnx - native| {np.max(np.abs(probabilities - native)):.2e}")
         chosen = (test.index < FIXTURE_ROWS) | test[REAL].isna().any(axis=1)
@@ -554,6 +644,14 @@ def generate(out):
                 for row, p in zip(unseen.to_dict("records"), onnx_probabilities(models / f"{name}.onnx", unseen, codes))
             ]
         (fixtures / f"{name}.json").write_text(json.dumps(fixture, indent=1) + "\n")
+
+    churned = test.label.to_numpy().astype(bool)
+    (fixtures / "metrics.json").write_text(json.dumps({
+        "source": "models/train.py: scikit-learn metrics of onnxruntime's hold-out probabilities",
+        "cases": metric_cases(test, hold_out),
+        "comparison": {"a": "telco-logreg", "b": "telco-lgbm",
+                       **delong(hold_out["telco-logreg"], hold_out["telco-lgbm"], churned)},
+    }) + "\n")
 
     explanations = {
         fixtures / "explain-telco-logreg.json": (

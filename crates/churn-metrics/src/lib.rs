@@ -1,5 +1,131 @@
-//! Metrics of churn scores against known outcomes. Pure functions over plain slices, so
-//! the server, the CLI and the explainers compute them the same way.
+//! Metrics of churn scores against known outcomes, as scikit-learn defines them, and the
+//! DeLong test comparing two models' ROC AUC on the same rows. Pure functions over plain
+//! slices: an evaluation holds only the scores and the labels, whatever its size.
+
+mod delong;
+
+pub use delong::{AucComparison, compare_roc_auc};
+
+use serde::{Deserialize, Serialize};
+
+/// Calibration bins, equal width over [0, 1].
+pub const CALIBRATION_BINS: usize = 10;
+/// Lift table groups, riskiest first.
+pub const DECILES: usize = 10;
+
+/// Why metrics cannot be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricsError {
+    #[error("there are no rows to evaluate")]
+    Empty,
+    #[error(
+        "all {rows} rows are {}; ROC AUC and the lift table need churned and retained customers",
+        if *positives == 0 { "retained" } else { "churned" }
+    )]
+    OneClass { rows: u64, positives: u64 },
+    #[error("row {row}: score {score} is not a probability in [0, 1]")]
+    NotProbability { row: usize, score: f64 },
+}
+
+/// Counts at the decision threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tp: u64,
+    pub fp: u64,
+    pub tn: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+}
+
+/// One equal-width bin of predicted probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    /// 0 when the bin is empty.
+    pub mean_predicted: f64,
+    /// 0 when the bin is empty.
+    pub observed_rate: f64,
+    pub count: u64,
+}
+
+/// One tenth of the rows by descending score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LiftBin {
+    /// 1 = riskiest tenth.
+    pub decile: u32,
+    pub churn_rate: f64,
+    pub lift: f64,
+    pub cumulative_capture: f64,
+}
+
+/// Everything an evaluation reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub rows: u64,
+    pub positives: u64,
+    pub roc_auc: f64,
+    /// Average precision, as `average_precision_score`.
+    pub pr_auc: f64,
+    pub log_loss: f64,
+    pub brier: f64,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub confusion: Confusion,
+    pub calibration: Vec<CalibrationBin>,
+    pub lift: Vec<LiftBin>,
+}
+
+/// All metrics of `scores` (churn probabilities) against `churned`, deciding churn at
+/// `score >= threshold`.
+pub fn evaluate(scores: &[f64], churned: &[bool], threshold: f64) -> Result<Metrics, MetricsError> {
+    assert_eq!(scores.len(), churned.len(), "one label per score");
+    if scores.is_empty() {
+        return Err(MetricsError::Empty);
+    }
+    if let Some((row, &score)) = scores
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !(0.0..=1.0).contains(*s))
+    {
+        return Err(MetricsError::NotProbability { row, score });
+    }
+    let rows = scores.len() as u64;
+    let positives = churned.iter().filter(|&&c| c).count() as u64;
+    let roc_auc = roc_auc(scores, churned).ok_or(MetricsError::OneClass { rows, positives })?;
+    let confusion = confusion(scores, churned, threshold);
+    let Confusion { tp, fp, tn, fn_ } = confusion;
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
+    let n = rows as f64;
+    Ok(Metrics {
+        rows,
+        positives,
+        roc_auc,
+        pr_auc: average_precision(scores, churned),
+        log_loss: log_loss(scores, churned),
+        brier: scores
+            .iter()
+            .zip(churned)
+            .map(|(p, &c)| (p - f64::from(u8::from(c))).powi(2))
+            .sum::<f64>()
+            / n,
+        accuracy: ratio(tp + tn, rows),
+        precision: ratio(tp, tp + fp),
+        recall: ratio(tp, tp + fn_),
+        f1: ratio(2 * tp, 2 * tp + fp + fn_),
+        confusion,
+        calibration: calibration(scores, churned),
+        lift: lift(scores, churned, positives),
+    })
+}
 
 /// Area under the ROC curve; tied scores count half, as scikit-learn's `roc_auc_score`
 /// does. `None` when the labels hold only one class.
@@ -10,10 +136,23 @@ pub fn roc_auc(scores: &[f64], churned: &[bool]) -> Option<f64> {
     if positives == 0 || negatives == 0 {
         return None;
     }
+    let ranks = midranks(scores);
+    // Mann-Whitney: the rank sum of the positives, with tied scores sharing their mean rank.
+    let positive_rank_sum: f64 = ranks
+        .iter()
+        .zip(churned)
+        .filter(|(_, c)| **c)
+        .map(|(r, _)| r)
+        .sum();
+    let (p, n) = (positives as f64, negatives as f64);
+    Some((positive_rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// 1-based ranks of `scores` ascending, ties sharing their mean rank.
+pub(crate) fn midranks(scores: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_unstable_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    // Mann-Whitney: the rank sum of the positives, with tied scores sharing their mean rank.
-    let mut positive_rank_sum = 0.0;
+    let mut ranks = vec![0.0; scores.len()];
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
@@ -21,12 +160,135 @@ pub fn roc_auc(scores: &[f64], churned: &[bool]) -> Option<f64> {
             end += 1;
         }
         let mean_rank = (start + end + 1) as f64 / 2.0;
-        let tied_positives = order[start..end].iter().filter(|&&i| churned[i]).count();
-        positive_rank_sum += mean_rank * tied_positives as f64;
+        order[start..end].iter().for_each(|&i| ranks[i] = mean_rank);
         start = end;
     }
-    let (p, n) = (positives as f64, negatives as f64);
-    Some((positive_rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+    ranks
+}
+
+/// `average_precision_score`: Σ (recall_k − recall_{k−1}) · precision_k over the distinct
+/// scores, highest first.
+pub fn average_precision(scores: &[f64], churned: &[bool]) -> f64 {
+    let positives = churned.iter().filter(|&&c| c).count() as f64;
+    if positives == 0.0 {
+        return 0.0;
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp, mut previous_recall, mut total) = (0.0, 0.0, 0.0, 0.0);
+    for (k, &i) in order.iter().enumerate() {
+        if churned[i] {
+            tp += 1.0;
+        } else {
+            fp += 1.0;
+        }
+        let last_of_tie = order
+            .get(k + 1)
+            .is_none_or(|&next| scores[next] != scores[i]);
+        if last_of_tie {
+            let recall = tp / positives;
+            total += (recall - previous_recall) * tp / (tp + fp);
+            previous_recall = recall;
+        }
+    }
+    total
+}
+
+/// Mean cross-entropy with probabilities clipped to `[ε, 1 − ε]`, ε the float64 machine
+/// epsilon, as scikit-learn's `log_loss` clips float64 input.
+pub fn log_loss(scores: &[f64], churned: &[bool]) -> f64 {
+    let clipped = |p: f64| p.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+    scores
+        .iter()
+        .zip(churned)
+        .map(|(&p, &c)| {
+            if c {
+                -clipped(p).ln()
+            } else {
+                -(1.0 - clipped(p)).ln()
+            }
+        })
+        .sum::<f64>()
+        / scores.len() as f64
+}
+
+fn confusion(scores: &[f64], churned: &[bool], threshold: f64) -> Confusion {
+    let mut counts = Confusion::default();
+    for (&p, &c) in scores.iter().zip(churned) {
+        match (p >= threshold, c) {
+            (true, true) => counts.tp += 1,
+            (true, false) => counts.fp += 1,
+            (false, false) => counts.tn += 1,
+            (false, true) => counts.fn_ += 1,
+        }
+    }
+    counts
+}
+
+/// Ten equal-width bins; a score on an inner edge falls in the lower bin, as in
+/// scikit-learn's `calibration_curve`.
+fn calibration(scores: &[f64], churned: &[bool]) -> Vec<CalibrationBin> {
+    // The edges numpy's linspace(0, 1, 11) produces, so that edge cases bin the same way.
+    let step = 1.0 / CALIBRATION_BINS as f64;
+    let edge = |b: usize| {
+        if b == CALIBRATION_BINS {
+            1.0
+        } else {
+            step * b as f64
+        }
+    };
+    let mut sums = [(0.0, 0.0, 0u64); CALIBRATION_BINS];
+    for (&p, &c) in scores.iter().zip(churned) {
+        let bin = (1..CALIBRATION_BINS).filter(|&b| edge(b) < p).count();
+        let (predicted, observed, count) = &mut sums[bin];
+        *predicted += p;
+        *observed += f64::from(u8::from(c));
+        *count += 1;
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(b, &(predicted, observed, count))| {
+            let mean = |sum: f64| if count == 0 { 0.0 } else { sum / count as f64 };
+            CalibrationBin {
+                lower: edge(b),
+                upper: edge(b + 1),
+                mean_predicted: mean(predicted),
+                observed_rate: mean(observed),
+                count,
+            }
+        })
+        .collect()
+}
+
+/// Rows by descending score (ties in input order) split into ten groups, the first
+/// `rows % 10` one row larger, as numpy's `array_split`.
+fn lift(scores: &[f64], churned: &[bool], positives: u64) -> Vec<LiftBin> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let overall = positives as f64 / scores.len() as f64;
+    let (base, larger) = (order.len() / DECILES, order.len() % DECILES);
+    let mut start = 0;
+    let mut captured = 0u64;
+    (0..DECILES)
+        .map(|d| {
+            let size = base + usize::from(d < larger);
+            let group = &order[start..start + size];
+            start += size;
+            let churners = group.iter().filter(|&&i| churned[i]).count() as u64;
+            captured += churners;
+            let churn_rate = if size == 0 {
+                0.0
+            } else {
+                churners as f64 / size as f64
+            };
+            LiftBin {
+                decile: d as u32 + 1,
+                churn_rate,
+                lift: churn_rate / overall,
+                cumulative_capture: captured as f64 / positives as f64,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -48,9 +310,23 @@ mod tests {
     fn reversing_the_scores_mirrors_the_auc() {
         let scores = [0.3, 0.1, 0.7, 0.7, 0.2, 0.9, 0.4];
         let churned = [false, false, true, false, true, true, false];
-        let reversed: Vec<f64> = scores.iter().map(|s| -s).collect();
+        let reversed: Vec<f64> = scores.iter().map(|s| 1.0 - s).collect();
         let auc = roc_auc(&scores, &churned).expect("both classes");
         let mirrored = roc_auc(&reversed, &churned).expect("both classes");
         assert!((auc + mirrored - 1.0).abs() < 1e-12, "{auc} + {mirrored}");
+    }
+
+    #[test]
+    fn refusals_name_the_problem() {
+        assert_eq!(evaluate(&[], &[], 0.5), Err(MetricsError::Empty));
+        let one_class = evaluate(&[0.2, 0.9], &[true, true], 0.5).expect_err("one class");
+        assert_eq!(
+            one_class.to_string(),
+            "all 2 rows are churned; ROC AUC and the lift table need churned and retained customers"
+        );
+        assert!(matches!(
+            evaluate(&[0.2, f64::NAN], &[true, false], 0.5),
+            Err(MetricsError::NotProbability { row: 1, .. })
+        ));
     }
 }
