@@ -90,7 +90,8 @@ pub struct Model {
     schema: Schema,
     class_labels: Vec<String>,
     positive_index: usize,
-    threshold: f64,
+    /// The decision threshold's bits: changeable while the model serves.
+    threshold: AtomicU64,
     risk_band_cuts: [f64; 2],
     producer: String,
     probability_output: String,
@@ -192,7 +193,7 @@ impl Model {
             schema,
             class_labels: facts.class_labels.clone(),
             positive_index: 0,
-            threshold,
+            threshold: AtomicU64::new(threshold.to_bits()),
             risk_band_cuts,
             producer: facts.producer.clone(),
             probability_output,
@@ -407,7 +408,14 @@ impl Model {
     }
 
     pub fn threshold(&self) -> f64 {
-        self.threshold
+        f64::from_bits(self.threshold.load(Ordering::Relaxed))
+    }
+
+    /// Changes the decision threshold for every later prediction.
+    pub fn set_threshold(&self, threshold: f64) -> Result<(), EngineError> {
+        validate_decision(threshold, self.risk_band_cuts)?;
+        self.threshold.store(threshold.to_bits(), Ordering::Relaxed);
+        Ok(())
     }
 
     pub fn risk_band_cuts(&self) -> [f64; 2] {
@@ -505,7 +513,7 @@ impl Model {
         let [medium, high] = self.risk_band_cuts;
         Prediction {
             churn_probability: probability,
-            will_churn: probability >= self.threshold,
+            will_churn: probability >= self.threshold(),
             risk_band: if probability >= high {
                 RiskBand::High
             } else if probability >= medium {

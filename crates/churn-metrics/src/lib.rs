@@ -3,8 +3,10 @@
 //! slices: an evaluation holds only the scores and the labels, whatever its size.
 
 mod delong;
+mod threshold;
 
 pub use delong::{AucComparison, compare_roc_auc};
+pub use threshold::{Objective, ThresholdChoice, suggest_threshold};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,8 @@ pub enum MetricsError {
     OneClass { rows: u64, positives: u64 },
     #[error("row {row}: score {score} is not a probability in [0, 1]")]
     NotProbability { row: usize, score: f64 },
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Counts at the decision threshold.

@@ -84,16 +84,52 @@ pub(crate) async fn read_rows(
     record: DatasetRecord,
     limit: usize,
 ) -> Result<DatasetRows, RegistryError> {
-    tokio::task::spawn_blocking(move || read_rows_from(&path, &record, limit))
-        .await
-        .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
+    scan(
+        path,
+        record,
+        limit,
+        DatasetRows::default(),
+        |first, chunk| {
+            *first = chunk;
+            Ok::<_, RegistryError>(false)
+        },
+    )
+    .await
 }
 
-fn read_rows_from(
+/// Reads the dataset in chunks of `chunk_rows` records on the blocking pool, handing each
+/// to `consume` with `state`, until the file ends or `consume` answers `false`; returns
+/// the state.
+pub(crate) async fn scan<S, F, E>(
+    path: PathBuf,
+    record: DatasetRecord,
+    chunk_rows: usize,
+    state: S,
+    consume: F,
+) -> Result<S, E>
+where
+    S: Send + 'static,
+    F: FnMut(&mut S, DatasetRows) -> Result<bool, E> + Send + 'static,
+    E: From<RegistryError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        scan_file(&path, &record, chunk_rows.max(1), state, consume)
+    })
+    .await
+    .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
+}
+
+fn scan_file<S, F, E>(
     path: &std::path::Path,
     record: &DatasetRecord,
-    limit: usize,
-) -> Result<DatasetRows, RegistryError> {
+    chunk_rows: usize,
+    mut state: S,
+    mut consume: F,
+) -> Result<S, E>
+where
+    F: FnMut(&mut S, DatasetRows) -> Result<bool, E>,
+    E: From<RegistryError>,
+{
     let unreadable = |e: csv::Error| {
         RegistryError::Storage(format!("dataset {:?} cannot be read: {e}", record.name))
     };
@@ -102,16 +138,23 @@ fn read_rows_from(
         .columns
         .iter()
         .position(|c| *c == record.label_column);
-    let mut rows = Vec::with_capacity(limit.min(record.rows as usize));
-    let mut churned = Vec::with_capacity(rows.capacity());
-    for result in reader.records().take(limit) {
-        let fields = result.map_err(unreadable)?;
-        churned.push(label.and_then(|l| fields.get(l)) == Some(record.positive_label.as_str()));
-        rows.push(fields.iter().map(str::to_owned).collect());
+    let mut records = reader.records();
+    loop {
+        let mut chunk = DatasetRows {
+            columns: record.columns.clone(),
+            rows: Vec::with_capacity(chunk_rows),
+            churned: Vec::with_capacity(chunk_rows),
+        };
+        for result in records.by_ref().take(chunk_rows) {
+            let fields = result.map_err(unreadable)?;
+            chunk
+                .churned
+                .push(label.and_then(|l| fields.get(l)) == Some(record.positive_label.as_str()));
+            chunk.rows.push(fields.iter().map(str::to_owned).collect());
+        }
+        let last = chunk.rows.len() < chunk_rows;
+        if chunk.rows.is_empty() || !consume(&mut state, chunk)? || last {
+            return Ok(state);
+        }
     }
-    Ok(DatasetRows {
-        columns: record.columns.clone(),
-        rows,
-        churned,
-    })
 }

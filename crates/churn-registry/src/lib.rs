@@ -6,6 +6,7 @@
 mod artifacts;
 mod datasets;
 mod error;
+mod evaluations;
 mod records;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,8 +23,8 @@ use sqlx::{Sqlite, Transaction};
 pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
 pub use error::RegistryError;
 pub use records::{
-    Actor, AliasRecord, DatasetRecord, DatasetRows, FeatureRecord, ModelSummary, NewDataset,
-    NewVersion, VersionMetadata, VersionRecord, VersionRef,
+    Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
+    NewDataset, NewEvaluation, NewVersion, VersionMetadata, VersionRecord, VersionRef,
 };
 
 use artifacts::ArtifactStore;
@@ -564,6 +565,31 @@ impl Registry {
         limit: usize,
     ) -> Result<DatasetRows, RegistryError> {
         datasets::read_rows(self.dataset_path(record), record.clone(), limit).await
+    }
+
+    /// Reads a dataset in chunks of `chunk_rows` records, on the blocking pool, handing
+    /// each to `consume` with `state` until the file ends or `consume` answers `false`;
+    /// memory stays at one chunk whatever the file's size.
+    pub async fn scan_dataset<S, F, E>(
+        &self,
+        record: &DatasetRecord,
+        chunk_rows: usize,
+        state: S,
+        consume: F,
+    ) -> Result<S, E>
+    where
+        S: Send + 'static,
+        F: FnMut(&mut S, DatasetRows) -> Result<bool, E> + Send + 'static,
+        E: From<RegistryError> + Send + 'static,
+    {
+        datasets::scan(
+            self.dataset_path(record),
+            record.clone(),
+            chunk_rows,
+            state,
+            consume,
+        )
+        .await
     }
 
     /// Where a dataset's CSV file is.

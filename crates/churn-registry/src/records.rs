@@ -98,8 +98,34 @@ pub struct DatasetRecord {
     pub created_at_millis: i64,
 }
 
+/// An evaluation to store: the metrics are the caller's JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvaluation {
+    pub name: String,
+    pub version: u32,
+    /// Empty for inline rows.
+    pub dataset: String,
+    pub dataset_sha256: String,
+    pub threshold: f64,
+    pub metrics_json: String,
+}
+
+/// A stored evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluationRecord {
+    pub evaluation_id: String,
+    pub name: String,
+    pub version: u32,
+    pub model_sha256: String,
+    pub dataset: String,
+    pub dataset_sha256: String,
+    pub threshold: f64,
+    pub metrics_json: String,
+    pub created_at_millis: i64,
+}
+
 /// Rows read back from a dataset: text fields by column, and whether each row churned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DatasetRows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<String>>,

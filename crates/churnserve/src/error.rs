@@ -3,6 +3,7 @@
 
 use churn_engine::{EngineError, RowError};
 use churn_explain::ExplainError;
+use churn_metrics::MetricsError;
 use churn_registry::RegistryError;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,20 @@ pub enum ServiceError {
     NoReferenceDataset { name: String, version: u32 },
     #[error("reference dataset {dataset:?} cannot serve as this model's background: {reason}")]
     UnusableReference { dataset: String, reason: String },
+    #[error(
+        "dataset {dataset:?} has no column for feature(s) {} of model {model:?} version {version}",
+        missing.join(", ")
+    )]
+    DatasetMismatch {
+        dataset: String,
+        model: String,
+        version: u32,
+        missing: Vec<String>,
+    },
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("{0}")]
+    GateFailed(String),
     /// Uploaded bytes that are not a model the engine can serve.
     #[error("the uploaded model cannot be served: {0}")]
     InvalidUpload(EngineError),

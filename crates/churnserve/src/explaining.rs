@@ -11,6 +11,7 @@ use churn_explain::{
 use churn_registry::{DatasetRows, VersionRef};
 
 use crate::error::ServiceError;
+use crate::evaluating::LabelledData;
 use crate::store::{CachedBackground, ModelSelector, ModelStore, ServedModel};
 
 /// How much data and work explanations and importance may use.
@@ -34,15 +35,6 @@ pub enum ImportanceMethod {
     ModelNative,
     Permutation,
     MeanAbsShap,
-}
-
-/// Where importance reads its rows from.
-#[derive(Debug)]
-pub enum ImportanceData {
-    Inline(Vec<(Customer, bool)>),
-    Dataset(String),
-    /// Neither: the version's reference dataset, if it has one.
-    Reference,
 }
 
 #[derive(Debug)]
@@ -164,7 +156,7 @@ impl Explaining {
         &self,
         selector: &ModelSelector,
         method: Option<ImportanceMethod>,
-        data: ImportanceData,
+        data: Option<LabelledData>,
     ) -> Result<(Arc<ServedModel>, ImportanceMethod, Vec<FeatureImportance>), ServiceError> {
         let served = self.store.resolve(selector).await?;
         let method = method.unwrap_or(if served.model.tree_ensemble().is_ok() {
@@ -222,23 +214,24 @@ impl Explaining {
         Ok((served, method, scores))
     }
 
-    /// Labelled customers for importance, at most `limit`.
+    /// Labelled customers for importance, at most `limit`; no data: the version's
+    /// reference dataset.
     async fn rows(
         &self,
         served: &Arc<ServedModel>,
-        data: ImportanceData,
+        data: Option<LabelledData>,
         limit: usize,
     ) -> Result<(Vec<Customer>, Vec<bool>), ServiceError> {
         let dataset_name = match data {
-            ImportanceData::Inline(rows) if rows.len() > limit => {
+            Some(LabelledData::Inline(rows)) if rows.len() > limit => {
                 return Err(ServiceError::BatchTooLarge {
                     rows: rows.len(),
                     limit,
                 });
             }
-            ImportanceData::Inline(rows) => return Ok(rows.into_iter().unzip()),
-            ImportanceData::Dataset(name) => name,
-            ImportanceData::Reference => {
+            Some(LabelledData::Inline(rows)) => return Ok(rows.into_iter().unzip()),
+            Some(LabelledData::Dataset(name)) => name,
+            None => {
                 let record = self
                     .store
                     .registry()

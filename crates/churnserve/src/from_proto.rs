@@ -6,7 +6,8 @@ use churn_engine::{Customer, FeatureValue};
 use churn_registry::{NewDataset, VersionRef};
 
 use crate::error::ServiceError;
-use crate::explaining::{ImportanceData, ImportanceMethod};
+use crate::evaluating::{Gate, LabelledData};
+use crate::explaining::ImportanceMethod;
 use crate::store::{ModelSelector, PRODUCTION_ALIAS, Registration};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
@@ -65,16 +66,17 @@ pub fn importance_method(method: i32) -> Result<Option<ImportanceMethod>, Servic
     }
 }
 
-pub fn importance_data(
+/// Labelled rows inline or a dataset by name; `None` when neither is given.
+pub fn labelled_data(
     dataset: String,
     rows: Vec<pb::LabeledCustomer>,
-) -> Result<ImportanceData, ServiceError> {
+) -> Result<Option<LabelledData>, ServiceError> {
     match (dataset.is_empty(), rows.is_empty()) {
         (false, false) => Err(ServiceError::InvalidRequest(
             "dataset and rows are both set; send one of them".to_owned(),
         )),
-        (false, true) => Ok(ImportanceData::Dataset(dataset)),
-        (true, true) => Ok(ImportanceData::Reference),
+        (false, true) => Ok(Some(LabelledData::Dataset(dataset))),
+        (true, true) => Ok(None),
         (true, false) => rows
             .into_iter()
             .enumerate()
@@ -85,8 +87,39 @@ pub fn importance_data(
                 ))),
             })
             .collect::<Result<_, _>>()
-            .map(ImportanceData::Inline),
+            .map(|rows| Some(LabelledData::Inline(rows))),
     }
+}
+
+/// Labelled data an evaluation cannot do without.
+pub fn required_labelled_data(
+    dataset: String,
+    rows: Vec<pb::LabeledCustomer>,
+) -> Result<LabelledData, ServiceError> {
+    labelled_data(dataset, rows)?.ok_or_else(|| {
+        ServiceError::InvalidRequest(
+            "dataset or rows: name a registered labelled dataset or send labelled rows".to_owned(),
+        )
+    })
+}
+
+/// `None`: the version's own threshold.
+pub fn threshold(threshold: f64) -> Result<Option<f64>, ServiceError> {
+    match threshold {
+        0.0 => Ok(None),
+        t if t > 0.0 && t < 1.0 => Ok(Some(t)),
+        t => Err(ServiceError::InvalidRequest(format!(
+            "threshold: {t} is not within (0, 1); send 0 for the version's own"
+        ))),
+    }
+}
+
+pub fn gate(gate: Option<pb::PromotionGate>) -> Option<Gate> {
+    gate.map(|g| Gate {
+        dataset: g.dataset,
+        min_roc_auc: g.min_roc_auc,
+        max_roc_auc_drop: g.max_roc_auc_drop,
+    })
 }
 
 pub fn registration(metadata: pb::RegisterModelMetadata) -> Result<Registration, ServiceError> {

@@ -4,6 +4,7 @@
 mod auth;
 mod config;
 mod error;
+mod evaluating;
 mod explaining;
 mod from_proto;
 mod registry_service;
@@ -103,6 +104,10 @@ pub async fn serve(
         write_token: config.write_token.clone(),
         read_token: config.read_token.clone(),
     };
+    let evaluating = Arc::new(evaluating::Evaluating::new(
+        Arc::clone(&store),
+        config.max_batch_rows,
+    ));
     let scoring = scoring_service::ScoringApi {
         scoring: Arc::new(scoring::Scoring::new(
             Arc::clone(&store),
@@ -112,9 +117,11 @@ pub async fn serve(
             Arc::clone(&store),
             config.explain_settings(),
         )),
+        evaluating: Arc::clone(&evaluating),
         auth: auth.clone(),
     };
     let registry = registry_service::RegistryApi {
+        evaluating,
         store,
         auth,
         max_model_bytes: config.max_model_bytes,

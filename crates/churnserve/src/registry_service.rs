@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use churn_api::v1 as pb;
 use churn_api::v1::registry_service_server::RegistryService;
-use churn_registry::{ArtifactKind, Staged, VersionRef};
+use churn_registry::{ArtifactKind, Staged};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{self, Access, Auth};
 use crate::error::ServiceError;
+use crate::evaluating::Evaluating;
 use crate::scoring_service::stream_read_error;
 use crate::store::ModelStore;
 use crate::{from_proto, to_proto};
 
 #[derive(Debug, Clone)]
 pub struct RegistryApi {
+    pub evaluating: Arc<Evaluating>,
     pub store: Arc<ModelStore>,
     pub auth: Auth,
     pub max_model_bytes: u64,
@@ -162,9 +164,28 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Write)?;
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
+        if let Some(gate) = from_proto::gate(request.gate) {
+            self.evaluating
+                .check_gate(&request.name, &request.alias, request.version, gate, &actor)
+                .await?;
+        }
         let record = self
             .store
             .set_alias(&request.name, &request.alias, request.version, &actor)
+            .await?;
+        Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn set_threshold(
+        &self,
+        request: Request<pb::SetThresholdRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let record = self
+            .store
+            .set_threshold(&request.name, request.version, request.threshold, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
@@ -263,18 +284,20 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::ListEvaluationsResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
-        // Evaluations arrive with issue 5; until then a known model or version has none.
-        let registry = self.store.registry();
-        match request.version {
-            0 => registry.list_versions(&request.name, true).await.map(drop),
-            version => registry
-                .version(&request.name, &VersionRef::Number(version))
-                .await
-                .map(drop),
-        }
-        .map_err(ServiceError::from)?;
-        Ok(Response::new(pb::ListEvaluationsResponse {
-            evaluations: Vec::new(),
-        }))
+        let version = (request.version != 0).then_some(request.version);
+        let records = self
+            .store
+            .registry()
+            .evaluations(&request.name, version)
+            .await
+            .map_err(ServiceError::from)?;
+        let evaluations = records
+            .into_iter()
+            .map(to_proto::evaluation)
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                ServiceError::TaskFailed(format!("a stored evaluation cannot be read: {e}"))
+            })?;
+        Ok(Response::new(pb::ListEvaluationsResponse { evaluations }))
     }
 }

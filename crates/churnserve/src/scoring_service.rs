@@ -14,8 +14,9 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use churn_explain::Background;
 
-use crate::auth::{Access, Auth};
+use crate::auth::{self, Access, Auth};
 use crate::error::ServiceError;
+use crate::evaluating::Evaluating;
 use crate::explaining::Explaining;
 use crate::scoring::Scoring;
 use crate::store::ServedModel;
@@ -29,6 +30,7 @@ const STREAM_BUFFER: usize = 2;
 pub struct ScoringApi {
     pub scoring: Arc<Scoring>,
     pub explaining: Arc<Explaining>,
+    pub evaluating: Arc<Evaluating>,
     pub auth: Auth,
 }
 
@@ -139,11 +141,78 @@ impl ScoringService for ScoringApi {
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let method = from_proto::importance_method(request.method)?;
-        let data = from_proto::importance_data(request.dataset, request.rows)?;
+        let data = from_proto::labelled_data(request.dataset, request.rows)?;
         let (served, method, scores) = self.explaining.importance(&selector, method, data).await?;
         Ok(Response::new(to_proto::importance_response(
             &served, method, scores,
         )))
+    }
+
+    async fn evaluate(
+        &self,
+        request: Request<pb::EvaluateRequest>,
+    ) -> Result<Response<pb::EvaluateResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let selector = from_proto::model_selector(request.model)?;
+        let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
+        let threshold = from_proto::threshold(request.threshold)?;
+        let evaluated = self
+            .evaluating
+            .evaluate(&selector, data, threshold, &actor)
+            .await?;
+        Ok(Response::new(to_proto::evaluate_response(&evaluated)))
+    }
+
+    async fn compare(
+        &self,
+        request: Request<pb::CompareRequest>,
+    ) -> Result<Response<pb::CompareResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        let champion = from_proto::model_selector(request.champion)?;
+        let challenger = from_proto::model_selector(request.challenger)?;
+        let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
+        let threshold = from_proto::threshold(request.threshold)?;
+        let (champion, challenger, comparison, paired_rows) = self
+            .evaluating
+            .compare(&champion, &challenger, data, threshold, &actor)
+            .await?;
+        Ok(Response::new(pb::CompareResponse {
+            champion: Some(to_proto::evaluate_response(&champion)),
+            challenger: Some(to_proto::evaluate_response(&challenger)),
+            roc_auc_difference: Some(to_proto::auc_difference(&comparison)),
+            paired_rows,
+        }))
+    }
+
+    async fn suggest_threshold(
+        &self,
+        request: Request<pb::SuggestThresholdRequest>,
+    ) -> Result<Response<pb::SuggestThresholdResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let selector = from_proto::model_selector(request.model)?;
+        let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
+        let objective = request
+            .objective
+            .parse()
+            .map_err(ServiceError::InvalidRequest)?;
+        let (served, choice, rows) = self
+            .evaluating
+            .suggest_threshold(&selector, data, objective)
+            .await?;
+        Ok(Response::new(pb::SuggestThresholdResponse {
+            served_by: Some(to_proto::served_by(&served)),
+            threshold: choice.threshold,
+            precision: choice.precision,
+            recall: choice.recall,
+            f1: choice.f1,
+            flagged: choice.flagged,
+            rows,
+        }))
     }
 }
 

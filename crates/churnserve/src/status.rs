@@ -3,6 +3,7 @@
 
 use churn_engine::EngineError;
 use churn_explain::ExplainError;
+use churn_metrics::MetricsError;
 use churn_registry::RegistryError;
 use tonic::{Code, Status};
 
@@ -34,9 +35,16 @@ impl From<ServiceError> for Status {
                 | ExplainError::Unavailable(_) => Code::FailedPrecondition,
                 ExplainError::Engine(engine) => engine_code(engine),
             },
-            ServiceError::NoReferenceDataset { .. } | ServiceError::UnusableReference { .. } => {
-                Code::FailedPrecondition
-            }
+            ServiceError::NoReferenceDataset { .. }
+            | ServiceError::UnusableReference { .. }
+            | ServiceError::DatasetMismatch { .. }
+            | ServiceError::GateFailed(_) => Code::FailedPrecondition,
+            ServiceError::Metrics(metrics) => match metrics {
+                MetricsError::Empty
+                | MetricsError::OneClass { .. }
+                | MetricsError::Unreachable(_) => Code::FailedPrecondition,
+                MetricsError::NotProbability { .. } => Code::Internal,
+            },
             ServiceError::InvalidUpload(_)
             | ServiceError::InvalidRequest(_)
             | ServiceError::InvalidCustomer { .. } => Code::InvalidArgument,

@@ -405,9 +405,59 @@ impl ModelStore {
                 .insert(record.alias, target);
         }
         self.aliases.store(Arc::new(table));
+        self.follow_thresholds().await?;
         *seen = marker;
         self.generation.store(marker, Ordering::Release);
         Ok(())
+    }
+
+    /// Applies each loaded version's registry threshold, which `SetThreshold` (here or in
+    /// another process) may have changed since it loaded.
+    async fn follow_thresholds(&self) -> Result<(), ServiceError> {
+        let mut loaded: Vec<Arc<ServedModel>> = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .values()
+            .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
+            .collect();
+        loaded.extend(self.aliases.load().values().flat_map(|aliases| {
+            aliases.values().filter_map(|target| match target {
+                AliasTarget::Loaded(served) => Some(Arc::clone(served)),
+                AliasTarget::Version { .. } => None,
+            })
+        }));
+        loaded.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+        loaded.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        for served in loaded {
+            let record = self
+                .registry
+                .version(&served.name, &VersionRef::Number(served.version))
+                .await?;
+            let threshold = record.metadata.threshold;
+            if threshold != served.model.threshold() {
+                served.model.set_threshold(threshold)?;
+                tracing::info!(model = %served.name, version = served.version, threshold, "decision threshold changed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a version's decision threshold; loaded copies follow at once.
+    pub async fn set_threshold(
+        &self,
+        name: &str,
+        version: u32,
+        threshold: f64,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        let record = self
+            .registry
+            .set_threshold(name, version, threshold, actor)
+            .await?;
+        self.refresh().await?;
+        Ok(record)
     }
 
     /// The registry change marker as of the last refresh.

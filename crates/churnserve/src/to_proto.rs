@@ -3,8 +3,10 @@
 use churn_api::v1 as pb;
 use churn_engine::{Customer, FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
-use churn_registry::{DatasetRecord, ModelSummary, VersionRecord};
+use churn_metrics::{AucComparison, Metrics};
+use churn_registry::{DatasetRecord, EvaluationRecord, ModelSummary, VersionRecord};
 
+use crate::evaluating::{Evaluated, StoredMetrics};
 use crate::explaining::ImportanceMethod;
 use crate::store::ServedModel;
 
@@ -114,6 +116,91 @@ pub fn score_batch_response(
         results,
         served_by: Some(served_by(served)),
     }
+}
+
+pub fn metrics(metrics: &Metrics) -> pb::Metrics {
+    let confusion = metrics.confusion;
+    pb::Metrics {
+        rows: metrics.rows,
+        positives: metrics.positives,
+        roc_auc: metrics.roc_auc,
+        pr_auc: metrics.pr_auc,
+        log_loss: metrics.log_loss,
+        brier: metrics.brier,
+        accuracy: metrics.accuracy,
+        precision: metrics.precision,
+        recall: metrics.recall,
+        f1: metrics.f1,
+        confusion: Some(pb::ConfusionMatrix {
+            tp: confusion.tp,
+            fp: confusion.fp,
+            tn: confusion.tn,
+            r#fn: confusion.fn_,
+        }),
+        calibration: metrics
+            .calibration
+            .iter()
+            .map(|bin| pb::CalibrationBin {
+                lower: bin.lower,
+                upper: bin.upper,
+                mean_predicted: bin.mean_predicted,
+                observed_rate: bin.observed_rate,
+                count: bin.count,
+            })
+            .collect(),
+        lift: metrics
+            .lift
+            .iter()
+            .map(|bin| pb::LiftBin {
+                decile: bin.decile,
+                churn_rate: bin.churn_rate,
+                lift: bin.lift,
+                cumulative_capture: bin.cumulative_capture,
+            })
+            .collect(),
+    }
+}
+
+pub fn evaluate_response(evaluated: &Evaluated) -> pb::EvaluateResponse {
+    pb::EvaluateResponse {
+        served_by: Some(served_by(&evaluated.served)),
+        evaluation_id: evaluated.record.evaluation_id.clone(),
+        metrics: Some(metrics(&evaluated.metrics)),
+        rejected_rows: evaluated.rejected,
+        rejections: evaluated
+            .rejections
+            .iter()
+            .map(|(row, error)| row_error(*row as u32, error))
+            .collect(),
+    }
+}
+
+pub fn auc_difference(comparison: &AucComparison) -> pb::AucDifference {
+    pb::AucDifference {
+        difference: comparison.difference,
+        standard_error: comparison.standard_error,
+        lower: comparison.lower,
+        upper: comparison.upper,
+        p_value: comparison.p_value,
+    }
+}
+
+/// A stored evaluation; its metrics JSON was written by this server.
+pub fn evaluation(record: EvaluationRecord) -> Result<pb::Evaluation, serde_json::Error> {
+    let stored: StoredMetrics = serde_json::from_str(&record.metrics_json)?;
+    Ok(pb::Evaluation {
+        evaluation_id: record.evaluation_id,
+        served_by: Some(pb::ServedBy {
+            name: record.name,
+            version: record.version,
+            sha256: record.model_sha256,
+        }),
+        dataset: record.dataset,
+        threshold: record.threshold,
+        metrics: Some(metrics(&stored.metrics)),
+        created_at: Some(timestamp(record.created_at_millis)),
+        rejected_rows: stored.rejected_rows,
+    })
 }
 
 fn row_error(row: u32, error: &RowError) -> pb::RowError {

@@ -1,0 +1,405 @@
+//! Evaluations on labelled data through the serving path: inline rows or a registered
+//! dataset read in chunks, scored by one or two versions with the same validation as
+//! `Score`, rows that fail validation counted and reported, metrics stored in the
+//! registry. Also the champion/challenger comparison, the promotion gate and threshold
+//! suggestions, which are evaluations with a decision at the end.
+
+use std::sync::Arc;
+
+use churn_engine::{ColumnMapping, Customer, RowError};
+use churn_metrics::{AucComparison, Metrics, MetricsError, Objective, ThresholdChoice};
+use churn_registry::{Actor, EvaluationRecord, NewEvaluation, VersionRef};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ServiceError;
+use crate::store::{ModelSelector, ModelStore, ServedModel};
+
+/// Dataset rows scored per engine call: memory stays at one chunk per version.
+const CHUNK_ROWS: usize = 10_000;
+/// Rejected rows whose errors an answer lists.
+const REPORTED_REJECTIONS: usize = 20;
+
+/// Labelled customers to evaluate on.
+#[derive(Debug)]
+pub enum LabelledData {
+    Inline(Vec<(Customer, bool)>),
+    Dataset(String),
+}
+
+/// A promotion gate on `SetAlias`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub dataset: String,
+    pub min_roc_auc: Option<f64>,
+    pub max_roc_auc_drop: Option<f64>,
+}
+
+/// What one version scored: per data row its probability, or nothing when it was
+/// rejected, and the first rejections.
+#[derive(Debug, Default)]
+struct Scored {
+    scores: Vec<Option<f64>>,
+    rejected: u64,
+    rejections: Vec<(usize, RowError)>,
+}
+
+impl Scored {
+    fn push(&mut self, row: usize, outcome: Result<f64, RowError>) {
+        match outcome {
+            Ok(probability) => self.scores.push(Some(probability)),
+            Err(error) => {
+                self.scores.push(None);
+                self.rejected += 1;
+                if self.rejections.len() < REPORTED_REJECTIONS {
+                    self.rejections.push((row, error));
+                }
+            }
+        }
+    }
+
+    /// The scored rows' probabilities and labels.
+    fn valid(&self, churned: &[bool]) -> (Vec<f64>, Vec<bool>) {
+        self.scores
+            .iter()
+            .zip(churned)
+            .filter_map(|(score, &c)| score.map(|s| (s, c)))
+            .unzip()
+    }
+}
+
+/// What a stored evaluation's JSON holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredMetrics {
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    pub rejected_rows: u64,
+}
+
+/// One version's stored evaluation.
+#[derive(Debug)]
+pub struct Evaluated {
+    pub served: Arc<ServedModel>,
+    pub record: EvaluationRecord,
+    pub metrics: Metrics,
+    pub rejected: u64,
+    pub rejections: Vec<(usize, RowError)>,
+}
+
+/// Where labelled rows came from, for the stored record.
+#[derive(Debug, Clone, Default)]
+struct Source {
+    dataset: String,
+    sha256: String,
+}
+
+#[derive(Debug)]
+pub struct Evaluating {
+    store: Arc<ModelStore>,
+    max_inline_rows: usize,
+}
+
+impl Evaluating {
+    pub fn new(store: Arc<ModelStore>, max_inline_rows: usize) -> Evaluating {
+        Evaluating {
+            store,
+            max_inline_rows,
+        }
+    }
+
+    /// Evaluates one version and stores the result; `threshold` `None`: the version's.
+    pub async fn evaluate(
+        &self,
+        selector: &ModelSelector,
+        data: LabelledData,
+        threshold: Option<f64>,
+        actor: &Actor,
+    ) -> Result<Evaluated, ServiceError> {
+        let served = self.store.resolve(selector).await?;
+        let (source, churned, mut scored) = self.score(vec![Arc::clone(&served)], data).await?;
+        let scored = scored.pop().expect("one version, one result");
+        self.record(served, &source, &churned, scored, threshold, actor)
+            .await
+    }
+
+    /// Evaluates both versions on the same rows, stores both, and tests the challenger's
+    /// ROC AUC against the champion's over the rows both scored.
+    pub async fn compare(
+        &self,
+        champion: &ModelSelector,
+        challenger: &ModelSelector,
+        data: LabelledData,
+        threshold: Option<f64>,
+        actor: &Actor,
+    ) -> Result<(Evaluated, Evaluated, AucComparison, u64), ServiceError> {
+        let champion = self.store.resolve(champion).await?;
+        let challenger = self.store.resolve(challenger).await?;
+        let (source, churned, mut scored) = self
+            .score(vec![Arc::clone(&champion), Arc::clone(&challenger)], data)
+            .await?;
+        let challenger_scored = scored.pop().expect("two versions");
+        let champion_scored = scored.pop().expect("two versions");
+        let ((a, b), labels): ((Vec<f64>, Vec<f64>), Vec<bool>) = champion_scored
+            .scores
+            .iter()
+            .zip(&challenger_scored.scores)
+            .zip(&churned)
+            .filter_map(|((a, b), &c)| Some(((a.as_ref().copied()?, b.as_ref().copied()?), c)))
+            .unzip();
+        let comparison = churn_metrics::compare_roc_auc(&a, &b, &labels)?;
+        let champion = self
+            .record(
+                champion,
+                &source,
+                &churned,
+                champion_scored,
+                threshold,
+                actor,
+            )
+            .await?;
+        let challenger = self
+            .record(
+                challenger,
+                &source,
+                &churned,
+                challenger_scored,
+                threshold,
+                actor,
+            )
+            .await?;
+        Ok((champion, challenger, comparison, labels.len() as u64))
+    }
+
+    /// Evaluates `version` (and the version holding `alias`, when the gate compares with
+    /// it) on the gate's dataset; an unmet condition is FAILED_PRECONDITION with the
+    /// numbers.
+    pub async fn check_gate(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        gate: Gate,
+        actor: &Actor,
+    ) -> Result<(), ServiceError> {
+        if gate.dataset.is_empty() {
+            return Err(ServiceError::InvalidRequest(
+                "gate.dataset: a gate needs a registered labelled dataset".to_owned(),
+            ));
+        }
+        let candidate = ModelSelector {
+            name: name.to_owned(),
+            version: VersionRef::Number(version),
+        };
+        let holder = self
+            .store
+            .registry()
+            .version(name, &VersionRef::Alias(alias.to_owned()))
+            .await
+            .ok()
+            .filter(|held| held.version != version && gate.max_roc_auc_drop.is_some());
+        let dataset = LabelledData::Dataset(gate.dataset.clone());
+        let mut failures = Vec::new();
+        let auc = match &holder {
+            Some(held) => {
+                let current = ModelSelector {
+                    name: name.to_owned(),
+                    version: VersionRef::Number(held.version),
+                };
+                let (current, candidate, _, _) = self
+                    .compare(&current, &candidate, dataset, None, actor)
+                    .await?;
+                let drop = current.metrics.roc_auc - candidate.metrics.roc_auc;
+                let allowed = gate.max_roc_auc_drop.unwrap_or_default();
+                if drop > allowed {
+                    failures.push(format!(
+                        "ROC AUC {:.4} is {drop:.4} below version {}'s {:.4} (the gate allows a drop of {allowed})",
+                        candidate.metrics.roc_auc, held.version, current.metrics.roc_auc
+                    ));
+                }
+                candidate.metrics.roc_auc
+            }
+            None => {
+                self.evaluate(&candidate, dataset, None, actor)
+                    .await?
+                    .metrics
+                    .roc_auc
+            }
+        };
+        if let Some(minimum) = gate.min_roc_auc
+            && auc < minimum
+        {
+            failures.push(format!(
+                "ROC AUC {auc:.4} is below the gate's minimum {minimum}"
+            ));
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::GateFailed(format!(
+            "promotion gate on dataset {:?} failed for {name:?} version {version}: {}; alias {alias:?} was not moved",
+            gate.dataset,
+            failures.join("; ")
+        )))
+    }
+
+    /// The threshold best meeting `objective` on the version's scores of `data`.
+    pub async fn suggest_threshold(
+        &self,
+        selector: &ModelSelector,
+        data: LabelledData,
+        objective: Objective,
+    ) -> Result<(Arc<ServedModel>, ThresholdChoice, u64), ServiceError> {
+        let served = self.store.resolve(selector).await?;
+        let (_, churned, mut scored) = self.score(vec![Arc::clone(&served)], data).await?;
+        let (scores, labels) = scored.pop().expect("one version").valid(&churned);
+        let choice = churn_metrics::suggest_threshold(&scores, &labels, objective)?;
+        Ok((served, choice, scores.len() as u64))
+    }
+
+    async fn record(
+        &self,
+        served: Arc<ServedModel>,
+        source: &Source,
+        churned: &[bool],
+        scored: Scored,
+        threshold: Option<f64>,
+        actor: &Actor,
+    ) -> Result<Evaluated, ServiceError> {
+        let threshold = threshold.unwrap_or_else(|| served.model.threshold());
+        let (scores, labels) = scored.valid(churned);
+        let metrics =
+            churn_metrics::evaluate(&scores, &labels, threshold).map_err(|error| {
+                match (error, scored.rejections.first()) {
+                    (MetricsError::Empty, Some((row, rejection))) => {
+                        ServiceError::InvalidRequest(format!(
+                            "no row could be scored ({} rejected); row {row}: {rejection}",
+                            scored.rejected
+                        ))
+                    }
+                    (error, _) => error.into(),
+                }
+            })?;
+        let stored = StoredMetrics {
+            metrics: metrics.clone(),
+            rejected_rows: scored.rejected,
+        };
+        let record = self
+            .store
+            .registry()
+            .record_evaluation(
+                NewEvaluation {
+                    name: served.name.clone(),
+                    version: served.version,
+                    dataset: source.dataset.clone(),
+                    dataset_sha256: source.sha256.clone(),
+                    threshold,
+                    metrics_json: serde_json::to_string(&stored)
+                        .map_err(|e| ServiceError::TaskFailed(e.to_string()))?,
+                },
+                actor,
+            )
+            .await?;
+        Ok(Evaluated {
+            served,
+            record,
+            metrics,
+            rejected: scored.rejected,
+            rejections: scored.rejections,
+        })
+    }
+
+    /// Scores the labelled rows with each version.
+    async fn score(
+        &self,
+        versions: Vec<Arc<ServedModel>>,
+        data: LabelledData,
+    ) -> Result<(Source, Vec<bool>, Vec<Scored>), ServiceError> {
+        match data {
+            LabelledData::Inline(rows) => {
+                if rows.len() > self.max_inline_rows {
+                    return Err(ServiceError::BatchTooLarge {
+                        rows: rows.len(),
+                        limit: self.max_inline_rows,
+                    });
+                }
+                let (customers, churned): (Vec<Customer>, Vec<bool>) = rows.into_iter().unzip();
+                let scored = tokio::task::spawn_blocking(move || {
+                    versions
+                        .iter()
+                        .map(|served| {
+                            let mut scored = Scored::default();
+                            score_chunk(served, &customers, 0, &mut scored)?;
+                            Ok(scored)
+                        })
+                        .collect::<Result<Vec<_>, ServiceError>>()
+                })
+                .await
+                .map_err(|e| ServiceError::TaskFailed(e.to_string()))??;
+                Ok((Source::default(), churned, scored))
+            }
+            LabelledData::Dataset(name) => {
+                let registry = self.store.registry();
+                let dataset = registry.dataset(&name).await?;
+                let mappings = versions
+                    .iter()
+                    .map(|served| {
+                        ColumnMapping::new(served.model.schema(), &dataset.columns, None).map_err(
+                            |missing| ServiceError::DatasetMismatch {
+                                dataset: name.clone(),
+                                model: served.name.clone(),
+                                version: served.version,
+                                missing,
+                            },
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let state = (
+                    Vec::new(),
+                    versions
+                        .iter()
+                        .map(|_| Scored::default())
+                        .collect::<Vec<_>>(),
+                );
+                let (churned, scored) = registry
+                    .scan_dataset(
+                        &dataset,
+                        CHUNK_ROWS,
+                        state,
+                        move |(churned, scored), chunk| {
+                            let first_row = churned.len();
+                            for ((served, mapping), scored) in
+                                versions.iter().zip(&mappings).zip(scored.iter_mut())
+                            {
+                                let customers: Vec<Customer> = chunk
+                                    .rows
+                                    .iter()
+                                    .map(|fields| mapping.customer(fields))
+                                    .collect();
+                                score_chunk(served, &customers, first_row, scored)?;
+                            }
+                            churned.extend(chunk.churned);
+                            Ok::<_, ServiceError>(true)
+                        },
+                    )
+                    .await?;
+                let source = Source {
+                    dataset: name,
+                    sha256: dataset.sha256,
+                };
+                Ok((source, churned, scored))
+            }
+        }
+    }
+}
+
+/// Scores one chunk whose first row is `first_row` of the data, on the calling thread.
+fn score_chunk(
+    served: &ServedModel,
+    customers: &[Customer],
+    first_row: usize,
+    scored: &mut Scored,
+) -> Result<(), ServiceError> {
+    for (offset, outcome) in served.model.predict(customers)?.into_iter().enumerate() {
+        scored.push(first_row + offset, outcome.map(|p| p.churn_probability));
+    }
+    Ok(())
+}
