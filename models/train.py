@@ -63,7 +63,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, confusion_matrix,
-                             f1_score, log_loss, precision_score, recall_score, roc_auc_score)
+                             f1_score, log_loss, precision_recall_curve, precision_score, recall_score,
+                             roc_auc_score)
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -479,6 +480,21 @@ def delong(scores_a, scores_b, churned):
             "standard_error": float(np.sqrt(variance)), "p_value": float(2 * norm.sf(abs(z)))}
 
 
+def threshold_suggestions(scores, churned):
+    """The thresholds `churnctl threshold` must suggest, from precision_recall_curve."""
+    precision, recall, thresholds = precision_recall_curve(churned, scores)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    f1 = 2 * precision * recall / np.where(precision + recall > 0, precision + recall, 1)
+    best_f1 = np.flatnonzero(f1 == f1.max()).max()  # among equals, the highest threshold
+    reachable = precision >= 0.6
+    best_recall = np.flatnonzero(reachable & (recall == recall[reachable].max())).max()
+    return {
+        "f1": {"threshold": float(thresholds[best_f1]), "f1": float(f1[best_f1])},
+        "recall@precision=0.6": {"threshold": float(thresholds[best_recall]), "recall": float(recall[best_recall])},
+        "top-k=500": {"threshold": float(np.sort(scores)[::-1][499])},
+    }
+
+
 def metric_cases(test, probabilities):
     """Hold-out probabilities as onnxruntime computes them (float32, widened exactly), plus
     ties and saturated scores."""
@@ -517,8 +533,16 @@ def request_features(row):
     return features
 
 
+def single_threaded_session(path):
+    """One intra-op thread, as churnserve runs each session: tree ensembles then sum their
+    trees in the same order, so the fixtures hold the server's float32 results bit for bit."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def onnx_probabilities(path, test, codes):
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = single_threaded_session(path)
     names = [i.name for i in session.get_inputs()]
     if names == ["input"]:
         feeds = {"input": dense(test, codes)}
@@ -651,6 +675,7 @@ def generate(out):
         "cases": metric_cases(test, hold_out),
         "comparison": {"a": "telco-logreg", "b": "telco-lgbm",
                        **delong(hold_out["telco-logreg"], hold_out["telco-lgbm"], churned)},
+        "thresholds": {"model": "telco-logreg", **threshold_suggestions(hold_out["telco-logreg"], churned)},
     }) + "\n")
 
     explanations = {
@@ -693,7 +718,7 @@ def write_strict_onehot(train, test, target):
     target.mkdir(parents=True, exist_ok=True)
     onnx_model = train_strict_onehot(train)
     save(onnx_model, target / "strict-onehot.onnx")
-    session = onnxruntime.InferenceSession(str(target / "strict-onehot.onnx"), providers=["CPUExecutionProvider"])
+    session = single_threaded_session(target / "strict-onehot.onnx")
     rows = test.head(20)
     outputs = session.run(None, {
         "contract": rows.contract.to_numpy().astype(object).reshape(-1, 1),

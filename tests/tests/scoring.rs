@@ -418,21 +418,6 @@ async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
 }
 
 #[tokio::test]
-async fn rpcs_of_later_issues_answer_unimplemented() {
-    let server = TestServer::start().await;
-    let status = server
-        .scoring()
-        .await
-        .evaluate(pb::EvaluateRequest {
-            dataset: "telco-holdout".to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect_err("evaluate is issue 5");
-    assert_eq!(status.code(), Code::Unimplemented);
-}
-
-#[tokio::test]
 async fn shutdown_drains_and_serve_returns_ok() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;

@@ -77,6 +77,43 @@ enum Command {
     Explain(Explain),
     /// Global importance of each raw feature.
     Importance(Importance),
+    /// Evaluate a version on a registered labelled dataset; the result is stored.
+    Evaluate {
+        #[command(flatten)]
+        target: Target,
+        /// A registered labelled dataset.
+        #[arg(long)]
+        dataset: String,
+        /// Decision threshold; default: the version's.
+        #[arg(long, default_value_t = 0.0)]
+        threshold: f64,
+    },
+    /// List the stored evaluations of a model, newest first.
+    Evaluations {
+        name: String,
+        /// Only this version's.
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+    /// Evaluate two versions on the same rows, side by side, with DeLong's test of their
+    /// ROC AUC difference.
+    Compare(Compare),
+    /// Suggest a decision threshold from a labelled dataset.
+    Threshold {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        dataset: String,
+        /// `f1`, `recall@precision=X` or `top-k=N`.
+        #[arg(long, default_value = "f1")]
+        objective: String,
+    },
+    /// Change the threshold a version predicts churn at (audited; serving follows at once).
+    SetThreshold {
+        name: String,
+        version: u32,
+        threshold: f64,
+    },
     /// Name the dataset a version is explained against; an empty name clears it.
     SetReference {
         name: String,
@@ -148,6 +185,11 @@ enum AliasCommand {
         name: String,
         alias: String,
         version: u32,
+        /// Move only if VERSION passes on labelled data:
+        /// `dataset=D[,min_roc_auc=X][,max_roc_auc_drop=Y]` (the drop against the version
+        /// holding ALIAS now).
+        #[arg(long, value_parser = gate_spec)]
+        gate: Option<pb::PromotionGate>,
     },
     /// Remove ALIAS.
     Delete { name: String, alias: String },
@@ -224,6 +266,41 @@ struct Explain {
 }
 
 #[derive(Debug, Args)]
+struct Compare {
+    name: String,
+    #[arg(long)]
+    dataset: String,
+    /// Champion and challenger versions, `A,B`.
+    #[arg(long, value_delimiter = ',', num_args = 2, conflicts_with = "aliases")]
+    versions: Vec<u32>,
+    /// Champion and challenger aliases, `A,B`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 2,
+        default_value = "production,challenger"
+    )]
+    aliases: Vec<String>,
+}
+
+impl Compare {
+    fn models(&self) -> (Option<pb::ModelRef>, Option<pb::ModelRef>) {
+        let by = |i: usize| {
+            Some(pb::ModelRef {
+                name: self.name.clone(),
+                version: self.versions.get(i).copied().unwrap_or(0),
+                alias: if self.versions.is_empty() {
+                    self.aliases[i].clone()
+                } else {
+                    String::new()
+                },
+            })
+        };
+        (by(0), by(1))
+    }
+}
+
+#[derive(Debug, Args)]
 struct Importance {
     #[command(flatten)]
     target: Target,
@@ -243,6 +320,29 @@ enum ImportanceMethod {
     Permutation,
     /// Mean absolute attribution.
     MeanAbsShap,
+}
+
+fn gate_spec(text: &str) -> Result<pb::PromotionGate, String> {
+    let mut gate = pb::PromotionGate::default();
+    for part in text.split(',') {
+        let (key, value) = key_value(part)?;
+        let number = || {
+            value
+                .parse::<f64>()
+                .map_err(|_| format!("{key}={value:?} is not a number"))
+        };
+        match key.as_str() {
+            "dataset" => gate.dataset = value,
+            "min_roc_auc" => gate.min_roc_auc = Some(number()?),
+            "max_roc_auc_drop" => gate.max_roc_auc_drop = Some(number()?),
+            other => {
+                return Err(format!(
+                    "unknown gate key {other:?}; expected dataset, min_roc_auc, max_roc_auc_drop"
+                ));
+            }
+        }
+    }
+    Ok(gate)
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -382,11 +482,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             alias,
             version,
+            gate,
         }) => {
             let request = pb::SetAliasRequest {
                 name,
                 alias,
                 version,
+                gate,
             };
             let version = session
                 .registry()
@@ -487,6 +589,150 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ]);
             }
             table.print(format);
+        }
+        Command::Evaluate {
+            target,
+            dataset,
+            threshold,
+        } => {
+            let request = pb::EvaluateRequest {
+                model: target.model_ref(),
+                dataset,
+                rows: Vec::new(),
+                threshold,
+            };
+            let response = session
+                .scoring()
+                .evaluate(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_evaluation(&response, format)?;
+        }
+        Command::Evaluations { name, version } => {
+            let request = pb::ListEvaluationsRequest { name, version };
+            let response = session
+                .registry()
+                .list_evaluations(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let mut table = Table::new(&[
+                "EVALUATION",
+                "CREATED",
+                "MODEL",
+                "VERSION",
+                "DATASET",
+                "THRESHOLD",
+                "ROWS",
+                "REJECTED",
+                "ROC AUC",
+                "PR AUC",
+                "LOG LOSS",
+                "BRIER",
+                "F1",
+            ]);
+            for e in &response.evaluations {
+                let m = e.metrics.clone().unwrap_or_default();
+                let served_by = e.served_by.clone().unwrap_or_default();
+                table.row(vec![
+                    json!(e.evaluation_id),
+                    json!(
+                        e.created_at
+                            .as_ref()
+                            .map_or_else(String::new, |t| utc(t.seconds))
+                    ),
+                    json!(served_by.name),
+                    json!(served_by.version),
+                    json!(e.dataset),
+                    json!(e.threshold),
+                    json!(m.rows),
+                    json!(e.rejected_rows),
+                    json!(m.roc_auc),
+                    json!(m.pr_auc),
+                    json!(m.log_loss),
+                    json!(m.brier),
+                    json!(m.f1),
+                ]);
+            }
+            table.print(format);
+        }
+        Command::Compare(compare) => {
+            let (champion, challenger) = compare.models();
+            let request = pb::CompareRequest {
+                champion,
+                challenger,
+                dataset: compare.dataset,
+                rows: Vec::new(),
+                threshold: 0.0,
+            };
+            let response = session
+                .scoring()
+                .compare(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            print_comparison(&response, format)?;
+        }
+        Command::Threshold {
+            target,
+            dataset,
+            objective,
+        } => {
+            let request = pb::SuggestThresholdRequest {
+                model: target.model_ref(),
+                dataset,
+                rows: Vec::new(),
+                objective: objective.clone(),
+            };
+            let response = session
+                .scoring()
+                .suggest_threshold(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let served_by = response.served_by.clone().unwrap_or_default();
+            let mut table = Table::new(&[
+                "MODEL",
+                "VERSION",
+                "OBJECTIVE",
+                "THRESHOLD",
+                "PRECISION",
+                "RECALL",
+                "F1",
+                "FLAGGED",
+                "ROWS",
+            ]);
+            table.row(vec![
+                json!(served_by.name),
+                json!(served_by.version),
+                json!(objective),
+                json!(response.threshold),
+                json!(response.precision),
+                json!(response.recall),
+                json!(response.f1),
+                json!(response.flagged),
+                json!(response.rows),
+            ]);
+            table.print(format);
+        }
+        Command::SetThreshold {
+            name,
+            version,
+            threshold,
+        } => {
+            let request = pb::SetThresholdRequest {
+                name,
+                version,
+                threshold,
+            };
+            let version = session
+                .registry()
+                .set_threshold(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            show(&version, format);
         }
         Command::SetReference {
             name,
@@ -608,6 +854,147 @@ async fn explain_customer(
         ]);
     }
     table.print(format);
+    Ok(())
+}
+
+/// The scalar metrics as (name, value) rows, in the order tables print them.
+fn metric_rows(metrics: &pb::Metrics, rejected: u64) -> Vec<(&'static str, Value)> {
+    let confusion = metrics.confusion.unwrap_or_default();
+    vec![
+        ("rows", json!(metrics.rows)),
+        ("rejected rows", json!(rejected)),
+        ("positives", json!(metrics.positives)),
+        ("roc auc", json!(metrics.roc_auc)),
+        ("pr auc", json!(metrics.pr_auc)),
+        ("log loss", json!(metrics.log_loss)),
+        ("brier", json!(metrics.brier)),
+        ("accuracy", json!(metrics.accuracy)),
+        ("precision", json!(metrics.precision)),
+        ("recall", json!(metrics.recall)),
+        ("f1", json!(metrics.f1)),
+        ("true positives", json!(confusion.tp)),
+        ("false positives", json!(confusion.fp)),
+        ("true negatives", json!(confusion.tn)),
+        ("false negatives", json!(confusion.r#fn)),
+    ]
+}
+
+fn print_evaluation(response: &pb::EvaluateResponse, format: Format) -> anyhow::Result<()> {
+    let metrics = response
+        .metrics
+        .clone()
+        .context("the server sent no metrics")?;
+    let served_by = response.served_by.clone().unwrap_or_default();
+    if format == Format::Json {
+        let mut details: serde_json::Map<String, Value> =
+            metric_rows(&metrics, response.rejected_rows)
+                .into_iter()
+                .map(|(name, value)| (name.replace(' ', "_"), value))
+                .collect();
+        details.insert("model".to_owned(), json!(served_by.name));
+        details.insert("version".to_owned(), json!(served_by.version));
+        details.insert("evaluation_id".to_owned(), json!(response.evaluation_id));
+        details.insert(
+            "lift".to_owned(),
+            json!(metrics.lift.iter().map(|l| json!({"decile": l.decile, "churn_rate": l.churn_rate, "lift": l.lift, "cumulative_capture": l.cumulative_capture})).collect::<Vec<_>>()),
+        );
+        line(&Value::Object(details).to_string());
+        return Ok(());
+    }
+    line(&format!(
+        "{} version {} · evaluation {}",
+        served_by.name, served_by.version, response.evaluation_id
+    ));
+    let mut table = Table::new(&["METRIC", "VALUE"]);
+    for (name, value) in metric_rows(&metrics, response.rejected_rows) {
+        table.row(vec![json!(name), value]);
+    }
+    table.print(format);
+    for rejection in &response.rejections {
+        line(&format!("rejected: {}", rejection.message));
+    }
+    line("");
+    let mut lift = Table::new(&["DECILE", "CHURN RATE", "LIFT", "CUMULATIVE CAPTURE"]);
+    for l in &metrics.lift {
+        lift.row(vec![
+            json!(l.decile),
+            json!(l.churn_rate),
+            json!(l.lift),
+            json!(l.cumulative_capture),
+        ]);
+    }
+    lift.print(format);
+    line("");
+    let mut calibration = Table::new(&["BIN", "MEAN PREDICTED", "OBSERVED RATE", "COUNT"]);
+    for c in &metrics.calibration {
+        calibration.row(vec![
+            json!(format!("{:.1}-{:.1}", c.lower, c.upper)),
+            json!(c.mean_predicted),
+            json!(c.observed_rate),
+            json!(c.count),
+        ]);
+    }
+    calibration.print(format);
+    Ok(())
+}
+
+fn print_comparison(response: &pb::CompareResponse, format: Format) -> anyhow::Result<()> {
+    let (champion, challenger) = (
+        response
+            .champion
+            .clone()
+            .context("no champion evaluation")?,
+        response
+            .challenger
+            .clone()
+            .context("no challenger evaluation")?,
+    );
+    let label = |e: &pb::EvaluateResponse| {
+        let s = e.served_by.clone().unwrap_or_default();
+        format!("{} v{}", s.name, s.version)
+    };
+    let difference = response.roc_auc_difference.unwrap_or_default();
+    let a = metric_rows(
+        &champion.metrics.clone().unwrap_or_default(),
+        champion.rejected_rows,
+    );
+    let b = metric_rows(
+        &challenger.metrics.clone().unwrap_or_default(),
+        challenger.rejected_rows,
+    );
+    let mut table = Table::new(&["METRIC", "CHAMPION", "CHALLENGER", "DIFFERENCE"]);
+    for ((name, a), (_, b)) in a.into_iter().zip(b) {
+        let delta = match (a.as_i64(), b.as_i64(), a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y), _, _) => json!(y - x),
+            (_, _, Some(x), Some(y)) => json!(y - x),
+            _ => Value::Null,
+        };
+        table.row(vec![json!(name), a, b, delta]);
+    }
+    if format == Format::Json {
+        table.print(format);
+        line(&json!({
+            "champion": label(&champion), "challenger": label(&challenger),
+            "roc_auc_difference": difference.difference, "standard_error": difference.standard_error,
+            "ci_lower": difference.lower, "ci_upper": difference.upper, "p_value": difference.p_value,
+            "paired_rows": response.paired_rows,
+        }).to_string());
+        return Ok(());
+    }
+    line(&format!(
+        "champion {} · challenger {}",
+        label(&champion),
+        label(&challenger)
+    ));
+    table.print(format);
+    line(&format!(
+        "ROC AUC difference (challenger - champion) {:+.4}, 95% CI [{:+.4}, {:+.4}], DeLong p = {:.3} over {} paired rows",
+        difference.difference,
+        difference.lower,
+        difference.upper,
+        difference.p_value,
+        response.paired_rows
+    ));
     Ok(())
 }
 

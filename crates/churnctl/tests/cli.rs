@@ -461,3 +461,105 @@ async fn explains_ranks_features_and_names_a_reference() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluates_compares_gates_and_tunes_the_threshold() {
+    let server = TestServer::start().await;
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("models/fixtures/metrics.json")).expect("fixture"),
+    )
+    .expect("json");
+    let evaluated = json_lines(
+        &server,
+        &["evaluate", "telco-churn", "--dataset", "telco-holdout"],
+        "",
+    )
+    .await;
+    let expected = &fixture["cases"][0]["expected"];
+    for (ours, python) in [
+        ("roc_auc", "roc_auc"),
+        ("pr_auc", "pr_auc"),
+        ("log_loss", "log_loss"),
+        ("brier", "brier"),
+    ] {
+        let (a, b) = (
+            evaluated[0][ours].as_f64().expect("ours"),
+            expected[python].as_f64().expect("python"),
+        );
+        assert!((a - b).abs() <= 1e-9, "{ours}: {a} vs scikit-learn {b}");
+    }
+    assert_eq!(evaluated[0]["true_positives"], expected["confusion"]["tp"]);
+
+    let compared = churnctl(
+        &server,
+        &["compare", "telco-churn", "--dataset", "telco-holdout"],
+        "",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&compared.stdout);
+    assert!(
+        text.starts_with("champion telco-churn v1 · challenger telco-churn v2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ROC AUC difference (challenger - champion) -0.0046"),
+        "{text}"
+    );
+    assert!(text.contains("over 2113 paired rows"), "{text}");
+
+    let gated = churnctl(
+        &server,
+        &[
+            "alias",
+            "set",
+            "telco-churn",
+            "production",
+            "2",
+            "--gate",
+            "dataset=telco-holdout,max_roc_auc_drop=0.001",
+        ],
+        "",
+    )
+    .await;
+    assert!(!gated.status.success());
+    let message = String::from_utf8_lossy(&gated.stderr);
+    assert!(
+        message.contains("FailedPrecondition: promotion gate") && message.contains("was not moved"),
+        "{message}"
+    );
+    let listed = json_lines(&server, &["evaluations", "telco-churn"], "").await;
+    assert_eq!(
+        listed.len(),
+        3 + 2,
+        "evaluate, compare's two, the gate's two"
+    );
+
+    let suggested = json_lines(
+        &server,
+        &[
+            "threshold",
+            "telco-churn",
+            "--dataset",
+            "telco-holdout",
+            "--objective",
+            "f1",
+        ],
+        "",
+    )
+    .await;
+    let threshold = suggested[0]["threshold"].as_f64().expect("threshold");
+    let python = fixture["thresholds"]["f1"]["threshold"]
+        .as_f64()
+        .expect("python");
+    assert!(
+        (threshold - python).abs() <= 1e-9,
+        "{threshold} vs {python}"
+    );
+    let set = json_lines(
+        &server,
+        &["set-threshold", "telco-churn", "1", &threshold.to_string()],
+        "",
+    )
+    .await;
+    assert_eq!(set[0]["threshold"].as_f64(), Some(threshold));
+}
