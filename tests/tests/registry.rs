@@ -360,6 +360,7 @@ async fn aliases_move_under_load_without_a_failed_request() {
         let version = if round % 2 == 0 { 2 } else { 1 };
         let moved = registry
             .set_alias(pb::SetAliasRequest {
+                gate: None,
                 name: BUNDLED_MODEL.to_owned(),
                 alias: "production".to_owned(),
                 version,
@@ -403,6 +404,7 @@ async fn alias_and_archive_rules_answer_with_their_codes() {
     let server = TestServer::start().await;
     let mut registry = server.registry().await;
     let set = |alias: &str, version: u32| pb::SetAliasRequest {
+        gate: None,
         name: BUNDLED_MODEL.to_owned(),
         alias: alias.to_owned(),
         version,
@@ -503,6 +505,7 @@ async fn a_restart_finds_everything_as_it_was() {
         .expect("register");
         registry
             .set_alias(pb::SetAliasRequest {
+                gate: None,
                 name: "restarted".to_owned(),
                 alias: "production".to_owned(),
                 version: 1,
@@ -643,6 +646,7 @@ async fn tokens_guard_writes_and_reads() {
     .await;
     let mut registry = server.registry().await;
     let alias = pb::SetAliasRequest {
+        gate: None,
         name: BUNDLED_MODEL.to_owned(),
         alias: "production".to_owned(),
         version: 2,
@@ -719,6 +723,7 @@ async fn a_second_server_on_the_same_database_follows_changes() {
         .registry()
         .await
         .set_alias(pb::SetAliasRequest {
+            gate: None,
             name: BUNDLED_MODEL.to_owned(),
             alias: "production".to_owned(),
             version: 2,
@@ -783,6 +788,7 @@ async fn a_corrupted_artifact_refuses_to_serve_and_the_rest_keeps_serving() {
         .registry()
         .await
         .set_alias(pb::SetAliasRequest {
+            gate: None,
             name: BUNDLED_MODEL.to_owned(),
             alias: "production".to_owned(),
             version: 2,
