@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every check: formatting, lints, every Rust test (real ONNX
-# Runtime, real server on ephemeral ports), and the regeneration of the bundled models
-# and fixtures by models/train.py, compared with what is committed.
+# Runtime, real server on ephemeral ports), the regeneration of the bundled models and
+# fixtures by models/train.py, compared with what is committed, and stock KServe V2
+# clients (tritonclient, grpcurl) against a running server.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +31,28 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
 .venv/bin/python models/train.py --check
+
+step "KServe V2 clients: tritonclient and grpcurl against a running server (python clients in .venv-clients)"
+if [[ ! -x .venv-clients/bin/python ]]; then
+    python3 -m venv .venv-clients
+fi
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+data_dir="$(mktemp -d)"
+server_log="$(mktemp)"
+trap 'rm -f "$log" "$server_log"; rm -rf "$data_dir"; [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true' EXIT
+target/debug/churnserve serve --listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
+server_pid=$!
+address=""
+for _ in $(seq 1 300); do
+    address="$(grep -o 'listening on [0-9.:]*' "$server_log" | awk '{print $3}' || true)"
+    [[ -n "$address" ]] && break
+    sleep 0.1
+done
+[[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
+PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address"
+kill "$server_pid"
+wait "$server_pid" || true
+server_pid=""
 
 step "summary"
 echo "rust tests: $totals"

@@ -1,11 +1,17 @@
-//! Generates the churn.v1 messages, clients and servers from `proto/` at build time.
+//! Generates the churn.v1 and KServe V2 (`inference`) messages, clients and servers from
+//! `proto/` at build time.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let protos = ["common.proto", "scoring.proto", "registry.proto"]
-        .map(|file| proto_root.join("churn/v1").join(file));
+    let protos = [
+        "churn/v1/common.proto",
+        "churn/v1/scoring.proto",
+        "churn/v1/registry.proto",
+        "inference/grpc_predict_v2.proto",
+    ]
+    .map(|file| proto_root.join(file));
     // A vendored protoc, so a fresh machine needs nothing installed to build.
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);

@@ -6,5 +6,11 @@ pub mod v1 {
     tonic::include_proto!("churn.v1");
 }
 
-/// The encoded `FileDescriptorSet` of every churn.v1 file, for server reflection.
+/// `package inference`: the KServe V2 / Open Inference Protocol, generated from
+/// `proto/inference/grpc_predict_v2.proto`.
+pub mod inference {
+    tonic::include_proto!("inference");
+}
+
+/// The encoded `FileDescriptorSet` of every served proto file, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("churn_v1_descriptor");

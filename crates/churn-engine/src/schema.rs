@@ -25,7 +25,7 @@ pub enum FeatureKind {
 
 /// Element type of a tensor the engine fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TensorType {
+pub enum TensorType {
     F32,
     F64,
     I64,
@@ -50,7 +50,8 @@ pub struct Feature {
     pub categories: Option<Categories>,
     /// Whether a missing value (fed as NaN) is something the graph handles.
     pub missing_allowed: bool,
-    pub(crate) tensor_type: TensorType,
+    /// The element type the graph takes this feature as.
+    pub tensor_type: TensorType,
 }
 
 /// How the features reach the graph.
@@ -98,6 +99,15 @@ impl Schema {
             layout,
             positions,
         })
+    }
+
+    /// The name of the single dense `[N,F]` input whose columns are the features, or
+    /// `None` when each feature is its own input.
+    pub fn dense_input(&self) -> Option<&str> {
+        match &self.layout {
+            Layout::Dense { input_name } => Some(input_name),
+            Layout::PerFeature { .. } => None,
+        }
     }
 
     /// The feature called `name`, if the model has one.

@@ -7,6 +7,8 @@ mod error;
 mod evaluating;
 mod explaining;
 mod from_proto;
+mod kserve;
+mod kserve_tensors;
 mod registry_service;
 mod scoring;
 mod scoring_service;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use churn_api::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
 use churn_api::v1::registry_service_server::RegistryServiceServer;
 use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use churn_engine::{EngineError, OnnxRuntime};
@@ -59,6 +62,23 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("start-up task failed: {0}")]
     Startup(String),
+}
+
+/// Marks the whole server and each of its services SERVING or NOT_SERVING.
+async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for service in [
+        "",
+        <ScoringServiceServer<scoring_service::ScoringApi> as tonic::server::NamedService>::NAME,
+        <RegistryServiceServer<registry_service::RegistryApi> as tonic::server::NamedService>::NAME,
+        <GrpcInferenceServiceServer<kserve::KServeApi> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
 }
 
 /// Serves every churn.v1 service on `listener` until `shutdown` completes, then drains
@@ -120,6 +140,20 @@ pub async fn serve(
         evaluating: Arc::clone(&evaluating),
         auth: auth.clone(),
     };
+    let kserve = kserve::KServeApi {
+        store: Arc::clone(&store),
+        scoring: Arc::clone(&scoring.scoring),
+        auth: auth.clone(),
+    };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let default_ready = store
+        .resolve(&store::ModelSelector {
+            name: String::new(),
+            version: churn_registry::VersionRef::Alias(store::PRODUCTION_ALIAS.to_owned()),
+        })
+        .await
+        .is_ok();
+    set_health(&health, default_ready).await;
     let registry = registry_service::RegistryApi {
         evaluating,
         store,
@@ -130,6 +164,7 @@ pub async fn serve(
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(churn_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection()
         .build_v1()
@@ -156,13 +191,23 @@ pub async fn serve(
                 .max_decoding_message_size(config.max_message_bytes)
                 .max_encoding_message_size(config.max_message_bytes),
         )
+        .add_service(
+            GrpcInferenceServiceServer::new(kserve)
+                .max_decoding_message_size(config.max_message_bytes)
+                .max_encoding_message_size(config.max_message_bytes),
+        )
+        .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         // serve_with_incoming ignores the builder's TCP_NODELAY; without it Nagle's algorithm
         // holds back small responses.
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
+            async move {
+                shutdown.await;
+                // Draining: probes see NOT_SERVING while in-flight requests finish.
+                set_health(&health, false).await;
+            },
         )
         .await;
     poller.abort();

@@ -460,6 +460,40 @@ impl ModelStore {
         Ok(record)
     }
 
+    /// Versions of `name` in memory: cached, or held by an alias.
+    pub fn loaded_versions(&self, name: &str) -> Vec<u32> {
+        let mut versions: Vec<u32> = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .get(name)
+            .map(|v| v.keys().copied().collect())
+            .unwrap_or_default();
+        if let Some(aliases) = self.aliases.load().get(name) {
+            versions.extend(aliases.values().filter_map(|target| match target {
+                AliasTarget::Loaded(served) => Some(served.version),
+                AliasTarget::Version { .. } => None,
+            }));
+        }
+        versions.sort_unstable();
+        versions.dedup();
+        versions
+    }
+
+    /// Drops the cached versions of `name`; versions an alias serves stay loaded, since
+    /// requests by alias must not fail. Returns the versions dropped.
+    pub fn unload(&self, name: &str) -> Vec<u32> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped: Vec<u32> = cache
+            .entries
+            .remove(name)
+            .map(|versions| versions.into_keys().collect())
+            .unwrap_or_default();
+        cache.len -= dropped.len();
+        dropped
+    }
+
     /// The registry change marker as of the last refresh.
     pub fn generation(&self) -> i64 {
         self.generation.load(Ordering::Acquire)

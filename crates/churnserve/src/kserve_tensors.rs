@@ -1,0 +1,314 @@
+//! KServe V2 tensors to customers and probabilities back: typed `contents` or
+//! little-endian `raw_input_contents` (BYTES as 4-byte length-prefixed elements), one
+//! `[N,1]` input per raw feature or one `[N,F]` input for a dense model.
+
+use churn_api::inference as pb;
+use churn_engine::{Customer, FeatureValue, Schema, TensorType};
+
+use crate::error::ServiceError;
+
+/// The one output every model has.
+pub const PROBABILITY_OUTPUT: &str = "churn_probability";
+
+/// A tensor's elements, whatever their wire type.
+enum Elements {
+    Numbers(Vec<f64>),
+    Texts(Vec<String>),
+    Flags(Vec<bool>),
+}
+
+impl Elements {
+    fn len(&self) -> usize {
+        match self {
+            Elements::Numbers(v) => v.len(),
+            Elements::Texts(v) => v.len(),
+            Elements::Flags(v) => v.len(),
+        }
+    }
+
+    fn value(&self, index: usize) -> FeatureValue {
+        match self {
+            Elements::Numbers(v) => FeatureValue::Number(v[index]),
+            Elements::Texts(v) => FeatureValue::Text(v[index].clone()),
+            Elements::Flags(v) => FeatureValue::Flag(v[index]),
+        }
+    }
+}
+
+/// The V2 datatype a feature's graph input takes.
+pub fn datatype(tensor_type: TensorType) -> &'static str {
+    match tensor_type {
+        TensorType::F32 => "FP32",
+        TensorType::F64 => "FP64",
+        TensorType::I64 => "INT64",
+        TensorType::Bool => "BOOL",
+        TensorType::Text => "BYTES",
+    }
+}
+
+/// The request's customers, by the model's raw feature names.
+pub fn customers(
+    schema: &Schema,
+    request: &pb::ModelInferRequest,
+) -> Result<Vec<Customer>, ServiceError> {
+    let raw = &request.raw_input_contents;
+    if !raw.is_empty() && raw.len() != request.inputs.len() {
+        return Err(invalid(format!(
+            "raw_input_contents has {} entries for {} inputs; send one per input or none",
+            raw.len(),
+            request.inputs.len()
+        )));
+    }
+    let decoded = request
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let elements = elements(input, raw.get(i).map(Vec::as_slice))
+                .map_err(|message| invalid(format!("input `{}`: {message}", input.name)))?;
+            let expected: i64 = input.shape.iter().product();
+            if input.shape.iter().any(|&d| d < 0) || expected as usize != elements.len() {
+                return Err(invalid(format!(
+                    "input `{}`: shape {:?} holds {expected} elements but {} were sent",
+                    input.name,
+                    input.shape,
+                    elements.len()
+                )));
+            }
+            Ok((input, elements))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match schema.dense_input() {
+        Some(name) => dense_customers(schema, name, &decoded),
+        None => per_feature_customers(schema, &decoded),
+    }
+}
+
+fn per_feature_customers(
+    schema: &Schema,
+    decoded: &[(&pb::model_infer_request::InferInputTensor, Elements)],
+) -> Result<Vec<Customer>, ServiceError> {
+    let rows = decoded
+        .first()
+        .map_or(0, |(input, _)| input.shape.first().copied().unwrap_or(0)) as usize;
+    for (input, _) in decoded {
+        let shape_ok = matches!(input.shape.as_slice(), [n] | [n, 1] if *n as usize == rows);
+        if !shape_ok {
+            return Err(invalid(format!(
+                "input `{}`: shape {:?}; expected [{rows}, 1] like the first input (one column per raw feature)",
+                input.name, input.shape
+            )));
+        }
+        if schema.feature(&input.name).is_none() {
+            return Err(invalid(format!(
+                "input `{}` is not a feature of this model; its inputs are {}",
+                input.name,
+                schema
+                    .features
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok((0..rows)
+        .map(|row| Customer {
+            id: row.to_string(),
+            features: decoded
+                .iter()
+                .map(|(input, elements)| (input.name.clone(), elements.value(row)))
+                .collect(),
+        })
+        .collect())
+}
+
+fn dense_customers(
+    schema: &Schema,
+    input_name: &str,
+    decoded: &[(&pb::model_infer_request::InferInputTensor, Elements)],
+) -> Result<Vec<Customer>, ServiceError> {
+    let width = schema.features.len();
+    let [(input, Elements::Numbers(values))] = decoded else {
+        return Err(invalid(format!(
+            "this model takes one numeric input `{input_name}` shaped [N, {width}]"
+        )));
+    };
+    let rows = match input.shape.as_slice() {
+        [n, w] if *w as usize == width => *n as usize,
+        other => {
+            return Err(invalid(format!(
+                "input `{}`: shape {other:?}; expected [N, {width}]",
+                input.name
+            )));
+        }
+    };
+    (0..rows)
+        .map(|row| {
+            let features = schema
+                .features
+                .iter()
+                .enumerate()
+                .map(|(column, feature)| {
+                    let value = values[row * width + column];
+                    let value = match &feature.categories {
+                        // A coded column carries the index of its category.
+                        Some(categories) => {
+                            let code = (value.fract() == 0.0 && value >= 0.0)
+                                .then_some(value as usize)
+                                .and_then(|code| categories.values.get(code));
+                            match code {
+                                Some(text) => FeatureValue::Text(text.clone()),
+                                None => {
+                                    return Err(invalid(format!(
+                                        "row {row}: column {column} (`{}`) is {value}; expected a category code 0..{}",
+                                        feature.name,
+                                        categories.values.len() - 1
+                                    )));
+                                }
+                            }
+                        }
+                        None if value.is_nan() => FeatureValue::Missing,
+                        None => FeatureValue::Number(value),
+                    };
+                    Ok((feature.name.clone(), value))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(Customer {
+                id: row.to_string(),
+                features,
+            })
+        })
+        .collect()
+}
+
+fn elements(
+    input: &pb::model_infer_request::InferInputTensor,
+    raw: Option<&[u8]>,
+) -> Result<Elements, String> {
+    let contents = input.contents.clone().unwrap_or_default();
+    let fixed = |width: usize| -> Result<Vec<&[u8]>, String> {
+        let raw = raw.unwrap_or_default();
+        if !raw.len().is_multiple_of(width) {
+            return Err(format!(
+                "{} raw bytes are not a whole number of {width}-byte {} elements",
+                raw.len(),
+                input.datatype
+            ));
+        }
+        Ok(raw.chunks_exact(width).collect())
+    };
+    let bytes = |chunk: &[u8]| -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[..chunk.len()].copy_from_slice(chunk);
+        out
+    };
+    Ok(match (input.datatype.as_str(), raw) {
+        ("FP64", None) => Elements::Numbers(contents.fp64_contents),
+        ("FP64", Some(_)) => Elements::Numbers(
+            fixed(8)?
+                .iter()
+                .map(|c| f64::from_le_bytes(bytes(c)))
+                .collect(),
+        ),
+        ("FP32", None) => Elements::Numbers(
+            contents
+                .fp32_contents
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
+        ),
+        ("FP32", Some(_)) => Elements::Numbers(
+            fixed(4)?
+                .iter()
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+        ),
+        ("INT64", None) => {
+            Elements::Numbers(contents.int64_contents.iter().map(|&v| v as f64).collect())
+        }
+        ("INT64", Some(_)) => Elements::Numbers(
+            fixed(8)?
+                .iter()
+                .map(|c| i64::from_le_bytes(bytes(c)) as f64)
+                .collect(),
+        ),
+        ("INT32", None) => Elements::Numbers(
+            contents
+                .int_contents
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect(),
+        ),
+        ("INT32", Some(_)) => Elements::Numbers(
+            fixed(4)?
+                .iter()
+                .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+        ),
+        ("BOOL", None) => Elements::Flags(contents.bool_contents),
+        ("BOOL", Some(_)) => Elements::Flags(fixed(1)?.iter().map(|c| c[0] != 0).collect()),
+        ("BYTES", None) => Elements::Texts(
+            contents
+                .bytes_contents
+                .into_iter()
+                .map(|b| {
+                    String::from_utf8(b).map_err(|_| "a BYTES element is not UTF-8 text".to_owned())
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        ("BYTES", Some(raw)) => Elements::Texts(length_prefixed(raw)?),
+        (other, _) => {
+            return Err(format!(
+                "datatype {other:?} is not accepted; expected BYTES, FP32, FP64, INT32, INT64 or BOOL"
+            ));
+        }
+    })
+}
+
+/// BYTES elements in raw form: each a 4-byte little-endian length, then that many bytes.
+fn length_prefixed(mut raw: &[u8]) -> Result<Vec<String>, String> {
+    let mut texts = Vec::new();
+    while !raw.is_empty() {
+        let Some((length, rest)) = raw.split_first_chunk::<4>() else {
+            return Err("raw BYTES end inside an element's 4-byte length".to_owned());
+        };
+        let length = u32::from_le_bytes(*length) as usize;
+        if rest.len() < length {
+            return Err(format!(
+                "a raw BYTES element claims {length} bytes but {} remain",
+                rest.len()
+            ));
+        }
+        let (text, rest) = rest.split_at(length);
+        texts.push(
+            String::from_utf8(text.to_vec())
+                .map_err(|_| "a BYTES element is not UTF-8 text".to_owned())?,
+        );
+        raw = rest;
+    }
+    Ok(texts)
+}
+
+/// The probabilities as the `churn_probability` output, raw or typed.
+pub fn probability_output(
+    probabilities: &[f64],
+    raw: bool,
+) -> (pb::model_infer_response::InferOutputTensor, Option<Vec<u8>>) {
+    let tensor = pb::model_infer_response::InferOutputTensor {
+        name: PROBABILITY_OUTPUT.to_owned(),
+        datatype: "FP64".to_owned(),
+        shape: vec![probabilities.len() as i64],
+        parameters: Default::default(),
+        contents: (!raw).then(|| pb::InferTensorContents {
+            fp64_contents: probabilities.to_vec(),
+            ..Default::default()
+        }),
+    };
+    let bytes = raw.then(|| probabilities.iter().flat_map(|p| p.to_le_bytes()).collect());
+    (tensor, bytes)
+}
+
+fn invalid(message: String) -> ServiceError {
+    ServiceError::InvalidRequest(message)
+}
