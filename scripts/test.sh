@@ -40,7 +40,7 @@ fi
 data_dir="$(mktemp -d)"
 server_log="$(mktemp)"
 trap 'rm -f "$log" "$server_log"; rm -rf "$data_dir"; [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true' EXIT
-target/debug/churnserve serve --listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
+target/debug/churnserve serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
 server_pid=$!
 address=""
 for _ in $(seq 1 300); do

@@ -110,6 +110,11 @@ impl Schema {
         }
     }
 
+    /// The position of the feature called `name` in `features`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.positions.get(name).copied()
+    }
+
     /// The feature called `name`, if the model has one.
     pub fn feature(&self, name: &str) -> Option<&Feature> {
         self.positions.get(name).map(|&p| &self.features[p])

@@ -84,9 +84,39 @@ pub struct Config {
     /// Most labelled rows PERMUTATION importance uses (a dataset's first rows).
     #[arg(long, env = "CHURNSERVE_IMPORTANCE_ROWS", default_value_t = 2_000)]
     pub importance_rows: usize,
+    /// Address of the HTTP port serving /metrics (Prometheus), /healthz and /readyz;
+    /// `off` disables it.
+    #[arg(
+        long,
+        env = "CHURNSERVE_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: MetricsListen,
+    /// Recent rows per model version over which drift is computed.
+    #[arg(long, env = "CHURNSERVE_DRIFT_WINDOW", default_value_t = 1_000)]
+    pub drift_window: usize,
+    /// Reference rows drift compares with: the first rows of the version's reference dataset.
+    #[arg(long, env = "CHURNSERVE_DRIFT_REFERENCE_ROWS", default_value_t = 2_000)]
+    pub drift_reference_rows: usize,
     /// Most rows MEAN_ABS_SHAP importance explains (a dataset's first rows).
     #[arg(long, env = "CHURNSERVE_SHAP_IMPORTANCE_ROWS", default_value_t = 200)]
     pub shap_importance_rows: usize,
+}
+
+/// Where the metrics port listens, or nowhere (`off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for MetricsListen {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "off" {
+            return Ok(MetricsListen(None));
+        }
+        text.parse()
+            .map(|address| MetricsListen(Some(address)))
+            .map_err(|e| format!("{text:?}: {e}; expected HOST:PORT or `off`"))
+    }
 }
 
 /// A configuration value that cannot work.
@@ -118,6 +148,9 @@ impl Config {
             explain_max_evaluations: 100_000,
             importance_rows: 2_000,
             shap_importance_rows: 200,
+            metrics_listen: MetricsListen(None),
+            drift_window: 1_000,
+            drift_reference_rows: 2_000,
         }
     }
 
@@ -155,11 +188,13 @@ impl Config {
             self.explain_max_evaluations,
             self.importance_rows,
             self.shap_importance_rows,
+            self.drift_window,
+            self.drift_reference_rows,
         ]
         .contains(&0)
         {
             return Err(ConfigError(
-                "explain_background_rows, explain_max_evaluations, importance_rows and shap_importance_rows must be at least 1".to_owned(),
+                "explain_background_rows, explain_max_evaluations, importance_rows, shap_importance_rows, drift_window and drift_reference_rows must be at least 1".to_owned(),
             ));
         }
         Ok(())

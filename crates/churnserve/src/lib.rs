@@ -3,12 +3,14 @@
 
 mod auth;
 mod config;
+mod drift;
 mod error;
 mod evaluating;
 mod explaining;
 mod from_proto;
 mod kserve;
 mod kserve_tensors;
+mod metrics;
 mod registry_service;
 mod scoring;
 mod scoring_service;
@@ -124,6 +126,27 @@ pub async fn serve(
         write_token: config.write_token.clone(),
         read_token: config.read_token.clone(),
     };
+    let metrics = Arc::new(metrics::Metrics::new(
+        Arc::clone(&store),
+        metrics::DriftSettings {
+            window: config.drift_window,
+            reference_rows: config.drift_reference_rows,
+        },
+    ));
+    let metrics_server = match config.metrics_listen.0 {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .map_err(ServerError::Listener)?;
+            let bound = listener.local_addr().map_err(ServerError::Listener)?;
+            tracing::info!("metrics, /healthz and /readyz on http://{bound}");
+            Some(tokio::spawn(metrics::serve_http(
+                listener,
+                Arc::clone(&metrics),
+            )))
+        }
+        None => None,
+    };
     let evaluating = Arc::new(evaluating::Evaluating::new(
         Arc::clone(&store),
         config.max_batch_rows,
@@ -132,6 +155,7 @@ pub async fn serve(
         scoring: Arc::new(scoring::Scoring::new(
             Arc::clone(&store),
             config.max_batch_rows,
+            Arc::clone(&metrics),
         )),
         explaining: Arc::new(explaining::Explaining::new(
             Arc::clone(&store),
@@ -154,6 +178,7 @@ pub async fn serve(
         .await
         .is_ok();
     set_health(&health, default_ready).await;
+    metrics.set_ready(default_ready);
     let registry = registry_service::RegistryApi {
         evaluating,
         store,
@@ -181,6 +206,7 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             oversized_is_resource_exhausted,
         ))
+        .layer(metrics::RequestMetricsLayer(Arc::clone(&metrics)))
         .add_service(
             ScoringServiceServer::new(scoring)
                 .max_decoding_message_size(config.max_message_bytes)
@@ -201,16 +227,20 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         // serve_with_incoming ignores the builder's TCP_NODELAY; without it Nagle's algorithm
         // holds back small responses.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
+            let metrics = Arc::clone(&metrics);
             async move {
                 shutdown.await;
                 // Draining: probes see NOT_SERVING while in-flight requests finish.
                 set_health(&health, false).await;
-            },
-        )
+                metrics.set_ready(false);
+            }
+        })
         .await;
     poller.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     served?;
     tracing::info!("server stopped");
     Ok(())

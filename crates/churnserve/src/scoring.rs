@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use churn_engine::{Customer, Prediction, RowError};
 
+use std::time::Instant;
+
 use crate::error::ServiceError;
+use crate::metrics::Metrics;
 use crate::store::{ModelSelector, ModelStore, ServedModel};
 
 /// Per-row outcomes, in request order.
@@ -15,13 +18,15 @@ pub type Outcomes = Vec<Result<Prediction, RowError>>;
 pub struct Scoring {
     store: Arc<ModelStore>,
     max_batch_rows: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl Scoring {
-    pub fn new(store: Arc<ModelStore>, max_batch_rows: usize) -> Scoring {
+    pub fn new(store: Arc<ModelStore>, max_batch_rows: usize, metrics: Arc<Metrics>) -> Scoring {
         Scoring {
             store,
             max_batch_rows,
+            metrics,
         }
     }
 
@@ -38,7 +43,8 @@ impl Scoring {
         served: Arc<ServedModel>,
         customer: Customer,
     ) -> Result<(String, Prediction), ServiceError> {
-        let (mut customers, mut outcomes) = predict(served, vec![customer]).await?;
+        let (mut customers, mut outcomes) =
+            predict(served, vec![customer], Arc::clone(&self.metrics)).await?;
         let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
         match outcome {
             Ok(prediction) => Ok((customer.id, prediction)),
@@ -61,19 +67,26 @@ impl Scoring {
                 limit: self.max_batch_rows,
             });
         }
-        predict(served, customers).await
+        predict(served, customers, Arc::clone(&self.metrics)).await
     }
 }
 
 async fn predict(
     served: Arc<ServedModel>,
     customers: Vec<Customer>,
+    metrics: Arc<Metrics>,
 ) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
     if customers.is_empty() {
         return Ok((customers, Vec::new()));
     }
     tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
         let outcomes = served.model.predict(&customers)?;
+        let scores: Vec<Option<f64>> = outcomes
+            .iter()
+            .map(|o| o.as_ref().ok().map(|p| p.churn_probability))
+            .collect();
+        metrics.record_predictions(&served, &customers, &scores, start.elapsed());
         Ok((customers, outcomes))
     })
     .await

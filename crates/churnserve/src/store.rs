@@ -460,6 +460,14 @@ impl ModelStore {
         Ok(record)
     }
 
+    /// Model versions in the cache.
+    pub fn loaded_count(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len
+    }
+
     /// Versions of `name` in memory: cached, or held by an alias.
     pub fn loaded_versions(&self, name: &str) -> Vec<u32> {
         let mut versions: Vec<u32> = self

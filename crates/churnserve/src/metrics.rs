@@ -1,0 +1,493 @@
+//! Prometheus metrics in the text exposition format, served with `/healthz` and `/readyz`
+//! on their own HTTP port: request counts and latency by RPC and status, requests in
+//! flight, rows scored, batch sizes, predict time and score distributions by version, and
+//! drift (population stability index of each feature and of the score against the
+//! version's reference dataset, over a sliding window of recent rows).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use churn_engine::{Customer, FeatureValue};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::drift::{DriftTracker, load_reference};
+use crate::store::{ModelStore, ServedModel};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+const ROW_BUCKETS: &[f64] = &[1.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0];
+const SCORE_BUCKETS: &[f64] = &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+#[derive(Debug, Clone)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        if let Some(bucket) = self.bounds.iter().position(|&b| value <= b) {
+            self.counts[bucket] += 1;
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, count) in self.bounds.iter().zip(&self.counts) {
+            cumulative += count;
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// Per model version.
+#[derive(Debug)]
+struct VersionMetrics {
+    rows: u64,
+    predict_seconds: Histogram,
+    scores: Histogram,
+}
+
+impl Default for VersionMetrics {
+    fn default() -> Self {
+        VersionMetrics {
+            rows: 0,
+            predict_seconds: Histogram::new(LATENCY_BUCKETS),
+            scores: Histogram::new(SCORE_BUCKETS),
+        }
+    }
+}
+
+/// How drift is measured.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftSettings {
+    /// Recent rows per version the index is computed over.
+    pub window: usize,
+    /// Reference rows: the first ones of the version's reference dataset.
+    pub reference_rows: usize,
+}
+
+/// Everything the server counts.
+#[derive(Debug)]
+pub struct Metrics {
+    store: Arc<ModelStore>,
+    drift_settings: DriftSettings,
+    ready: AtomicBool,
+    in_flight: AtomicI64,
+    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    batch_rows: Mutex<Histogram>,
+    versions: Mutex<BTreeMap<VersionKey, VersionMetrics>>,
+    drift: Mutex<BTreeMap<VersionKey, SharedTracker>>,
+}
+
+/// A model version: name and number.
+type VersionKey = (String, u32);
+type SharedTracker = Arc<Mutex<DriftTracker>>;
+
+impl Metrics {
+    pub fn new(store: Arc<ModelStore>, drift_settings: DriftSettings) -> Self {
+        Metrics {
+            store,
+            drift_settings,
+            ready: AtomicBool::new(false),
+            in_flight: AtomicI64::new(0),
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            batch_rows: Mutex::new(Histogram::new(ROW_BUCKETS)),
+            versions: Mutex::default(),
+            drift: Mutex::default(),
+        }
+    }
+
+    /// What `/readyz` answers.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    fn record_request(&self, rpc: &str, code: &'static str, elapsed: Duration) {
+        *lock(&self.requests)
+            .entry((rpc.to_owned(), code))
+            .or_default() += 1;
+        lock(&self.latency)
+            .entry(rpc.to_owned())
+            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one engine call: its rows, its time, and the scored rows' probabilities
+    /// and features for drift.
+    pub fn record_predictions(
+        &self,
+        served: &Arc<ServedModel>,
+        customers: &[Customer],
+        scores: &[Option<f64>],
+        elapsed: Duration,
+    ) {
+        lock(&self.batch_rows).observe(customers.len() as f64);
+        {
+            let mut versions = lock(&self.versions);
+            let entry = versions
+                .entry((served.name.clone(), served.version))
+                .or_default();
+            entry.rows += scores.iter().flatten().count() as u64;
+            entry.predict_seconds.observe(elapsed.as_secs_f64());
+            scores
+                .iter()
+                .flatten()
+                .for_each(|&s| entry.scores.observe(s));
+        }
+        let tracker = self.tracker(served);
+        let mut tracker = lock(&tracker);
+        let schema = served.model.schema();
+        let keep = self.drift_settings.window;
+        let scored: Vec<(&Customer, f64)> = customers
+            .iter()
+            .zip(scores)
+            .filter_map(|(c, s)| s.map(|s| (c, s)))
+            .collect();
+        for (customer, score) in scored.iter().rev().take(keep).rev() {
+            let mut values = vec![FeatureValue::Missing; schema.features.len()];
+            for (name, value) in &customer.features {
+                if let Some(position) = schema.position(name) {
+                    values[position] = value.clone();
+                }
+            }
+            tracker.observe(values, *score, keep);
+        }
+    }
+
+    /// The version's drift tracker; the first call starts loading its reference.
+    fn tracker(&self, served: &Arc<ServedModel>) -> SharedTracker {
+        let mut trackers = lock(&self.drift);
+        let key = (served.name.clone(), served.version);
+        if let Some(tracker) = trackers.get(&key) {
+            return Arc::clone(tracker);
+        }
+        let tracker = Arc::new(Mutex::new(DriftTracker::default()));
+        trackers.insert(key, Arc::clone(&tracker));
+        let (store, served, rows) = (
+            Arc::clone(&self.store),
+            Arc::clone(served),
+            self.drift_settings.reference_rows,
+        );
+        let loading = Arc::clone(&tracker);
+        tokio::spawn(async move {
+            match load_reference(&store, &served, rows).await {
+                Ok(reference) => lock(&loading).set_reference(reference),
+                Err(reason) => {
+                    tracing::info!(model = %served.name, version = served.version, %reason, "no drift reference");
+                    lock(&loading).set_unavailable(reason);
+                }
+            }
+        });
+        tracker
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        family(
+            &mut out,
+            "churn_requests_total",
+            "counter",
+            "gRPC requests by method and status code.",
+        );
+        for ((rpc, code), count) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "churn_requests_total{{rpc=\"{rpc}\",code=\"{code}\"}} {count}"
+            );
+        }
+        family(
+            &mut out,
+            "churn_request_duration_seconds",
+            "histogram",
+            "Time to the response headers, by method.",
+        );
+        for (rpc, histogram) in lock(&self.latency).iter() {
+            histogram.render(
+                &mut out,
+                "churn_request_duration_seconds",
+                &format!("rpc=\"{rpc}\""),
+            );
+        }
+        family(
+            &mut out,
+            "churn_requests_in_flight",
+            "gauge",
+            "gRPC requests being served.",
+        );
+        let _ = writeln!(
+            out,
+            "churn_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
+        family(
+            &mut out,
+            "churn_batch_rows",
+            "histogram",
+            "Rows per engine call.",
+        );
+        lock(&self.batch_rows).render(&mut out, "churn_batch_rows", "");
+        let versions = lock(&self.versions);
+        family(
+            &mut out,
+            "churn_rows_scored_total",
+            "counter",
+            "Rows scored, by model version.",
+        );
+        for ((model, version), v) in versions.iter() {
+            let _ = writeln!(
+                out,
+                "churn_rows_scored_total{{model=\"{model}\",version=\"{version}\"}} {}",
+                v.rows
+            );
+        }
+        family(
+            &mut out,
+            "churn_predict_duration_seconds",
+            "histogram",
+            "Validation and ONNX Runtime time per engine call, by model version.",
+        );
+        for ((model, version), v) in versions.iter() {
+            v.predict_seconds.render(
+                &mut out,
+                "churn_predict_duration_seconds",
+                &format!("model=\"{model}\",version=\"{version}\""),
+            );
+        }
+        family(
+            &mut out,
+            "churn_score",
+            "histogram",
+            "Churn probabilities served, by model version.",
+        );
+        for ((model, version), v) in versions.iter() {
+            v.scores.render(
+                &mut out,
+                "churn_score",
+                &format!("model=\"{model}\",version=\"{version}\""),
+            );
+        }
+        drop(versions);
+        family(
+            &mut out,
+            "churn_models_loaded",
+            "gauge",
+            "Model versions in memory.",
+        );
+        let _ = writeln!(out, "churn_models_loaded {}", self.store.loaded_count());
+        family(
+            &mut out,
+            "churn_feature_psi",
+            "gauge",
+            "Population stability index of each raw feature over the recent window against the reference dataset.",
+        );
+        let trackers: Vec<_> = lock(&self.drift)
+            .iter()
+            .map(|(k, t)| (k.clone(), Arc::clone(t)))
+            .collect();
+        let mut score_lines = String::new();
+        let mut window_lines = String::new();
+        for ((model, version), tracker) in trackers {
+            let tracker = lock(&tracker);
+            let labels = format!("model=\"{model}\",version=\"{version}\"");
+            let _ = writeln!(
+                window_lines,
+                "churn_drift_window_rows{{{labels}}} {}",
+                tracker.window_len()
+            );
+            let Some(report) = tracker.report() else {
+                continue;
+            };
+            for (feature, psi) in report.features {
+                let _ = writeln!(
+                    out,
+                    "churn_feature_psi{{{labels},feature=\"{feature}\"}} {psi}"
+                );
+            }
+            let _ = writeln!(score_lines, "churn_score_psi{{{labels}}} {}", report.score);
+        }
+        family(
+            &mut out,
+            "churn_score_psi",
+            "gauge",
+            "Population stability index of the churn probability over the recent window against the reference dataset.",
+        );
+        out.push_str(&score_lines);
+        family(
+            &mut out,
+            "churn_drift_window_rows",
+            "gauge",
+            "Rows in the drift window.",
+        );
+        out.push_str(&window_lines);
+        out
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP/1.1 until the task is
+/// aborted; one request per connection.
+pub async fn serve_http(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let mut head = Vec::with_capacity(1024);
+            let mut buffer = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let request_line = String::from_utf8_lossy(&head);
+            let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+            let path = path.split('?').next().unwrap_or(path);
+            let (status, content_type, body) = match path {
+                "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+                "/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
+                "/readyz" if metrics.ready.load(Ordering::Relaxed) => {
+                    ("200 OK", "text/plain", "ready\n".to_owned())
+                }
+                "/readyz" => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "not ready\n".to_owned(),
+                ),
+                _ => (
+                    "404 Not Found",
+                    "text/plain",
+                    "try /metrics, /healthz or /readyz\n".to_owned(),
+                ),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        });
+    }
+}
+
+/// A tower layer counting every gRPC request by method and status code.
+#[derive(Debug, Clone)]
+pub struct RequestMetricsLayer(pub Arc<Metrics>);
+
+impl<S> tower::Layer<S> for RequestMetricsLayer {
+    type Service = RequestMetrics<S>;
+    fn layer(&self, inner: S) -> RequestMetrics<S> {
+        RequestMetrics {
+            inner,
+            metrics: Arc::clone(&self.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestMetrics<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = request.uri().path().to_owned();
+        let metrics = Arc::clone(&self.metrics);
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let result = future.await;
+            metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or("OK", code_name),
+                Err(_) => "UNKNOWN",
+            };
+            metrics.record_request(&rpc, code, start.elapsed());
+            result
+        })
+    }
+}
+
+fn code_name(code: i32) -> &'static str {
+    match tonic::Code::from_i32(code) {
+        tonic::Code::Ok => "OK",
+        tonic::Code::Cancelled => "CANCELLED",
+        tonic::Code::Unknown => "UNKNOWN",
+        tonic::Code::InvalidArgument => "INVALID_ARGUMENT",
+        tonic::Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        tonic::Code::NotFound => "NOT_FOUND",
+        tonic::Code::AlreadyExists => "ALREADY_EXISTS",
+        tonic::Code::PermissionDenied => "PERMISSION_DENIED",
+        tonic::Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        tonic::Code::FailedPrecondition => "FAILED_PRECONDITION",
+        tonic::Code::Aborted => "ABORTED",
+        tonic::Code::OutOfRange => "OUT_OF_RANGE",
+        tonic::Code::Unimplemented => "UNIMPLEMENTED",
+        tonic::Code::Internal => "INTERNAL",
+        tonic::Code::Unavailable => "UNAVAILABLE",
+        tonic::Code::DataLoss => "DATA_LOSS",
+        tonic::Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}

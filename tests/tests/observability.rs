@@ -1,0 +1,155 @@
+//! The metrics port of a real server: probes, a Prometheus scrape whose counters move with
+//! the requests sent, and drift gauges that rise when skewed customers arrive.
+
+use std::time::Duration;
+
+use churn_api::v1 as pb;
+use tests::{TestServer, fixture};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(port: u16, path: &str) -> (String, String) {
+    // The server binds its metrics port while it starts, after this test spawned it.
+    let mut stream = None;
+    for _ in 0..200 {
+        if let Ok(connected) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            stream = Some(connected);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut stream = stream.expect("the metrics port accepts connections");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("writes");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("reads");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    (
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// The value of the first sample whose line starts with `prefix`.
+fn sample(scrape: &str, prefix: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binds")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_counters_and_drift_on_the_metrics_port() {
+    let port = free_port();
+    let server = TestServer::start_with(|config| {
+        config.metrics_listen.0 = Some(([127, 0, 0, 1], port).into());
+        config.drift_window = 400;
+    })
+    .await;
+    assert_eq!(get(port, "/healthz").await.0, "HTTP/1.1 200 OK");
+    assert_eq!(get(port, "/readyz").await.0, "HTTP/1.1 200 OK");
+    assert_eq!(get(port, "/nope").await.0, "HTTP/1.1 404 Not Found");
+
+    let mut scoring = server.scoring().await;
+    let customers = fixture("models/fixtures/telco-logreg.json", "customers");
+    let batch = |customers: Vec<pb::Customer>| pb::ScoreBatchRequest {
+        model: None,
+        customers,
+        top_reasons: 0,
+    };
+    scoring
+        .score_batch(batch(customers.iter().map(|c| c.to_proto()).collect()))
+        .await
+        .expect("scores");
+    let invalid = pb::ScoreRequest {
+        model: None,
+        customer: Some(pb::Customer::default()),
+        top_reasons: 0,
+    };
+    scoring.score(invalid).await.expect_err("invalid");
+
+    let (status, scrape) = get(port, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let rows = r#"churn_rows_scored_total{model="telco-churn",version="1"}"#;
+    assert_eq!(
+        sample(&scrape, rows),
+        Some(customers.len() as f64),
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"churn_requests_total{rpc="/churn.v1.ScoringService/ScoreBatch",code="OK"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"churn_requests_total{rpc="/churn.v1.ScoringService/Score",code="INVALID_ARGUMENT"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(scrape.contains("churn_request_duration_seconds_bucket{rpc=\"/churn.v1.ScoringService/ScoreBatch\",le=\"+Inf\"} 1"));
+    assert!(scrape.contains(r#"churn_score_count{model="telco-churn",version="1"}"#));
+
+    // The reference loads in the background; the hold-out customers match it closely.
+    let contract = r#"churn_feature_psi{model="telco-churn",version="1",feature="contract"}"#;
+    let mut before = None;
+    for _ in 0..100 {
+        before = sample(&get(port, "/metrics").await.1, contract);
+        if before.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = before.expect("a drift gauge once the reference is loaded");
+    assert!(
+        before < 0.1,
+        "hold-out customers against the hold-out reference: {before}"
+    );
+
+    let skewed: Vec<pb::Customer> = customers
+        .iter()
+        .cycle()
+        .take(400)
+        .map(|c| {
+            let mut customer = c.to_proto();
+            customer.features.insert(
+                "contract".to_owned(),
+                pb::FeatureValue {
+                    kind: Some(pb::feature_value::Kind::Text("Two year".to_owned())),
+                },
+            );
+            customer
+        })
+        .collect();
+    scoring
+        .score_batch(batch(skewed))
+        .await
+        .expect("scores the skewed batch");
+    let after = sample(&get(port, "/metrics").await.1, contract).expect("gauge");
+    assert!(
+        after > 1.0 && after > before,
+        "every recent customer on a two-year contract: {before} -> {after}"
+    );
+    let score_psi = sample(
+        &get(port, "/metrics").await.1,
+        r#"churn_score_psi{model="telco-churn",version="1"}"#,
+    )
+    .expect("score gauge");
+    assert!(
+        score_psi > 0.1,
+        "the scores shift with the contracts: {score_psi}"
+    );
+}
