@@ -6,6 +6,5 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup-onnxruntime.sh
-cargo build --release --locked -p churnserve -p churnctl
+scripts/build-release.sh
 exec target/release/churnserve serve --listen "${CHURNSERVE_LISTEN:-127.0.0.1:50051}" --data-dir "${CHURNSERVE_DATA_DIR:-$root/data}" "$@"

@@ -54,5 +54,8 @@ kill "$server_pid"
 wait "$server_pid" || true
 server_pid=""
 
+step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
+.venv-clients/bin/hadolint Dockerfile
+
 step "summary"
 echo "rust tests: $totals"
