@@ -153,3 +153,71 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         "the scores shift with the contracts: {score_psi}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_come_back_on_answers_and_errors() {
+    let server = TestServer::start().await;
+    let mut scoring = server.scoring().await;
+    let customer = fixture("models/fixtures/telco-logreg.json", "customers")[0].to_proto();
+    let with_id = |id: &str, customer: pb::Customer| {
+        let mut request = tonic::Request::new(pb::ScoreRequest {
+            model: None,
+            customer: Some(customer),
+            top_reasons: 0,
+        });
+        request
+            .metadata_mut()
+            .insert("x-request-id", id.parse().expect("ascii"));
+        request
+    };
+    let answer = scoring
+        .score(with_id("checkout-42", customer.clone()))
+        .await
+        .expect("scores");
+    assert_eq!(
+        answer
+            .metadata()
+            .get("x-request-id")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("checkout-42")
+    );
+    let error = scoring
+        .score(with_id("checkout-43", pb::Customer::default()))
+        .await
+        .expect_err("invalid");
+    assert_eq!(
+        error
+            .metadata()
+            .get("x-request-id")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("checkout-43")
+    );
+
+    let generated = scoring
+        .score(pb::ScoreRequest {
+            model: None,
+            customer: Some(customer.clone()),
+            top_reasons: 0,
+        })
+        .await
+        .expect("scores");
+    let id = generated
+        .metadata()
+        .get("x-request-id")
+        .expect("an id")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert_eq!((id.len(), id.matches('-').count()), (36, 4), "a UUID: {id}");
+    let unusable = scoring
+        .score(with_id("has space", customer))
+        .await
+        .expect("scores");
+    assert_ne!(
+        unusable
+            .metadata()
+            .get("x-request-id")
+            .map(|v| v.to_str().expect("ascii")),
+        Some("has space")
+    );
+}

@@ -92,6 +92,14 @@ pub struct Config {
         default_value = "127.0.0.1:9464"
     )]
     pub metrics_listen: MetricsListen,
+    /// Log lines as human-readable text or one JSON object each.
+    #[arg(
+        long,
+        env = "CHURNSERVE_LOG_FORMAT",
+        value_enum,
+        default_value = "human"
+    )]
+    pub log_format: LogFormat,
     /// Recent rows per model version over which drift is computed.
     #[arg(long, env = "CHURNSERVE_DRIFT_WINDOW", default_value_t = 1_000)]
     pub drift_window: usize,
@@ -101,6 +109,13 @@ pub struct Config {
     /// Most rows MEAN_ABS_SHAP importance explains (a dataset's first rows).
     #[arg(long, env = "CHURNSERVE_SHAP_IMPORTANCE_ROWS", default_value_t = 200)]
     pub shap_importance_rows: usize,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 /// Where the metrics port listens, or nowhere (`off`).
@@ -149,6 +164,7 @@ impl Config {
             importance_rows: 2_000,
             shap_importance_rows: 200,
             metrics_listen: MetricsListen(None),
+            log_format: LogFormat::Human,
             drift_window: 1_000,
             drift_reference_rows: 2_000,
         }

@@ -12,6 +12,7 @@ mod kserve;
 mod kserve_tensors;
 mod metrics;
 mod registry_service;
+mod request_id;
 mod scoring;
 mod scoring_service;
 mod seed;
@@ -34,7 +35,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 pub use auth::Token;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, LogFormat};
 pub use seed::BUNDLED_MODEL;
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
@@ -207,6 +208,7 @@ pub async fn serve(
             oversized_is_resource_exhausted,
         ))
         .layer(metrics::RequestMetricsLayer(Arc::clone(&metrics)))
+        .layer(request_id::RequestIdLayer)
         .add_service(
             ScoringServiceServer::new(scoring)
                 .max_decoding_message_size(config.max_message_bytes)

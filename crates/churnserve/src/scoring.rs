@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::error::ServiceError;
 use crate::metrics::Metrics;
+use crate::request_id;
 use crate::store::{ModelSelector, ModelStore, ServedModel};
 
 /// Per-row outcomes, in request order.
@@ -79,6 +80,7 @@ async fn predict(
     if customers.is_empty() {
         return Ok((customers, Vec::new()));
     }
+    request_id::record_model(&served.name, served.version, customers.len());
     tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         let outcomes = served.model.predict(&customers)?;

@@ -1,0 +1,101 @@
+//! Request ids: the caller's `x-request-id` (printable ASCII, at most 128 characters) or a
+//! new UUID, carried by a `request` span around the whole handler, so every log line of the
+//! request names it, and returned in the response's `x-request-id` header.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::HeaderValue;
+use tracing::Instrument;
+
+const HEADER: &str = "x-request-id";
+const MAX_LENGTH: usize = 128;
+
+/// The tower layer adding request ids and spans.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestIdLayer;
+
+impl<S> tower::Layer<S> for RequestIdLayer {
+    type Service = RequestId<S>;
+    fn layer(&self, inner: S) -> RequestId<S> {
+        RequestId { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestId<S> {
+    inner: S,
+}
+
+/// The caller's id when it is usable, else a fresh UUID.
+fn request_id(headers: &http::HeaderMap) -> HeaderValue {
+    headers
+        .get(HEADER)
+        .filter(|value| {
+            let bytes = value.as_bytes();
+            !bytes.is_empty()
+                && bytes.len() <= MAX_LENGTH
+                && bytes.iter().all(|b| b.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .expect("a UUID is a header value")
+        })
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestId<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let id = request_id(request.headers());
+        request.headers_mut().insert(HEADER, id.clone());
+        let span = tracing::info_span!(
+            "request",
+            id = %id.to_str().unwrap_or_default(),
+            rpc = %request.uri().path(),
+            model = tracing::field::Empty,
+            version = tracing::field::Empty,
+            rows = tracing::field::Empty,
+        );
+        let start = Instant::now();
+        let future = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let mut result = future.await;
+                if let Ok(response) = &mut result {
+                    response.headers_mut().insert(HEADER, id);
+                    let status = response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0")
+                        .to_owned();
+                    tracing::debug!(grpc_status = %status, elapsed_us = start.elapsed().as_micros() as u64, "answered");
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Names the model version and row count on the current request's span.
+pub fn record_model(name: &str, version: u32, rows: usize) {
+    let span = tracing::Span::current();
+    span.record("model", name);
+    span.record("version", version);
+    span.record("rows", rows);
+}
