@@ -92,6 +92,22 @@ pub struct Config {
         default_value = "127.0.0.1:9464"
     )]
     pub metrics_listen: MetricsListen,
+    /// gRPC requests served at once; more wait in a bounded queue (health checks are exempt).
+    #[arg(
+        long,
+        env = "CHURNSERVE_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 128
+    )]
+    pub max_concurrent_requests: usize,
+    /// Requests that may wait for a slot; beyond them, RESOURCE_EXHAUSTED at once.
+    #[arg(long, env = "CHURNSERVE_MAX_QUEUED_REQUESTS", default_value_t = 512)]
+    pub max_queued_requests: usize,
+    /// How long a request may wait for a slot before RESOURCE_EXHAUSTED, in milliseconds.
+    #[arg(long, env = "CHURNSERVE_QUEUE_TIMEOUT_MS", default_value_t = 1_000)]
+    pub queue_timeout_ms: u64,
+    /// Longest a request may run, in milliseconds; a shorter `grpc-timeout` from the client wins.
+    #[arg(long, env = "CHURNSERVE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
     /// Log lines as human-readable text or one JSON object each.
     #[arg(
         long,
@@ -164,6 +180,10 @@ impl Config {
             importance_rows: 2_000,
             shap_importance_rows: 200,
             metrics_listen: MetricsListen(None),
+            max_concurrent_requests: 128,
+            max_queued_requests: 512,
+            queue_timeout_ms: 1_000,
+            request_timeout_ms: 30_000,
             log_format: LogFormat::Human,
             drift_window: 1_000,
             drift_reference_rows: 2_000,
@@ -206,11 +226,13 @@ impl Config {
             self.shap_importance_rows,
             self.drift_window,
             self.drift_reference_rows,
+            self.max_concurrent_requests,
+            self.request_timeout_ms as usize,
         ]
         .contains(&0)
         {
             return Err(ConfigError(
-                "explain_background_rows, explain_max_evaluations, importance_rows, shap_importance_rows, drift_window and drift_reference_rows must be at least 1".to_owned(),
+                "explain_background_rows, explain_max_evaluations, importance_rows, shap_importance_rows, drift_window, drift_reference_rows, max_concurrent_requests and request_timeout_ms must be at least 1".to_owned(),
             ));
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! churnserve: the gRPC server. The only crate that knows the wire format; it turns
 //! protobuf into engine and registry calls and back.
 
+mod admission;
 mod auth;
 mod config;
 mod drift;
@@ -201,7 +202,13 @@ pub async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
+    let admission = admission::AdmissionLayer::new(admission::AdmissionLimits {
+        max_concurrent: config.max_concurrent_requests,
+        max_queued: config.max_queued_requests,
+        queue_timeout: Duration::from_millis(config.queue_timeout_ms),
+    });
     let served = tonic::transport::Server::builder()
+        .timeout(Duration::from_millis(config.request_timeout_ms))
         .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
         .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
         .layer(tower::util::MapResponseLayer::new(
@@ -209,6 +216,7 @@ pub async fn serve(
         ))
         .layer(metrics::RequestMetricsLayer(Arc::clone(&metrics)))
         .layer(request_id::RequestIdLayer)
+        .layer(admission)
         .add_service(
             ScoringServiceServer::new(scoring)
                 .max_decoding_message_size(config.max_message_bytes)
