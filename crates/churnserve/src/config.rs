@@ -1,6 +1,7 @@
-//! The server's configuration: one struct, built from embedded defaults, then
-//! `CHURNSERVE_*` environment variables, then command-line flags (clap resolves the
-//! last two), validated once at start-up and passed explicitly.
+//! The server's configuration: one struct, built from embedded defaults, then a TOML file
+//! (`--config`, keys named as the flags with underscores), then `CHURNSERVE_*`
+//! environment variables, then command-line flags, validated once at start-up and passed
+//! explicitly. `--print-config` shows the result as TOML, tokens redacted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use crate::explaining::ExplainSettings;
 const PERMUTATION_REPEATS: usize = 5;
 
 /// Everything `serve` needs to know.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CHURNSERVE_LISTEN", default_value = "127.0.0.1:50051")]
@@ -27,6 +28,7 @@ pub struct Config {
     /// The ONNX Runtime shared library (libonnxruntime.so.1.31.1); default: ORT_DYLIB_PATH,
     /// then beside the executable, then where scripts/setup-onnxruntime.sh placed it.
     #[arg(long, env = "CHURNSERVE_ONNXRUNTIME")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub onnxruntime: Option<PathBuf>,
     /// Model answering requests that name none.
     #[arg(long, env = "CHURNSERVE_DEFAULT_MODEL", default_value = "telco-churn")]
@@ -51,9 +53,11 @@ pub struct Config {
     pub registry_poll_ms: u64,
     /// Bearer token required for registry writes; unset: writes are open.
     #[arg(long, env = "CHURNSERVE_WRITE_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub write_token: Option<Token>,
     /// Bearer token required for scoring and registry reads (the write token also works); unset: open.
     #[arg(long, env = "CHURNSERVE_READ_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub read_token: Option<Token>,
     /// Most customers accepted in one ScoreBatch request or stream message.
     #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
@@ -63,6 +67,7 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// ONNX Runtime sessions per model, for concurrent requests; default: one per core.
     #[arg(long, env = "CHURNSERVE_SESSIONS_PER_MODEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions_per_model: Option<usize>,
     /// ONNX Runtime intra-op threads per session.
     #[arg(long, env = "CHURNSERVE_INTRA_OP_THREADS", default_value_t = 1)]
@@ -128,7 +133,8 @@ pub struct Config {
 }
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Human,
     Json,
@@ -137,6 +143,15 @@ pub enum LogFormat {
 /// Where the metrics port listens, or nowhere (`off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsListen(pub Option<SocketAddr>);
+
+impl serde::Serialize for MetricsListen {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(address) => serializer.collect_str(&address),
+            None => serializer.serialize_str("off"),
+        }
+    }
+}
 
 impl std::str::FromStr for MetricsListen {
     type Err = String;

@@ -1,9 +1,11 @@
 //! The `churnserve` binary: parses the command line, binds the listener and serves.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use churnserve::{Config, LogFormat};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -23,11 +25,105 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start the gRPC server.
-    Serve(Config),
+    #[command(args_override_self = true)]
+    Serve {
+        /// A TOML file of settings, keyed by flag name with underscores (`max_batch_rows =
+        /// 5000`); environment variables and flags override it.
+        #[arg(long, env = "CHURNSERVE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the effective settings as TOML (tokens redacted) and exit.
+        #[arg(long)]
+        print_config: bool,
+        #[command(flatten)]
+        settings: Config,
+    },
+}
+
+/// The command line again, with the file's settings placed before the caller's flags
+/// (so flags win) and skipped where a `CHURNSERVE_*` variable is set (so it wins).
+fn with_config_file(path: &Path) -> anyhow::Result<Cli> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not TOML", path.display()))?;
+    let serve = Cli::command()
+        .find_subcommand("serve")
+        .cloned()
+        .expect("serve is a subcommand");
+    let mut file_args = Vec::new();
+    for (key, value) in table {
+        let argument = serve
+            .get_arguments()
+            .find(|a| a.get_id().as_str() == key && a.get_long().is_some())
+            .with_context(|| {
+                format!(
+                    "{}: `{key}` is not a setting (see `churnserve serve --help`)",
+                    path.display()
+                )
+            })?;
+        let long = argument.get_long().expect("filtered on long flags");
+        let variable = format!("CHURNSERVE_{}", key.to_ascii_uppercase());
+        if std::env::var_os(&variable).is_some() {
+            continue;
+        }
+        match value {
+            toml::Value::Boolean(true) => file_args.push(format!("--{long}")),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(text) => file_args.push(format!("--{long}={text}")),
+            toml::Value::Integer(n) => file_args.push(format!("--{long}={n}")),
+            toml::Value::Float(x) => file_args.push(format!("--{long}={x}")),
+            other => anyhow::bail!(
+                "{}: `{key}` = {other} is not a single value",
+                path.display()
+            ),
+        }
+    }
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let serve_at = args
+        .iter()
+        .position(|a| a == "serve")
+        .map_or(args.len(), |i| i + 1);
+    args.splice(serve_at..serve_at, file_args.into_iter().map(Into::into));
+    Ok(Cli::try_parse_from(args)?)
 }
 
 fn main() -> ExitCode {
-    let Command::Serve(config) = Cli::parse().command;
+    let mut cli = Cli::parse();
+    let Command::Serve {
+        config: Some(path), ..
+    } = &cli.command
+    else {
+        return start(cli);
+    };
+    match with_config_file(&path.clone()) {
+        Ok(merged) => cli = merged,
+        Err(error) => {
+            eprintln!("churnserve: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    start(cli)
+}
+
+fn start(cli: Cli) -> ExitCode {
+    let Command::Serve {
+        print_config,
+        settings: config,
+        ..
+    } = cli.command;
+    if print_config {
+        match toml::to_string(&config) {
+            Ok(text) => {
+                print!("{text}");
+                return ExitCode::SUCCESS;
+            }
+            Err(error) => {
+                eprintln!("churnserve: cannot print the settings: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -102,3 +102,71 @@ fn an_invalid_configuration_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn settings_come_from_the_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("churnserve.toml");
+    std::fs::write(
+        &file,
+        "max_batch_rows = 500\ndrift_window = 42\nlazy_aliases = true\nlog_format = \"json\"\nwrite_token = \"s3cret\"\n",
+    )
+    .expect("writes the file");
+    let print = |env: &[(&str, &str)], flags: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+            .args(["serve", "--config"])
+            .arg(&file)
+            .args(flags)
+            .arg("--print-config")
+            .envs(env.iter().copied())
+            .env_remove("CHURNSERVE_MAX_BATCH_ROWS")
+            .output()
+            .expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let from_file = print(&[], &[]);
+    for line in [
+        "max_batch_rows = 500",
+        "drift_window = 42",
+        "lazy_aliases = true",
+        "log_format = \"json\"",
+        "write_token = \"<redacted>\"",
+    ] {
+        assert!(
+            from_file.lines().any(|l| l == line),
+            "{line} in\n{from_file}"
+        );
+    }
+    assert!(!from_file.contains("s3cret"), "tokens are never printed");
+    let from_env = print(&[("CHURNSERVE_DRIFT_WINDOW", "7")], &[]);
+    assert!(
+        from_env.lines().any(|l| l == "drift_window = 7"),
+        "{from_env}"
+    );
+    let from_flag = print(
+        &[("CHURNSERVE_DRIFT_WINDOW", "7")],
+        &["--drift-window", "9"],
+    );
+    assert!(
+        from_flag.lines().any(|l| l == "drift_window = 9"),
+        "{from_flag}"
+    );
+
+    std::fs::write(&file, "max_batch_row = 5\n").expect("writes the file");
+    let output = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+        .args(["serve", "--print-config", "--config"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("`max_batch_row` is not a setting"),
+        "{message}"
+    );
+}
