@@ -113,6 +113,18 @@ pub struct Config {
     /// Longest a request may run, in milliseconds; a shorter `grpc-timeout` from the client wins.
     #[arg(long, env = "CHURNSERVE_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+    /// PEM certificate chain of the server; with `tls_key`, gRPC is served over TLS.
+    #[arg(long, env = "CHURNSERVE_TLS_CERT", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    #[arg(long, env = "CHURNSERVE_TLS_KEY", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificate authority that client certificates must chain to; set: mutual TLS.
+    #[arg(long, env = "CHURNSERVE_TLS_CLIENT_CA", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Log lines as human-readable text or one JSON object each.
     #[arg(
         long,
@@ -195,6 +207,9 @@ impl Config {
             importance_rows: 2_000,
             shap_importance_rows: 200,
             metrics_listen: MetricsListen(None),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             max_concurrent_requests: 128,
             max_queued_requests: 512,
             queue_timeout_ms: 1_000,
@@ -251,6 +266,29 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The TLS settings, when a certificate and key are configured.
+    pub fn tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))
+        };
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => (read(cert)?, read(key)?),
+            (None, None) if self.tls_client_ca.is_none() => return Ok(None),
+            _ => {
+                return Err(ConfigError(
+                    "tls_cert and tls_key go together, and tls_client_ca needs them".to_owned(),
+                ));
+            }
+        };
+        let mut tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        Ok(Some(tls))
     }
 
     /// How explanations and importance are bounded.

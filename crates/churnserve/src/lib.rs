@@ -207,7 +207,17 @@ pub async fn serve(
         max_queued: config.max_queued_requests,
         queue_timeout: Duration::from_millis(config.queue_timeout_ms),
     });
-    let served = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = config.tls()? {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| ServerError::Startup(format!("TLS: {e}")))?;
+        tracing::info!(
+            client_certificates = config.tls_client_ca.is_some(),
+            "serving gRPC over TLS"
+        );
+    }
+    let served = builder
         .timeout(Duration::from_millis(config.request_timeout_ms))
         .initial_stream_window_size(Some(HTTP2_STREAM_WINDOW))
         .initial_connection_window_size(Some(HTTP2_CONNECTION_WINDOW))
