@@ -121,3 +121,49 @@ async fn a_request_past_its_deadline_is_cut_off() {
         status.code()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_tells_an_open_stream_where_to_resume() {
+    let server = TestServer::start().await;
+    let mut scoring = server.scoring().await;
+    let (requests, inbound) = tokio::sync::mpsc::channel(4);
+    let customers: Vec<pb::Customer> = fixture("models/fixtures/telco-logreg.json", "customers")
+        .iter()
+        .take(5)
+        .map(|c| c.to_proto())
+        .collect();
+    requests
+        .send(pb::ScoreBatchRequest {
+            model: None,
+            customers,
+            top_reasons: 0,
+        })
+        .await
+        .expect("sends");
+    let mut answers = scoring
+        .score_stream(tokio_stream::wrappers::ReceiverStream::new(inbound))
+        .await
+        .expect("stream")
+        .into_inner();
+    let first = answers
+        .message()
+        .await
+        .expect("first answer")
+        .expect("a message");
+    assert_eq!(first.results.len(), 5);
+
+    let stopping = tokio::spawn(server.stop());
+    let status = answers.message().await.expect_err("told to go elsewhere");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("resume from row 5"),
+        "{}",
+        status.message()
+    );
+    drop(requests);
+    let stopped = tokio::time::timeout(Duration::from_secs(10), stopping).await;
+    assert!(
+        matches!(stopped, Ok(Ok(Ok(())))),
+        "the server stops cleanly: {stopped:?}"
+    );
+}

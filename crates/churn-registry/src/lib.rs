@@ -592,6 +592,11 @@ impl Registry {
         .await
     }
 
+    /// Closes the database connections, checkpointing the write-ahead log.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Where a dataset's CSV file is.
     pub fn dataset_path(&self, record: &DatasetRecord) -> PathBuf {
         self.artifacts.path(ArtifactKind::Dataset, &record.sha256)

@@ -125,6 +125,9 @@ pub struct Config {
     #[arg(long, env = "CHURNSERVE_TLS_CLIENT_CA", requires = "tls_cert")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_ca: Option<PathBuf>,
+    /// After SIGTERM, how long in-flight requests may finish before the server stops anyway.
+    #[arg(long, env = "CHURNSERVE_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
     /// Log lines as human-readable text or one JSON object each.
     #[arg(
         long,
@@ -207,6 +210,7 @@ impl Config {
             importance_rows: 2_000,
             shap_importance_rows: 200,
             metrics_listen: MetricsListen(None),
+            shutdown_grace_ms: 10_000,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,

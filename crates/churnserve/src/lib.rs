@@ -153,7 +153,10 @@ pub async fn serve(
         Arc::clone(&store),
         config.max_batch_rows,
     ));
+    let closing_store = Arc::clone(&store);
+    let draining = tokio::sync::watch::Sender::new(false);
     let scoring = scoring_service::ScoringApi {
+        draining: draining.subscribe(),
         scoring: Arc::new(scoring::Scoring::new(
             Arc::clone(&store),
             config.max_batch_rows,
@@ -249,14 +252,29 @@ pub async fn serve(
         // holds back small responses.
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
             let metrics = Arc::clone(&metrics);
+            let draining = draining.clone();
             async move {
                 shutdown.await;
-                // Draining: probes see NOT_SERVING while in-flight requests finish.
+                // Draining: probes see NOT_SERVING, open streams are told to resume
+                // elsewhere, in-flight requests finish.
                 set_health(&health, false).await;
                 metrics.set_ready(false);
+                draining.send_replace(true);
             }
-        })
-        .await;
+        });
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
+    let mut drained = draining.subscribe();
+    let served = tokio::select! {
+        served = served => served,
+        () = async {
+            let _ = drained.wait_for(|draining| *draining).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_ms = config.shutdown_grace_ms, "requests still in flight after the grace period; stopping anyway");
+            Ok(())
+        }
+    };
+    closing_store.registry().close().await;
     poller.abort();
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();

@@ -28,6 +28,8 @@ const STREAM_BUFFER: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct ScoringApi {
+    /// Turns true when the server starts draining.
+    pub draining: tokio::sync::watch::Receiver<bool>,
     pub scoring: Arc<Scoring>,
     pub explaining: Arc<Explaining>,
     pub evaluating: Arc<Evaluating>,
@@ -90,10 +92,25 @@ impl ScoringService for ScoringApi {
         let mut inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let api = self.clone();
+        let mut draining = self.draining.clone();
         tokio::spawn(async move {
             let mut pinned = None;
             let mut next_row: u32 = 0;
-            while let Some(message) = inbound.next().await {
+            loop {
+                let message = tokio::select! {
+                    message = inbound.next() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                    () = drained(&mut draining) => {
+                        let _ = sender
+                            .send(Err(Status::unavailable(format!(
+                                "the server is shutting down; rows before {next_row} were answered: resume from row {next_row} on another server"
+                            ))))
+                            .await;
+                        break;
+                    }
+                };
                 let answer = match message {
                     Ok(message) => {
                         api.score_stream_message(&mut pinned, next_row, message)
@@ -294,6 +311,11 @@ impl ScoringApi {
             .score_batch_with_reasons(&served, reasons, first_row, message.customers)
             .await?)
     }
+}
+
+/// Completes once the server starts draining.
+async fn drained(draining: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = draining.wait_for(|draining| *draining).await;
 }
 
 /// tonic reports an oversized stream message as OUT_OF_RANGE; over a configured limit
