@@ -102,6 +102,14 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
     );
     assert!(scrape.contains("churn_request_duration_seconds_bucket{rpc=\"/churn.v1.ScoringService/ScoreBatch\",le=\"+Inf\"} 1"));
     assert!(scrape.contains(r#"churn_score_count{model="telco-churn",version="1"}"#));
+    let runs = sample(
+        &scrape,
+        r#"churn_inference_runs_total{model="telco-churn",version="1"}"#,
+    );
+    assert!(
+        runs.is_some_and(|r| r >= 1.0),
+        "ONNX Runtime calls are counted: {runs:?}"
+    );
 
     // The reference loads in the background; the hold-out customers match it closely.
     let contract = r#"churn_feature_psi{model="telco-churn",version="1",feature="contract"}"#;

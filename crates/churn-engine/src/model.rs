@@ -103,6 +103,9 @@ pub struct Model {
     sessions: Vec<Mutex<PooledSession>>,
     next_session: AtomicUsize,
     unknown_categories: AtomicU64,
+    /// ONNX Runtime calls and their total time in nanoseconds, excluding validation.
+    inference_runs: AtomicU64,
+    inference_nanos: AtomicU64,
 }
 
 impl std::fmt::Debug for Model {
@@ -203,6 +206,8 @@ impl Model {
             sessions,
             next_session: AtomicUsize::new(0),
             unknown_categories: AtomicU64::new(0),
+            inference_runs: AtomicU64::new(0),
+            inference_nanos: AtomicU64::new(0),
         };
         model.settle_classes(options.positive_class.as_deref())?;
         model.confirm_tree_ensemble()?;
@@ -427,6 +432,15 @@ impl Model {
         &self.producer
     }
 
+    /// ONNX Runtime calls since the model loaded and their total time, validation and
+    /// encoding excluded.
+    pub fn inference_time(&self) -> (u64, std::time::Duration) {
+        (
+            self.inference_runs.load(Ordering::Relaxed),
+            std::time::Duration::from_nanos(self.inference_nanos.load(Ordering::Relaxed)),
+        )
+    }
+
     /// The trees whose sum is this model's positive-class log-odds, or why it has none.
     pub fn tree_ensemble(&self) -> Result<&TreeEnsemble, &str> {
         self.tree_ensemble.as_ref().map_err(String::as_str)
@@ -561,9 +575,13 @@ impl Model {
             session,
             run_options,
         } = &mut *pooled;
+        let start = std::time::Instant::now();
         let outputs = session
             .run_with_options(inputs, options.unwrap_or(run_options))
             .map_err(|e| EngineError::Inference(e.to_string()))?;
+        self.inference_runs.fetch_add(1, Ordering::Relaxed);
+        self.inference_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
         let value = &outputs[output];
         Ok(if output_type == elem_type::DOUBLE {
             let (shape, data) = value.try_extract_tensor::<f64>().map_err(inference_error)?;

@@ -306,13 +306,40 @@ impl Metrics {
             );
         }
         drop(versions);
+        let loaded = self.store.loaded();
+        family(
+            &mut out,
+            "churn_inference_seconds_total",
+            "counter",
+            "ONNX Runtime time alone (no validation or encoding), by model version in memory.",
+        );
+        for served in &loaded {
+            let (_, time) = served.model.inference_time();
+            let labels = format!("model=\"{}\",version=\"{}\"", served.name, served.version);
+            let _ = writeln!(
+                out,
+                "churn_inference_seconds_total{{{labels}}} {}",
+                time.as_secs_f64()
+            );
+        }
+        family(
+            &mut out,
+            "churn_inference_runs_total",
+            "counter",
+            "ONNX Runtime calls, by model version in memory.",
+        );
+        for served in &loaded {
+            let (runs, _) = served.model.inference_time();
+            let labels = format!("model=\"{}\",version=\"{}\"", served.name, served.version);
+            let _ = writeln!(out, "churn_inference_runs_total{{{labels}}} {runs}");
+        }
         family(
             &mut out,
             "churn_models_loaded",
             "gauge",
             "Model versions in memory.",
         );
-        let _ = writeln!(out, "churn_models_loaded {}", self.store.loaded_count());
+        let _ = writeln!(out, "churn_models_loaded {}", loaded.len());
         family(
             &mut out,
             "churn_feature_psi",

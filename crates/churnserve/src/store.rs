@@ -414,22 +414,7 @@ impl ModelStore {
     /// Applies each loaded version's registry threshold, which `SetThreshold` (here or in
     /// another process) may have changed since it loaded.
     async fn follow_thresholds(&self) -> Result<(), ServiceError> {
-        let mut loaded: Vec<Arc<ServedModel>> = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entries
-            .values()
-            .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
-            .collect();
-        loaded.extend(self.aliases.load().values().flat_map(|aliases| {
-            aliases.values().filter_map(|target| match target {
-                AliasTarget::Loaded(served) => Some(Arc::clone(served)),
-                AliasTarget::Version { .. } => None,
-            })
-        }));
-        loaded.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
-        loaded.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        let loaded = self.loaded();
         for served in loaded {
             let record = self
                 .registry
@@ -460,12 +445,25 @@ impl ModelStore {
         Ok(record)
     }
 
-    /// Model versions in the cache.
-    pub fn loaded_count(&self) -> usize {
-        self.cache
+    /// Every version in memory, cached or held by an alias, once each.
+    pub fn loaded(&self) -> Vec<Arc<ServedModel>> {
+        let mut loaded: Vec<Arc<ServedModel>> = self
+            .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len
+            .entries
+            .values()
+            .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
+            .collect();
+        loaded.extend(self.aliases.load().values().flat_map(|aliases| {
+            aliases.values().filter_map(|target| match target {
+                AliasTarget::Loaded(served) => Some(Arc::clone(served)),
+                AliasTarget::Version { .. } => None,
+            })
+        }));
+        loaded.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
+        loaded.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        loaded
     }
 
     /// Versions of `name` in memory: cached, or held by an alias.
