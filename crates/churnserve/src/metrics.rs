@@ -333,6 +333,21 @@ impl Metrics {
             let labels = format!("model=\"{}\",version=\"{}\"", served.name, served.version);
             let _ = writeln!(out, "churn_inference_runs_total{{{labels}}} {runs}");
         }
+        let (loads, unloads) = self.store.cache_events();
+        family(
+            &mut out,
+            "churn_model_loads_total",
+            "counter",
+            "Model versions loaded into the session cache.",
+        );
+        let _ = writeln!(out, "churn_model_loads_total {loads}");
+        family(
+            &mut out,
+            "churn_model_unloads_total",
+            "counter",
+            "Model versions evicted or unloaded from the session cache.",
+        );
+        let _ = writeln!(out, "churn_model_unloads_total {unloads}");
         family(
             &mut out,
             "churn_models_loaded",

@@ -102,6 +102,9 @@ struct ModelCache {
     entries: HashMap<String, HashMap<u32, (Arc<ServedModel>, u64)>>,
     len: usize,
     clock: u64,
+    /// Versions put in and dropped since start, for the metrics.
+    loads: u64,
+    unloads: u64,
 }
 
 impl ModelCache {
@@ -121,6 +124,7 @@ impl ModelCache {
             .is_none()
         {
             self.len += 1;
+            self.loads += 1;
         }
         while self.len > capacity {
             let oldest = self
@@ -142,6 +146,7 @@ impl ModelCache {
                 }
             }
             self.len -= 1;
+            self.unloads += 1;
         }
     }
 }
@@ -445,6 +450,12 @@ impl ModelStore {
         Ok(record)
     }
 
+    /// Versions loaded into and dropped from the cache since start.
+    pub fn cache_events(&self) -> (u64, u64) {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        (cache.loads, cache.unloads)
+    }
+
     /// Every version in memory, cached or held by an alias, once each.
     pub fn loaded(&self) -> Vec<Arc<ServedModel>> {
         let mut loaded: Vec<Arc<ServedModel>> = self
@@ -497,6 +508,7 @@ impl ModelStore {
             .map(|versions| versions.into_keys().collect())
             .unwrap_or_default();
         cache.len -= dropped.len();
+        cache.unloads += dropped.len() as u64;
         dropped
     }
 
