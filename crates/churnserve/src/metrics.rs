@@ -106,16 +106,34 @@ pub struct Metrics {
     drift_settings: DriftSettings,
     ready: AtomicBool,
     in_flight: AtomicI64,
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
+    requests: Mutex<Nested<&'static str, u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     batch_rows: Mutex<Histogram>,
-    versions: Mutex<BTreeMap<VersionKey, VersionMetrics>>,
-    drift: Mutex<BTreeMap<VersionKey, SharedTracker>>,
+    versions: Mutex<Nested<u32, VersionMetrics>>,
+    drift: Mutex<Nested<u32, SharedTracker>>,
 }
 
-/// A model version: name and number.
-type VersionKey = (String, u32);
+/// Values by name, then by a second key: lookups borrow the name, so a request allocates
+/// nothing once its name has been seen.
+type Nested<K, V> = BTreeMap<String, BTreeMap<K, V>>;
 type SharedTracker = Arc<Mutex<DriftTracker>>;
+
+/// The entry under `name` and `key`, created empty the first time.
+fn nested<'m, K: Ord, V: Default>(map: &'m mut Nested<K, V>, name: &str, key: K) -> &'m mut V {
+    if !map.contains_key(name) {
+        map.insert(name.to_owned(), BTreeMap::new());
+    }
+    map.get_mut(name)
+        .expect("inserted above")
+        .entry(key)
+        .or_default()
+}
+
+/// Every (name, key, value) of a nested map, in order.
+fn flat<K: Copy, V>(map: &Nested<K, V>) -> impl Iterator<Item = (&str, K, &V)> {
+    map.iter()
+        .flat_map(|(name, inner)| inner.iter().map(move |(k, v)| (name.as_str(), *k, v)))
+}
 
 impl Metrics {
     pub fn new(store: Arc<ModelStore>, drift_settings: DriftSettings) -> Self {
@@ -138,12 +156,14 @@ impl Metrics {
     }
 
     fn record_request(&self, rpc: &str, code: &'static str, elapsed: Duration) {
-        *lock(&self.requests)
-            .entry((rpc.to_owned(), code))
-            .or_default() += 1;
-        lock(&self.latency)
-            .entry(rpc.to_owned())
-            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+        *nested(&mut lock(&self.requests), rpc, code) += 1;
+        let mut latency = lock(&self.latency);
+        if !latency.contains_key(rpc) {
+            latency.insert(rpc.to_owned(), Histogram::new(LATENCY_BUCKETS));
+        }
+        latency
+            .get_mut(rpc)
+            .expect("inserted above")
             .observe(elapsed.as_secs_f64());
     }
 
@@ -159,9 +179,7 @@ impl Metrics {
         lock(&self.batch_rows).observe(customers.len() as f64);
         {
             let mut versions = lock(&self.versions);
-            let entry = versions
-                .entry((served.name.clone(), served.version))
-                .or_default();
+            let entry = nested(&mut versions, &served.name, served.version);
             entry.rows += scores.iter().flatten().count() as u64;
             entry.predict_seconds.observe(elapsed.as_secs_f64());
             scores
@@ -192,12 +210,13 @@ impl Metrics {
     /// The version's drift tracker; the first call starts loading its reference.
     fn tracker(&self, served: &Arc<ServedModel>) -> SharedTracker {
         let mut trackers = lock(&self.drift);
-        let key = (served.name.clone(), served.version);
-        if let Some(tracker) = trackers.get(&key) {
+        if let Some(tracker) = trackers
+            .get(&served.name)
+            .and_then(|v| v.get(&served.version))
+        {
             return Arc::clone(tracker);
         }
-        let tracker = Arc::new(Mutex::new(DriftTracker::default()));
-        trackers.insert(key, Arc::clone(&tracker));
+        let tracker = Arc::clone(nested(&mut trackers, &served.name, served.version));
         let (store, served, rows) = (
             Arc::clone(&self.store),
             Arc::clone(served),
@@ -228,7 +247,7 @@ impl Metrics {
             "counter",
             "gRPC requests by method and status code.",
         );
-        for ((rpc, code), count) in lock(&self.requests).iter() {
+        for (rpc, code, count) in flat(&lock(&self.requests)) {
             let _ = writeln!(
                 out,
                 "churn_requests_total{{rpc=\"{rpc}\",code=\"{code}\"}} {count}"
@@ -272,7 +291,7 @@ impl Metrics {
             "counter",
             "Rows scored, by model version.",
         );
-        for ((model, version), v) in versions.iter() {
+        for (model, version, v) in flat(&versions) {
             let _ = writeln!(
                 out,
                 "churn_rows_scored_total{{model=\"{model}\",version=\"{version}\"}} {}",
@@ -285,7 +304,7 @@ impl Metrics {
             "histogram",
             "Validation and ONNX Runtime time per engine call, by model version.",
         );
-        for ((model, version), v) in versions.iter() {
+        for (model, version, v) in flat(&versions) {
             v.predict_seconds.render(
                 &mut out,
                 "churn_predict_duration_seconds",
@@ -298,7 +317,7 @@ impl Metrics {
             "histogram",
             "Churn probabilities served, by model version.",
         );
-        for ((model, version), v) in versions.iter() {
+        for (model, version, v) in flat(&versions) {
             v.scores.render(
                 &mut out,
                 "churn_score",
@@ -361,13 +380,12 @@ impl Metrics {
             "gauge",
             "Population stability index of each raw feature over the recent window against the reference dataset.",
         );
-        let trackers: Vec<_> = lock(&self.drift)
-            .iter()
-            .map(|(k, t)| (k.clone(), Arc::clone(t)))
+        let trackers: Vec<(String, u32, SharedTracker)> = flat(&lock(&self.drift))
+            .map(|(model, version, tracker)| (model.to_owned(), version, Arc::clone(tracker)))
             .collect();
         let mut score_lines = String::new();
         let mut window_lines = String::new();
-        for ((model, version), tracker) in trackers {
+        for (model, version, tracker) in trackers {
             let tracker = lock(&tracker);
             let labels = format!("model=\"{model}\",version=\"{version}\"");
             let _ = writeln!(
