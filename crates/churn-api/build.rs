@@ -19,7 +19,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = PathBuf::from(std::env::var("OUT_DIR")?).join("churn_v1_descriptor.bin");
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
-        .generate_default_stubs(true)
         // A BTreeMap decodes a customer's ~20 features 20% faster than a HashMap, which
         // hashes every key and regrows its table several times per customer.
         .btree_map(".churn.v1.Customer.features")

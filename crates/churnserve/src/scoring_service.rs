@@ -1,6 +1,5 @@
-//! The gRPC adapters: each handler converts the request, makes the domain calls and
-//! converts the answer back. RPCs whose issues have not landed answer UNIMPLEMENTED
-//! through the generated default stubs.
+//! The churn.v1 scoring adapters: each handler converts the request, makes the domain
+//! calls and converts the answer back.
 
 use std::sync::Arc;
 
@@ -38,6 +37,8 @@ pub struct ScoringApi {
 
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
+    type ScoreStreamStream = BoxStream<pb::ScoreBatchResponse>;
+
     async fn score(
         &self,
         request: Request<pb::ScoreRequest>,
