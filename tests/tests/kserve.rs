@@ -152,6 +152,14 @@ async fn model_infer_with_typed_contents_equals_score() {
         (
             {
                 let mut r = request.clone();
+                r.inputs.clear();
+                r
+            },
+            "inputs: none were sent",
+        ),
+        (
+            {
+                let mut r = request.clone();
                 r.outputs
                     .push(kserve::model_infer_request::InferRequestedOutputTensor {
                         name: "label".into(),

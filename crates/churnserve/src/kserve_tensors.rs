@@ -52,6 +52,11 @@ pub fn customers(
     request: &pb::ModelInferRequest,
 ) -> Result<Vec<Customer>, ServiceError> {
     let raw = &request.raw_input_contents;
+    if request.inputs.is_empty() {
+        return Err(invalid(
+            "inputs: none were sent; see ModelMetadata for this model's inputs".to_owned(),
+        ));
+    }
     if !raw.is_empty() && raw.len() != request.inputs.len() {
         return Err(invalid(format!(
             "raw_input_contents has {} entries for {} inputs; send one per input or none",
