@@ -4,17 +4,13 @@
 //! threshold suggestions and live threshold changes.
 
 use churn_api::v1 as pb;
-use serde_json::Value;
-use tests::{BUNDLED_MODEL, TestServer, fixture, repo_path, upload_dataset};
+use tests::{
+    BUNDLED_MODEL, TestServer, assert_close, assert_metrics_match, fixture, metrics_fixture,
+    metrics_from_proto, upload_dataset,
+};
 use tonic::Code;
 
-const AGREEMENT: f64 = 1e-9;
 const HOLDOUT: &str = "telco-holdout";
-
-fn metrics_fixture() -> Value {
-    let text = std::fs::read_to_string(repo_path("models/fixtures/metrics.json")).expect("fixture");
-    serde_json::from_str(&text).expect("json")
-}
 
 fn version(number: u32) -> Option<pb::ModelRef> {
     Some(pb::ModelRef {
@@ -22,70 +18,6 @@ fn version(number: u32) -> Option<pb::ModelRef> {
         version: number,
         alias: String::new(),
     })
-}
-
-fn close(context: &str, ours: f64, python: &Value) {
-    let python = python
-        .as_f64()
-        .unwrap_or_else(|| panic!("{context}: no number"));
-    assert!(
-        (ours - python).abs() <= AGREEMENT,
-        "{context}: {ours} vs {python}"
-    );
-}
-
-fn assert_matches(context: &str, metrics: &pb::Metrics, expected: &Value) {
-    assert_eq!(
-        metrics.rows,
-        expected["rows"].as_u64().expect("rows"),
-        "{context}"
-    );
-    assert_eq!(
-        metrics.positives,
-        expected["positives"].as_u64().expect("positives")
-    );
-    for (name, value) in [
-        ("roc_auc", metrics.roc_auc),
-        ("pr_auc", metrics.pr_auc),
-        ("log_loss", metrics.log_loss),
-        ("brier", metrics.brier),
-        ("accuracy", metrics.accuracy),
-        ("precision", metrics.precision),
-        ("recall", metrics.recall),
-        ("f1", metrics.f1),
-    ] {
-        close(&format!("{context} {name}"), value, &expected[name]);
-    }
-    let confusion = metrics.confusion.expect("confusion");
-    assert_eq!(
-        [confusion.tp, confusion.fp, confusion.tn, confusion.r#fn],
-        ["tp", "fp", "tn", "fn"].map(|k| expected["confusion"][k].as_u64().expect("count"))
-    );
-    let bins = expected["calibration"].as_array().expect("bins");
-    assert_eq!(metrics.calibration.len(), bins.len());
-    for (bin, python) in metrics.calibration.iter().zip(bins) {
-        assert_eq!(bin.count, python["count"].as_u64().expect("count"));
-        close(
-            &format!("{context} calibration"),
-            bin.mean_predicted,
-            &python["mean_predicted"],
-        );
-        close(
-            &format!("{context} calibration"),
-            bin.observed_rate,
-            &python["observed_rate"],
-        );
-    }
-    let deciles = expected["lift"].as_array().expect("lift");
-    assert_eq!(metrics.lift.len(), deciles.len());
-    for (decile, python) in metrics.lift.iter().zip(deciles) {
-        close(&format!("{context} lift"), decile.lift, &python["lift"]);
-        close(
-            &format!("{context} capture"),
-            decile.cumulative_capture,
-            &python["cumulative_capture"],
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,9 +43,9 @@ async fn the_bundled_versions_evaluate_like_scikit_learn_and_are_stored() {
             number
         );
         let expected = &fixture["cases"][case];
-        assert_matches(
+        assert_metrics_match(
             expected["name"].as_str().expect("name"),
-            response.metrics.as_ref().expect("metrics"),
+            &metrics_from_proto(response.metrics.as_ref().expect("metrics")),
             &expected["expected"],
         );
         ids.push(response.evaluation_id);
@@ -139,9 +71,9 @@ async fn the_bundled_versions_evaluate_like_scikit_learn_and_are_stored() {
     );
     let stored = &listed[1];
     assert_eq!((stored.dataset.as_str(), stored.threshold), (HOLDOUT, 0.5));
-    assert_matches(
+    assert_metrics_match(
         "stored",
-        stored.metrics.as_ref().expect("metrics"),
+        &metrics_from_proto(stored.metrics.as_ref().expect("metrics")),
         &fixture["cases"][0]["expected"],
     );
     let one_version = server
@@ -289,13 +221,13 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
     assert_eq!(compared.paired_rows, 2113);
     let difference = compared.roc_auc_difference.expect("difference");
     let expected = &fixture["comparison"];
-    close("difference", difference.difference, &expected["difference"]);
-    close(
+    assert_close("difference", difference.difference, &expected["difference"]);
+    assert_close(
         "standard error",
         difference.standard_error,
         &expected["standard_error"],
     );
-    close("p value", difference.p_value, &expected["p_value"]);
+    assert_close("p value", difference.p_value, &expected["p_value"]);
     assert!(difference.lower < difference.difference && difference.difference < difference.upper);
 
     let mut registry = server.registry().await;
@@ -415,7 +347,7 @@ async fn thresholds_are_suggested_like_scikit_learn_and_changed_live() {
             .await
             .expect(objective)
             .into_inner();
-        close(
+        assert_close(
             objective,
             suggestion.threshold,
             &expected[objective]["threshold"],
