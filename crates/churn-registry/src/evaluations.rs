@@ -113,22 +113,14 @@ impl Registry {
             )));
         }
         let before = self.version(name, &VersionRef::Number(version)).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE model_versions SET threshold = ? WHERE name = ? AND version = ?")
-            .bind(threshold)
-            .bind(name)
-            .bind(i64::from(version))
-            .execute(&mut *tx)
-            .await?;
-        audit(
-            &mut tx,
-            actor,
-            "set_threshold",
-            name,
-            json!({"version": version, "from": before.metadata.threshold, "to": threshold}),
-        )
-        .await?;
-        tx.commit().await?;
-        self.version(name, &VersionRef::Number(version)).await
+        let update =
+            sqlx::query("UPDATE model_versions SET threshold = ? WHERE name = ? AND version = ?")
+                .bind(threshold)
+                .bind(name)
+                .bind(i64::from(version));
+        let detail =
+            json!({"version": version, "from": before.metadata.threshold, "to": threshold});
+        self.update_version(name, version, update, "set_threshold", detail, actor)
+            .await
     }
 }

@@ -433,23 +433,38 @@ impl Registry {
         } else {
             self.dataset(dataset).await?.sha256
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE model_versions SET reference_dataset = ? WHERE name = ? AND version = ?",
         )
         .bind(dataset)
         .bind(name)
-        .bind(i64::from(version))
-        .execute(&mut *tx)
-        .await?;
-        audit(
-            &mut tx,
-            actor,
-            "set_reference_dataset",
+        .bind(i64::from(version));
+        let detail = json!({"version": version, "dataset": dataset, "sha256": sha256});
+        self.update_version(
             name,
-            json!({"version": version, "dataset": dataset, "sha256": sha256}),
+            version,
+            update,
+            "set_reference_dataset",
+            detail,
+            actor,
         )
-        .await?;
+        .await
+    }
+
+    /// Runs `update` (an UPDATE of one version's row) in a write transaction with its
+    /// audit entry, then reads the version back.
+    async fn update_version<'q>(
+        &self,
+        name: &str,
+        version: u32,
+        update: sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+        action: &str,
+        detail: serde_json::Value,
+        actor: &Actor,
+    ) -> Result<VersionRecord, RegistryError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        update.execute(&mut *tx).await?;
+        audit(&mut tx, actor, action, name, detail).await?;
         tx.commit().await?;
         self.version(name, &VersionRef::Number(version)).await
     }
