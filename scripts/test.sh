@@ -23,6 +23,10 @@ step "cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace --lib --bins --tests 2>&1 | tee "$log"
+
+step "the otlp cargo feature: clippy, and spans exported to a real OTLP collector"
+cargo clippy --locked -p churnserve --all-targets --features otlp -- -D warnings
+cargo test --locked -p churnserve --features otlp --test otlp 2>&1 | tee -a "$log"
 totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' "$log")"
 
 step "models/train.py --check (python training environment in .venv)"

@@ -19,6 +19,7 @@ mod scoring_service;
 mod seed;
 mod status;
 mod store;
+mod telemetry;
 mod to_proto;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ use tonic::transport::server::TcpIncoming;
 pub use auth::Token;
 pub use config::{Config, ConfigError, LogFormat};
 pub use seed::BUNDLED_MODEL;
+pub use telemetry::{Telemetry, TelemetryError};
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
 /// window update every 64 KiB; these let a 10,000-row batch arrive in a few round trips.

@@ -4,10 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use churnserve::{Config, LogFormat};
+use churnserve::{Config, Telemetry};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 // Decoding a batch allocates a string per feature value; mimalloc frees them several
 // times faster than glibc's allocator (measured in tests/benches/scoring.rs).
@@ -124,21 +123,6 @@ fn start(cli: Cli) -> ExitCode {
             }
         }
     }
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        );
-    match config.log_format {
-        LogFormat::Human => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +133,17 @@ fn start(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let _runtime_context = runtime.enter();
+    let telemetry = match Telemetry::install(config.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("churnserve: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(config));
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("churnserve: {error:#}");

@@ -69,7 +69,9 @@ where
             model = tracing::field::Empty,
             version = tracing::field::Empty,
             rows = tracing::field::Empty,
+            grpc_status = tracing::field::Empty,
         );
+        crate::telemetry::join_caller_trace(&span, request.headers());
         let start = Instant::now();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
@@ -83,7 +85,8 @@ where
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("0")
                         .to_owned();
-                    tracing::debug!(grpc_status = %status, elapsed_us = start.elapsed().as_micros() as u64, "answered");
+                    tracing::Span::current().record("grpc_status", status.as_str());
+                    tracing::debug!(elapsed_us = start.elapsed().as_micros() as u64, "answered");
                 }
                 result
             }
