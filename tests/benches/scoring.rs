@@ -237,7 +237,7 @@ async fn through_server(
     let batch = pb::ScoreBatchRequest {
         model,
         customers: rows.iter().map(|r| r.to_proto()).collect(),
-        top_reasons: 0,
+        ..Default::default()
     };
     let mut batch_rates = Vec::new();
     for run in 0..=BATCH_RUNS {

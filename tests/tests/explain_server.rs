@@ -157,6 +157,7 @@ async fn top_reasons_are_the_largest_attributions_on_every_scoring_rpc() {
             model: model(LGBM.version),
             customers: batch.clone(),
             top_reasons: 2,
+            ..Default::default()
         })
         .await
         .expect("batch with reasons")
@@ -182,6 +183,7 @@ async fn top_reasons_are_the_largest_attributions_on_every_scoring_rpc() {
         model: model(LGBM.version),
         customers: batch,
         top_reasons: 1,
+        ..Default::default()
     };
     let mut stream = scoring
         .score_stream(tokio_stream::iter(vec![request.clone(), request]))

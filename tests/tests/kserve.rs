@@ -126,6 +126,7 @@ async fn model_infer_with_typed_contents_equals_score() {
             model: None,
             customers: rows.iter().map(|c| c.to_proto()).collect(),
             top_reasons: 0,
+            ..Default::default()
         })
         .await
         .expect("scores")

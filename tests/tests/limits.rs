@@ -137,6 +137,7 @@ async fn shutdown_tells_an_open_stream_where_to_resume() {
             model: None,
             customers,
             top_reasons: 0,
+            ..Default::default()
         })
         .await
         .expect("sends");

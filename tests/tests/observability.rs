@@ -66,6 +66,7 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         model: None,
         customers,
         top_reasons: 0,
+        ..Default::default()
     };
     scoring
         .score_batch(batch(customers.iter().map(|c| c.to_proto()).collect()))

@@ -831,6 +831,7 @@ async fn registered_versions_score_like_python() {
             }),
             customers: coded(&server, &rows).await,
             top_reasons: 0,
+            ..Default::default()
         })
         .await
         .expect("batch")

@@ -97,6 +97,7 @@ async fn score_batch_matches_python_in_request_order() {
                 model: model_ref(BUNDLED_MODEL, model.version, ""),
                 customers: rows.iter().map(FixtureCustomer::to_proto).collect(),
                 top_reasons: 0,
+                ..Default::default()
             })
             .await
             .expect("batch")
@@ -271,6 +272,7 @@ async fn a_bad_row_gets_its_own_error_and_the_others_are_scored() {
             model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
             customers: batch,
             top_reasons: 0,
+            ..Default::default()
         })
         .await
         .expect("a batch with bad rows still succeeds")
@@ -324,6 +326,7 @@ async fn limits_answer_resource_exhausted() {
         model: None,
         customers: rows[..n].iter().map(FixtureCustomer::to_proto).collect(),
         top_reasons: 0,
+        ..Default::default()
     };
     assert_eq!(
         client
@@ -369,17 +372,20 @@ async fn score_stream_numbers_rows_from_the_start_of_the_stream() {
             model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
             customers: rows[..2].iter().map(FixtureCustomer::to_proto).collect(),
             top_reasons: 0,
+            ..Default::default()
         },
         // Later messages' model is ignored: the stream stays on the version it started with.
         pb::ScoreBatchRequest {
             model: model_ref(BUNDLED_MODEL, 1, ""),
             customers: vec![rows[2].to_proto(), rows[3].to_proto(), bad],
             top_reasons: 0,
+            ..Default::default()
         },
         pb::ScoreBatchRequest {
             model: None,
             customers: vec![rows[5].to_proto()],
             top_reasons: 0,
+            ..Default::default()
         },
     ];
     let mut responses = client
@@ -431,4 +437,163 @@ async fn shutdown_drains_and_serve_returns_ok() {
         .await
         .expect("served before shutdown");
     server.stop().await.expect("serve ends cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_stays_on_its_version_when_the_alias_moves_and_resumes_its_numbering() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let mut registry = server.registry().await;
+    let logreg = customers(BUNDLED[0].file);
+    let (requests, receiver) = tokio::sync::mpsc::channel(1);
+    let mut responses = client
+        .score_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream")
+        .into_inner();
+    // A resumed job: rows continue from 1,000.
+    requests
+        .send(pb::ScoreBatchRequest {
+            model: model_ref(BUNDLED_MODEL, 0, "production"),
+            customers: logreg[..3].iter().map(FixtureCustomer::to_proto).collect(),
+            first_row: 1_000,
+            ..Default::default()
+        })
+        .await
+        .expect("send");
+    let first = responses.next().await.expect("answer").expect("ok");
+    assert_served_by(first.served_by.as_ref(), BUNDLED[0]);
+
+    registry
+        .set_alias(pb::SetAliasRequest {
+            name: BUNDLED_MODEL.to_owned(),
+            alias: "production".to_owned(),
+            version: LGBM.version,
+            ..Default::default()
+        })
+        .await
+        .expect("move production to LightGBM");
+    let unary = client
+        .score(pb::ScoreRequest {
+            model: model_ref(BUNDLED_MODEL, 0, "production"),
+            customer: Some(logreg[3].to_proto()),
+            top_reasons: 0,
+        })
+        .await
+        .expect("score")
+        .into_inner();
+    assert_served_by(unary.served_by.as_ref(), LGBM);
+
+    requests
+        .send(pb::ScoreBatchRequest {
+            customers: logreg[3..6].iter().map(FixtureCustomer::to_proto).collect(),
+            first_row: 7,
+            ..Default::default()
+        })
+        .await
+        .expect("send");
+    drop(requests);
+    let second = responses.next().await.expect("answer").expect("ok");
+    assert!(responses.next().await.is_none());
+    assert_served_by(second.served_by.as_ref(), BUNDLED[0]);
+    let results: Vec<&pb::RowResult> = first.results.iter().chain(&second.results).collect();
+    assert_eq!(
+        results.iter().map(|r| r.row).collect::<Vec<_>>(),
+        [1_000, 1_001, 1_002, 1_003, 1_004, 1_005],
+        "a later message's first_row is ignored"
+    );
+    for (result, expected) in results.iter().zip(&logreg) {
+        match &result.outcome {
+            Some(pb::row_result::Outcome::Prediction(p)) => assert_prediction(p, expected),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_would_number_rows_past_u32_is_refused() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows = customers(LGBM.file);
+    let message = pb::ScoreBatchRequest {
+        customers: rows[..2].iter().map(FixtureCustomer::to_proto).collect(),
+        first_row: u32::MAX,
+        ..Default::default()
+    };
+    let mut responses = client
+        .score_stream(tokio_stream::iter([message]))
+        .await
+        .expect("stream")
+        .into_inner();
+    let status = responses
+        .next()
+        .await
+        .expect("an answer")
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().starts_with("first_row:"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_reading_stops_the_writer() {
+    const MESSAGES: usize = 150;
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows = customers(LGBM.file);
+    let message = pb::ScoreBatchRequest {
+        customers: (0..1_000)
+            .map(|i| rows[i % rows.len()].to_proto())
+            .collect(),
+        ..Default::default()
+    };
+    let bytes = prost::Message::encoded_len(&message);
+    let (requests, receiver) = tokio::sync::mpsc::channel(1);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&sent);
+    let writer = tokio::spawn(async move {
+        for _ in 0..MESSAGES {
+            if requests.send(message.clone()).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let mut responses = client
+        .score_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream")
+        .into_inner();
+    responses.next().await.expect("answer").expect("ok");
+    // The reader stalls; the writer may fill the buffers and windows on the way, then
+    // must wait instead of pushing the whole job into the server's memory.
+    let mut stalled_at = sent.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = sent.load(std::sync::atomic::Ordering::Relaxed);
+        if now == stalled_at {
+            break;
+        }
+        stalled_at = now;
+    }
+    // Server: 16 MiB of connection window for requests, 2 responses queued, one being
+    // scored; the client's own buffers: a few more. Far below the 150 it wants to send.
+    let window_messages = (16 << 20) / bytes;
+    assert!(
+        stalled_at < window_messages + 16,
+        "{stalled_at} messages of {bytes} bytes sent while nobody read (window holds {window_messages})"
+    );
+    let mut answered = 1;
+    while let Some(response) = responses.next().await {
+        assert_eq!(response.expect("ok").results.len(), 1_000);
+        answered += 1;
+    }
+    writer.await.expect("writer");
+    assert_eq!(
+        answered, MESSAGES,
+        "every message answered once the reader resumes"
+    );
 }

@@ -24,6 +24,167 @@ pub struct Customer {
     pub features: Vec<(String, FeatureValue)>,
 }
 
+/// Customers as columns, the bulk form: no feature name repeated per row, numbers packed.
+/// Row `i` is `ids[i]` with value `i` of every column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerColumns {
+    pub ids: Vec<String>,
+    pub columns: Vec<(String, ColumnValues)>,
+}
+
+/// One feature's values, one per customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnValues {
+    /// NaN is a missing number.
+    Numbers(Vec<f64>),
+    Texts(Vec<String>),
+    Flags(Vec<bool>),
+    /// Values of mixed kinds.
+    Values(Vec<FeatureValue>),
+}
+
+impl ColumnValues {
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnValues::Numbers(values) => values.len(),
+            ColumnValues::Texts(values) => values.len(),
+            ColumnValues::Flags(values) => values.len(),
+            ColumnValues::Values(values) => values.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, row: usize) -> ValueRef<'_> {
+        match self {
+            ColumnValues::Numbers(values) => ValueRef::Number(values[row]),
+            ColumnValues::Texts(values) => ValueRef::Text(&values[row]),
+            ColumnValues::Flags(values) => ValueRef::Flag(values[row]),
+            ColumnValues::Values(values) => ValueRef::from(&values[row]),
+        }
+    }
+}
+
+impl CustomerColumns {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The first column whose length is not the number of ids, with its length.
+    pub fn ragged_column(&self) -> Option<(&str, usize)> {
+        self.columns
+            .iter()
+            .find(|(_, values)| values.len() != self.ids.len())
+            .map(|(name, values)| (name.as_str(), values.len()))
+    }
+
+    /// Row `row` in the row form.
+    pub fn customer(&self, row: usize) -> Customer {
+        Customer {
+            id: self.ids[row].clone(),
+            features: self
+                .columns
+                .iter()
+                .map(|(name, values)| (name.clone(), values.get(row).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// A batch in either form callers send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerBatch {
+    Rows(Vec<Customer>),
+    Columns(CustomerColumns),
+}
+
+impl CustomerBatch {
+    pub fn len(&self) -> usize {
+        match self {
+            CustomerBatch::Rows(rows) => rows.len(),
+            CustomerBatch::Columns(columns) => columns.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `row` in the row form.
+    pub fn customer(&self, row: usize) -> Customer {
+        match self {
+            CustomerBatch::Rows(rows) => rows[row].clone(),
+            CustomerBatch::Columns(columns) => columns.customer(row),
+        }
+    }
+
+    /// The customer ids, in order.
+    pub fn into_ids(self) -> Vec<String> {
+        match self {
+            CustomerBatch::Rows(rows) => rows.into_iter().map(|c| c.id).collect(),
+            CustomerBatch::Columns(columns) => columns.ids,
+        }
+    }
+
+    /// Row `row`'s values by schema position; missing where it has none.
+    pub fn values_by_position(&self, schema: &Schema, row: usize) -> Vec<FeatureValue> {
+        let mut values = vec![FeatureValue::Missing; schema.features.len()];
+        let mut put = |name: &str, value: ValueRef<'_>| {
+            if let Some(&position) = schema.positions.get(name) {
+                values[position] = value.to_owned();
+            }
+        };
+        match self {
+            CustomerBatch::Rows(rows) => rows[row]
+                .features
+                .iter()
+                .for_each(|(name, value)| put(name, ValueRef::from(value))),
+            CustomerBatch::Columns(columns) => columns
+                .columns
+                .iter()
+                .for_each(|(name, column)| put(name, column.get(row))),
+        }
+        values
+    }
+}
+
+/// A borrowed feature value: what validation reads, whichever form the batch came in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    Number(f64),
+    Text(&'a str),
+    Flag(bool),
+    Missing,
+}
+
+impl<'a> From<&'a FeatureValue> for ValueRef<'a> {
+    fn from(value: &'a FeatureValue) -> Self {
+        match value {
+            FeatureValue::Number(v) => ValueRef::Number(*v),
+            FeatureValue::Text(text) => ValueRef::Text(text),
+            FeatureValue::Flag(flag) => ValueRef::Flag(*flag),
+            FeatureValue::Missing => ValueRef::Missing,
+        }
+    }
+}
+
+impl ValueRef<'_> {
+    fn to_owned(self) -> FeatureValue {
+        match self {
+            ValueRef::Number(v) => FeatureValue::Number(v),
+            ValueRef::Text(text) => FeatureValue::Text(text.to_owned()),
+            ValueRef::Flag(flag) => FeatureValue::Flag(flag),
+            ValueRef::Missing => FeatureValue::Missing,
+        }
+    }
+}
+
 /// What is wrong with one feature of one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeatureProblem {
@@ -98,31 +259,118 @@ enum Scalar<'a> {
     Code(usize),
 }
 
+/// A batch in either form, read row by row by schema position.
+pub(crate) trait RowSource<'a> {
+    fn rows(&self) -> usize;
+    /// Puts the row's values at their schema positions; names a feature given twice
+    /// and collects the names the schema does not know.
+    fn gather(
+        &self,
+        schema: &Schema,
+        row: usize,
+        by_position: &mut [Option<ValueRef<'a>>],
+        problems: &mut Vec<FeatureProblem>,
+        unknown_names: &mut Vec<&'a str>,
+    );
+}
+
+impl<'a> RowSource<'a> for &'a [Customer] {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn gather(
+        &self,
+        schema: &Schema,
+        row: usize,
+        by_position: &mut [Option<ValueRef<'a>>],
+        problems: &mut Vec<FeatureProblem>,
+        unknown_names: &mut Vec<&'a str>,
+    ) {
+        let customers: &'a [Customer] = self;
+        for (name, value) in &customers[row].features {
+            place(
+                schema,
+                name,
+                ValueRef::from(value),
+                by_position,
+                problems,
+                unknown_names,
+            );
+        }
+    }
+}
+
+impl<'a> RowSource<'a> for &'a CustomerColumns {
+    fn rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn gather(
+        &self,
+        schema: &Schema,
+        row: usize,
+        by_position: &mut [Option<ValueRef<'a>>],
+        problems: &mut Vec<FeatureProblem>,
+        unknown_names: &mut Vec<&'a str>,
+    ) {
+        let columns: &'a CustomerColumns = self;
+        for (name, values) in &columns.columns {
+            place(
+                schema,
+                name,
+                values.get(row),
+                by_position,
+                problems,
+                unknown_names,
+            );
+        }
+    }
+}
+
+fn place<'a>(
+    schema: &Schema,
+    name: &'a str,
+    value: ValueRef<'a>,
+    by_position: &mut [Option<ValueRef<'a>>],
+    problems: &mut Vec<FeatureProblem>,
+    unknown_names: &mut Vec<&'a str>,
+) {
+    match schema.positions.get(name) {
+        Some(&position) if by_position[position].is_some() => problems.push(FeatureProblem {
+            feature: name.to_owned(),
+            message: "is given more than once".to_owned(),
+        }),
+        Some(&position) => by_position[position] = Some(value),
+        None => unknown_names.push(name),
+    }
+}
+
 /// Validates every customer; returns the encoded valid rows and, per request row, its error.
-pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<Option<RowError>>) {
-    let mut columns = empty_columns(schema, customers.len());
-    let mut rows = Vec::with_capacity(customers.len());
-    let mut errors = Vec::with_capacity(customers.len());
+pub(crate) fn encode<'a>(
+    schema: &Schema,
+    customers: impl RowSource<'a>,
+) -> (Encoded, Vec<Option<RowError>>) {
+    let rows_in = customers.rows();
+    let mut columns = empty_columns(schema, rows_in);
+    let mut rows = Vec::with_capacity(rows_in);
+    let mut errors = Vec::with_capacity(rows_in);
     let mut unknown_categories = 0;
     let mut scalars = Vec::with_capacity(schema.features.len());
-    let mut by_position: Vec<Option<&FeatureValue>> = vec![None; schema.features.len()];
-    for (row, customer) in customers.iter().enumerate() {
+    let mut by_position: Vec<Option<ValueRef<'a>>> = vec![None; schema.features.len()];
+    let mut unknown_names = Vec::new();
+    for row in 0..rows_in {
         scalars.clear();
         by_position.fill(None);
+        unknown_names.clear();
         let mut problems = Vec::new();
-        let mut unknown_names = Vec::new();
-        for (name, value) in &customer.features {
-            match schema.positions.get(name.as_str()) {
-                Some(&position) if by_position[position].is_some() => {
-                    problems.push(FeatureProblem {
-                        feature: name.clone(),
-                        message: "is given more than once".to_owned(),
-                    })
-                }
-                Some(&position) => by_position[position] = Some(value),
-                None => unknown_names.push(name),
-            }
-        }
+        customers.gather(
+            schema,
+            row,
+            &mut by_position,
+            &mut problems,
+            &mut unknown_names,
+        );
         let mut row_unknowns = 0;
         for (feature, value) in schema.features.iter().zip(&by_position) {
             match encode_value(feature, *value) {
@@ -136,9 +384,9 @@ pub(crate) fn encode(schema: &Schema, customers: &[Customer]) -> (Encoded, Vec<O
                 }),
             }
         }
-        unknown_names.sort();
-        problems.extend(unknown_names.into_iter().map(|name| FeatureProblem {
-            feature: name.clone(),
+        unknown_names.sort_unstable();
+        problems.extend(unknown_names.iter().map(|name| FeatureProblem {
+            feature: (*name).to_owned(),
             message: "is not an input of this model".to_owned(),
         }));
         if problems.is_empty() {
@@ -216,7 +464,7 @@ fn push_row(layout: &Layout, columns: &mut [Column], scalars: &[Scalar<'_>]) {
 /// not seen but scores anyway.
 fn encode_value<'a>(
     feature: &Feature,
-    value: Option<&'a FeatureValue>,
+    value: Option<ValueRef<'a>>,
 ) -> Result<(Scalar<'a>, bool), String> {
     let Some(value) = value else {
         return Err(format!(
@@ -225,20 +473,18 @@ fn encode_value<'a>(
         ));
     };
     match (feature.kind, value) {
-        (FeatureKind::Number, FeatureValue::Number(v)) if v.is_nan() => missing_number(feature),
-        (FeatureKind::Number, FeatureValue::Missing) => missing_number(feature),
-        (FeatureKind::Number, FeatureValue::Number(v)) if v.is_infinite() => {
+        (FeatureKind::Number, ValueRef::Number(v)) if v.is_nan() => missing_number(feature),
+        (FeatureKind::Number, ValueRef::Missing) => missing_number(feature),
+        (FeatureKind::Number, ValueRef::Number(v)) if v.is_infinite() => {
             Err(format!("expected a finite number, got {v}"))
         }
-        (FeatureKind::Number, FeatureValue::Number(v)) => number(feature, *v),
-        (FeatureKind::Text, FeatureValue::Text(text)) if text.contains('\0') => {
+        (FeatureKind::Number, ValueRef::Number(v)) => number(feature, v),
+        (FeatureKind::Text, ValueRef::Text(text)) if text.contains('\0') => {
             Err("text must not contain a NUL character".to_owned())
         }
-        (FeatureKind::Text, FeatureValue::Text(text)) => category(feature, text),
-        (FeatureKind::Bool, FeatureValue::Flag(flag)) => Ok((Scalar::Flag(*flag), false)),
-        (_, FeatureValue::Missing) => {
-            Err(format!("has no value; expected {}", expectation(feature)))
-        }
+        (FeatureKind::Text, ValueRef::Text(text)) => category(feature, text),
+        (FeatureKind::Bool, ValueRef::Flag(flag)) => Ok((Scalar::Flag(flag), false)),
+        (_, ValueRef::Missing) => Err(format!("has no value; expected {}", expectation(feature))),
         (_, other) => Err(format!(
             "expected {}, got {}",
             expectation(feature),
@@ -299,12 +545,12 @@ fn expectation(feature: &Feature) -> String {
     }
 }
 
-fn describe(value: &FeatureValue) -> String {
+fn describe(value: ValueRef<'_>) -> String {
     match value {
-        FeatureValue::Number(v) => format!("the number {v}"),
-        FeatureValue::Text(text) => format!("the text {text:?}"),
-        FeatureValue::Flag(flag) => format!("the flag {flag}"),
-        FeatureValue::Missing => "no value".to_owned(),
+        ValueRef::Number(v) => format!("the number {v}"),
+        ValueRef::Text(text) => format!("the text {text:?}"),
+        ValueRef::Flag(flag) => format!("the flag {flag}"),
+        ValueRef::Missing => "no value".to_owned(),
     }
 }
 

@@ -12,7 +12,9 @@ mod runtime;
 mod schema;
 mod trees;
 
-pub use batch::{Customer, FeatureProblem, FeatureValue, RowError};
+pub use batch::{
+    ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureProblem, FeatureValue, RowError,
+};
 pub use columns::ColumnMapping;
 pub use error::EngineError;
 pub use graph::UnknownCategory;

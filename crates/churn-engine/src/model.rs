@@ -8,7 +8,7 @@ use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, Sess
 use ort::value::{DynValue, Tensor, TensorRef};
 use prost::Message;
 
-use crate::batch::{self, Column, Customer, Encoded, FeatureValue, RowError};
+use crate::batch::{self, Column, Customer, CustomerBatch, Encoded, FeatureValue, RowError};
 use crate::error::EngineError;
 use crate::graph::{self, LinearFacts, ProbabilitySource};
 use crate::onnx_proto::{self, ModelProto, elem_type};
@@ -480,7 +480,24 @@ impl Model {
         &self,
         customers: &[Customer],
     ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
-        let (encoded, errors) = batch::encode(&self.schema, customers);
+        self.predict_encoded(batch::encode(&self.schema, customers))
+    }
+
+    /// [`Model::predict`] for a batch in either form.
+    pub fn predict_batch(
+        &self,
+        customers: &CustomerBatch,
+    ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
+        self.predict_encoded(match customers {
+            CustomerBatch::Rows(rows) => batch::encode(&self.schema, rows.as_slice()),
+            CustomerBatch::Columns(columns) => batch::encode(&self.schema, columns),
+        })
+    }
+
+    fn predict_encoded(
+        &self,
+        (encoded, errors): (Encoded, Vec<Option<RowError>>),
+    ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
         self.unknown_categories
             .fetch_add(encoded.unknown_categories, Ordering::Relaxed);
         let mut results: Vec<Result<Prediction, RowError>> = errors

@@ -3,6 +3,7 @@
 //! author can do too.
 
 mod output;
+mod score_file;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -73,6 +74,10 @@ enum Command {
     /// "One year", "totalcharges": null, ...}}: numbers, text, true/false, or null for a
     /// missing number.
     Score(Score),
+    /// Score a CSV or Parquet file of customers through one pinned version into a CSV or
+    /// Parquet file of scores; rejected rows go to a side file; `--resume` continues an
+    /// interrupted job exactly where it stopped.
+    ScoreFile(score_file::ScoreFile),
     /// Explain one customer's score: each raw feature's contribution in log-odds.
     Explain(Explain),
     /// Global importance of each raw feature.
@@ -559,6 +564,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             datasets_table(&datasets.into_inner().datasets).print(format);
         }
         Command::Score(score) => score_customers(&session, score, format).await?,
+        Command::ScoreFile(job) => score_file::score_file(&session, job, format).await?,
         Command::Explain(explain) => explain_customer(&session, explain, format).await?,
         Command::Importance(importance) => {
             let method = match importance.method {
@@ -1012,18 +1018,23 @@ fn reasons_cell(reasons: &[pb::Reason]) -> Value {
     if reasons.is_empty() {
         return Value::Null;
     }
-    json!(
-        reasons
-            .iter()
-            .map(|r| format!(
+    json!(reasons_text(reasons))
+}
+
+/// `feature=value (+0.123); …`, largest first as the server sends them.
+fn reasons_text(reasons: &[pb::Reason]) -> String {
+    reasons
+        .iter()
+        .map(|r| {
+            format!(
                 "{}={} ({:+.3})",
                 r.feature,
                 value_json(r.value.as_ref()),
                 r.contribution
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
-    )
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 async fn score_customers(session: &Session, score: Score, format: Format) -> anyhow::Result<()> {
@@ -1053,6 +1064,7 @@ async fn score_customers(session: &Session, score: Score, format: Format) -> any
                 model,
                 customers,
                 top_reasons,
+                ..Default::default()
             };
             let response = scoring
                 .score_batch(session.request(request)?)

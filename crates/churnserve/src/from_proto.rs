@@ -1,7 +1,7 @@
 //! Protobuf requests to domain values.
 
 use churn_api::v1 as pb;
-use churn_engine::{Customer, FeatureValue};
+use churn_engine::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
 
 use churn_registry::{NewDataset, VersionRef};
 
@@ -40,8 +40,49 @@ pub fn customer(customer: pb::Customer) -> Customer {
     }
 }
 
-pub fn customers(customers: Vec<pb::Customer>) -> Vec<Customer> {
-    customers.into_iter().map(customer).collect()
+/// A batch's customers, from rows or from columns (one of them).
+pub fn customer_batch(
+    customers: Vec<pb::Customer>,
+    columns: Option<pb::CustomerColumns>,
+) -> Result<CustomerBatch, ServiceError> {
+    let Some(columns) = columns else {
+        return Ok(CustomerBatch::Rows(
+            customers.into_iter().map(customer).collect(),
+        ));
+    };
+    if !customers.is_empty() {
+        return Err(ServiceError::InvalidRequest(
+            "columns: send the customers as rows or as columns, not both".to_owned(),
+        ));
+    }
+    let columns = CustomerColumns {
+        ids: columns.customer_ids,
+        columns: columns
+            .features
+            .into_iter()
+            .map(|column| (column.name, column_values(column.values)))
+            .collect(),
+    };
+    if let Some((name, values)) = columns.ragged_column() {
+        return Err(ServiceError::InvalidRequest(format!(
+            "columns: feature `{name}` has {values} values for {} customer_ids; expected one per customer",
+            columns.len()
+        )));
+    }
+    Ok(CustomerBatch::Columns(columns))
+}
+
+fn column_values(values: Option<pb::feature_column::Values>) -> ColumnValues {
+    use pb::feature_column::Values;
+    match values {
+        Some(Values::Numbers(numbers)) => ColumnValues::Numbers(numbers.values),
+        Some(Values::Texts(texts)) => ColumnValues::Texts(texts.values),
+        Some(Values::Flags(flags)) => ColumnValues::Flags(flags.values),
+        Some(Values::Mixed(mixed)) => {
+            ColumnValues::Values(mixed.values.into_iter().map(feature_value).collect())
+        }
+        None => ColumnValues::Values(Vec::new()),
+    }
 }
 
 fn feature_value(value: pb::FeatureValue) -> FeatureValue {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use churn_api::inference as pb;
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceService;
+use churn_engine::CustomerBatch;
 use churn_registry::VersionRef;
 use tonic::{Request, Response, Status};
 
@@ -166,7 +167,7 @@ impl GrpcInferenceService for KServeApi {
         let customers = kserve_tensors::customers(served.model.schema(), &request)?;
         let (_, outcomes) = self
             .scoring
-            .score_batch(Arc::clone(&served), customers)
+            .score_batch(Arc::clone(&served), CustomerBatch::Rows(customers))
             .await?;
         let probabilities = outcomes
             .into_iter()

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use churn_engine::{Customer, FeatureValue};
+use churn_engine::CustomerBatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -172,7 +172,7 @@ impl Metrics {
     pub fn record_predictions(
         &self,
         served: &Arc<ServedModel>,
-        customers: &[Customer],
+        customers: &CustomerBatch,
         scores: &[Option<f64>],
         elapsed: Duration,
     ) {
@@ -191,19 +191,13 @@ impl Metrics {
         let mut tracker = lock(&tracker);
         let schema = served.model.schema();
         let keep = self.drift_settings.window;
-        let scored: Vec<(&Customer, f64)> = customers
+        let scored: Vec<(usize, f64)> = scores
             .iter()
-            .zip(scores)
-            .filter_map(|(c, s)| s.map(|s| (c, s)))
+            .enumerate()
+            .filter_map(|(row, s)| s.map(|s| (row, s)))
             .collect();
-        for (customer, score) in scored.iter().rev().take(keep).rev() {
-            let mut values = vec![FeatureValue::Missing; schema.features.len()];
-            for (name, value) in &customer.features {
-                if let Some(position) = schema.position(name) {
-                    values[position] = value.clone();
-                }
-            }
-            tracker.observe(values, *score, keep);
+        for &(row, score) in scored.iter().rev().take(keep).rev() {
+            tracker.observe(customers.values_by_position(schema, row), score, keep);
         }
     }
 

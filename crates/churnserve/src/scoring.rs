@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use churn_engine::{Customer, Prediction, RowError};
+use churn_engine::{Customer, CustomerBatch, Prediction, RowError};
 
 use std::time::Instant;
 
@@ -44,13 +44,17 @@ impl Scoring {
         served: Arc<ServedModel>,
         customer: Customer,
     ) -> Result<(String, Prediction), ServiceError> {
-        let (mut customers, mut outcomes) =
-            predict(served, vec![customer], Arc::clone(&self.metrics)).await?;
-        let (customer, outcome) = (customers.remove(0), outcomes.remove(0));
-        match outcome {
-            Ok(prediction) => Ok((customer.id, prediction)),
+        let (customers, mut outcomes) = predict(
+            served,
+            CustomerBatch::Rows(vec![customer]),
+            Arc::clone(&self.metrics),
+        )
+        .await?;
+        let id = customers.into_ids().remove(0);
+        match outcomes.remove(0) {
+            Ok(prediction) => Ok((id, prediction)),
             Err(error) => Err(ServiceError::InvalidCustomer {
-                customer_id: customer.id,
+                customer_id: id,
                 error,
             }),
         }
@@ -60,8 +64,8 @@ impl Scoring {
     pub async fn score_batch(
         &self,
         served: Arc<ServedModel>,
-        customers: Vec<Customer>,
-    ) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
+        customers: CustomerBatch,
+    ) -> Result<(CustomerBatch, Outcomes), ServiceError> {
         if customers.len() > self.max_batch_rows {
             return Err(ServiceError::BatchTooLarge {
                 rows: customers.len(),
@@ -74,16 +78,16 @@ impl Scoring {
 
 async fn predict(
     served: Arc<ServedModel>,
-    customers: Vec<Customer>,
+    customers: CustomerBatch,
     metrics: Arc<Metrics>,
-) -> Result<(Vec<Customer>, Outcomes), ServiceError> {
+) -> Result<(CustomerBatch, Outcomes), ServiceError> {
     if customers.is_empty() {
         return Ok((customers, Vec::new()));
     }
     request_id::record_model(&served.name, served.version, customers.len());
     tokio::task::spawn_blocking(move || {
         let start = Instant::now();
-        let outcomes = served.model.predict(&customers)?;
+        let outcomes = served.model.predict_batch(&customers)?;
         let scores: Vec<Option<f64>> = outcomes
             .iter()
             .map(|o| o.as_ref().ok().map(|p| p.churn_probability))

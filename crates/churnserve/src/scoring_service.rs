@@ -11,6 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
+use churn_engine::CustomerBatch;
 use churn_explain::Background;
 
 use crate::auth::{self, Access, Auth};
@@ -78,9 +79,10 @@ impl ScoringService for ScoringApi {
             .scoring
             .resolve(&from_proto::model_selector(request.model)?)
             .await?;
+        let customers = from_proto::customer_batch(request.customers, request.columns)?;
         let reasons = self.reasons(&served, request.top_reasons).await?;
         let response = self
-            .score_batch_with_reasons(&served, reasons, 0, request.customers)
+            .score_batch_with_reasons(&served, reasons, 0, customers)
             .await?;
         Ok(Response::new(response))
     }
@@ -96,7 +98,7 @@ impl ScoringService for ScoringApi {
         let mut draining = self.draining.clone();
         tokio::spawn(async move {
             let mut pinned = None;
-            let mut next_row: u32 = 0;
+            let mut next_row: Option<u64> = None;
             loop {
                 let message = tokio::select! {
                     message = inbound.next() => match message {
@@ -104,6 +106,7 @@ impl ScoringService for ScoringApi {
                         None => break,
                     },
                     () = drained(&mut draining) => {
+                        let next_row = next_row.unwrap_or_default();
                         let _ = sender
                             .send(Err(Status::unavailable(format!(
                                 "the server is shutting down; rows before {next_row} were answered: resume from row {next_row} on another server"
@@ -114,14 +117,15 @@ impl ScoringService for ScoringApi {
                 };
                 let answer = match message {
                     Ok(message) => {
-                        api.score_stream_message(&mut pinned, next_row, message)
+                        let first_row = *next_row.get_or_insert(u64::from(message.first_row));
+                        api.score_stream_message(&mut pinned, first_row, message)
                             .await
                     }
                     Err(status) => Err(stream_read_error(status)),
                 };
                 let failed = answer.is_err();
-                if let Ok(response) = &answer {
-                    next_row += response.results.len() as u32;
+                if let (Ok(response), Some(next_row)) = (&answer, next_row.as_mut()) {
+                    *next_row += response.results.len() as u64;
                 }
                 if sender.send(answer).await.is_err() || failed {
                     break;
@@ -264,18 +268,18 @@ impl ScoringApi {
         served: &Arc<ServedModel>,
         reasons: Option<ReasonRequest>,
         first_row: u32,
-        customers: Vec<pb::Customer>,
+        customers: CustomerBatch,
     ) -> Result<pb::ScoreBatchResponse, ServiceError> {
         let (customers, outcomes) = self
             .scoring
-            .score_batch(Arc::clone(served), from_proto::customers(customers))
+            .score_batch(Arc::clone(served), customers)
             .await?;
         let mut top = vec![Vec::new(); customers.len()];
         if let Some(ReasonRequest { background, k }) = reasons {
             let valid: Vec<usize> = (0..customers.len())
                 .filter(|&i| outcomes[i].is_ok())
                 .collect();
-            let explained = valid.iter().map(|&i| customers[i].clone()).collect();
+            let explained = valid.iter().map(|&i| customers.customer(i)).collect();
             let found = self
                 .explaining
                 .top_reasons(served, background, explained, k)
@@ -293,7 +297,7 @@ impl ScoringApi {
     async fn score_stream_message(
         &self,
         pinned: &mut Option<Arc<ServedModel>>,
-        first_row: u32,
+        first_row: u64,
         message: pb::ScoreBatchRequest,
     ) -> Result<pb::ScoreBatchResponse, Status> {
         let served = match pinned {
@@ -307,9 +311,20 @@ impl ScoringApi {
                 served
             }
         };
+        let Some(first_row) = u32::try_from(first_row)
+            .ok()
+            .filter(|first| u64::from(*first) + message.customers.len() as u64 <= 1 << 32)
+        else {
+            return Err(ServiceError::InvalidRequest(format!(
+                "first_row: rows are numbered up to {}; this stream's rows {first_row}.. would pass it",
+                u32::MAX
+            ))
+            .into());
+        };
+        let customers = from_proto::customer_batch(message.customers, message.columns)?;
         let reasons = self.reasons(&served, message.top_reasons).await?;
         Ok(self
-            .score_batch_with_reasons(&served, reasons, first_row, message.customers)
+            .score_batch_with_reasons(&served, reasons, first_row, customers)
             .await?)
     }
 }

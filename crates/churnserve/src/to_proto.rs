@@ -1,7 +1,7 @@
 //! Domain results to protobuf responses.
 
 use churn_api::v1 as pb;
-use churn_engine::{Customer, FeatureValue, Prediction, RiskBand, RowError};
+use churn_engine::{CustomerBatch, FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
 use churn_metrics::{AucComparison, Metrics};
 use churn_registry::{DatasetRecord, EvaluationRecord, ModelSummary, VersionRecord};
@@ -91,20 +91,21 @@ pub fn importance_response(
 pub fn score_batch_response(
     served: &ServedModel,
     first_row: u32,
-    customers: Vec<Customer>,
+    customers: CustomerBatch,
     outcomes: Vec<Result<Prediction, RowError>>,
     reasons: Vec<Vec<Attribution>>,
 ) -> pb::ScoreBatchResponse {
     let results = customers
+        .into_ids()
         .into_iter()
         .zip(outcomes)
         .zip(reasons)
         .zip(first_row..)
-        .map(|(((customer, outcome), reasons), row)| pb::RowResult {
+        .map(|(((customer_id, outcome), reasons), row)| pb::RowResult {
             row,
             outcome: Some(match outcome {
                 Ok(scored) => {
-                    let mut prediction = prediction(customer.id, &scored);
+                    let mut prediction = prediction(customer_id, &scored);
                     prediction.top_reasons = reasons.iter().map(reason).collect();
                     pb::row_result::Outcome::Prediction(prediction)
                 }
