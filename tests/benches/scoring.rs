@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 mod common;
+mod raw_codec;
 
 use churn_api::v1 as pb;
 use churn_engine::{Customer, Model, ModelOptions, OnnxRuntime};
@@ -40,41 +40,6 @@ fn rows_of(model: &str) -> Vec<tests::FixtureCustomer> {
     rows.iter().cycle().take(BATCH_ROWS).cloned().collect()
 }
 
-/// Sends pre-encoded requests and keeps responses encoded, so that a measurement counts
-/// the server's work and the transport, not this process's client.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
-}
-
 /// Rows per second of ScoreBatch with the request encoded once, before timing.
 async fn raw_batch_rows_per_second(server: &TestServer, request: &pb::ScoreBatchRequest) -> f64 {
     let encoded = Bytes::from(request.encode_to_vec());
@@ -86,7 +51,11 @@ async fn raw_batch_rows_per_second(server: &TestServer, request: &pb::ScoreBatch
         grpc.ready().await.expect("ready");
         let start = Instant::now();
         let response = grpc
-            .unary(tonic::Request::new(encoded.clone()), path.clone(), RawCodec)
+            .unary(
+                tonic::Request::new(encoded.clone()),
+                path.clone(),
+                raw_codec::RawCodec,
+            )
             .await
             .expect("raw batch")
             .into_inner();

@@ -597,3 +597,170 @@ async fn a_reader_that_stops_reading_stops_the_writer() {
         "every message answered once the reader resumes"
     );
 }
+
+/// The customers as columns, each in the form its values allow.
+fn as_columns(customers: &[pb::Customer]) -> pb::CustomerColumns {
+    use pb::feature_column::Values;
+    use pb::feature_value::Kind;
+    let names: Vec<String> = customers[0].features.keys().cloned().collect();
+    let features = names
+        .iter()
+        .map(|name| {
+            let values: Vec<pb::FeatureValue> = customers
+                .iter()
+                .map(|c| c.features.get(name).cloned().unwrap_or_default())
+                .collect();
+            let numbers: Option<Vec<f64>> = values
+                .iter()
+                .map(|v| match v.kind {
+                    Some(Kind::Number(n)) => Some(n),
+                    None => Some(f64::NAN),
+                    _ => None,
+                })
+                .collect();
+            let texts: Option<Vec<String>> = values
+                .iter()
+                .map(|v| match &v.kind {
+                    Some(Kind::Text(t)) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            let values = match (numbers, texts) {
+                (Some(values), _) => Values::Numbers(pb::NumberColumn { values }),
+                (_, Some(values)) => Values::Texts(pb::TextColumn { values }),
+                _ => Values::Mixed(pb::ValueColumn { values }),
+            };
+            pb::FeatureColumn {
+                name: name.clone(),
+                values: Some(values),
+            }
+        })
+        .collect();
+    pb::CustomerColumns {
+        customer_ids: customers.iter().map(|c| c.customer_id.clone()).collect(),
+        features,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_score_exactly_as_rows_do_errors_included() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    for model in BUNDLED {
+        let mut rows: Vec<pb::Customer> = customers(model.file)
+            .iter()
+            .map(FixtureCustomer::to_proto)
+            .collect();
+        // A text where a number belongs (that column becomes `mixed`), an unknown
+        // category, an infinite number, and a feature the model does not know.
+        rows[1].features.insert(
+            "tenure".to_owned(),
+            pb::FeatureValue {
+                kind: Some(pb::feature_value::Kind::Text("forty".to_owned())),
+            },
+        );
+        rows[2].features.insert(
+            "contract".to_owned(),
+            pb::FeatureValue {
+                kind: Some(pb::feature_value::Kind::Text("Ten year".to_owned())),
+            },
+        );
+        rows[3].features.insert(
+            "monthlycharges".to_owned(),
+            pb::FeatureValue {
+                kind: Some(pb::feature_value::Kind::Number(f64::INFINITY)),
+            },
+        );
+        for row in &mut rows {
+            row.features.insert(
+                "shoe_size".to_owned(),
+                pb::FeatureValue {
+                    kind: Some(pb::feature_value::Kind::Number(42.0)),
+                },
+            );
+        }
+        let ask = |batch: pb::ScoreBatchRequest| {
+            let mut client = client.clone();
+            async move { client.score_batch(batch).await.expect("batch").into_inner() }
+        };
+        let model_ref = model_ref(BUNDLED_MODEL, model.version, "");
+        let by_rows = ask(pb::ScoreBatchRequest {
+            model: model_ref.clone(),
+            customers: rows.clone(),
+            ..Default::default()
+        })
+        .await;
+        let by_columns = ask(pb::ScoreBatchRequest {
+            model: model_ref.clone(),
+            columns: Some(as_columns(&rows)),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_rows.results, by_columns.results, "{}", model.file);
+        assert!(
+            by_rows.results.iter().all(|r| matches!(
+                &r.outcome,
+                Some(pb::row_result::Outcome::Error(e)) if e.message.contains("`shoe_size`: is not an input")
+            )),
+            "every row names the unknown column"
+        );
+
+        for row in &mut rows {
+            row.features.remove("shoe_size");
+        }
+        let by_rows = ask(pb::ScoreBatchRequest {
+            model: model_ref.clone(),
+            customers: rows.clone(),
+            ..Default::default()
+        })
+        .await;
+        let by_columns = ask(pb::ScoreBatchRequest {
+            model: model_ref,
+            columns: Some(as_columns(&rows)),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_rows.results, by_columns.results, "{}", model.file);
+        let scored = by_columns
+            .results
+            .iter()
+            .filter(|r| matches!(r.outcome, Some(pb::row_result::Outcome::Prediction(_))))
+            .count();
+        assert!(scored >= rows.len() - 3, "{}: {scored} scored", model.file);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_columns_are_refused_naming_the_column() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows: Vec<pb::Customer> = customers(LGBM.file)[..3]
+        .iter()
+        .map(FixtureCustomer::to_proto)
+        .collect();
+    let mut ragged = as_columns(&rows);
+    ragged.customer_ids.pop();
+    let both = pb::ScoreBatchRequest {
+        customers: rows.clone(),
+        columns: Some(as_columns(&rows)),
+        ..Default::default()
+    };
+    let short = pb::ScoreBatchRequest {
+        columns: Some(ragged),
+        ..Default::default()
+    };
+    for (request, expected) in [
+        (
+            both,
+            "columns: send the customers as rows or as columns, not both",
+        ),
+        (
+            short,
+            "values for 2 customer_ids; expected one per customer",
+        ),
+    ] {
+        let status = client.score_batch(request).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains(expected), "{}", status.message());
+    }
+}

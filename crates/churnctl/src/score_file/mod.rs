@@ -181,7 +181,14 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
         ),
         ("resumed_at_row", json!(done.rows)),
         ("elapsed_s", json!((elapsed * 1000.0).round() / 1000.0)),
-        ("rows_per_s", json!((scored_now as f64 / elapsed).round())),
+        (
+            "rows_per_s",
+            json!((scored_now as f64 / elapsed).round() as u64),
+        ),
+        (
+            "peak_rss_mib",
+            peak_rss_mib().map_or(Value::Null, |mib| json!(mib)),
+        ),
     ];
     summary.extend(totals.bands.iter().map(|(band, count)| {
         let key: &'static str = match band.as_str() {
@@ -211,6 +218,20 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
         }
     }
     Ok(())
+}
+
+/// This process's peak resident memory, where the OS reports it (Linux).
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024)
 }
 
 async fn version(session: &Session, model: pb::ModelRef) -> anyhow::Result<pb::ModelVersion> {
