@@ -645,7 +645,7 @@ fn as_columns(customers: &[pb::Customer]) -> pb::CustomerColumns {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn columns_score_exactly_as_rows_do_errors_included() {
     let server = TestServer::start().await;
-    let mut client = server.scoring().await;
+    let client = server.scoring().await;
     for model in BUNDLED {
         let mut rows: Vec<pb::Customer> = customers(model.file)
             .iter()
