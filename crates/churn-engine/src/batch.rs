@@ -116,6 +116,13 @@ impl CustomerBatch {
         self.len() == 0
     }
 
+    pub fn id(&self, row: usize) -> &str {
+        match self {
+            CustomerBatch::Rows(rows) => &rows[row].id,
+            CustomerBatch::Columns(columns) => &columns.ids[row],
+        }
+    }
+
     /// Row `row` in the row form.
     pub fn customer(&self, row: usize) -> Customer {
         match self {

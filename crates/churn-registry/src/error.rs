@@ -12,6 +12,8 @@ pub enum RegistryError {
     AliasNotFound { name: String, alias: String },
     #[error("dataset {0:?} not found")]
     DatasetNotFound(String),
+    #[error("model {name:?} alias {alias:?} has no shadow")]
+    ShadowNotFound { name: String, alias: String },
     #[error("dataset {0:?} already exists; dataset names are unique")]
     DatasetExists(String),
     /// The request's content is wrong: a name, a CSV file, a metadata field.

@@ -8,6 +8,7 @@ mod datasets;
 mod error;
 mod evaluations;
 mod records;
+mod shadows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
     NewDataset, NewEvaluation, NewVersion, VersionMetadata, VersionRecord, VersionRef,
 };
+pub use shadows::{ShadowConfig, ShadowScore};
 
 use artifacts::ArtifactStore;
 
@@ -1006,6 +1008,77 @@ mod tests {
             1,
             "no number consumed"
         );
+    }
+
+    #[tokio::test]
+    async fn shadows_are_audited_replaced_deleted_and_their_scores_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path()).await.expect("open");
+        register(&registry, "churn", b"model one", &["production"])
+            .await
+            .expect("v1");
+        register(&registry, "churn", b"model two", &[])
+            .await
+            .expect("v2");
+        let shadow = |version, record| ShadowConfig {
+            name: "churn".to_owned(),
+            alias: "production".to_owned(),
+            shadow_version: version,
+            record,
+        };
+        assert!(matches!(
+            registry.set_shadow(&shadow(9, false), &actor()).await,
+            Err(RegistryError::VersionNotFound { version: 9, .. })
+        ));
+        registry
+            .set_shadow(&shadow(2, false), &actor())
+            .await
+            .expect("set");
+        registry
+            .set_shadow(&shadow(2, true), &actor())
+            .await
+            .expect("replace");
+        assert_eq!(
+            registry.shadows().await.expect("shadows"),
+            vec![shadow(2, true)]
+        );
+        let pair = ShadowScore {
+            customer_id: "7590-VHVEG".to_owned(),
+            served_version: 1,
+            served_score: 0.25,
+            shadow_score: 0.5,
+        };
+        registry
+            .record_shadow_scores(&shadow(2, true), std::slice::from_ref(&pair))
+            .await
+            .expect("record");
+        assert_eq!(
+            registry
+                .shadow_scores("churn", "production")
+                .await
+                .expect("scores"),
+            vec![pair]
+        );
+        registry
+            .delete_shadow("churn", "production", &actor())
+            .await
+            .expect("delete");
+        assert!(registry.shadows().await.expect("shadows").is_empty());
+        assert!(matches!(
+            registry
+                .delete_shadow("churn", "production", &actor())
+                .await,
+            Err(RegistryError::ShadowNotFound { .. })
+        ));
+        let actions: Vec<String> = registry
+            .audit_log()
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|entry| entry.action)
+            .filter(|action| action.contains("shadow"))
+            .collect();
+        assert_eq!(actions, ["set_shadow", "set_shadow", "delete_shadow"]);
     }
 
     #[tokio::test]

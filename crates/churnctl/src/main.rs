@@ -4,6 +4,7 @@
 
 mod output;
 mod score_file;
+mod shadow;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ enum Command {
     /// Move or delete an alias.
     #[command(subcommand)]
     Alias(AliasCommand),
+    /// Shadow an alias with another version on live traffic, stop it, or see how the two
+    /// agree.
+    #[command(subcommand)]
+    Shadow(shadow::ShadowCommand),
     /// Archive a version (refused while an alias points at it).
     Archive { name: String, version: u32 },
     /// Upload or list labelled CSV datasets.
@@ -565,6 +570,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Score(score) => score_customers(&session, score, format).await?,
         Command::ScoreFile(job) => score_file::score_file(&session, job, format).await?,
+        Command::Shadow(command) => shadow::shadow(&session, command, format).await?,
         Command::Explain(explain) => explain_customer(&session, explain, format).await?,
         Command::Importance(importance) => {
             let method = match importance.method {

@@ -62,6 +62,9 @@ pub struct Config {
     /// Most customers accepted in one ScoreBatch request or stream message.
     #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
+    /// Batches waiting for their shadow version; beyond, shadow work is dropped and counted.
+    #[arg(long, env = "CHURNSERVE_SHADOW_QUEUE_BATCHES", default_value_t = 64)]
+    pub shadow_queue_batches: usize,
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "CHURNSERVE_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_message_bytes: usize,
@@ -202,6 +205,7 @@ impl Config {
             write_token: None,
             read_token: None,
             max_batch_rows: 10_000,
+            shadow_queue_batches: 64,
             max_message_bytes: 64 * 1024 * 1024,
             sessions_per_model: None,
             intra_op_threads: 1,

@@ -3,7 +3,7 @@
 use churn_api::v1 as pb;
 use churn_engine::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
 
-use churn_registry::{NewDataset, VersionRef};
+use churn_registry::{NewDataset, ShadowConfig, VersionRef};
 
 use crate::error::ServiceError;
 use crate::evaluating::{Gate, LabelledData};
@@ -91,6 +91,15 @@ fn feature_value(value: pb::FeatureValue) -> FeatureValue {
         Some(pb::feature_value::Kind::Text(text)) => FeatureValue::Text(text),
         Some(pb::feature_value::Kind::Flag(flag)) => FeatureValue::Flag(flag),
         None => FeatureValue::Missing,
+    }
+}
+
+pub fn shadow(request: pb::SetShadowRequest) -> ShadowConfig {
+    ShadowConfig {
+        name: request.name,
+        alias: request.alias,
+        shadow_version: request.version,
+        record: request.record,
     }
 }
 

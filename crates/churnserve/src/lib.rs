@@ -17,6 +17,7 @@ mod request_id;
 mod scoring;
 mod scoring_service;
 mod seed;
+mod shadow;
 mod status;
 mod store;
 mod telemetry;
@@ -130,8 +131,12 @@ pub async fn serve(
         write_token: config.write_token.clone(),
         read_token: config.read_token.clone(),
     };
+    let shadowing = shadow::Shadowing::start(Arc::clone(&store), config.shadow_queue_batches)
+        .await
+        .map_err(models)?;
     let metrics = Arc::new(metrics::Metrics::new(
         Arc::clone(&store),
+        Arc::clone(&shadowing),
         metrics::DriftSettings {
             window: config.drift_window,
             reference_rows: config.drift_reference_rows,
@@ -169,6 +174,7 @@ pub async fn serve(
             config.explain_settings(),
         )),
         evaluating: Arc::clone(&evaluating),
+        shadowing: Arc::clone(&shadowing),
         auth: auth.clone(),
     };
     let kserve = kserve::KServeApi {
@@ -188,6 +194,7 @@ pub async fn serve(
     metrics.set_ready(default_ready);
     let registry = registry_service::RegistryApi {
         evaluating,
+        shadowing,
         store,
         auth,
         max_model_bytes: config.max_model_bytes,

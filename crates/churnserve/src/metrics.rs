@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::drift::{DriftTracker, load_reference};
+use crate::shadow::{ShadowStats, Shadowing};
 use crate::store::{ModelStore, ServedModel};
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -103,6 +104,7 @@ pub struct DriftSettings {
 #[derive(Debug)]
 pub struct Metrics {
     store: Arc<ModelStore>,
+    shadowing: Arc<Shadowing>,
     drift_settings: DriftSettings,
     ready: AtomicBool,
     in_flight: AtomicI64,
@@ -136,9 +138,14 @@ fn flat<K: Copy, V>(map: &Nested<K, V>) -> impl Iterator<Item = (&str, K, &V)> {
 }
 
 impl Metrics {
-    pub fn new(store: Arc<ModelStore>, drift_settings: DriftSettings) -> Self {
+    pub fn new(
+        store: Arc<ModelStore>,
+        shadowing: Arc<Shadowing>,
+        drift_settings: DriftSettings,
+    ) -> Self {
         Metrics {
             store,
+            shadowing,
             drift_settings,
             ready: AtomicBool::new(false),
             in_flight: AtomicI64::new(0),
@@ -412,7 +419,70 @@ impl Metrics {
             "Rows in the drift window.",
         );
         out.push_str(&window_lines);
+        self.render_shadows(&mut out);
         out
+    }
+
+    fn render_shadows(&self, out: &mut String) {
+        let shadows = self.shadowing.all_stats();
+        type Read = fn(&ShadowStats) -> f64;
+        let families: [(&str, &str, &str, Read); 7] = [
+            (
+                "churn_shadow_compared_total",
+                "counter",
+                "Customers scored by both an alias's version and its shadow.",
+                |s| s.compared as f64,
+            ),
+            (
+                "churn_shadow_dropped_total",
+                "counter",
+                "Customers not shadowed because the shadow queue was full.",
+                |s| s.dropped as f64,
+            ),
+            (
+                "churn_shadow_failed_total",
+                "counter",
+                "Customers the shadow version could not score.",
+                |s| s.failed as f64,
+            ),
+            (
+                "churn_shadow_mean_abs_difference",
+                "gauge",
+                "Mean |shadow score - served score|.",
+                ShadowStats::mean_abs_difference,
+            ),
+            (
+                "churn_shadow_p99_abs_difference",
+                "gauge",
+                "99th percentile of |shadow score - served score| (bucket bound).",
+                |s| s.abs_difference_quantile(0.99),
+            ),
+            (
+                "churn_shadow_label_agreement",
+                "gauge",
+                "Share of customers both versions label alike at their thresholds.",
+                ShadowStats::label_agreement,
+            ),
+            (
+                "churn_shadow_rank_correlation",
+                "gauge",
+                "Spearman rank correlation of the two scores over the recent pairs.",
+                ShadowStats::rank_correlation,
+            ),
+        ];
+        for (name, kind, help, read) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (config, stats) in &shadows {
+                let _ = writeln!(
+                    out,
+                    "{name}{{model=\"{}\",alias=\"{}\",shadow_version=\"{}\"}} {}",
+                    config.name,
+                    config.alias,
+                    config.shadow_version,
+                    read(stats)
+                );
+            }
+        }
     }
 }
 

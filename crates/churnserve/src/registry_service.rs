@@ -12,11 +12,13 @@ use crate::auth::{self, Access, Auth};
 use crate::error::ServiceError;
 use crate::evaluating::Evaluating;
 use crate::scoring_service::stream_read_error;
+use crate::shadow::Shadowing;
 use crate::store::ModelStore;
 use crate::{from_proto, to_proto};
 
 #[derive(Debug, Clone)]
 pub struct RegistryApi {
+    pub shadowing: Arc<Shadowing>,
     pub evaluating: Arc<Evaluating>,
     pub store: Arc<ModelStore>,
     pub auth: Auth,
@@ -188,6 +190,30 @@ impl RegistryService for RegistryApi {
             .set_threshold(&request.name, request.version, request.threshold, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
+    }
+
+    async fn set_shadow(
+        &self,
+        request: Request<pb::SetShadowRequest>,
+    ) -> Result<Response<pb::Shadow>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let config = from_proto::shadow(request.into_inner());
+        let config = self.shadowing.set(config, &actor).await?;
+        Ok(Response::new(to_proto::shadow(&config)))
+    }
+
+    async fn delete_shadow(
+        &self,
+        request: Request<pb::DeleteShadowRequest>,
+    ) -> Result<Response<pb::DeleteShadowResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let actor = auth::actor(request.metadata());
+        let request = request.into_inner();
+        self.shadowing
+            .delete(&request.name, &request.alias, &actor)
+            .await?;
+        Ok(Response::new(pb::DeleteShadowResponse {}))
     }
 
     async fn delete_alias(

@@ -31,6 +31,10 @@ impl Scoring {
         }
     }
 
+    pub fn default_model(&self) -> &str {
+        self.store.default_model()
+    }
+
     pub async fn resolve(
         &self,
         selector: &ModelSelector,

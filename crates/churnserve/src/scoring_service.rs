@@ -13,13 +13,15 @@ use tonic::{Code, Request, Response, Status, Streaming};
 
 use churn_engine::CustomerBatch;
 use churn_explain::Background;
+use churn_registry::{RegistryError, ShadowConfig};
 
 use crate::auth::{self, Access, Auth};
 use crate::error::ServiceError;
 use crate::evaluating::Evaluating;
 use crate::explaining::Explaining;
 use crate::scoring::Scoring;
-use crate::store::ServedModel;
+use crate::shadow::Shadowing;
+use crate::store::{PRODUCTION_ALIAS, ServedModel};
 use crate::{from_proto, to_proto};
 
 /// Responses a stream may buffer before it stops reading requests: the back-pressure
@@ -33,6 +35,7 @@ pub struct ScoringApi {
     pub scoring: Arc<Scoring>,
     pub explaining: Arc<Explaining>,
     pub evaluating: Arc<Evaluating>,
+    pub shadowing: Arc<Shadowing>,
     pub auth: Auth,
 }
 
@@ -54,7 +57,19 @@ impl ScoringService for ScoringApi {
         let reasons = self.reasons(&served, request.top_reasons).await?;
         let customer = from_proto::customer(customer);
         let explained = reasons.as_ref().map(|_| customer.clone());
+        let shadow = self
+            .shadowing
+            .shadow_for(&selector, &served)
+            .map(|config| (config, customer.clone()));
         let (customer_id, prediction) = self.scoring.score(Arc::clone(&served), customer).await?;
+        if let Some((config, customer)) = shadow {
+            self.shadowing.offer(
+                config,
+                served.version,
+                CustomerBatch::Rows(vec![customer]),
+                vec![Some((prediction.churn_probability, prediction.will_churn))],
+            );
+        }
         let mut prediction = to_proto::prediction(customer_id, &prediction);
         if let (Some(reasons), Some(customer)) = (reasons, explained) {
             let top = self
@@ -75,14 +90,13 @@ impl ScoringService for ScoringApi {
     ) -> Result<Response<pb::ScoreBatchResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
-        let served = self
-            .scoring
-            .resolve(&from_proto::model_selector(request.model)?)
-            .await?;
+        let selector = from_proto::model_selector(request.model)?;
+        let served = self.scoring.resolve(&selector).await?;
         let customers = from_proto::customer_batch(request.customers, request.columns)?;
         let reasons = self.reasons(&served, request.top_reasons).await?;
+        let shadow = self.shadowing.shadow_for(&selector, &served);
         let response = self
-            .score_batch_with_reasons(&served, reasons, 0, customers)
+            .score_batch_with_reasons(&served, reasons, 0, customers, shadow)
             .await?;
         Ok(Response::new(response))
     }
@@ -133,6 +147,31 @@ impl ScoringService for ScoringApi {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn shadow_stats(
+        &self,
+        request: Request<pb::ShadowStatsRequest>,
+    ) -> Result<Response<pb::ShadowStatsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let name = if request.name.is_empty() {
+            self.scoring.default_model().to_owned()
+        } else {
+            request.name
+        };
+        let alias = if request.alias.is_empty() {
+            PRODUCTION_ALIAS.to_owned()
+        } else {
+            request.alias
+        };
+        let (config, stats) = self.shadowing.stats(&name, &alias).ok_or_else(|| {
+            ServiceError::from(RegistryError::ShadowNotFound {
+                name: name.clone(),
+                alias: alias.clone(),
+            })
+        })?;
+        Ok(Response::new(to_proto::shadow_stats(&config, &stats)))
     }
 
     async fn explain(
@@ -262,13 +301,15 @@ impl ScoringApi {
         }))
     }
 
-    /// Scores a batch with one version and adds each valid row's reasons when asked.
+    /// Scores a batch with one version, adds each valid row's reasons when asked, and
+    /// hands the batch to the alias's shadow when it has one.
     async fn score_batch_with_reasons(
         &self,
         served: &Arc<ServedModel>,
         reasons: Option<ReasonRequest>,
         first_row: u32,
         customers: CustomerBatch,
+        shadow: Option<ShadowConfig>,
     ) -> Result<pb::ScoreBatchResponse, ServiceError> {
         let (customers, outcomes) = self
             .scoring
@@ -288,8 +329,27 @@ impl ScoringApi {
                 top[row] = reasons;
             }
         }
+        let customer_ids = match shadow {
+            Some(config) => {
+                let ids = (0..customers.len())
+                    .map(|row| customers.id(row).to_owned())
+                    .collect();
+                let scores = outcomes
+                    .iter()
+                    .map(|o| o.as_ref().ok().map(|p| (p.churn_probability, p.will_churn)))
+                    .collect();
+                self.shadowing
+                    .offer(config, served.version, customers, scores);
+                ids
+            }
+            None => customers.into_ids(),
+        };
         Ok(to_proto::score_batch_response(
-            served, first_row, customers, outcomes, top,
+            served,
+            first_row,
+            customer_ids,
+            outcomes,
+            top,
         ))
     }
 
@@ -324,7 +384,7 @@ impl ScoringApi {
         let customers = from_proto::customer_batch(message.customers, message.columns)?;
         let reasons = self.reasons(&served, message.top_reasons).await?;
         Ok(self
-            .score_batch_with_reasons(&served, reasons, first_row, customers)
+            .score_batch_with_reasons(&served, reasons, first_row, customers, None)
             .await?)
     }
 }

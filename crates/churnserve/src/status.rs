@@ -16,7 +16,8 @@ impl From<ServiceError> for Status {
                 RegistryError::ModelNotFound(_)
                 | RegistryError::VersionNotFound { .. }
                 | RegistryError::AliasNotFound { .. }
-                | RegistryError::DatasetNotFound(_) => Code::NotFound,
+                | RegistryError::DatasetNotFound(_)
+                | RegistryError::ShadowNotFound { .. } => Code::NotFound,
                 RegistryError::DatasetExists(_) => Code::AlreadyExists,
                 RegistryError::Invalid(_) => Code::InvalidArgument,
                 RegistryError::Conflict(_) | RegistryError::Corrupt { .. } => {

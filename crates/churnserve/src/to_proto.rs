@@ -1,13 +1,14 @@
 //! Domain results to protobuf responses.
 
 use churn_api::v1 as pb;
-use churn_engine::{CustomerBatch, FeatureValue, Prediction, RiskBand, RowError};
+use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
 use churn_metrics::{AucComparison, Metrics};
-use churn_registry::{DatasetRecord, EvaluationRecord, ModelSummary, VersionRecord};
+use churn_registry::{DatasetRecord, EvaluationRecord, ModelSummary, ShadowConfig, VersionRecord};
 
 use crate::evaluating::{Evaluated, StoredMetrics};
 use crate::explaining::ImportanceMethod;
+use crate::shadow::ShadowStats;
 use crate::store::ServedModel;
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
@@ -91,12 +92,11 @@ pub fn importance_response(
 pub fn score_batch_response(
     served: &ServedModel,
     first_row: u32,
-    customers: CustomerBatch,
+    customer_ids: Vec<String>,
     outcomes: Vec<Result<Prediction, RowError>>,
     reasons: Vec<Vec<Attribution>>,
 ) -> pb::ScoreBatchResponse {
-    let results = customers
-        .into_ids()
+    let results = customer_ids
         .into_iter()
         .zip(outcomes)
         .zip(reasons)
@@ -274,5 +274,43 @@ fn timestamp(millis: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: millis.div_euclid(1000),
         nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+pub fn shadow(config: &ShadowConfig) -> pb::Shadow {
+    pb::Shadow {
+        name: config.name.clone(),
+        alias: config.alias.clone(),
+        version: config.shadow_version,
+        record: config.record,
+    }
+}
+
+pub fn shadow_stats(config: &ShadowConfig, stats: &ShadowStats) -> pb::ShadowStatsResponse {
+    let [
+        both_churn,
+        served_only_churn,
+        shadow_only_churn,
+        neither_churn,
+    ] = stats.labels;
+    pb::ShadowStatsResponse {
+        shadow: Some(shadow(config)),
+        compared: stats.compared,
+        dropped: stats.dropped,
+        failed: stats.failed,
+        recorded: stats.recorded,
+        mean_difference: stats.mean_difference(),
+        mean_abs_difference: stats.mean_abs_difference(),
+        max_abs_difference: stats.max_abs_difference,
+        p50_abs_difference: stats.abs_difference_quantile(0.5),
+        p90_abs_difference: stats.abs_difference_quantile(0.9),
+        p99_abs_difference: stats.abs_difference_quantile(0.99),
+        label_agreement: stats.label_agreement(),
+        both_churn,
+        served_only_churn,
+        shadow_only_churn,
+        neither_churn,
+        rank_correlation: stats.rank_correlation(),
+        rank_window: stats.rank_window() as u32,
     }
 }

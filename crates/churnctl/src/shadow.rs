@@ -1,0 +1,119 @@
+//! `churnctl shadow`: run a version beside an alias on live traffic and see how the two
+//! agree before promoting it.
+
+use churn_api::v1 as pb;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::output::{Format, Table};
+use crate::{Session, status};
+
+#[derive(Debug, Subcommand)]
+pub enum ShadowCommand {
+    /// Score everything ALIAS serves (Score, ScoreBatch) also with VERSION, off the
+    /// request path.
+    Set {
+        name: String,
+        alias: String,
+        version: u32,
+        /// Keep each (customer id, served score, shadow score) in the registry.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Stop the shadow of ALIAS.
+    Delete { name: String, alias: String },
+    /// How the shadow agrees with what ALIAS serves.
+    Stats {
+        /// Model name; empty: the server's default model.
+        #[arg(default_value = "")]
+        name: String,
+        /// Alias; default `production`.
+        #[arg(default_value = "")]
+        alias: String,
+    },
+}
+
+pub async fn shadow(
+    session: &Session,
+    command: ShadowCommand,
+    format: Format,
+) -> anyhow::Result<()> {
+    match command {
+        ShadowCommand::Set {
+            name,
+            alias,
+            version,
+            record,
+        } => {
+            let request = pb::SetShadowRequest {
+                name,
+                alias,
+                version,
+                record,
+            };
+            let shadow = session
+                .registry()
+                .set_shadow(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let mut table = Table::new(&["MODEL", "ALIAS", "SHADOW VERSION", "RECORD"]);
+            table.row(vec![
+                json!(shadow.name),
+                json!(shadow.alias),
+                json!(shadow.version),
+                json!(shadow.record),
+            ]);
+            table.print(format);
+        }
+        ShadowCommand::Delete { name, alias } => {
+            let request = pb::DeleteShadowRequest {
+                name: name.clone(),
+                alias: alias.clone(),
+            };
+            session
+                .registry()
+                .delete_shadow(session.request(request)?)
+                .await
+                .map_err(status)?;
+            eprintln!("stopped the shadow of {name} {alias}");
+        }
+        ShadowCommand::Stats { name, alias } => {
+            let request = pb::ShadowStatsRequest { name, alias };
+            let stats = session
+                .scoring()
+                .shadow_stats(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let shadow = stats.shadow.unwrap_or_default();
+            let mut table = Table::new(&["STATISTIC", "VALUE"]);
+            for (statistic, value) in [
+                ("model", json!(shadow.name)),
+                ("alias", json!(shadow.alias)),
+                ("shadow_version", json!(shadow.version)),
+                ("compared", json!(stats.compared)),
+                ("dropped", json!(stats.dropped)),
+                ("failed", json!(stats.failed)),
+                ("recorded", json!(stats.recorded)),
+                ("mean_difference", json!(stats.mean_difference)),
+                ("mean_abs_difference", json!(stats.mean_abs_difference)),
+                ("p50_abs_difference", json!(stats.p50_abs_difference)),
+                ("p90_abs_difference", json!(stats.p90_abs_difference)),
+                ("p99_abs_difference", json!(stats.p99_abs_difference)),
+                ("max_abs_difference", json!(stats.max_abs_difference)),
+                ("label_agreement", json!(stats.label_agreement)),
+                ("both_churn", json!(stats.both_churn)),
+                ("served_only_churn", json!(stats.served_only_churn)),
+                ("shadow_only_churn", json!(stats.shadow_only_churn)),
+                ("neither_churn", json!(stats.neither_churn)),
+                ("rank_correlation", json!(stats.rank_correlation)),
+                ("rank_window", json!(stats.rank_window)),
+            ] {
+                table.row(vec![json!(statistic), value]);
+            }
+            table.print(format);
+        }
+    }
+    Ok(())
+}
