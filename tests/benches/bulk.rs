@@ -145,6 +145,20 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// CPU seconds a process has used (user + system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
 fn release_binary(name: &str) -> PathBuf {
     repo_path(&format!("target/release/{name}"))
 }
@@ -363,36 +377,43 @@ fn main() {
     println!("bulk scoring, {rows} generated Telco-like rows, {MESSAGE_ROWS} rows a message");
     let mut results = Vec::new();
     for (model_file, version) in [("telco-logreg", 1), ("telco-lgbm", 2)] {
+        let cpu = cpu_seconds(server.id());
         let streamed = runtime.block_on(stream(&address, generator, version, rows));
-        results.push((model_file, version, streamed));
+        let cpu_per_row = (cpu_seconds(server.id()) - cpu) / rows as f64;
+        results.push((model_file, version, streamed, cpu_per_row));
     }
     let stream_client_rss = peak_rss_mib(std::process::id());
+    let cpu = cpu_seconds(server.id());
     let (file_rate, file_rss) =
         score_file(&address, &input, &work.path().join("scores.parquet"), rows);
+    let file_cpu_per_row = (cpu_seconds(server.id()) - cpu) / rows as f64;
     let server_rss = peak_rss_mib(server.id());
     let _ = server.kill();
     let _ = server.wait();
 
     println!(
-        "{:<34} {:>12} {:>14} {:>8}",
-        "", "rows/s", "engine rows/s", "ratio"
+        "{:<34} {:>10} {:>14} {:>7} {:>16}",
+        "", "rows/s", "engine rows/s", "ratio", "server CPU us/row"
     );
-    for (model_file, version, streamed) in &results {
+    for (model_file, version, streamed, cpu_per_row) in &results {
         let engine = engine_rows_per_second(generator, model_file);
-        println!(
-            "{:<34} {:>12.0} {:>14.0} {:>8.2}",
+        let line = |label: String, rate: f64, cpu: f64| {
+            println!(
+                "{label:<34} {rate:>10.0} {engine:>14.0} {:>7.2} {:>16.2}",
+                rate / engine,
+                cpu * 1e6
+            );
+        };
+        line(
             format!("ScoreStream v{version} ({model_file})"),
-            streamed,
-            engine,
-            streamed / engine
+            *streamed,
+            *cpu_per_row,
         );
         if *version == 1 {
-            println!(
-                "{:<34} {:>12.0} {:>14.0} {:>8.2}",
-                "score-file v1, CSV in, Parquet out",
+            line(
+                "score-file v1, CSV in, Parquet out".to_owned(),
                 file_rate,
-                engine,
-                file_rate / engine
+                file_cpu_per_row,
             );
         }
     }

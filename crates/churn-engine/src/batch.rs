@@ -139,12 +139,16 @@ impl CustomerBatch {
         }
     }
 
-    /// Row `row`'s values by schema position; missing where it has none.
-    pub fn values_by_position(&self, schema: &Schema, row: usize) -> Vec<FeatureValue> {
-        let mut values = vec![FeatureValue::Missing; schema.features.len()];
+    /// Calls `visit` with each of row `row`'s values that the schema knows, by position.
+    pub fn for_each_by_position(
+        &self,
+        schema: &Schema,
+        row: usize,
+        mut visit: impl FnMut(usize, ValueRef<'_>),
+    ) {
         let mut put = |name: &str, value: ValueRef<'_>| {
             if let Some(&position) = schema.positions.get(name) {
-                values[position] = value.to_owned();
+                visit(position, value);
             }
         };
         match self {
@@ -157,13 +161,12 @@ impl CustomerBatch {
                 .iter()
                 .for_each(|(name, column)| put(name, column.get(row))),
         }
-        values
     }
 }
 
 /// A borrowed feature value: what validation reads, whichever form the batch came in.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum ValueRef<'a> {
+pub enum ValueRef<'a> {
     Number(f64),
     Text(&'a str),
     Flag(bool),
@@ -182,7 +185,7 @@ impl<'a> From<&'a FeatureValue> for ValueRef<'a> {
 }
 
 impl ValueRef<'_> {
-    fn to_owned(self) -> FeatureValue {
+    pub fn to_owned(self) -> FeatureValue {
         match self {
             ValueRef::Number(v) => FeatureValue::Number(v),
             ValueRef::Text(text) => FeatureValue::Text(text.to_owned()),

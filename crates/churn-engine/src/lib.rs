@@ -14,6 +14,7 @@ mod trees;
 
 pub use batch::{
     ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureProblem, FeatureValue, RowError,
+    ValueRef,
 };
 pub use columns::ColumnMapping;
 pub use error::EngineError;

@@ -22,6 +22,11 @@ use output::{Format, Progress, Table, line, utc};
 
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
+// score-file parses on one thread and frees on another; mimalloc handles that several
+// times faster than glibc's allocator (measured with perf on a 200,000-row file).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command-line client for churnserve: register and promote churn models, inspect them,
 /// upload datasets, and score customers.
 #[derive(Debug, Parser)]

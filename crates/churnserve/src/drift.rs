@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use churn_engine::{ColumnMapping, FeatureKind, FeatureValue, Schema};
+use churn_engine::{ColumnMapping, CustomerBatch, FeatureKind, FeatureValue, Schema, ValueRef};
 use churn_registry::VersionRef;
 
 use crate::store::{ModelStore, ServedModel};
@@ -34,16 +34,16 @@ impl Bins {
         }
     }
 
-    fn of(&self, value: &FeatureValue) -> usize {
+    fn of(&self, value: ValueRef<'_>) -> usize {
         match (self, value) {
-            (Bins::Numeric { edges }, FeatureValue::Number(v)) if !v.is_nan() => {
-                edges.iter().position(|e| v <= e).unwrap_or(edges.len())
+            (Bins::Numeric { edges }, ValueRef::Number(v)) if !v.is_nan() => {
+                edges.iter().position(|e| v <= *e).unwrap_or(edges.len())
             }
             (Bins::Numeric { edges }, _) => edges.len() + 1,
-            (Bins::Categorical { index }, FeatureValue::Text(text)) => {
+            (Bins::Categorical { index }, ValueRef::Text(text)) => {
                 index.get(text).copied().unwrap_or(index.len())
             }
-            (Bins::Categorical { index }, FeatureValue::Flag(flag)) => {
+            (Bins::Categorical { index }, ValueRef::Flag(flag)) => {
                 index.get(&flag.to_string()).copied().unwrap_or(index.len())
             }
             (Bins::Categorical { index }, _) => index.len(),
@@ -60,10 +60,18 @@ pub struct Reference {
     expected_score: Vec<f64>,
 }
 
+/// One recent row: its bins once the reference is known (cheap to keep), its values
+/// before.
+#[derive(Debug)]
+enum Observed {
+    Values(Vec<FeatureValue>),
+    Bins(Vec<usize>),
+}
+
 /// Recent rows of one version and, once loaded, its reference.
 #[derive(Debug, Default)]
 pub struct DriftTracker {
-    window: VecDeque<(Vec<FeatureValue>, f64)>,
+    window: VecDeque<(Observed, f64)>,
     reference: Option<Reference>,
     unavailable: Option<String>,
 }
@@ -76,14 +84,42 @@ pub struct DriftReport {
 }
 
 impl DriftTracker {
-    pub fn observe(&mut self, values: Vec<FeatureValue>, score: f64, window: usize) {
+    /// Adds row `row` of a scored batch to the window.
+    pub fn observe(
+        &mut self,
+        customers: &CustomerBatch,
+        schema: &Schema,
+        row: usize,
+        score: f64,
+        window: usize,
+    ) {
         if self.unavailable.is_some() {
             return;
         }
         while self.window.len() >= window.max(1) {
             self.window.pop_front();
         }
-        self.window.push_back((values, score));
+        let observed = match &self.reference {
+            Some(reference) => {
+                let mut bins: Vec<usize> = reference
+                    .bins
+                    .iter()
+                    .map(|b| b.of(ValueRef::Missing))
+                    .collect();
+                customers.for_each_by_position(schema, row, |position, value| {
+                    bins[position] = reference.bins[position].of(value);
+                });
+                Observed::Bins(bins)
+            }
+            None => {
+                let mut values = vec![FeatureValue::Missing; schema.features.len()];
+                customers.for_each_by_position(schema, row, |position, value| {
+                    values[position] = value.to_owned();
+                });
+                Observed::Values(values)
+            }
+        };
+        self.window.push_back((observed, score));
     }
 
     pub fn set_reference(&mut self, reference: Reference) {
@@ -113,7 +149,10 @@ impl DriftTracker {
             .map(|(i, name)| {
                 let bins = &reference.bins[i];
                 let actual = shares(
-                    self.window.iter().map(|(values, _)| bins.of(&values[i])),
+                    self.window.iter().map(|(observed, _)| match observed {
+                        Observed::Bins(row) => row[i],
+                        Observed::Values(values) => bins.of(ValueRef::from(&values[i])),
+                    }),
                     bins.count(),
                 );
                 (name.clone(), psi(&actual, &reference.expected[i]))
@@ -194,7 +233,7 @@ fn reference_from(schema: &Schema, rows: &[Vec<FeatureValue>], scores: &[f64]) -
     let expected = bins
         .iter()
         .enumerate()
-        .map(|(i, b)| shares(rows.iter().map(|r| b.of(&r[i])), b.count()))
+        .map(|(i, b)| shares(rows.iter().map(|r| b.of(ValueRef::from(&r[i]))), b.count()))
         .collect();
     Reference {
         names: schema.features.iter().map(|f| f.name.clone()).collect(),

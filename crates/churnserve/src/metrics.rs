@@ -204,7 +204,7 @@ impl Metrics {
             .filter_map(|(row, s)| s.map(|s| (row, s)))
             .collect();
         for &(row, score) in scored.iter().rev().take(keep).rev() {
-            tracker.observe(customers.values_by_position(schema, row), score, keep);
+            tracker.observe(customers, schema, row, score, keep);
         }
     }
 

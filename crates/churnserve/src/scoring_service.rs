@@ -1,11 +1,13 @@
 //! The churn.v1 scoring adapters: each handler converts the request, makes the domain
 //! calls and converts the answer back.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use churn_api::v1 as pb;
 use churn_api::v1::scoring_service_server::ScoringService;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
@@ -27,6 +29,9 @@ use crate::{from_proto, to_proto};
 /// Responses a stream may buffer before it stops reading requests: the back-pressure
 /// that keeps a slow reader from growing the server's memory.
 const STREAM_BUFFER: usize = 2;
+/// Messages of one stream scored at once: the next is decoded and validated while the
+/// previous one runs in ONNX Runtime; answers still leave in order.
+const STREAM_PIPELINE: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct ScoringApi {
@@ -111,38 +116,68 @@ impl ScoringService for ScoringApi {
         let api = self.clone();
         let mut draining = self.draining.clone();
         tokio::spawn(async move {
-            let mut pinned = None;
+            let mut pinned: Option<Arc<ServedModel>> = None;
+            // Rows dispatched, and rows answered: the point a client resumes from.
             let mut next_row: Option<u64> = None;
-            loop {
-                let message = tokio::select! {
-                    message = inbound.next() => match message {
-                        Some(message) => message,
-                        None => break,
-                    },
+            let mut answered: Option<u64> = None;
+            let mut in_flight: VecDeque<JoinHandle<Result<pb::ScoreBatchResponse, Status>>> =
+                VecDeque::new();
+            let mut inbound_done = false;
+            while !(inbound_done && in_flight.is_empty()) {
+                tokio::select! {
+                    biased;
                     () = drained(&mut draining) => {
-                        let next_row = next_row.unwrap_or_default();
+                        let resume = answered.or(next_row).unwrap_or_default();
                         let _ = sender
                             .send(Err(Status::unavailable(format!(
-                                "the server is shutting down; rows before {next_row} were answered: resume from row {next_row} on another server"
+                                "the server is shutting down; rows before {resume} were answered: resume from row {resume} on another server"
                             ))))
                             .await;
                         break;
                     }
-                };
-                let answer = match message {
-                    Ok(message) => {
-                        let first_row = *next_row.get_or_insert(u64::from(message.first_row));
-                        api.score_stream_message(&mut pinned, first_row, message)
-                            .await
+                    joined = async { in_flight.front_mut().expect("a message in flight").await }, if !in_flight.is_empty() => {
+                        in_flight.pop_front();
+                        let answer = joined.unwrap_or_else(|e: tokio::task::JoinError| {
+                            Err(ServiceError::TaskFailed(e.to_string()).into())
+                        });
+                        let failed = answer.is_err();
+                        if let (Ok(response), Some(answered)) = (&answer, answered.as_mut()) {
+                            *answered += response.results.len() as u64;
+                        }
+                        if sender.send(answer).await.is_err() || failed {
+                            break;
+                        }
                     }
-                    Err(status) => Err(stream_read_error(status)),
-                };
-                let failed = answer.is_err();
-                if let (Ok(response), Some(next_row)) = (&answer, next_row.as_mut()) {
-                    *next_row += response.results.len() as u64;
-                }
-                if sender.send(answer).await.is_err() || failed {
-                    break;
+                    message = inbound.next(), if !inbound_done && in_flight.len() < STREAM_PIPELINE => {
+                        let message = match message {
+                            None => {
+                                inbound_done = true;
+                                continue;
+                            }
+                            Some(Ok(message)) => message,
+                            Some(Err(status)) => {
+                                let _ = sender.send(Err(stream_read_error(status))).await;
+                                break;
+                            }
+                        };
+                        let first_row = *next_row.get_or_insert(u64::from(message.first_row));
+                        answered.get_or_insert(first_row);
+                        let served = match &pinned {
+                            Some(served) => Arc::clone(served),
+                            None => match api.pin(&message).await {
+                                Ok(served) => pinned.insert(served).clone(),
+                                Err(status) => {
+                                    let _ = sender.send(Err(status)).await;
+                                    break;
+                                }
+                            },
+                        };
+                        next_row = Some(first_row + message_rows(&message));
+                        let api = api.clone();
+                        in_flight.push_back(tokio::spawn(async move {
+                            api.score_stream_message(served, first_row, message).await
+                        }));
+                    }
                 }
             }
         });
@@ -353,27 +388,25 @@ impl ScoringApi {
         ))
     }
 
-    /// Scores one stream message with the version resolved at the stream's first message.
+    /// The version a stream is scored by: what its first message names, now.
+    async fn pin(&self, first: &pb::ScoreBatchRequest) -> Result<Arc<ServedModel>, Status> {
+        Ok(self
+            .scoring
+            .resolve(&from_proto::model_selector(first.model.clone())?)
+            .await?)
+    }
+
+    /// Scores one stream message with the stream's version; its rows are numbered from
+    /// `first_row`.
     async fn score_stream_message(
         &self,
-        pinned: &mut Option<Arc<ServedModel>>,
+        served: Arc<ServedModel>,
         first_row: u64,
         message: pb::ScoreBatchRequest,
     ) -> Result<pb::ScoreBatchResponse, Status> {
-        let served = match pinned {
-            Some(served) => Arc::clone(served),
-            None => {
-                let served = self
-                    .scoring
-                    .resolve(&from_proto::model_selector(message.model)?)
-                    .await?;
-                *pinned = Some(Arc::clone(&served));
-                served
-            }
-        };
         let Some(first_row) = u32::try_from(first_row)
             .ok()
-            .filter(|first| u64::from(*first) + message.customers.len() as u64 <= 1 << 32)
+            .filter(|first| u64::from(*first) + message_rows(&message) <= 1 << 32)
         else {
             return Err(ServiceError::InvalidRequest(format!(
                 "first_row: rows are numbered up to {}; this stream's rows {first_row}.. would pass it",
@@ -387,6 +420,12 @@ impl ScoringApi {
             .score_batch_with_reasons(&served, reasons, first_row, customers, None)
             .await?)
     }
+}
+
+/// Customers in a batch message, in either form.
+fn message_rows(message: &pb::ScoreBatchRequest) -> u64 {
+    let columns = message.columns.as_ref().map_or(0, |c| c.customer_ids.len());
+    (message.customers.len() + columns) as u64
 }
 
 /// Completes once the server starts draining.

@@ -324,7 +324,6 @@ async fn stream_rows(
     let (batches, mut batch_receiver) = mpsc::channel(BATCHES_AHEAD);
     let batch_rows = args.batch_rows as usize;
     let skip = done.rows;
-    let feature_names: Vec<String> = plan.feature_names().map(str::to_owned).collect();
     let reader = tokio::task::spawn_blocking(move || {
         read_batches(input.as_mut(), &plan, skip, batch_rows, &batches);
     });
@@ -340,32 +339,16 @@ async fn stream_rows(
     let pump = tokio::spawn(async move {
         let mut first = true;
         while let Some(batch) = batch_receiver.recv().await {
-            let rows: Vec<InputRow> = match batch {
-                Ok(rows) => rows,
+            let PreparedBatch { slots, columns } = match batch {
+                Ok(batch) => batch,
                 Err(error) => {
                     let _ = pending.send(Pending::ReadFailed(error));
                     return;
                 }
             };
-            let mut read = Vec::with_capacity(rows.len());
-            let slots = rows
-                .into_iter()
-                .map(|InputRow { row, outcome }| match outcome {
-                    Ok(row_read) => {
-                        let slot = RowSlot::Sent {
-                            row,
-                            customer_id: row_read.customer_id.clone(),
-                            value: row_read.value.clone(),
-                        };
-                        read.push(row_read);
-                        slot
-                    }
-                    Err(error) => RowSlot::Local { row, error },
-                })
-                .collect();
-            let request = (!read.is_empty()).then(|| pb::ScoreBatchRequest {
+            let request = columns.map(|columns| pb::ScoreBatchRequest {
                 model: first.then(|| model.clone()),
-                columns: Some(columns(&feature_names, read)),
+                columns: Some(columns),
                 top_reasons,
                 first_row: if first { first_row } else { 0 },
                 ..Default::default()
@@ -523,14 +506,48 @@ fn interrupted(progress: &Progress) -> String {
     )
 }
 
-/// Parses the input into batches, after skipping the rows a previous run finished.
+/// One batch ready to send: where each input row went, and the rows for the server.
+struct PreparedBatch {
+    slots: Vec<RowSlot>,
+    /// `None` when every row of the batch failed locally.
+    columns: Option<pb::CustomerColumns>,
+}
+
+impl PreparedBatch {
+    fn new(rows: Vec<InputRow>, feature_names: &[String]) -> PreparedBatch {
+        let mut read = Vec::with_capacity(rows.len());
+        let slots = rows
+            .into_iter()
+            .map(|InputRow { row, outcome }| match outcome {
+                Ok(row_read) => {
+                    let slot = RowSlot::Sent {
+                        row,
+                        customer_id: row_read.customer_id.clone(),
+                        value: row_read.value.clone(),
+                    };
+                    read.push(row_read);
+                    slot
+                }
+                Err(error) => RowSlot::Local { row, error },
+            })
+            .collect();
+        PreparedBatch {
+            slots,
+            columns: (!read.is_empty()).then(|| columns(feature_names, read)),
+        }
+    }
+}
+
+/// Parses the input into batches ready to send, after skipping the rows a previous run
+/// finished. Runs on its own thread, beside the stream.
 fn read_batches(
     input: &mut dyn input::Input,
     plan: &ColumnPlan,
     skip: u64,
     batch_rows: usize,
-    batches: &mpsc::Sender<anyhow::Result<Vec<InputRow>>>,
+    batches: &mpsc::Sender<anyhow::Result<PreparedBatch>>,
 ) {
+    let feature_names: Vec<String> = plan.feature_names().map(str::to_owned).collect();
     for skipped in 0..skip {
         match input.next(plan) {
             Some(Ok(_)) => {}
@@ -547,6 +564,11 @@ fn read_batches(
         }
     }
     let mut batch = Vec::with_capacity(batch_rows);
+    let send = |batch: Vec<InputRow>| {
+        batches
+            .blocking_send(Ok(PreparedBatch::new(batch, &feature_names)))
+            .is_ok()
+    };
     while let Some(row) = input.next(plan) {
         match row {
             Ok(row) => batch.push(row),
@@ -556,18 +578,16 @@ fn read_batches(
             }
         }
         if batch.len() == batch_rows
-            && batches
-                .blocking_send(Ok(std::mem::replace(
-                    &mut batch,
-                    Vec::with_capacity(batch_rows),
-                )))
-                .is_err()
+            && !send(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(batch_rows),
+            ))
         {
             return;
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(Ok(batch));
+        send(batch);
     }
 }
 
