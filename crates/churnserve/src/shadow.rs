@@ -83,14 +83,15 @@ impl ShadowStats {
         self.sum_abs_difference / self.compared.max(1) as f64
     }
 
-    /// The upper bound of the bucket holding the `q` quantile of |shadow − served|.
+    /// The upper bound of the bucket holding the `q` quantile of |shadow − served|, or
+    /// the largest difference seen when that is smaller.
     pub fn abs_difference_quantile(&self, q: f64) -> f64 {
         let wanted = (q * self.compared as f64).ceil().max(1.0) as u64;
         let mut seen = 0;
         for (bound, count) in DIFFERENCE_BUCKETS.iter().zip(self.buckets) {
             seen += count;
             if seen >= wanted {
-                return *bound;
+                return bound.min(self.max_abs_difference);
             }
         }
         0.0
@@ -376,7 +377,10 @@ mod tests {
             stats.add((0.5, true), (0.5 + difference, true));
         }
         assert_eq!(stats.abs_difference_quantile(0.5), 0.005);
-        assert_eq!(stats.abs_difference_quantile(0.99), 0.5);
+        assert!(
+            (stats.abs_difference_quantile(0.99) - 0.3).abs() < 1e-12,
+            "capped at the largest"
+        );
         assert_eq!(stats.label_agreement(), 1.0);
         assert!((stats.mean_difference() - 0.0672).abs() < 1e-12);
     }
