@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use prost::Message;
+use tonic::transport::Channel;
 
 mod common;
 mod raw_codec;
 
 use churn_api::v1 as pb;
+use churn_api::v1::scoring_service_client::ScoringServiceClient;
 use churn_engine::{Customer, Model, ModelOptions, OnnxRuntime};
 use common::{Latency, latency, micros, print_latency};
 use tests::{BUNDLED, BUNDLED_MODEL, Bundled, TestServer, fixture, repo_path};
@@ -115,12 +117,46 @@ struct ThroughServer {
     score_c1_by_version: Latency,
     score_c16: Latency,
     score_c16_per_second: f64,
+    score_c16_batched: Latency,
+    score_c16_batched_per_second: f64,
     batch_rows_per_second: f64,
     raw_batch_rows_per_second: f64,
 }
 
+/// `CONCURRENCY` closed-loop callers of `Score`: latency and requests per second.
+async fn concurrent(
+    client: &ScoringServiceClient<Channel>,
+    requests: &Arc<Vec<pb::ScoreRequest>>,
+) -> (Latency, f64) {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|worker| {
+            let mut c = client.clone();
+            let requests = Arc::clone(requests);
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(LATENCY_SAMPLES / CONCURRENCY * 2);
+                for i in 0..LATENCY_SAMPLES / CONCURRENCY * 2 {
+                    let request = requests[(worker * 61 + i) % requests.len()].clone();
+                    let start = Instant::now();
+                    c.score(request).await.expect("score");
+                    samples.push(start.elapsed());
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    for worker in workers {
+        samples.extend(worker.await.expect("worker"));
+    }
+    let per_second = samples.len() as f64 / started.elapsed().as_secs_f64();
+    (latency(samples), per_second)
+}
+
+/// `batched` is the same server with micro-batching turned on, for comparison.
 async fn through_server(
     server: &TestServer,
+    batched: &TestServer,
     bundled: Bundled,
     rows: &[tests::FixtureCustomer],
 ) -> ThroughServer {
@@ -180,28 +216,9 @@ async fn through_server(
         }
     }
 
-    let started = Instant::now();
-    let workers: Vec<_> = (0..CONCURRENCY)
-        .map(|worker| {
-            let mut c = client.clone();
-            let requests = Arc::clone(&requests);
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(LATENCY_SAMPLES / CONCURRENCY * 2);
-                for i in 0..LATENCY_SAMPLES / CONCURRENCY * 2 {
-                    let request = requests[(worker * 61 + i) % requests.len()].clone();
-                    let start = Instant::now();
-                    c.score(request).await.expect("score");
-                    samples.push(start.elapsed());
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut score_c16 = Vec::new();
-    for worker in workers {
-        score_c16.extend(worker.await.expect("worker"));
-    }
-    let score_c16_per_second = score_c16.len() as f64 / started.elapsed().as_secs_f64();
+    let (score_c16, score_c16_per_second) = concurrent(&client, &requests).await;
+    let (score_c16_batched, score_c16_batched_per_second) =
+        concurrent(&batched.scoring().await, &requests).await;
 
     let batch = pb::ScoreBatchRequest {
         model,
@@ -226,8 +243,10 @@ async fn through_server(
         echo: latency(echo),
         score_c1: latency(score_c1),
         score_c1_by_version: latency(score_c1_by_version),
-        score_c16: latency(score_c16),
+        score_c16,
         score_c16_per_second,
+        score_c16_batched,
+        score_c16_batched_per_second,
         batch_rows_per_second: batch_rates[batch_rates.len() / 2],
         raw_batch_rows_per_second,
     }
@@ -243,10 +262,13 @@ fn main() {
         "churnserve scoring benchmark: {cores} cores, {BATCH_ROWS}-row batches, {LATENCY_SAMPLES} latency samples"
     );
     let server = runtime.block_on(TestServer::start());
+    let batched = runtime.block_on(TestServer::start_with(|config| {
+        config.micro_batching = true;
+    }));
     for &bundled in BUNDLED {
         let rows = rows_of(bundled.file);
         let local = in_process(bundled.file, &rows);
-        let remote = runtime.block_on(through_server(&server, bundled, &rows));
+        let remote = runtime.block_on(through_server(&server, &batched, bundled, &rows));
         let floor = local.one_row.p50 + remote.echo.p50;
         println!(
             "\n{} ({BUNDLED_MODEL} version {}, alias {})",
@@ -265,6 +287,12 @@ fn main() {
             micros(remote.score_c16.p50),
             micros(remote.score_c16.p99),
             remote.score_c16_per_second
+        );
+        println!(
+            "    micro-batching on          p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
+            micros(remote.score_c16_batched.p50),
+            micros(remote.score_c16_batched.p99),
+            remote.score_c16_batched_per_second
         );
         println!(
             "  gRPC ScoreBatch {BATCH_ROWS} rows   {:10.0} rows/s   typed client in this process",

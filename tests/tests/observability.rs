@@ -1,10 +1,11 @@
 //! The metrics port of a real server: probes, a Prometheus scrape whose counters move with
-//! the requests sent, and drift gauges that rise when skewed customers arrive.
+//! the requests sent, drift gauges that rise when skewed customers arrive, and batch sizes
+//! that show concurrent `Score` calls sharing ONNX Runtime runs.
 
 use std::time::Duration;
 
 use churn_api::v1 as pb;
-use tests::{TestServer, fixture};
+use tests::{PYTHON_TOLERANCE, TestServer, fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(port: u16, path: &str) -> (String, String) {
@@ -229,4 +230,83 @@ async fn request_ids_come_back_on_answers_and_errors() {
             .map(|v| v.to_str().expect("ascii")),
         Some("has space")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_score_calls_share_runs_and_keep_their_own_answers() {
+    const CALLS: usize = 64;
+    for micro_batching in [true, false] {
+        let port = free_port();
+        let server = TestServer::start_with(|config| {
+            config.metrics_listen.0 = Some(([127, 0, 0, 1], port).into());
+            config.micro_batching = micro_batching;
+            config.micro_batch_window_us = 20_000;
+        })
+        .await;
+        let client = server.scoring().await;
+        let customers = fixture("models/fixtures/telco-logreg.json", "customers");
+        let invalid = |i: usize| i % 16 == 5;
+        let calls: Vec<_> = customers[..CALLS]
+            .iter()
+            .enumerate()
+            .map(|(i, customer)| {
+                let mut client = client.clone();
+                let mut customer = customer.to_proto();
+                if invalid(i) {
+                    customer.features.remove("tenure");
+                }
+                tokio::spawn(async move {
+                    client
+                        .score(pb::ScoreRequest {
+                            customer: Some(customer),
+                            ..Default::default()
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            let answer = call.await.expect("call task");
+            let expected = &customers[i];
+            if invalid(i) {
+                let status = answer.expect_err("no tenure");
+                assert_eq!(status.code(), tonic::Code::InvalidArgument);
+                assert!(
+                    status.message().contains(&expected.id) && status.message().contains("tenure"),
+                    "{}",
+                    status.message()
+                );
+            } else {
+                let prediction = answer
+                    .expect("scored")
+                    .into_inner()
+                    .prediction
+                    .expect("prediction");
+                assert_eq!(prediction.customer_id, expected.id);
+                assert!(
+                    (prediction.churn_probability - expected.churn_probability).abs()
+                        <= PYTHON_TOLERANCE,
+                    "{}: {} vs python {}",
+                    expected.id,
+                    prediction.churn_probability,
+                    expected.churn_probability
+                );
+            }
+        }
+        let scrape = get(port, "/metrics").await.1;
+        let rows = sample(&scrape, "churn_batch_rows_sum").expect("batch rows");
+        let runs = sample(&scrape, "churn_batch_rows_count").expect("engine calls");
+        assert_eq!(rows, CALLS as f64, "every call reached the engine once");
+        if micro_batching {
+            assert!(
+                runs < CALLS as f64 / 4.0,
+                "{runs} engine calls for {CALLS} concurrent calls"
+            );
+        } else {
+            assert_eq!(
+                runs, CALLS as f64,
+                "one engine call per call when turned off"
+            );
+        }
+    }
 }

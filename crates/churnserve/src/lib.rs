@@ -3,6 +3,7 @@
 
 mod admission;
 mod auth;
+mod batching;
 mod config;
 mod drift;
 mod error;
@@ -168,6 +169,7 @@ pub async fn serve(
             Arc::clone(&store),
             config.max_batch_rows,
             Arc::clone(&metrics),
+            config.micro_batching(),
         )),
         explaining: Arc::new(explaining::Explaining::new(
             Arc::clone(&store),

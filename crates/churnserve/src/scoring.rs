@@ -7,6 +7,7 @@ use churn_engine::{Customer, CustomerBatch, Prediction, RowError};
 
 use std::time::Instant;
 
+use crate::batching::{MicroBatchSettings, MicroBatcher};
 use crate::error::ServiceError;
 use crate::metrics::Metrics;
 use crate::request_id;
@@ -20,13 +21,22 @@ pub struct Scoring {
     store: Arc<ModelStore>,
     max_batch_rows: usize,
     metrics: Arc<Metrics>,
+    /// Fuses concurrent single-customer calls; `None` when turned off.
+    batcher: Option<MicroBatcher>,
 }
 
 impl Scoring {
-    pub fn new(store: Arc<ModelStore>, max_batch_rows: usize, metrics: Arc<Metrics>) -> Scoring {
+    pub fn new(
+        store: Arc<ModelStore>,
+        max_batch_rows: usize,
+        metrics: Arc<Metrics>,
+        micro_batching: Option<MicroBatchSettings>,
+    ) -> Scoring {
         Scoring {
             store,
             max_batch_rows,
+            batcher: micro_batching
+                .map(|settings| MicroBatcher::new(settings, Arc::clone(&metrics))),
             metrics,
         }
     }
@@ -48,20 +58,24 @@ impl Scoring {
         served: Arc<ServedModel>,
         customer: Customer,
     ) -> Result<(String, Prediction), ServiceError> {
-        let (customers, mut outcomes) = predict(
-            served,
-            CustomerBatch::Rows(vec![customer]),
-            Arc::clone(&self.metrics),
-        )
-        .await?;
-        let id = customers.into_ids().remove(0);
-        match outcomes.remove(0) {
-            Ok(prediction) => Ok((id, prediction)),
-            Err(error) => Err(ServiceError::InvalidCustomer {
+        let id = customer.id.clone();
+        let outcome = match &self.batcher {
+            Some(batcher) => {
+                request_id::record_model(&served.name, served.version, 1);
+                batcher.score(served, customer).await?
+            }
+            None => {
+                let rows = CustomerBatch::Rows(vec![customer]);
+                let (_, mut outcomes) = predict(served, rows, Arc::clone(&self.metrics)).await?;
+                outcomes.remove(0)
+            }
+        };
+        outcome
+            .map(|prediction| (id.clone(), prediction))
+            .map_err(|error| ServiceError::InvalidCustomer {
                 customer_id: id,
                 error,
-            }),
-        }
+            })
     }
 
     /// Scores a batch with one version; bad rows get their own error.
@@ -80,7 +94,7 @@ impl Scoring {
     }
 }
 
-async fn predict(
+pub(crate) async fn predict(
     served: Arc<ServedModel>,
     customers: CustomerBatch,
     metrics: Arc<Metrics>,
