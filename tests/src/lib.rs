@@ -552,3 +552,47 @@ pub fn metrics_from_proto(metrics: &pb::Metrics) -> churn_metrics::Metrics {
             .collect(),
     }
 }
+
+/// The customers as columns, each in the form its values allow.
+pub fn customer_columns(customers: &[pb::Customer]) -> pb::CustomerColumns {
+    use pb::feature_column::Values;
+    use pb::feature_value::Kind;
+    let names: Vec<String> = customers[0].features.keys().cloned().collect();
+    let features = names
+        .iter()
+        .map(|name| {
+            let values: Vec<pb::FeatureValue> = customers
+                .iter()
+                .map(|c| c.features.get(name).cloned().unwrap_or_default())
+                .collect();
+            let numbers: Option<Vec<f64>> = values
+                .iter()
+                .map(|v| match v.kind {
+                    Some(Kind::Number(n)) => Some(n),
+                    None => Some(f64::NAN),
+                    _ => None,
+                })
+                .collect();
+            let texts: Option<Vec<String>> = values
+                .iter()
+                .map(|v| match &v.kind {
+                    Some(Kind::Text(t)) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect();
+            let values = match (numbers, texts) {
+                (Some(values), _) => Values::Numbers(pb::NumberColumn { values }),
+                (_, Some(values)) => Values::Texts(pb::TextColumn { values }),
+                _ => Values::Mixed(pb::ValueColumn { values }),
+            };
+            pb::FeatureColumn {
+                name: name.clone(),
+                values: Some(values),
+            }
+        })
+        .collect();
+    pb::CustomerColumns {
+        customer_ids: customers.iter().map(|c| c.customer_id.clone()).collect(),
+        features,
+    }
+}

@@ -598,50 +598,6 @@ async fn a_reader_that_stops_reading_stops_the_writer() {
     );
 }
 
-/// The customers as columns, each in the form its values allow.
-fn as_columns(customers: &[pb::Customer]) -> pb::CustomerColumns {
-    use pb::feature_column::Values;
-    use pb::feature_value::Kind;
-    let names: Vec<String> = customers[0].features.keys().cloned().collect();
-    let features = names
-        .iter()
-        .map(|name| {
-            let values: Vec<pb::FeatureValue> = customers
-                .iter()
-                .map(|c| c.features.get(name).cloned().unwrap_or_default())
-                .collect();
-            let numbers: Option<Vec<f64>> = values
-                .iter()
-                .map(|v| match v.kind {
-                    Some(Kind::Number(n)) => Some(n),
-                    None => Some(f64::NAN),
-                    _ => None,
-                })
-                .collect();
-            let texts: Option<Vec<String>> = values
-                .iter()
-                .map(|v| match &v.kind {
-                    Some(Kind::Text(t)) => Some(t.clone()),
-                    _ => None,
-                })
-                .collect();
-            let values = match (numbers, texts) {
-                (Some(values), _) => Values::Numbers(pb::NumberColumn { values }),
-                (_, Some(values)) => Values::Texts(pb::TextColumn { values }),
-                _ => Values::Mixed(pb::ValueColumn { values }),
-            };
-            pb::FeatureColumn {
-                name: name.clone(),
-                values: Some(values),
-            }
-        })
-        .collect();
-    pb::CustomerColumns {
-        customer_ids: customers.iter().map(|c| c.customer_id.clone()).collect(),
-        features,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn columns_score_exactly_as_rows_do_errors_included() {
     let server = TestServer::start().await;
@@ -692,7 +648,7 @@ async fn columns_score_exactly_as_rows_do_errors_included() {
         .await;
         let by_columns = ask(pb::ScoreBatchRequest {
             model: model_ref.clone(),
-            columns: Some(as_columns(&rows)),
+            columns: Some(tests::customer_columns(&rows)),
             ..Default::default()
         })
         .await;
@@ -716,7 +672,7 @@ async fn columns_score_exactly_as_rows_do_errors_included() {
         .await;
         let by_columns = ask(pb::ScoreBatchRequest {
             model: model_ref,
-            columns: Some(as_columns(&rows)),
+            columns: Some(tests::customer_columns(&rows)),
             ..Default::default()
         })
         .await;
@@ -738,11 +694,11 @@ async fn malformed_columns_are_refused_naming_the_column() {
         .iter()
         .map(FixtureCustomer::to_proto)
         .collect();
-    let mut ragged = as_columns(&rows);
+    let mut ragged = tests::customer_columns(&rows);
     ragged.customer_ids.pop();
     let both = pb::ScoreBatchRequest {
         customers: rows.clone(),
-        columns: Some(as_columns(&rows)),
+        columns: Some(tests::customer_columns(&rows)),
         ..Default::default()
     };
     let short = pb::ScoreBatchRequest {
