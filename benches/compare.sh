@@ -3,8 +3,9 @@
 # (benches/peers/grpcio_server.py) on the same model, the same request, the same loopback
 # and the same load generator (h2load), in interleaved rounds: each server pinned to CPU 0,
 # h2load to CPU 1. Prints requests/s, mean latency and requests per server CPU-second at
-# each concurrency, the median over rounds of the per-round ratio peer ÷ churnserve, and
-# writes the table to benches/results/.
+# each concurrency, the median over rounds of the per-round ratio peer ÷ churnserve,
+# latency percentiles from a closed-loop Rust client with an HDR histogram
+# (tests/benches/closed_loop.rs, also on CPU 1), and writes the table to benches/results/.
 #
 #   benches/compare.sh                      ROUNDS=5 REQUESTS=10000 by default
 set -euo pipefail
@@ -18,6 +19,9 @@ concurrencies=(1 4 16 64)
 command -v h2load >/dev/null || { apt-get update && apt-get install -y nghttp2-client; }
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
 scripts/build-release.sh
+closed_loop="$(cargo bench --locked -p tests --bench closed_loop --no-run 2>&1 |
+    grep -o 'target/release/deps/closed_loop-[0-9a-f]*' | head -n 1)"
+[[ -x "$closed_loop" ]] || { echo "cannot build the closed-loop client"; exit 1; }
 if [[ ! -x .venv-peers/bin/python ]]; then
     python3 -m venv .venv-peers
 fi
@@ -80,8 +84,12 @@ for concurrency in "${concurrencies[@]}"; do
             succeeded="$(awk '/^requests:/ { print $8 }' <<<"$out")"
             mean="$(awk '/^time for request:/ { print $6 }' <<<"$out")"
             [[ "$succeeded" == "$requests" ]] || { echo "$out"; echo "$peer failed requests"; exit 1; }
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$concurrency" "$round" "$peer" "$rate" "$mean" \
-                "$(awk -v n="$requests" -v a="$after" -v b="$before" 'BEGIN { print (a > b) ? n / (a - b) : 0 }')" >>"$results"
+            latency="$(taskset -c 1 "$closed_loop" "$address" "$work/body.bin" "$concurrency" "$requests")"
+            p50="$(grep -o 'p50_us=[0-9.]*' <<<"$latency" | cut -d= -f2)"
+            p99="$(grep -o 'p99_us=[0-9.]*' <<<"$latency" | cut -d= -f2)"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$concurrency" "$round" "$peer" "$rate" "$mean" \
+                "$(awk -v n="$requests" -v a="$after" -v b="$before" 'BEGIN { print (a > b) ? n / (a - b) : 0 }')" \
+                "$p50" "$p99" >>"$results"
         done
     done
 done
@@ -93,8 +101,8 @@ import statistics, sys, platform, os
 runs = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"# Score: churnserve vs Python grpcio + onnxruntime ({platform.node()}, {os.cpu_count()} cores, {cpu})\n")
-print(f"h2load, {sys.argv[3]} requests a run, {sys.argv[2]} interleaved rounds, servers on CPU 0, h2load on CPU 1; medians over rounds.\n")
-print("| concurrency | churnserve req/s | grpcio req/s | grpcio ÷ churnserve | churnserve mean | grpcio mean | churnserve req per CPU-s | grpcio req per CPU-s |")
+print(f"h2load for requests/s, the closed-loop HDR client for p50 / p99, {sys.argv[3]} requests a run each, {sys.argv[2]} interleaved rounds, servers on CPU 0, clients on CPU 1; medians over rounds.\n")
+print("| concurrency | churnserve req/s | grpcio req/s | grpcio ÷ churnserve | churnserve p50 / p99 | grpcio p50 / p99 | churnserve req per CPU-s | grpcio req per CPU-s |")
 print("|---|---|---|---|---|---|---|---|")
 for c in sorted({int(r[0]) for r in runs}):
     rows = [r for r in runs if int(r[0]) == c]
@@ -102,9 +110,9 @@ for c in sorted({int(r[0]) for r in runs}):
     rate = {p: [float(v) for v in by(p, 3)] for p in ("churnserve", "grpcio")}
     ratios = [g / s for s, g in zip(rate["churnserve"], rate["grpcio"])]
     med = lambda xs: statistics.median(float(x) for x in xs)
-    mean = lambda p: statistics.median_low(by(p, 4))
+    tail = lambda p: f"{med(by(p, 6)):.0f} / {med(by(p, 7)):.0f} µs"
     print(f"| {c} | {med(rate['churnserve']):.0f} | {med(rate['grpcio']):.0f} | {statistics.median(ratios):.3f} "
-          f"| {mean('churnserve')} | {mean('grpcio')} | {med(by('churnserve', 5)):.0f} | {med(by('grpcio', 5)):.0f} |")
+          f"| {tail('churnserve')} | {tail('grpcio')} | {med(by('churnserve', 5)):.0f} | {med(by('grpcio', 5)):.0f} |")
 PY
 cat "$report"
 echo "written to $report"
