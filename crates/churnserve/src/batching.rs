@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use churn_engine::{Customer, CustomerBatch, Prediction, RowError};
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::error::ServiceError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, lock};
 use crate::scoring::predict;
 use crate::store::ServedModel;
 
@@ -106,7 +106,7 @@ impl MicroBatcher {
     }
 
     fn lane(&self, served: &ServedModel) -> Arc<Lane> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lanes = lock(&self.lanes);
         let key = (served.name.clone(), served.version);
         if let Some(lane) = lanes.get(&key) {
             return Arc::clone(lane);

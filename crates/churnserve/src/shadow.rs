@@ -5,7 +5,7 @@
 //! waits for, or fails because of, the shadow.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use churn_engine::CustomerBatch;
@@ -13,6 +13,7 @@ use churn_registry::{Actor, ShadowConfig, ShadowScore, VersionRef};
 use tokio::sync::mpsc;
 
 use crate::error::ServiceError;
+use crate::metrics::lock;
 use crate::store::{ModelSelector, ModelStore, ServedModel};
 
 /// Upper bounds of the |shadow − served| buckets the quantiles are read from.
@@ -151,7 +152,8 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
 #[derive(Debug)]
 pub struct Shadowing {
     store: Arc<ModelStore>,
-    configs: ArcSwap<HashMap<Key, ShadowConfig>>,
+    /// Model name, then alias: a request looks its shadow up by borrowed names.
+    configs: ArcSwap<HashMap<String, HashMap<String, ShadowConfig>>>,
     stats: Mutex<HashMap<Key, ShadowStats>>,
     queue: mpsc::Sender<ShadowJob>,
 }
@@ -185,12 +187,14 @@ impl Shadowing {
 
     async fn reload(&self) -> Result<(), ServiceError> {
         let configs = self.store.registry().shadows().await?;
-        self.configs.store(Arc::new(
-            configs
-                .into_iter()
-                .map(|c| ((c.name.clone(), c.alias.clone()), c))
-                .collect(),
-        ));
+        let mut by_model: HashMap<String, HashMap<String, ShadowConfig>> = HashMap::new();
+        for config in configs {
+            by_model
+                .entry(config.name.clone())
+                .or_default()
+                .insert(config.alias.clone(), config);
+        }
+        self.configs.store(Arc::new(by_model));
         Ok(())
     }
 
@@ -205,7 +209,8 @@ impl Shadowing {
         };
         self.configs
             .load()
-            .get(&(served.name.clone(), alias.clone()))
+            .get(&served.name)?
+            .get(alias)
             .filter(|config| config.shadow_version != served.version)
             .cloned()
     }
@@ -252,8 +257,8 @@ impl Shadowing {
 
     /// The shadow of `alias` and its statistics since it was set.
     pub fn stats(&self, name: &str, alias: &str) -> Option<(ShadowConfig, ShadowStats)> {
+        let config = self.configs.load().get(name)?.get(alias).cloned()?;
         let key = (name.to_owned(), alias.to_owned());
-        let config = self.configs.load().get(&key).cloned()?;
         let stats = lock(&self.stats).get(&key).cloned().unwrap_or_default();
         Some((config, stats))
     }
@@ -263,8 +268,12 @@ impl Shadowing {
         let stats = lock(&self.stats);
         self.configs
             .load()
-            .iter()
-            .map(|(key, config)| (config.clone(), stats.get(key).cloned().unwrap_or_default()))
+            .values()
+            .flat_map(HashMap::values)
+            .map(|config| {
+                let key = (config.name.clone(), config.alias.clone());
+                (config.clone(), stats.get(&key).cloned().unwrap_or_default())
+            })
             .collect()
     }
 
@@ -351,10 +360,6 @@ async fn run(shadowing: std::sync::Weak<Shadowing>, mut jobs: mpsc::Receiver<Sha
         };
         shadowing.score(job).await;
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
