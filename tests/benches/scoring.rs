@@ -117,8 +117,8 @@ struct ThroughServer {
     score_c1_by_version: Latency,
     score_c16: Latency,
     score_c16_per_second: f64,
-    score_c16_batched: Latency,
-    score_c16_batched_per_second: f64,
+    score_c16_unbatched: Latency,
+    score_c16_unbatched_per_second: f64,
     batch_rows_per_second: f64,
     raw_batch_rows_per_second: f64,
     raw_columns_rows_per_second: f64,
@@ -154,10 +154,10 @@ async fn concurrent(
     (latency(samples), per_second)
 }
 
-/// `batched` is the same server with micro-batching turned on, for comparison.
+/// `unbatched` is the same server with micro-batching turned off, for comparison.
 async fn through_server(
     server: &TestServer,
-    batched: &TestServer,
+    unbatched: &TestServer,
     bundled: Bundled,
     rows: &[tests::FixtureCustomer],
 ) -> ThroughServer {
@@ -218,8 +218,8 @@ async fn through_server(
     }
 
     let (score_c16, score_c16_per_second) = concurrent(&client, &requests).await;
-    let (score_c16_batched, score_c16_batched_per_second) =
-        concurrent(&batched.scoring().await, &requests).await;
+    let (score_c16_unbatched, score_c16_unbatched_per_second) =
+        concurrent(&unbatched.scoring().await, &requests).await;
 
     let batch = pb::ScoreBatchRequest {
         model,
@@ -252,8 +252,8 @@ async fn through_server(
         score_c1_by_version: latency(score_c1_by_version),
         score_c16,
         score_c16_per_second,
-        score_c16_batched,
-        score_c16_batched_per_second,
+        score_c16_unbatched,
+        score_c16_unbatched_per_second,
         batch_rows_per_second: batch_rates[batch_rates.len() / 2],
         raw_batch_rows_per_second,
         raw_columns_rows_per_second,
@@ -270,13 +270,13 @@ fn main() {
         "churnserve scoring benchmark: {cores} cores, {BATCH_ROWS}-row batches, {LATENCY_SAMPLES} latency samples"
     );
     let server = runtime.block_on(TestServer::start());
-    let batched = runtime.block_on(TestServer::start_with(|config| {
-        config.micro_batching = true;
+    let unbatched = runtime.block_on(TestServer::start_with(|config| {
+        config.no_micro_batching = true;
     }));
     for &bundled in BUNDLED {
         let rows = rows_of(bundled.file);
         let local = in_process(bundled.file, &rows);
-        let remote = runtime.block_on(through_server(&server, &batched, bundled, &rows));
+        let remote = runtime.block_on(through_server(&server, &unbatched, bundled, &rows));
         let floor = local.one_row.p50 + remote.echo.p50;
         println!(
             "\n{} ({BUNDLED_MODEL} version {}, alias {})",
@@ -297,10 +297,10 @@ fn main() {
             remote.score_c16_per_second
         );
         println!(
-            "    micro-batching on          p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
-            micros(remote.score_c16_batched.p50),
-            micros(remote.score_c16_batched.p99),
-            remote.score_c16_batched_per_second
+            "    micro-batching off         p50 {:8.1} us   p99 {:8.1} us   {:8.0} requests/s",
+            micros(remote.score_c16_unbatched.p50),
+            micros(remote.score_c16_unbatched.p99),
+            remote.score_c16_unbatched_per_second
         );
         println!(
             "  gRPC ScoreBatch {BATCH_ROWS} rows   {:10.0} rows/s   typed client in this process",

@@ -5,6 +5,7 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use churn_api::inference as kserve;
 use churn_api::v1 as pb;
 use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
@@ -595,4 +596,42 @@ pub fn customer_columns(customers: &[pb::Customer]) -> pb::CustomerColumns {
         customer_ids: customers.iter().map(|c| c.customer_id.clone()).collect(),
         features,
     }
+}
+
+/// KServe `ModelInfer` inputs for `rows`: one typed `[rows, 1]` tensor per input the
+/// model's metadata lists, in its order and with its datatypes.
+pub fn kserve_inputs(
+    metadata: &kserve::ModelMetadataResponse,
+    rows: &[FixtureCustomer],
+) -> Vec<kserve::model_infer_request::InferInputTensor> {
+    metadata
+        .inputs
+        .iter()
+        .map(|tensor| {
+            let mut contents = kserve::InferTensorContents::default();
+            for customer in rows {
+                let value = &customer
+                    .features
+                    .iter()
+                    .find(|(name, _)| *name == tensor.name)
+                    .expect("every input is a feature")
+                    .1;
+                match (value, tensor.datatype.as_str()) {
+                    (FixtureValue::Text(text), _) => {
+                        contents.bytes_contents.push(text.clone().into_bytes())
+                    }
+                    (FixtureValue::Number(v), "INT64") => contents.int64_contents.push(*v as i64),
+                    (FixtureValue::Number(v), _) => contents.fp32_contents.push(*v as f32),
+                    (FixtureValue::Missing, _) => contents.fp32_contents.push(f32::NAN),
+                }
+            }
+            kserve::model_infer_request::InferInputTensor {
+                name: tensor.name.clone(),
+                datatype: tensor.datatype.clone(),
+                shape: vec![rows.len() as i64, 1],
+                parameters: Default::default(),
+                contents: Some(contents),
+            }
+        })
+        .collect()
 }

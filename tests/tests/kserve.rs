@@ -5,22 +5,10 @@
 use churn_api::inference as kserve;
 use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
-use tests::{BUNDLED_MODEL, FixtureValue, TestServer, fixture};
+use tests::{BUNDLED_MODEL, TestServer, fixture};
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-
-type Input = kserve::model_infer_request::InferInputTensor;
-
-fn column(name: &str, datatype: &str, rows: usize, contents: kserve::InferTensorContents) -> Input {
-    Input {
-        name: name.to_owned(),
-        datatype: datatype.to_owned(),
-        shape: vec![rows as i64, 1],
-        parameters: Default::default(),
-        contents: Some(contents),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_infer_with_typed_contents_equals_score() {
@@ -68,32 +56,7 @@ async fn model_infer_with_typed_contents_equals_score() {
 
     let customers = fixture("models/fixtures/telco-logreg.json", "customers");
     let rows = &customers[..30];
-    let inputs: Vec<Input> = metadata
-        .inputs
-        .iter()
-        .map(|tensor| {
-            let values = rows.iter().map(|c| {
-                c.features
-                    .iter()
-                    .find(|(n, _)| *n == tensor.name)
-                    .expect("feature")
-                    .1
-                    .clone()
-            });
-            let mut contents = kserve::InferTensorContents::default();
-            for value in values {
-                match (value, tensor.datatype.as_str()) {
-                    (FixtureValue::Text(text), _) => {
-                        contents.bytes_contents.push(text.into_bytes())
-                    }
-                    (FixtureValue::Number(v), "INT64") => contents.int64_contents.push(v as i64),
-                    (FixtureValue::Number(v), _) => contents.fp32_contents.push(v as f32),
-                    (FixtureValue::Missing, _) => contents.fp32_contents.push(f32::NAN),
-                }
-            }
-            column(&tensor.name, &tensor.datatype, rows.len(), contents)
-        })
-        .collect();
+    let inputs = tests::kserve_inputs(&metadata, rows);
     let request = kserve::ModelInferRequest {
         model_name: BUNDLED_MODEL.to_owned(),
         model_version: String::new(),

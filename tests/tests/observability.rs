@@ -1,11 +1,13 @@
 //! The metrics port of a real server: probes, a Prometheus scrape whose counters move with
 //! the requests sent, drift gauges that rise when skewed customers arrive, and batch sizes
-//! that show concurrent `Score` calls sharing ONNX Runtime runs.
+//! that show concurrent `Score` and one-row `ModelInfer` calls sharing ONNX Runtime runs.
 
 use std::time::Duration;
 
+use churn_api::inference as kserve;
+use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
-use tests::{PYTHON_TOLERANCE, TestServer, fixture};
+use tests::{BUNDLED_MODEL, PYTHON_TOLERANCE, TestServer, fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(port: u16, path: &str) -> (String, String) {
@@ -39,6 +41,15 @@ fn sample(scrape: &str, prefix: &str) -> Option<f64> {
         .find(|line| line.starts_with(prefix))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Rows scored and ONNX Runtime runs so far, from the batch-size histogram.
+async fn engine_rows_and_runs(port: u16) -> (f64, f64) {
+    let scrape = get(port, "/metrics").await.1;
+    (
+        sample(&scrape, "churn_batch_rows_sum").expect("batch rows"),
+        sample(&scrape, "churn_batch_rows_count").expect("engine calls"),
+    )
 }
 
 fn free_port() -> u16 {
@@ -235,12 +246,12 @@ async fn request_ids_come_back_on_answers_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_score_calls_share_runs_and_keep_their_own_answers() {
     const CALLS: usize = 64;
+    const INFER_CALLS: usize = 32;
     for micro_batching in [true, false] {
         let port = free_port();
         let server = TestServer::start_with(|config| {
             config.metrics_listen.0 = Some(([127, 0, 0, 1], port).into());
-            config.micro_batching = micro_batching;
-            config.micro_batch_window_us = 100_000;
+            config.no_micro_batching = !micro_batching;
         })
         .await;
         let client = server.scoring().await;
@@ -293,18 +304,68 @@ async fn concurrent_score_calls_share_runs_and_keep_their_own_answers() {
                 );
             }
         }
-        let scrape = get(port, "/metrics").await.1;
-        let rows = sample(&scrape, "churn_batch_rows_sum").expect("batch rows");
-        let runs = sample(&scrape, "churn_batch_rows_count").expect("engine calls");
-        assert_eq!(rows, CALLS as f64, "every call reached the engine once");
+        let score_runs = engine_rows_and_runs(port).await.1;
+        // One-row KServe ModelInfer calls are single-customer calls too.
+        let mut kserve = GrpcInferenceServiceClient::new(server.channel().await);
+        let metadata = kserve
+            .model_metadata(kserve::ModelMetadataRequest {
+                name: BUNDLED_MODEL.to_owned(),
+                version: "1".to_owned(),
+            })
+            .await
+            .expect("metadata")
+            .into_inner();
+        let infers: Vec<_> = customers[CALLS..CALLS + INFER_CALLS]
+            .iter()
+            .map(|customer| {
+                let mut kserve = kserve.clone();
+                let request = kserve::ModelInferRequest {
+                    model_name: BUNDLED_MODEL.to_owned(),
+                    model_version: "1".to_owned(),
+                    inputs: tests::kserve_inputs(&metadata, std::slice::from_ref(customer)),
+                    ..Default::default()
+                };
+                tokio::spawn(async move { kserve.model_infer(request).await })
+            })
+            .collect();
+        for (infer, expected) in infers.into_iter().zip(&customers[CALLS..]) {
+            let response = infer
+                .await
+                .expect("call task")
+                .expect("infers")
+                .into_inner();
+            let probability = response.outputs[0]
+                .contents
+                .as_ref()
+                .expect("typed contents")
+                .fp64_contents[0];
+            assert!(
+                (probability - expected.churn_probability).abs() <= PYTHON_TOLERANCE,
+                "{}: {probability} vs python {}",
+                expected.id,
+                expected.churn_probability
+            );
+        }
+        let (rows, runs) = engine_rows_and_runs(port).await;
+        let infer_runs = runs - score_runs;
+        assert_eq!(
+            rows,
+            (CALLS + INFER_CALLS) as f64,
+            "every call reached the engine once"
+        );
         if micro_batching {
             assert!(
-                runs <= CALLS as f64 / 2.0,
-                "{runs} engine calls for {CALLS} concurrent calls"
+                score_runs <= CALLS as f64 / 2.0,
+                "{score_runs} engine calls for {CALLS} concurrent Score calls"
+            );
+            assert!(
+                infer_runs <= INFER_CALLS as f64 / 2.0,
+                "{infer_runs} engine calls for {INFER_CALLS} concurrent ModelInfer calls"
             );
         } else {
             assert_eq!(
-                runs, CALLS as f64,
+                (score_runs, infer_runs),
+                (CALLS as f64, INFER_CALLS as f64),
                 "one engine call per call when turned off"
             );
         }

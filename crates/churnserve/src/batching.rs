@@ -1,17 +1,20 @@
-//! Dynamic micro-batching of single-customer `Score` calls. A call for a version nobody
-//! else is scoring goes straight to the engine, so a lone caller never waits. A call that
-//! arrives while others for the same version are in flight joins that version's queue;
-//! its workers (one per ONNX Runtime session) take everything queued, up to the maximum
-//! batch, wait up to the window for more while calls keep coming, and run one ORT call
-//! for all of them. Each caller gets its own row's answer, its own validation error.
+//! Dynamic micro-batching of single-customer calls (`Score`, one-row `ModelInfer`). The
+//! first call for a version opens a batch and starts a flush task; calls that arrive
+//! while it forms join it. The flush task yields to the scheduler, so every request
+//! already decoded and runnable gets to join, and keeps yielding while the batch grows,
+//! up to the window and the maximum batch, then runs one ONNX Runtime call for all of
+//! them. A lone caller's batch closes after one yield: no timer, no wait. Each caller gets
+//! its own row's answer or its own validation error.
+//!
+//! The batch is flushed by a task of its own, not by the call that opened it, so a caller
+//! that goes away (cancelled, timed out) never strands the others.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use churn_engine::{Customer, CustomerBatch, Prediction, RowError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::error::ServiceError;
@@ -22,44 +25,30 @@ use crate::store::ServedModel;
 /// How calls are fused.
 #[derive(Debug, Clone, Copy)]
 pub struct MicroBatchSettings {
-    /// Longest a queued call waits for others once a batch is forming.
+    /// Longest a forming batch keeps collecting calls.
     pub window: Duration,
-    /// Most calls in one ORT run.
+    /// Most calls in one ONNX Runtime run.
     pub max_rows: usize,
-    /// Workers per version: as many as it has sessions.
-    pub workers: usize,
 }
 
 /// One row's answer, or why the engine could not run at all.
 type Answer = Result<Result<Prediction, RowError>, String>;
 
+#[derive(Debug)]
 struct Waiting {
-    served: Arc<ServedModel>,
     customer: Customer,
     answer: oneshot::Sender<Answer>,
 }
 
-/// One version's queue and how many of its calls are being scored.
-#[derive(Debug)]
-struct Lane {
-    active: AtomicUsize,
-    queue: mpsc::Sender<Waiting>,
-}
+/// The calls of one version's forming batch.
+type Forming = Mutex<Vec<Waiting>>;
 
 #[derive(Debug)]
 pub struct MicroBatcher {
     settings: MicroBatchSettings,
     metrics: Arc<Metrics>,
-    lanes: Mutex<HashMap<(String, u32), Arc<Lane>>>,
-}
-
-/// Counts a call as active for as long as it lives.
-struct Active<'a>(&'a AtomicUsize);
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+    /// Forming batches by model name, then version.
+    lanes: Mutex<HashMap<String, HashMap<u32, Arc<Forming>>>>,
 }
 
 impl MicroBatcher {
@@ -71,97 +60,76 @@ impl MicroBatcher {
         }
     }
 
-    /// Scores one customer, alone when the version is idle, else in a fused batch.
+    /// Scores one customer in the version's forming batch.
     pub async fn score(
         &self,
         served: Arc<ServedModel>,
         customer: Customer,
     ) -> Result<Result<Prediction, RowError>, ServiceError> {
-        let lane = self.lane(&served);
-        let idle = lane.active.fetch_add(1, Ordering::AcqRel) == 0;
-        let _active = Active(&lane.active);
-        if idle {
-            let (_, mut outcomes) = predict(
-                served,
-                CustomerBatch::Rows(vec![customer]),
-                Arc::clone(&self.metrics),
-            )
-            .await?;
-            return Ok(outcomes.remove(0));
-        }
+        let forming = self.lane(&served);
         let (answer, answered) = oneshot::channel();
-        let stopped = || ServiceError::TaskFailed("the micro-batching worker stopped".to_owned());
-        lane.queue
-            .send(Waiting {
+        let opens_batch = {
+            let mut waiting = lock(&forming);
+            waiting.push(Waiting { customer, answer });
+            waiting.len() == 1
+        };
+        if opens_batch {
+            tokio::spawn(flush(
+                forming,
                 served,
-                customer,
-                answer,
-            })
-            .await
-            .map_err(|_| stopped())?;
-        answered
-            .await
-            .map_err(|_| stopped())?
-            .map_err(ServiceError::TaskFailed)
-    }
-
-    fn lane(&self, served: &ServedModel) -> Arc<Lane> {
-        let mut lanes = lock(&self.lanes);
-        let key = (served.name.clone(), served.version);
-        if let Some(lane) = lanes.get(&key) {
-            return Arc::clone(lane);
-        }
-        let (queue, waiting) = mpsc::channel(self.settings.max_rows * self.settings.workers);
-        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
-        for _ in 0..self.settings.workers.max(1) {
-            tokio::spawn(work(
-                Arc::clone(&waiting),
                 self.settings,
                 Arc::clone(&self.metrics),
             ));
         }
-        let lane = Arc::new(Lane {
-            active: AtomicUsize::new(0),
-            queue,
-        });
-        lanes.insert(key, Arc::clone(&lane));
-        lane
+        answered
+            .await
+            .map_err(|_| ServiceError::TaskFailed("the micro-batch was dropped".to_owned()))?
+            .map_err(ServiceError::TaskFailed)
+    }
+
+    fn lane(&self, served: &ServedModel) -> Arc<Forming> {
+        let mut lanes = lock(&self.lanes);
+        if let Some(forming) = lanes
+            .get(served.name.as_str())
+            .and_then(|versions| versions.get(&served.version))
+        {
+            return Arc::clone(forming);
+        }
+        let forming = Arc::new(Forming::default());
+        lanes
+            .entry(served.name.clone())
+            .or_default()
+            .insert(served.version, Arc::clone(&forming));
+        forming
     }
 }
 
-/// Takes a batch from the queue, scores it in one engine call, answers each caller.
-async fn work(
-    waiting: Arc<tokio::sync::Mutex<mpsc::Receiver<Waiting>>>,
+/// Lets the batch grow while calls keep joining, then scores it and answers each caller.
+async fn flush(
+    forming: Arc<Forming>,
+    served: Arc<ServedModel>,
     settings: MicroBatchSettings,
     metrics: Arc<Metrics>,
 ) {
+    let deadline = Instant::now() + settings.window;
+    let mut joined = 0;
     loop {
-        let batch = {
-            let mut waiting = waiting.lock().await;
-            let Some(first) = waiting.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            let deadline = Instant::now() + settings.window;
-            while batch.len() < settings.max_rows {
-                match waiting.try_recv() {
-                    Ok(next) => batch.push(next),
-                    // A lone call goes at once; a forming batch waits for the window.
-                    Err(_) if batch.len() == 1 => break,
-                    Err(_) => match tokio::time::timeout_at(deadline, waiting.recv()).await {
-                        Ok(Some(next)) => batch.push(next),
-                        _ => break,
-                    },
-                }
-            }
-            batch
-        };
-        let served = Arc::clone(&batch[0].served);
+        tokio::task::yield_now().await;
+        let now = lock(&forming).len();
+        if now == joined || now >= settings.max_rows || Instant::now() >= deadline {
+            break;
+        }
+        joined = now;
+    }
+    let mut batch = std::mem::take(&mut *lock(&forming));
+    while !batch.is_empty() {
+        let rest = batch.split_off(batch.len().min(settings.max_rows));
         let (customers, answers): (Vec<Customer>, Vec<oneshot::Sender<Answer>>) = batch
             .into_iter()
             .map(|waiting| (waiting.customer, waiting.answer))
             .unzip();
-        match predict(served, CustomerBatch::Rows(customers), Arc::clone(&metrics)).await {
+        let rows = CustomerBatch::Rows(customers);
+        match predict(Arc::clone(&served), rows, Arc::clone(&metrics)).await {
             Ok((_, outcomes)) => {
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
@@ -174,5 +142,6 @@ async fn work(
                 }
             }
         }
+        batch = rest;
     }
 }

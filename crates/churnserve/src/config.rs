@@ -63,15 +63,19 @@ pub struct Config {
     /// Most customers accepted in one ScoreBatch request or stream message.
     #[arg(long, env = "CHURNSERVE_MAX_BATCH_ROWS", default_value_t = 10_000)]
     pub max_batch_rows: usize,
-    /// Fuse concurrent single-customer Score calls for the same version into one ONNX
-    /// Runtime run (off by default: on a 2-core machine it cost throughput, see README).
-    #[arg(long, env = "CHURNSERVE_MICRO_BATCHING")]
-    pub micro_batching: bool,
-    /// Longest a forming micro-batch waits for more calls, in microseconds (0: it takes
-    /// what is queued and goes).
-    #[arg(long, env = "CHURNSERVE_MICRO_BATCH_WINDOW_US", default_value_t = 0)]
+    /// Score each single-customer call (Score, one-row ModelInfer) alone instead of fusing
+    /// concurrent calls for the same version into one ONNX Runtime run.
+    #[arg(long, env = "CHURNSERVE_NO_MICRO_BATCHING")]
+    pub no_micro_batching: bool,
+    /// Longest a forming micro-batch keeps collecting calls, in microseconds. It closes
+    /// sooner when no call joined since its last turn, so a lone call never waits.
+    #[arg(
+        long,
+        env = "CHURNSERVE_MICRO_BATCH_WINDOW_US",
+        default_value_t = 1_000
+    )]
     pub micro_batch_window_us: u64,
-    /// Most Score calls fused into one ONNX Runtime run.
+    /// Most single-customer calls fused into one ONNX Runtime run.
     #[arg(long, env = "CHURNSERVE_MICRO_BATCH_MAX_ROWS", default_value_t = 64)]
     pub micro_batch_max_rows: usize,
     /// Batches waiting for their shadow version; beyond, shadow work is dropped and counted.
@@ -217,8 +221,8 @@ impl Config {
             write_token: None,
             read_token: None,
             max_batch_rows: 10_000,
-            micro_batching: false,
-            micro_batch_window_us: 0,
+            no_micro_batching: false,
+            micro_batch_window_us: 1_000,
             micro_batch_max_rows: 64,
             shadow_queue_batches: 64,
             max_message_bytes: 64 * 1024 * 1024,
@@ -330,10 +334,9 @@ impl Config {
 
     /// How concurrent Score calls are fused; `None` when micro-batching is off.
     pub fn micro_batching(&self) -> Option<MicroBatchSettings> {
-        (self.micro_batching && self.micro_batch_max_rows > 1).then(|| MicroBatchSettings {
+        (!self.no_micro_batching && self.micro_batch_max_rows > 1).then(|| MicroBatchSettings {
             window: std::time::Duration::from_micros(self.micro_batch_window_us),
             max_rows: self.micro_batch_max_rows,
-            workers: self.model_options().sessions,
         })
     }
 

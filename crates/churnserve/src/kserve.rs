@@ -164,11 +164,19 @@ impl GrpcInferenceService for KServeApi {
             .store
             .resolve(&selector(&request.model_name, &request.model_version)?)
             .await?;
-        let customers = kserve_tensors::customers(served.model.schema(), &request)?;
-        let (_, outcomes) = self
-            .scoring
-            .score_batch(Arc::clone(&served), CustomerBatch::Rows(customers))
-            .await?;
+        let mut customers = kserve_tensors::customers(served.model.schema(), &request)?;
+        // One row is a single-customer call, which the micro-batcher may fuse with others.
+        let outcomes = if customers.len() == 1 {
+            let customer = customers.remove(0);
+            vec![
+                self.scoring
+                    .score_one(Arc::clone(&served), customer)
+                    .await?,
+            ]
+        } else {
+            let rows = CustomerBatch::Rows(customers);
+            self.scoring.score_batch(Arc::clone(&served), rows).await?.1
+        };
         let probabilities = outcomes
             .into_iter()
             .enumerate()

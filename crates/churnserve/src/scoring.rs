@@ -63,23 +63,32 @@ impl Scoring {
         customer: Customer,
     ) -> Result<(String, Prediction), ServiceError> {
         let id = customer.id.clone();
-        let outcome = match &self.batcher {
-            Some(batcher) => {
-                request_id::record_model(&served.name, served.version, 1);
-                batcher.score(served, customer).await?
-            }
-            None => {
-                let rows = CustomerBatch::Rows(vec![customer]);
-                let (_, mut outcomes) = predict(served, rows, Arc::clone(&self.metrics)).await?;
-                outcomes.remove(0)
-            }
-        };
-        outcome
+        self.score_one(served, customer)
+            .await?
             .map(|prediction| (id.clone(), prediction))
             .map_err(|error| ServiceError::InvalidCustomer {
                 customer_id: id,
                 error,
             })
+    }
+
+    /// One customer's outcome, through the micro-batcher when it is on.
+    pub async fn score_one(
+        &self,
+        served: Arc<ServedModel>,
+        customer: Customer,
+    ) -> Result<Result<Prediction, RowError>, ServiceError> {
+        match &self.batcher {
+            Some(batcher) => {
+                request_id::record_model(&served.name, served.version, 1);
+                batcher.score(served, customer).await
+            }
+            None => {
+                let rows = CustomerBatch::Rows(vec![customer]);
+                let (_, mut outcomes) = predict(served, rows, Arc::clone(&self.metrics)).await?;
+                Ok(outcomes.remove(0))
+            }
+        }
     }
 
     /// Scores a batch with one version; bad rows get their own error.
