@@ -1,9 +1,10 @@
 //! The closed-loop latency client of `benches/compare.sh`: CONCURRENCY callers, one HTTP/2
-//! connection each, send the same pre-serialized `Score` request (gRPC framing, as h2load
-//! sends it) and wait for each answer, every latency recorded in an HDR histogram. Any
-//! answer that is not gRPC OK aborts the run. Prints one line the script parses.
+//! connection each, send the same pre-serialized request (gRPC framing, as h2load sends it)
+//! to PATH and wait for each answer, for SECONDS, every latency recorded in an HDR
+//! histogram. Any answer that is not gRPC OK aborts the run. Prints one line the script
+//! parses.
 //!
-//! `cargo bench -p tests --bench closed_loop -- HOST:PORT BODY_FILE CONCURRENCY REQUESTS`
+//! `cargo bench -p tests --bench closed_loop -- HOST:PORT PATH BODY_FILE CONCURRENCY SECONDS`
 
 mod raw_codec;
 
@@ -12,7 +13,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 
-async fn caller(address: String, request: Bytes, requests: usize) -> Histogram<u64> {
+async fn caller(
+    address: String,
+    path: http::uri::PathAndQuery,
+    request: Bytes,
+    until: Instant,
+) -> Histogram<u64> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .expect("endpoint")
         .tcp_nodelay(true)
@@ -20,9 +26,8 @@ async fn caller(address: String, request: Bytes, requests: usize) -> Histogram<u
         .await
         .expect("connect");
     let mut grpc = tonic::client::Grpc::new(channel);
-    let path = http::uri::PathAndQuery::from_static("/churn.v1.ScoringService/Score");
     let mut latencies = Histogram::<u64>::new(3).expect("histogram");
-    for _ in 0..requests {
+    while Instant::now() < until {
         grpc.ready().await.expect("ready");
         let started = Instant::now();
         grpc.unary(
@@ -44,27 +49,30 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let [address, body, concurrency, requests] = &args[..] else {
-        eprintln!("usage: closed_loop HOST:PORT BODY_FILE CONCURRENCY REQUESTS");
+    let [address, path, body, concurrency, seconds] = &args[..] else {
+        eprintln!("usage: closed_loop HOST:PORT PATH BODY_FILE CONCURRENCY SECONDS");
         std::process::exit(2);
     };
     let body = std::fs::read(body).expect("body file");
     // h2load's body carries the 5-byte gRPC prefix; the codec adds its own.
     let request = Bytes::from(body[5..].to_vec());
     let concurrency: usize = concurrency.parse().expect("concurrency");
-    let requests: usize = requests.parse().expect("requests");
+    let path = http::uri::PathAndQuery::try_from(path.as_str()).expect("a request path");
+    let seconds: f64 = seconds.parse().expect("seconds");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let started = Instant::now();
+    let until = started + std::time::Duration::from_secs_f64(seconds);
     let latencies = runtime.block_on(async {
         let callers: Vec<_> = (0..concurrency)
             .map(|_| {
                 tokio::spawn(caller(
                     address.clone(),
+                    path.clone(),
                     request.clone(),
-                    requests / concurrency,
+                    until,
                 ))
             })
             .collect();
