@@ -25,6 +25,14 @@ impl ArtifactKind {
         }
     }
 
+    /// Counts the rows that refer to an artifact of this kind by its hash.
+    pub(crate) fn references_query(self) -> &'static str {
+        match self {
+            ArtifactKind::Model => "SELECT COUNT(*) FROM model_versions WHERE sha256 = ?",
+            ArtifactKind::Dataset => "SELECT COUNT(*) FROM datasets WHERE sha256 = ?",
+        }
+    }
+
     fn extension(self) -> &'static str {
         match self {
             ArtifactKind::Model => "onnx",
@@ -40,8 +48,13 @@ pub(crate) struct ArtifactStore {
 }
 
 impl ArtifactStore {
+    /// The store at `root` as it is: nothing created or removed (for offline checks).
+    pub(crate) fn at(root: PathBuf) -> ArtifactStore {
+        ArtifactStore { root }
+    }
+
     pub(crate) async fn open(root: PathBuf) -> Result<ArtifactStore, RegistryError> {
-        let store = ArtifactStore { root };
+        let store = ArtifactStore::at(root);
         // Whatever is in tmp/ belongs to an upload that never finished.
         let _ = tokio::fs::remove_dir_all(store.tmp_dir()).await;
         for dir in [
@@ -100,14 +113,16 @@ impl ArtifactStore {
 
     /// Names of the stored artifacts of one kind, as their hashes.
     pub(crate) async fn stored(&self, kind: ArtifactKind) -> Result<Vec<String>, RegistryError> {
-        let mut entries = tokio::fs::read_dir(self.kind_dir(kind)).await?;
-        let mut hashes = Vec::new();
-        while let Some(entry) = entries.next_entry().await? {
-            if let Some(stem) = entry.path().file_stem().and_then(|s| s.to_str()) {
-                hashes.push(stem.to_owned());
-            }
-        }
-        Ok(hashes)
+        Ok(files_in(&self.kind_dir(kind))
+            .await?
+            .iter()
+            .filter_map(|path| path.file_stem().and_then(|s| s.to_str()).map(str::to_owned))
+            .collect())
+    }
+
+    /// Files an interrupted upload left in `tmp/`.
+    pub(crate) async fn unfinished_uploads(&self) -> Result<Vec<PathBuf>, RegistryError> {
+        files_in(&self.tmp_dir()).await
     }
 
     pub(crate) async fn remove(
@@ -120,6 +135,20 @@ impl ArtifactStore {
             _ => Ok(()),
         }
     }
+}
+
+/// The files of a directory; none when it does not exist.
+async fn files_in(dir: &Path) -> Result<Vec<PathBuf>, RegistryError> {
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error.into()),
+    };
+    let mut files = Vec::new();
+    while let Some(entry) = entries.next_entry().await? {
+        files.push(entry.path());
+    }
+    Ok(files)
 }
 
 fn unique_suffix() -> String {

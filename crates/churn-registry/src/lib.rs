@@ -4,6 +4,7 @@
 //! SHA-256 beside the database. No gRPC here: plain records in, plain records out.
 
 mod artifacts;
+mod check;
 mod datasets;
 mod error;
 mod evaluations;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
+pub use check::{Finding, Severity, check};
 pub use error::RegistryError;
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
@@ -645,12 +647,8 @@ impl Registry {
         kind: ArtifactKind,
         sha256: &str,
     ) -> Result<(), RegistryError> {
-        let query = match kind {
-            ArtifactKind::Model => "SELECT COUNT(*) FROM model_versions WHERE sha256 = ?",
-            ArtifactKind::Dataset => "SELECT COUNT(*) FROM datasets WHERE sha256 = ?",
-        };
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let references: i64 = sqlx::query_scalar(query)
+        let references: i64 = sqlx::query_scalar(kind.references_query())
             .bind(sha256)
             .fetch_one(&mut *tx)
             .await?;
@@ -889,6 +887,67 @@ mod tests {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    #[tokio::test]
+    async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path()).await.expect("open");
+        register(&registry, "churn", b"model one", &["production"])
+            .await
+            .expect("v1");
+        register(&registry, "churn", b"model two", &[])
+            .await
+            .expect("v2");
+        assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+
+        // A version inserted and an alias moved by hand, with no audit entry.
+        sqlx::query(
+            "INSERT INTO model_versions SELECT name, 3, sha256, size_bytes, created_at, description, tags, \
+             feature_names, features, class_labels, positive_class, threshold, risk_band_cuts, \
+             reference_dataset, producer, archived FROM model_versions WHERE version = 2",
+        )
+        .execute(&registry.pool)
+        .await
+        .expect("insert");
+        sqlx::query("UPDATE aliases SET version = 2")
+            .execute(&registry.pool)
+            .await
+            .expect("move");
+        sqlx::query("UPDATE model_versions SET archived = 1 WHERE version = 2")
+            .execute(&registry.pool)
+            .await
+            .expect("archive");
+        std::fs::write(dir.path().join("artifacts/models/stray.onnx"), b"x").expect("stray");
+        let findings = check(dir.path()).await.expect("check");
+        let problems: Vec<(Severity, &str)> = findings
+            .iter()
+            .map(|f| (f.severity, f.problem.as_str()))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                (
+                    Severity::Damage,
+                    "alias \"production\" of model \"churn\" points at archived version 2"
+                ),
+                (
+                    Severity::Damage,
+                    "model \"churn\" version 3 has no registration in the audit log"
+                ),
+                (
+                    Severity::Damage,
+                    "alias \"production\" of model \"churn\" points at version 2 but the audit log's last move of it says version 1"
+                ),
+                (
+                    Severity::Leftover,
+                    &*format!(
+                        "{} belongs to no version or dataset",
+                        dir.path().join("artifacts/models/stray.onnx").display()
+                    )
+                ),
+            ]
+        );
     }
 
     #[tokio::test]

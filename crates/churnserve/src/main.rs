@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use churn_registry::Severity;
 use churnserve::{Config, Telemetry};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
@@ -36,7 +37,15 @@ enum Command {
         #[arg(long)]
         print_config: bool,
         #[command(flatten)]
-        settings: Config,
+        settings: Box<Config>,
+    },
+    /// Verify a registry directory offline (read-only; safe beside a running server):
+    /// database integrity and schema version, every artifact's presence and SHA-256,
+    /// aliases, the audit log. Prints each problem with its fix; exits 1 on damage.
+    Check {
+        /// The registry directory, as given to `serve`.
+        #[arg(long, env = "CHURNSERVE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
     },
 }
 
@@ -108,11 +117,52 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli) -> ExitCode {
-    let Command::Serve {
-        print_config,
-        settings: config,
-        ..
-    } = cli.command;
+    match cli.command {
+        Command::Serve {
+            print_config,
+            settings,
+            ..
+        } => serve(print_config, *settings),
+        Command::Check { data_dir } => check(&data_dir),
+    }
+}
+
+fn check(data_dir: &Path) -> ExitCode {
+    let findings = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(churn_registry::check(data_dir))
+                .map_err(|e| e.to_string())
+        });
+    let findings = match findings {
+        Ok(findings) => findings,
+        Err(error) => {
+            eprintln!("churnserve check: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for finding in &findings {
+        let severity = match finding.severity {
+            Severity::Damage => "DAMAGE",
+            Severity::Leftover => "leftover",
+        };
+        println!(
+            "{severity}: {}
+  fix: {}",
+            finding.problem, finding.fix
+        );
+    }
+    if findings.iter().any(|f| f.severity == Severity::Damage) {
+        return ExitCode::FAILURE;
+    }
+    println!("registry {}: ok", data_dir.display());
+    ExitCode::SUCCESS
+}
+
+fn serve(print_config: bool, config: Config) -> ExitCode {
     if print_config {
         match toml::to_string(&config) {
             Ok(text) => {

@@ -1,6 +1,9 @@
-//! SIGKILL in the middle of a registration, with a real child process: after a restart the
-//! registry is consistent (every version's artifact present with its hash, no stray file,
-//! no half-registered version).
+//! Faults with a real child process: SIGKILL in the middle of a registration, a dataset
+//! upload and alias moves leaves no damage that `churnserve check` can find (at most
+//! leftovers the next start removes), and after a restart the registry is consistent
+//! (every version's artifact present with its hash, no stray file, no half-registered
+//! version, aliases explained by the audit log); a corrupted or missing artifact is
+//! reported by `churnserve check` with its fix.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -45,6 +48,29 @@ fn start(data_dir: &Path) -> (Child, String) {
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, format!("http://{address}"))
+}
+
+/// Runs `churnserve check` on `data_dir`: whether it passed, and what it printed.
+fn check(data_dir: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+        .arg("check")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run churnserve check");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed)
+}
+
+/// No damage; `leftovers` whether files an interrupted write left are allowed.
+fn assert_undamaged(data_dir: &Path, leftovers: bool) {
+    let (passed, printed) = check(data_dir);
+    assert!(passed && !printed.contains("DAMAGE"), "{printed}");
+    assert!(printed.contains("ok"), "{printed}");
+    if !leftovers {
+        assert!(!printed.contains("leftover"), "{printed}");
+    }
 }
 
 fn sigkill(child: &mut Child) {
@@ -171,7 +197,9 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         sigkill(&mut server);
     });
+    assert_undamaged(&data_dir, true);
     let (server, address) = start(&data_dir);
+    assert_undamaged(&data_dir, false);
     runtime.block_on(async {
         assert_eq!(
             assert_consistent(&address, &data_dir).await,
@@ -202,7 +230,9 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
             tokio::time::sleep(Duration::from_millis(30)).await;
         });
         sigkill(&mut server);
+        assert_undamaged(&data_dir, true);
         (server, address) = start(&data_dir);
+        assert_undamaged(&data_dir, false);
         let versions = runtime.block_on(assert_consistent(&address, &data_dir));
         assert_eq!(
             versions,
@@ -211,4 +241,146 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
         );
     }
     sigkill(&mut server);
+}
+
+#[test]
+fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().join("registry");
+    let csv =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/data/test.csv"))
+            .expect("dataset");
+
+    let (mut server, address) = start(&data_dir);
+    runtime.block_on(async {
+        let mut client = RegistryServiceClient::connect(address.clone())
+            .await
+            .expect("connect");
+        let (sender, receiver) = mpsc::channel(64);
+        let _call =
+            tokio::spawn(async move { client.upload_dataset(ReceiverStream::new(receiver)).await });
+        let metadata = pb::DatasetMetadata {
+            name: "killed-upload".to_owned(),
+            label_column: "churn".to_owned(),
+            positive_label: "Yes".to_owned(),
+            description: String::new(),
+        };
+        let parts = std::iter::once(pb::upload_dataset_request::Part::Metadata(metadata)).chain(
+            csv[..csv.len() / 2]
+                .chunks(16 * 1024)
+                .map(|chunk| pb::upload_dataset_request::Part::CsvChunk(chunk.to_vec())),
+        );
+        for part in parts {
+            sender
+                .send(pb::UploadDatasetRequest { part: Some(part) })
+                .await
+                .expect("send");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sigkill(&mut server);
+    });
+    assert_undamaged(&data_dir, true);
+
+    // Alias moves back and forth, killed wherever they are.
+    let (mut server, address) = start(&data_dir);
+    assert_undamaged(&data_dir, false);
+    let moves = runtime.block_on(async {
+        let mut client = RegistryServiceClient::connect(address.clone())
+            .await
+            .expect("connect");
+        let datasets = client
+            .list_datasets(pb::ListDatasetsRequest {})
+            .await
+            .expect("datasets")
+            .into_inner()
+            .datasets;
+        assert!(
+            datasets.iter().all(|d| d.name != "killed-upload"),
+            "no half-uploaded dataset"
+        );
+        let mover = tokio::spawn(async move {
+            let mut moves = 0u32;
+            loop {
+                let request = pb::SetAliasRequest {
+                    name: "telco-churn".to_owned(),
+                    alias: "production".to_owned(),
+                    version: 1 + moves % 2,
+                    gate: None,
+                };
+                if client.set_alias(request).await.is_err() {
+                    return moves;
+                }
+                moves += 1;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        sigkill(&mut server);
+        mover.await.expect("mover")
+    });
+    assert!(moves > 0, "some alias moves happened before the kill");
+    assert_undamaged(&data_dir, true);
+    let (mut server, _address) = start(&data_dir);
+    assert_undamaged(&data_dir, false);
+    sigkill(&mut server);
+}
+
+#[test]
+fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().join("registry");
+    let (mut server, _address) = start(&data_dir);
+    sigkill(&mut server);
+    assert_undamaged(&data_dir, false);
+
+    let mut artifacts: Vec<_> = std::fs::read_dir(data_dir.join("artifacts/models"))
+        .expect("artifacts")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    artifacts.sort();
+    let [first, second] = &artifacts[..] else {
+        panic!("the two bundled versions' artifacts: {artifacts:?}")
+    };
+    let mut bytes = std::fs::read(first).expect("artifact");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(first, bytes).expect("corrupt");
+    std::fs::remove_file(second).expect("remove");
+
+    let (passed, printed) = check(&data_dir);
+    assert!(!passed, "damage fails the check: {printed}");
+    let damage: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("DAMAGE"))
+        .collect();
+    assert_eq!(damage.len(), 2, "{printed}");
+    assert!(
+        printed.contains("has SHA-256") && printed.contains("cannot be read"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("fix: restore artifacts/models/")
+            && printed.contains("register its ONNX file again"),
+        "{printed}"
+    );
+    let named = |path: &Path| {
+        path.file_stem()
+            .and_then(|s| s.to_str())
+            .expect("hash")
+            .to_owned()
+    };
+    assert!(
+        printed.contains(&named(first)) && printed.contains(&named(second)),
+        "{printed}"
+    );
+
+    let missing = check(&data.path().join("nothing-here"));
+    assert!(
+        !missing.0 && missing.1.contains("does not exist"),
+        "{}",
+        missing.1
+    );
 }
