@@ -7,6 +7,14 @@ use std::fmt;
 use crate::graph::UnknownCategory;
 use crate::schema::{Feature, FeatureKind, Layout, Schema, TensorType};
 
+/// Longest text value accepted: category labels are short, and a message that names an
+/// unknown category repeats the value.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Longest customer id accepted; it is repeated in answers and error messages.
+pub const MAX_ID_BYTES: usize = 256;
+/// Unknown feature names named one by one in a row's error; the rest are counted.
+const UNKNOWN_NAMES_REPORTED: usize = 8;
+
 /// One raw feature value as a caller sends it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureValue {
@@ -213,12 +221,31 @@ impl RowError {
     /// A row-level failure not tied to one feature.
     pub(crate) fn whole_row(message: impl Into<String>) -> Self {
         RowError {
-            problems: vec![FeatureProblem {
-                feature: String::new(),
-                message: message.into(),
-            }],
+            problems: vec![FeatureProblem::whole_row(message)],
         }
     }
+}
+
+impl FeatureProblem {
+    fn whole_row(message: impl Into<String>) -> Self {
+        FeatureProblem {
+            feature: String::new(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Text a caller sent, cut to a length an error message can repeat.
+pub fn abbreviated(text: &str) -> String {
+    const SHOWN_BYTES: usize = 64;
+    if text.len() <= SHOWN_BYTES {
+        return text.to_owned();
+    }
+    let mut end = SHOWN_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
 impl fmt::Display for RowError {
@@ -272,6 +299,7 @@ enum Scalar<'a> {
 /// A batch in either form, read row by row by schema position.
 pub(crate) trait RowSource<'a> {
     fn rows(&self) -> usize;
+    fn id(&self, row: usize) -> &'a str;
     /// Puts the row's values at their schema positions; names a feature given twice
     /// and collects the names the schema does not know.
     fn gather(
@@ -287,6 +315,11 @@ pub(crate) trait RowSource<'a> {
 impl<'a> RowSource<'a> for &'a [Customer] {
     fn rows(&self) -> usize {
         self.len()
+    }
+
+    fn id(&self, row: usize) -> &'a str {
+        let customers: &'a [Customer] = self;
+        &customers[row].id
     }
 
     fn gather(
@@ -314,6 +347,11 @@ impl<'a> RowSource<'a> for &'a [Customer] {
 impl<'a> RowSource<'a> for &'a CustomerColumns {
     fn rows(&self) -> usize {
         self.ids.len()
+    }
+
+    fn id(&self, row: usize) -> &'a str {
+        let columns: &'a CustomerColumns = self;
+        &columns.ids[row]
     }
 
     fn gather(
@@ -395,10 +433,28 @@ pub(crate) fn encode<'a>(
             }
         }
         unknown_names.sort_unstable();
-        problems.extend(unknown_names.iter().map(|name| FeatureProblem {
-            feature: (*name).to_owned(),
-            message: "is not an input of this model".to_owned(),
-        }));
+        problems.extend(
+            unknown_names
+                .iter()
+                .take(UNKNOWN_NAMES_REPORTED)
+                .map(|name| FeatureProblem {
+                    feature: abbreviated(name),
+                    message: "is not an input of this model".to_owned(),
+                }),
+        );
+        if unknown_names.len() > UNKNOWN_NAMES_REPORTED {
+            problems.push(FeatureProblem::whole_row(format!(
+                "and {} more features that are not inputs of this model",
+                unknown_names.len() - UNKNOWN_NAMES_REPORTED
+            )));
+        }
+        let id = customers.id(row);
+        if id.len() > MAX_ID_BYTES {
+            problems.push(FeatureProblem::whole_row(format!(
+                "the customer id has {} bytes; at most {MAX_ID_BYTES} are accepted",
+                id.len()
+            )));
+        }
         if problems.is_empty() {
             push_row(&schema.layout, &mut columns, &scalars);
             rows.push(row);
@@ -489,6 +545,10 @@ fn encode_value<'a>(
             Err(format!("expected a finite number, got {v}"))
         }
         (FeatureKind::Number, ValueRef::Number(v)) => number(feature, v),
+        (FeatureKind::Text, ValueRef::Text(text)) if text.len() > MAX_TEXT_BYTES => Err(format!(
+            "text of {} bytes is longer than the limit of {MAX_TEXT_BYTES} bytes",
+            text.len()
+        )),
         (FeatureKind::Text, ValueRef::Text(text)) if text.contains('\0') => {
             Err("text must not contain a NUL character".to_owned())
         }

@@ -13,8 +13,8 @@ mod schema;
 mod trees;
 
 pub use batch::{
-    ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureProblem, FeatureValue, RowError,
-    ValueRef,
+    ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureProblem, FeatureValue,
+    MAX_ID_BYTES, MAX_TEXT_BYTES, RowError, ValueRef, abbreviated,
 };
 pub use columns::ColumnMapping;
 pub use error::EngineError;

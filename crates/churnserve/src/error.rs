@@ -48,7 +48,7 @@ pub enum ServiceError {
     #[error("{0}")]
     InvalidRequest(String),
     /// The single customer of a Score request cannot be scored.
-    #[error("customer {customer_id:?}: {error}")]
+    #[error("customer {:?}: {error}", churn_engine::abbreviated(customer_id))]
     InvalidCustomer {
         customer_id: String,
         error: RowError,
