@@ -61,5 +61,8 @@ server_pid=""
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile
 
+step "fuzz targets, 60 s each from their seeds (nightly toolchain, cargo fuzz; longer: scripts/fuzz.sh 1800)"
+scripts/fuzz.sh 60
+
 step "summary"
 echo "rust tests: $totals"

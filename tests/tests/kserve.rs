@@ -142,6 +142,23 @@ async fn model_infer_with_typed_contents_equals_score() {
             "holds 29 elements but 30 were sent",
         ),
         (
+            // Found by the kserve_infer fuzz target: the product of the dimensions overflowed.
+            {
+                let mut r = request.clone();
+                r.inputs[0].shape = vec![i64::MAX, 4];
+                r
+            },
+            "shape [9223372036854775807, 4] is negative or too large but 30 were sent",
+        ),
+        (
+            {
+                let mut r = request.clone();
+                r.inputs[0].shape = vec![-30, -1];
+                r
+            },
+            "shape [-30, -1] is negative or too large",
+        ),
+        (
             {
                 let mut r = request.clone();
                 r.inputs[0].name = "colour".into();

@@ -19,7 +19,9 @@ pub use batch::{
 pub use columns::ColumnMapping;
 pub use error::EngineError;
 pub use graph::UnknownCategory;
-pub use model::{Model, ModelOptions, Prediction, RISK_BAND_CUTS_KEY, RiskBand, THRESHOLD_KEY};
+pub use model::{
+    Inspection, Model, ModelOptions, Prediction, RISK_BAND_CUTS_KEY, RiskBand, THRESHOLD_KEY,
+};
 pub use runtime::{ONNXRUNTIME_VERSION, OnnxRuntime};
 pub use schema::{
     CATEGORIES_KEY, Categories, FEATURE_NAMES_KEY, Feature, FeatureKind, Schema, TensorType,

@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::batch::{self, Column, Customer, CustomerBatch, Encoded, FeatureValue, RowError};
 use crate::error::EngineError;
-use crate::graph::{self, LinearFacts, ProbabilitySource};
+use crate::graph::{self, GraphFacts, LinearFacts, ProbabilitySource};
 use crate::onnx_proto::{self, ModelProto, elem_type};
 use crate::runtime::OnnxRuntime;
 use crate::schema::{FeatureKind, Layout, Schema};
@@ -119,7 +119,58 @@ impl std::fmt::Debug for Model {
     }
 }
 
+/// What a graph declares, read without ONNX Runtime.
+#[derive(Debug)]
+pub struct Inspection {
+    pub schema: Schema,
+    /// The logistic tree ensemble over the raw features, or why there is none.
+    pub tree_ensemble: Result<TreeEnsemble, String>,
+}
+
+struct ReadGraph {
+    proto: ModelProto,
+    facts: GraphFacts,
+    schema: Schema,
+}
+
+fn read_graph(bytes: &[u8], feature_names: Option<&[String]>) -> Result<ReadGraph, EngineError> {
+    let proto = ModelProto::decode(bytes)
+        .map_err(|e| EngineError::InvalidModel(format!("not an ONNX model: {e}")))?;
+    let facts = graph::analyze(&proto).map_err(EngineError::InvalidModel)?;
+    let schema = Schema::derive(&facts, feature_names)?;
+    Ok(ReadGraph {
+        proto,
+        facts,
+        schema,
+    })
+}
+
+fn tree_ensemble_of(proto: &ModelProto, schema: &Schema) -> Result<TreeEnsemble, String> {
+    match &schema.layout {
+        Layout::Dense { input_name } => {
+            let graph = proto.graph.as_ref().expect("analyze found the graph");
+            trees::logistic_ensemble(graph, input_name, schema.features.len())
+        }
+        Layout::PerFeature { .. } => {
+            Err("the trees, if any, do not read the raw features directly".to_owned())
+        }
+    }
+}
+
 impl Model {
+    /// The schema and tree ensemble of ONNX bytes from anywhere, read by this crate's own
+    /// parser without ONNX Runtime: the first half of [`Model::load`].
+    pub fn inspect(
+        bytes: &[u8],
+        feature_names: Option<&[String]>,
+    ) -> Result<Inspection, EngineError> {
+        let graph = read_graph(bytes, feature_names)?;
+        Ok(Inspection {
+            tree_ensemble: tree_ensemble_of(&graph.proto, &graph.schema),
+            schema: graph.schema,
+        })
+    }
+
     /// Parses the graph, derives the schema, builds the sessions and scores one synthetic
     /// row, so that a model that loads is a model that scores.
     pub fn load(
@@ -127,10 +178,11 @@ impl Model {
         bytes: &[u8],
         options: &ModelOptions,
     ) -> Result<Model, EngineError> {
-        let proto = ModelProto::decode(bytes)
-            .map_err(|e| EngineError::InvalidModel(format!("not an ONNX model: {e}")))?;
-        let facts = graph::analyze(&proto).map_err(EngineError::InvalidModel)?;
-        let schema = Schema::derive(&facts, options.feature_names.as_deref())?;
+        let ReadGraph {
+            proto,
+            facts,
+            schema,
+        } = read_graph(bytes, options.feature_names.as_deref())?;
         let (probability_output, probability_type, mut session_bytes) = match &facts.probabilities {
             Some(ProbabilitySource::Output { name, elem_type }) => {
                 (name.clone(), *elem_type, bytes.to_vec())
@@ -183,15 +235,7 @@ impl Model {
             },
         };
         validate_decision(threshold, risk_band_cuts)?;
-        let tree_ensemble = match &schema.layout {
-            Layout::Dense { input_name } => {
-                let graph = proto.graph.as_ref().expect("analyze found the graph");
-                trees::logistic_ensemble(graph, input_name, schema.features.len())
-            }
-            Layout::PerFeature { .. } => {
-                Err("the trees, if any, do not read the raw features directly".to_owned())
-            }
-        };
+        let tree_ensemble = tree_ensemble_of(&proto, &schema);
         let mut model = Model {
             schema,
             class_labels: facts.class_labels.clone(),

@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use crate::error::RegistryError;
 use crate::records::{DatasetRecord, DatasetRows};
 
-#[derive(Debug)]
-pub(crate) struct Summary {
+/// What an uploaded CSV dataset holds, read once at upload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CsvSummary {
+    /// Data rows, the header excluded.
     pub rows: u64,
+    /// Rows whose label is the positive label.
     pub positives: u64,
+    /// The header's column names.
     pub columns: Vec<String>,
 }
 
@@ -18,28 +22,34 @@ pub(crate) async fn summarize(
     path: PathBuf,
     label_column: &str,
     positive_label: &str,
-) -> Result<Summary, RegistryError> {
+) -> Result<CsvSummary, RegistryError> {
     let (label_column, positive_label) = (label_column.to_owned(), positive_label.to_owned());
-    tokio::task::spawn_blocking(move || summarize_file(&path, &label_column, &positive_label))
-        .await
-        .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&path)?;
+        summarize_csv(
+            std::io::BufReader::new(file),
+            &label_column,
+            &positive_label,
+        )
+    })
+    .await
+    .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
 }
 
-fn summarize_file(
-    path: &std::path::Path,
+/// Reads a CSV dataset as an upload does: the header must name `label_column`, every row
+/// must have the header's number of fields; errors name the line and the expectation.
+pub fn summarize_csv(
+    csv: impl std::io::Read,
     label_column: &str,
     positive_label: &str,
-) -> Result<Summary, RegistryError> {
+) -> Result<CsvSummary, RegistryError> {
     let invalid = |message: String| RegistryError::Invalid(message);
     if label_column.is_empty() || positive_label.is_empty() {
         return Err(invalid(
             "metadata: label_column and positive_label are required".to_owned(),
         ));
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| invalid(format!("csv: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv);
     let columns: Vec<String> = reader
         .headers()
         .map_err(|e| invalid(format!("csv header: {e}")))?
@@ -72,7 +82,7 @@ fn summarize_file(
         rows += 1;
         positives += u64::from(record.get(label) == Some(positive_label));
     }
-    Ok(Summary {
+    Ok(CsvSummary {
         rows,
         positives,
         columns,

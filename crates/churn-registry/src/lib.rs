@@ -24,6 +24,7 @@ use sqlx::{Sqlite, Transaction};
 
 pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
 pub use check::{Finding, Severity, check};
+pub use datasets::{CsvSummary, summarize_csv};
 pub use error::RegistryError;
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
@@ -523,7 +524,7 @@ impl Registry {
     async fn insert_dataset(
         &self,
         new: &NewDataset,
-        summary: &datasets::Summary,
+        summary: &CsvSummary,
         staged: Staged,
         actor: &Actor,
     ) -> Result<(), RegistryError> {

@@ -71,10 +71,19 @@ pub fn customers(
         .map(|(i, input)| {
             let elements = elements(input, raw.get(i).map(Vec::as_slice))
                 .map_err(|message| invalid(format!("input `{}`: {message}", input.name)))?;
-            let expected: i64 = input.shape.iter().product();
-            if input.shape.iter().any(|&d| d < 0) || expected as usize != elements.len() {
+            // Checked: a shape comes from the client and its product can overflow.
+            let expected = input.shape.iter().try_fold(1usize, |count, &dimension| {
+                usize::try_from(dimension)
+                    .ok()
+                    .and_then(|dimension| count.checked_mul(dimension))
+            });
+            if expected != Some(elements.len()) {
+                let holds = expected.map_or_else(
+                    || "is negative or too large".to_owned(),
+                    |n| format!("holds {n} elements"),
+                );
                 return Err(invalid(format!(
-                    "input `{}`: shape {:?} holds {expected} elements but {} were sent",
+                    "input `{}`: shape {:?} {holds} but {} were sent",
                     input.name,
                     input.shape,
                     elements.len()

@@ -295,6 +295,16 @@ pub async fn serve(
     Ok(())
 }
 
+/// The customers of a KServe `ModelInferRequest` for a model of `schema`, or the message a
+/// client would get: what `ModelInfer` decodes, exposed for the fuzz target of the
+/// typed and raw tensor contents (`fuzz/`).
+pub fn kserve_customers(
+    schema: &churn_engine::Schema,
+    request: &churn_api::inference::ModelInferRequest,
+) -> Result<Vec<churn_engine::Customer>, String> {
+    kserve_tensors::customers(schema, request).map_err(|e| e.to_string())
+}
+
 /// Picks up registry changes made by other processes (another replica, an offline tool).
 async fn follow_registry(store: Arc<store::ModelStore>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);

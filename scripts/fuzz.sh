@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target in fuzz/ for SECONDS each (default 60; the test command uses
+# 60, longer runs: scripts/fuzz.sh 1800), starting from the committed seeds (fuzz/seeds,
+# written by fuzz/make_seeds.py) and the corpus earlier runs grew (fuzz/corpus, not
+# committed). A crash fails the script and leaves its input in fuzz/artifacts/TARGET/; turn
+# it into a regression test before fixing it. Each run's executions and time are appended
+# to fuzz/runs.log.
+#
+# Needs the nightly toolchain (cargo fuzz's instrumentation flags) and installs cargo-fuzz.
+# The targets run without a sanitizer (-s none): the code under test has no `unsafe`, and
+# ONNX Runtime, an uninstrumented C++ library, shares the process.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+seconds="${1:-60}"
+targets=(customer onnx_graph dataset_csv kserve_infer)
+
+rustup run nightly rustc --version >/dev/null 2>&1 ||
+    { echo "scripts/fuzz.sh: the nightly Rust toolchain is needed (rustup toolchain install nightly)" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+scripts/setup-onnxruntime.sh >/dev/null
+cd fuzz
+cargo +nightly fuzz build -s none
+for target in "${targets[@]}"; do
+    mkdir -p "corpus/$target"
+    seeds=()
+    [[ -d "seeds/$target" ]] && seeds=("seeds/$target")
+    log="$(mktemp)"
+    if ! cargo +nightly fuzz run -s none "$target" "corpus/$target" "${seeds[@]}" -- \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "scripts/fuzz.sh: $target failed; its input is in fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    runs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)"
+    echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $target ${seconds}s ${runs} executions, corpus $(ls "corpus/$target" | wc -l) inputs" |
+        tee -a runs.log
+    rm -f "$log"
+done
