@@ -138,5 +138,8 @@ fuzz_target!(|input: Input| {
     let rows = customers(model, input);
     check(rows.len(), model.predict(&rows).expect("the engine runs"));
     let columns = CustomerBatch::Columns(as_columns(&rows));
-    check(rows.len(), model.predict_batch(&columns).expect("the engine runs"));
+    check(
+        rows.len(),
+        model.predict_batch(&columns).expect("the engine runs"),
+    );
 });

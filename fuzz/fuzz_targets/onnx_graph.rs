@@ -9,6 +9,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(inspection) = Model::inspect(bytes, None) {
-        assert!(!inspection.schema.features.is_empty(), "a schema has features");
+        assert!(
+            !inspection.schema.features.is_empty(),
+            "a schema has features"
+        );
     }
 });
