@@ -362,3 +362,63 @@ fn churned_labels(rows: usize) -> Vec<bool> {
         .map(|r| &r.expect("record")[column] == "Yes")
         .collect()
 }
+
+/// A customer valid for `model`, every value drawn by `pick` from what the schema accepts:
+/// one of its categories, or a number in a plausible range (whole for integer inputs).
+fn random_customer(model: &Model, pick: &[u32]) -> Customer {
+    use churn_engine::{FeatureKind, TensorType};
+    let features = model
+        .schema()
+        .features
+        .iter()
+        .zip(pick.iter().cycle())
+        .map(|(feature, &draw)| {
+            let value = match (&feature.kind, &feature.categories) {
+                (FeatureKind::Text, Some(categories)) => FeatureValue::Text(
+                    categories.values[draw as usize % categories.values.len()].clone(),
+                ),
+                (FeatureKind::Number, _) if feature.tensor_type == TensorType::I64 => {
+                    FeatureValue::Number(f64::from(draw % 73))
+                }
+                (FeatureKind::Number, _) => FeatureValue::Number(f64::from(draw % 900_000) / 100.0),
+                (FeatureKind::Bool, _) => FeatureValue::Flag(draw % 2 == 1),
+                (FeatureKind::Text, None) => FeatureValue::Text(format!("value {draw}")),
+            };
+            (feature.name.clone(), value)
+        })
+        .collect();
+    Customer {
+        id: "random".to_owned(),
+        features,
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+    /// Attributions add up to the explained score for any valid customer, exact TreeSHAP
+    /// (LightGBM) and sampled Shapley (the logistic pipeline) alike.
+    #[test]
+    fn attributions_add_up_for_any_valid_customer(
+        pick in proptest::collection::vec(proptest::prelude::any::<u32>(), 19),
+    ) {
+        use std::sync::OnceLock;
+        static MODELS: OnceLock<Vec<(Model, Background)>> = OnceLock::new();
+        let models = MODELS.get_or_init(|| {
+            ["telco-lgbm", "telco-logreg"]
+                .iter()
+                .map(|name| {
+                    let model = load(&format!("models/{name}.onnx"));
+                    let fixture = explanation_fixture(&format!("models/fixtures/explain-{name}.json"));
+                    let background = background(&model, &fixture);
+                    (model, background)
+                })
+                .collect()
+        });
+        for (model, background) in models {
+            let customer = random_customer(model, &pick);
+            let explanation = explain(model, background, &customer, &ExplainOptions::default())
+                .expect("a valid customer is explained");
+            assert_additive(&explanation, &format!("{customer:?}"));
+        }
+    }
+}

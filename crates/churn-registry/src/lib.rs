@@ -338,6 +338,19 @@ impl Registry {
             )));
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Re-checked under the write lock: the version may have been archived since the read.
+        let archived: bool = sqlx::query_scalar(
+            "SELECT archived != 0 FROM model_versions WHERE name = ? AND version = ?",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .fetch_one(&mut *tx)
+        .await?;
+        if archived {
+            return Err(RegistryError::Conflict(format!(
+                "model {name:?} version {version} was just archived; an archived version cannot take an alias"
+            )));
+        }
         move_alias(&mut tx, actor, name, alias, i64::from(version)).await?;
         tx.commit().await?;
         self.version(name, &VersionRef::Number(version)).await
@@ -830,6 +843,8 @@ impl DatasetRow {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn actor() -> Actor {
@@ -888,6 +903,103 @@ mod tests {
             .unwrap_or_default();
         names.sort();
         names
+    }
+
+    #[derive(Debug, Clone)]
+    enum Write {
+        Register(usize),
+        SetAlias(usize, usize, u32),
+        Archive(usize, u32),
+    }
+
+    const NAMES: [&str; 2] = ["churn", "upsell"];
+    const ALIASES: [&str; 2] = ["production", "staging"];
+
+    fn write() -> impl proptest::strategy::Strategy<Value = Write> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..2usize).prop_map(Write::Register),
+            (0..2usize, 0..2usize, 1..5u32).prop_map(|(n, a, v)| Write::SetAlias(n, a, v)),
+            (0..2usize, 1..5u32).prop_map(|(n, v)| Write::Archive(n, v)),
+        ]
+    }
+
+    /// Runs one lane of writes in order; returns how many versions it registered per name.
+    /// Refusals (unknown version, archived target, aliased version) are expected; a storage
+    /// error is not.
+    async fn run_lane(registry: Arc<Registry>, lane: usize, writes: Vec<Write>) -> [u32; 2] {
+        let mut registered = [0; 2];
+        for (i, write) in writes.into_iter().enumerate() {
+            let outcome = match write {
+                Write::Register(n) => {
+                    let bytes = format!("lane {lane} write {i}");
+                    registered[n] += 1;
+                    register(&registry, NAMES[n], bytes.as_bytes(), &[])
+                        .await
+                        .map(drop)
+                }
+                Write::SetAlias(n, a, v) => registry
+                    .set_alias(NAMES[n], ALIASES[a], v, &actor())
+                    .await
+                    .map(drop),
+                Write::Archive(n, v) => registry.archive(NAMES[n], v, &actor()).await.map(drop),
+            };
+            match outcome {
+                Ok(())
+                | Err(
+                    RegistryError::ModelNotFound(_)
+                    | RegistryError::VersionNotFound { .. }
+                    | RegistryError::Conflict(_),
+                ) => {}
+                Err(other) => panic!("lane {lane} write {i}: {other}"),
+            }
+        }
+        registered
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn concurrent_writes_keep_numbering_gap_free_and_aliases_valid(
+            lanes in proptest::collection::vec(proptest::collection::vec(write(), 1..12), 2..4)
+        ) {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let registry = Arc::new(Registry::open(dir.path()).await.expect("open"));
+                let lanes: Vec<_> = lanes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(lane, writes)| tokio::spawn(run_lane(Arc::clone(&registry), lane, writes)))
+                    .collect();
+                let mut registered = [0u32; 2];
+                for lane in lanes {
+                    let counts = lane.await.expect("lane");
+                    registered[0] += counts[0];
+                    registered[1] += counts[1];
+                }
+                for (name, count) in NAMES.iter().zip(registered) {
+                    let numbers: Vec<u32> = match registry.list_versions(name, true).await {
+                        Ok(versions) => versions.iter().map(|v| v.version).collect(),
+                        Err(RegistryError::ModelNotFound(_)) => Vec::new(),
+                        Err(other) => panic!("{other}"),
+                    };
+                    assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{name}: gap-free");
+                }
+                for alias in registry.aliases().await.expect("aliases") {
+                    let target = registry
+                        .version(&alias.name, &VersionRef::Number(alias.version))
+                        .await
+                        .expect("an alias points at a version");
+                    assert!(!target.archived, "{alias:?} points at an archived version");
+                }
+                assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+            });
+        }
     }
 
     #[tokio::test]
