@@ -61,6 +61,9 @@ server_pid=""
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile
 
+step "soak: 60 s of scoring while the registry churns (scripts/soak.sh; longer: scripts/soak.sh 600)"
+scripts/soak.sh 60
+
 step "fuzz targets, 60 s each from their seeds (nightly toolchain, cargo fuzz; longer: scripts/fuzz.sh 1800)"
 scripts/fuzz.sh 60
 

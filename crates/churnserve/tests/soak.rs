@@ -1,0 +1,259 @@
+//! The soak: a real churnserve process scored continuously at moderate concurrency while
+//! versions are registered, the production alias moves back and forth, and requests by
+//! version number cycle through more versions than the model cache holds, so sessions are
+//! evicted and reloaded all the time. Zero failed scoring requests, and a resident set that
+//! stops growing: its peak over the second half stays within a margin of the first half's.
+//!
+//! Ignored by `cargo test`; `scripts/soak.sh [SECONDS]` runs it (default 600; the test
+//! command runs 60).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use churn_api::v1 as pb;
+use churn_api::v1::registry_service_client::RegistryServiceClient;
+use churn_api::v1::scoring_service_client::ScoringServiceClient;
+
+const SCORERS: usize = 8;
+const MODEL_CACHE: usize = 2;
+/// Growth the resident set may show between the halves: allocator slack, not a leak (a
+/// leaked session per reload would add megabytes each time, hundreds of times).
+const RSS_SLACK_RATIO: f64 = 1.25;
+const RSS_SLACK_MIB: f64 = 32.0;
+
+fn start(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--model-cache-size", &MODEL_CACHE.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn,churnserve=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start churnserve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = lines
+        .by_ref()
+        .map(|line| line.expect("log line"))
+        .find(|line| line.contains("listening on "))
+        .expect("a `listening on` line");
+    let address = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address")
+        .to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, format!("http://{address}"))
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+fn customer() -> pb::Customer {
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/example-customer.json"),
+        )
+        .expect("example customer"),
+    )
+    .expect("json");
+    let mut customer = pb::Customer {
+        customer_id: fixture["customer_id"].as_str().unwrap_or("soak").to_owned(),
+        ..Default::default()
+    };
+    for (name, value) in fixture["features"].as_object().expect("features") {
+        let kind = match value {
+            serde_json::Value::Number(n) => {
+                pb::feature_value::Kind::Number(n.as_f64().expect("number"))
+            }
+            other => pb::feature_value::Kind::Text(other.as_str().expect("text").to_owned()),
+        };
+        customer
+            .features
+            .insert(name.clone(), pb::FeatureValue { kind: Some(kind) });
+    }
+    customer
+}
+
+async fn register(
+    registry: &mut RegistryServiceClient<tonic::transport::Channel>,
+    bytes: &[u8],
+) -> u32 {
+    use pb::register_model_request::Part;
+    let metadata = pb::RegisterModelMetadata {
+        name: "telco-churn".to_owned(),
+        description: "soak".to_owned(),
+        ..Default::default()
+    };
+    let parts: Vec<pb::RegisterModelRequest> = std::iter::once(Part::Metadata(metadata))
+        .chain(bytes.chunks(64 * 1024).map(|c| Part::OnnxChunk(c.to_vec())))
+        .map(|part| pb::RegisterModelRequest { part: Some(part) })
+        .collect();
+    registry
+        .register_model(tokio_stream::iter(parts))
+        .await
+        .expect("registers")
+        .into_inner()
+        .version
+}
+
+#[test]
+#[ignore = "long: run by scripts/soak.sh"]
+fn scoring_never_fails_and_memory_plateaus_while_the_registry_churns() {
+    let seconds: u64 = std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let data = tempfile::tempdir().expect("tempdir");
+    let (mut server, address) = start(&data.path().join("registry"));
+    let pid = server.id();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let models = ["telco-logreg.onnx", "telco-lgbm.onnx"].map(|name| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models")
+                .join(name),
+        )
+        .expect("model")
+    });
+    let report = runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(address.clone())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        let mut registry = RegistryServiceClient::new(channel.clone());
+        // Versions 3..=6 beside the two bundled ones: six versions for a cache of two.
+        for i in 0..4 {
+            register(&mut registry, &models[i % 2]).await;
+        }
+        let scored = Arc::new(AtomicU64::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let customer = customer();
+        let scorers: Vec<_> = (0..SCORERS)
+            .map(|scorer| {
+                let mut client = ScoringServiceClient::new(channel.clone());
+                let (scored, failures, customer) =
+                    (Arc::clone(&scored), Arc::clone(&failures), customer.clone());
+                tokio::spawn(async move {
+                    let mut turn = 0u32;
+                    while Instant::now() < until {
+                        // Even scorers by alias, odd ones by a version number cycling 1..=6.
+                        let model = (scorer % 2 == 1).then(|| pb::ModelRef {
+                            name: "telco-churn".to_owned(),
+                            version: 1 + (turn + scorer as u32) % 6,
+                            alias: String::new(),
+                        });
+                        turn += 1;
+                        let request = pb::ScoreRequest {
+                            model,
+                            customer: Some(customer.clone()),
+                            top_reasons: 0,
+                        };
+                        match client.score(request).await {
+                            Ok(_) => {
+                                scored.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(status) => {
+                                failures.lock().expect("lock").push(format!("{status:?}"))
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let writer = {
+            let mut registry = registry.clone();
+            let models = models.clone();
+            tokio::spawn(async move {
+                let mut moves = 0u32;
+                let mut registered = 0u32;
+                while Instant::now() < until {
+                    let request = pb::SetAliasRequest {
+                        name: "telco-churn".to_owned(),
+                        alias: "production".to_owned(),
+                        version: 1 + moves % 2,
+                        gate: None,
+                    };
+                    registry.set_alias(request).await.expect("alias moves");
+                    moves += 1;
+                    if moves.is_multiple_of(20) {
+                        register(&mut registry, &models[(registered % 2) as usize]).await;
+                        registered += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (moves, registered)
+            })
+        };
+        let mut samples = Vec::new();
+        let started = Instant::now();
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        while Instant::now() < until {
+            ticks.tick().await;
+            samples.push((started.elapsed().as_secs_f64(), rss_mib(pid)));
+        }
+        for scorer in scorers {
+            scorer.await.expect("scorer");
+        }
+        let (moves, registered) = writer.await.expect("writer");
+        let failures = failures.lock().expect("lock").clone();
+        (
+            scored.load(Ordering::Relaxed),
+            failures,
+            moves,
+            registered,
+            samples,
+        )
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let (scored, failures, moves, registered, samples) = report;
+    let half = samples.len() / 2;
+    let peak = |part: &[(f64, f64)]| part.iter().map(|s| s.1).fold(0.0, f64::max);
+    let (first_peak, second_peak) = (peak(&samples[..half]), peak(&samples[half..]));
+    let at = |i: usize| samples.get(i).map_or(0.0, |s| s.1);
+    println!(
+        "soak: {seconds} s, {scored} Score calls ({:.0}/s), {} failed, {moves} alias moves, \
+         {registered} versions registered; server RSS start {:.1} MiB, middle {:.1} MiB, end {:.1} MiB; \
+         peak first half {first_peak:.1} MiB, second half {second_peak:.1} MiB",
+        scored as f64 / seconds as f64,
+        failures.len(),
+        at(0),
+        at(half),
+        at(samples.len().saturating_sub(1)),
+    );
+    assert!(
+        failures.is_empty(),
+        "failed Score calls: {:?}",
+        &failures[..failures.len().min(5)]
+    );
+    assert!(scored > 0 && moves > 0);
+    assert!(
+        second_peak <= first_peak * RSS_SLACK_RATIO + RSS_SLACK_MIB,
+        "the resident set kept growing: {first_peak:.1} MiB, then {second_peak:.1} MiB"
+    );
+}
