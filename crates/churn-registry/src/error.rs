@@ -34,13 +34,27 @@ pub enum RegistryError {
         sha256: String,
         problem: String,
     },
+    /// The disk (or the process's file-size limit) has no room for the write; nothing of
+    /// it remains.
+    #[error("the registry's storage is full ({0}); free space, then retry")]
+    StorageFull(String),
     #[error("registry storage failed: {0}")]
     Storage(String),
 }
 
 impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
-        RegistryError::Storage(error.to_string())
+        /// SQLITE_FULL: the database file could not grow.
+        const DATABASE_FULL: &str = "13";
+        match error {
+            sqlx::Error::Io(io) => io.into(),
+            sqlx::Error::Database(database)
+                if database.code().as_deref() == Some(DATABASE_FULL) =>
+            {
+                RegistryError::StorageFull(database.to_string())
+            }
+            other => RegistryError::Storage(other.to_string()),
+        }
     }
 }
 
@@ -52,6 +66,12 @@ impl From<sqlx::migrate::MigrateError> for RegistryError {
 
 impl From<std::io::Error> for RegistryError {
     fn from(error: std::io::Error) -> Self {
-        RegistryError::Storage(error.to_string())
+        use std::io::ErrorKind;
+        match error.kind() {
+            ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
+                RegistryError::StorageFull(error.to_string())
+            }
+            _ => RegistryError::Storage(error.to_string()),
+        }
     }
 }

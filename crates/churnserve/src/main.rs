@@ -205,6 +205,13 @@ fn serve(print_config: bool, config: Config) -> ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // SIGXFSZ, sent when a write passes the process's file-size limit, would kill the
+    // server; handled, the write fails with EFBIG instead and the request gets
+    // RESOURCE_EXHAUSTED like any full disk. The listener must live as long as the server.
+    const SIGXFSZ: i32 = 25;
+    let _file_size_limit =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ))
+            .map_err(|e| anyhow::anyhow!("cannot handle SIGXFSZ: {e}"))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -23,7 +23,9 @@ impl From<ServiceError> for Status {
                 RegistryError::Conflict(_) | RegistryError::Corrupt { .. } => {
                     Code::FailedPrecondition
                 }
-                RegistryError::TooLarge { .. } => Code::ResourceExhausted,
+                RegistryError::TooLarge { .. } | RegistryError::StorageFull(_) => {
+                    Code::ResourceExhausted
+                }
                 RegistryError::Storage(_) => Code::Internal,
             },
             ServiceError::Engine(engine) => engine_code(engine),

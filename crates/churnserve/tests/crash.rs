@@ -19,7 +19,12 @@ use tonic::Code;
 
 /// Starts churnserve on `data_dir` and returns it with its address, read from its log.
 fn start(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+    spawn(Command::new(env!("CARGO_BIN_EXE_churnserve")), data_dir)
+}
+
+/// Starts churnserve as the last argument of `command` (a launcher, or churnserve itself).
+fn spawn(mut command: Command, data_dir: &Path) -> (Child, String) {
+    let mut child = command
         .args([
             "serve",
             "--listen",
@@ -382,5 +387,116 @@ fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
         !missing.0 && missing.1.contains("does not exist"),
         "{}",
         missing.1
+    );
+}
+
+#[test]
+fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
+    const LIMIT: u64 = 1 << 20;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().join("registry");
+    // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
+    let mut limited = Command::new("prlimit");
+    limited
+        .arg(format!("--fsize={LIMIT}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_churnserve"));
+    let (mut server, address) = spawn(limited, &data_dir);
+    let csv =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/data/train.csv"))
+            .expect("dataset");
+    let header = csv.iter().position(|&b| b == b'\n').expect("header") + 1;
+    let mut big = csv.clone();
+    for _ in 0..2 {
+        big.extend_from_slice(&csv[header..]);
+    }
+    assert!(big.len() as u64 > LIMIT);
+    runtime.block_on(async {
+        let mut client = RegistryServiceClient::connect(address.clone())
+            .await
+            .expect("connect");
+        let metadata = pb::DatasetMetadata {
+            name: "too-big".to_owned(),
+            label_column: "churn".to_owned(),
+            positive_label: "Yes".to_owned(),
+            description: String::new(),
+        };
+        let parts: Vec<pb::UploadDatasetRequest> =
+            std::iter::once(pb::upload_dataset_request::Part::Metadata(metadata))
+                .chain(
+                    big.chunks(64 * 1024)
+                        .map(|c| pb::upload_dataset_request::Part::CsvChunk(c.to_vec())),
+                )
+                .map(|part| pb::UploadDatasetRequest { part: Some(part) })
+                .collect();
+        let status = client
+            .upload_dataset(tokio_stream::iter(parts))
+            .await
+            .expect_err("no room for the file");
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains("storage is full"),
+            "{}",
+            status.message()
+        );
+        let (_done, call) = begin_registration(&address, &model_bytes(), true).await;
+        let version = call
+            .await
+            .expect("call")
+            .expect("a small write still succeeds");
+        assert_eq!(version.version, 1);
+    });
+    sigkill(&mut server);
+    assert_undamaged(&data_dir, false);
+}
+
+#[test]
+fn a_locked_database_is_one_clear_error_at_start() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().join("registry");
+    let (mut server, _address) = start(&data_dir);
+    sigkill(&mut server);
+    // Another process holds the write lock for longer than the server waits for it.
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\n\
+             db = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             db.execute('BEGIN EXCLUSIVE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)",
+        ])
+        .arg(data_dir.join("registry.db"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut locked = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut locked)
+        .expect("lock taken");
+    assert_eq!(locked.trim(), "locked");
+    let output = Command::new(env!("CARGO_BIN_EXE_churnserve"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .output()
+        .expect("churnserve runs");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the registry in") && stderr.contains("database is locked"),
+        "{stderr}"
     );
 }
