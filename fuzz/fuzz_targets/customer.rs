@@ -4,35 +4,17 @@
 //! nothing panics, and every probability is a number in [0, 1]. Names and categories are
 //! drawn from the schema as often as not, so the fuzzer reaches the deep checks.
 
-use std::sync::OnceLock;
-
 use arbitrary::Arbitrary;
 use churn_engine::{
-    ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue, Model, ModelOptions,
-    OnnxRuntime, Prediction, RowError,
+    ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue, Model, Prediction,
+    RowError,
 };
 use libfuzzer_sys::fuzz_target;
 
-const BUNDLED: [&[u8]; 2] = [
-    include_bytes!("../../models/telco-logreg.onnx"),
-    include_bytes!("../../models/telco-lgbm.onnx"),
-];
-const MOST_ROWS: usize = 64;
+mod bundled;
+use bundled::models;
 
-fn models() -> &'static [Model] {
-    static MODELS: OnceLock<Vec<Model>> = OnceLock::new();
-    MODELS.get_or_init(|| {
-        let runtime = OnnxRuntime::load(None).expect("run scripts/setup-onnxruntime.sh");
-        let options = ModelOptions {
-            sessions: 1,
-            ..ModelOptions::default()
-        };
-        BUNDLED
-            .iter()
-            .map(|bytes| Model::load(runtime, bytes, &options).expect("bundled model"))
-            .collect()
-    })
-}
+const MOST_ROWS: usize = 64;
 
 #[derive(Arbitrary, Debug)]
 enum Name {

@@ -4,32 +4,12 @@
 //! little-endian numbers and length-prefixed strings), then scored. Any input gives
 //! customers with one outcome each, or a client error, never a panic.
 
-use std::sync::OnceLock;
-
 use churn_api::inference::ModelInferRequest;
-use churn_engine::{Model, ModelOptions, OnnxRuntime};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
-const BUNDLED: [&[u8]; 2] = [
-    include_bytes!("../../models/telco-logreg.onnx"),
-    include_bytes!("../../models/telco-lgbm.onnx"),
-];
-
-fn models() -> &'static [Model] {
-    static MODELS: OnceLock<Vec<Model>> = OnceLock::new();
-    MODELS.get_or_init(|| {
-        let runtime = OnnxRuntime::load(None).expect("run scripts/setup-onnxruntime.sh");
-        let options = ModelOptions {
-            sessions: 1,
-            ..ModelOptions::default()
-        };
-        BUNDLED
-            .iter()
-            .map(|bytes| Model::load(runtime, bytes, &options).expect("bundled model"))
-            .collect()
-    })
-}
+mod bundled;
+use bundled::models;
 
 fuzz_target!(|bytes: &[u8]| {
     let Some((&selector, message)) = bytes.split_first() else {

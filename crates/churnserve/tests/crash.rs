@@ -17,43 +17,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-/// Starts churnserve on `data_dir` and returns it with its address, read from its log.
-fn start(data_dir: &Path) -> (Child, String) {
-    spawn(Command::new(env!("CARGO_BIN_EXE_churnserve")), data_dir)
-}
-
-/// Starts churnserve as the last argument of `command` (a launcher, or churnserve itself).
-fn spawn(mut command: Command, data_dir: &Path) -> (Child, String) {
-    let mut child = command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start churnserve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let line = lines
-        .by_ref()
-        .map(|line| line.expect("log line"))
-        .find(|line| line.contains("listening on "))
-        .expect("a `listening on` line");
-    let address = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address");
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{address}"))
-}
+mod common;
+use common::{spawn, start};
 
 /// Runs `churnserve check` on `data_dir`: whether it passed, and what it printed.
 fn check(data_dir: &Path) -> (bool, String) {
@@ -196,14 +161,14 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
     let bytes = model_bytes();
 
     // Killed halfway through the upload: the version never existed.
-    let (mut server, address) = start(&data_dir);
+    let (mut server, address) = start(&data_dir, &[]);
     runtime.block_on(async {
         let (_open, _call) = begin_registration(&address, &bytes[..bytes.len() / 2], false).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         sigkill(&mut server);
     });
     assert_undamaged(&data_dir, true);
-    let (server, address) = start(&data_dir);
+    let (server, address) = start(&data_dir, &[]);
     assert_undamaged(&data_dir, false);
     runtime.block_on(async {
         assert_eq!(
@@ -236,7 +201,7 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
         });
         sigkill(&mut server);
         assert_undamaged(&data_dir, true);
-        (server, address) = start(&data_dir);
+        (server, address) = start(&data_dir, &[]);
         assert_undamaged(&data_dir, false);
         let versions = runtime.block_on(assert_consistent(&address, &data_dir));
         assert_eq!(
@@ -260,7 +225,7 @@ fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/data/test.csv"))
             .expect("dataset");
 
-    let (mut server, address) = start(&data_dir);
+    let (mut server, address) = start(&data_dir, &[]);
     runtime.block_on(async {
         let mut client = RegistryServiceClient::connect(address.clone())
             .await
@@ -291,7 +256,7 @@ fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
     assert_undamaged(&data_dir, true);
 
     // Alias moves back and forth, killed wherever they are.
-    let (mut server, address) = start(&data_dir);
+    let (mut server, address) = start(&data_dir, &[]);
     assert_undamaged(&data_dir, false);
     let moves = runtime.block_on(async {
         let mut client = RegistryServiceClient::connect(address.clone())
@@ -328,7 +293,7 @@ fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
     });
     assert!(moves > 0, "some alias moves happened before the kill");
     assert_undamaged(&data_dir, true);
-    let (mut server, _address) = start(&data_dir);
+    let (mut server, _address) = start(&data_dir, &[]);
     assert_undamaged(&data_dir, false);
     sigkill(&mut server);
 }
@@ -337,7 +302,7 @@ fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
 fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
-    let (mut server, _address) = start(&data_dir);
+    let (mut server, _address) = start(&data_dir, &[]);
     sigkill(&mut server);
     assert_undamaged(&data_dir, false);
 
@@ -405,7 +370,7 @@ fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
         .arg(format!("--fsize={LIMIT}"))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_churnserve"));
-    let (mut server, address) = spawn(limited, &data_dir);
+    let (mut server, address) = spawn(limited, &data_dir, &[]);
     let csv =
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/data/train.csv"))
             .expect("dataset");
@@ -458,7 +423,7 @@ fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
 fn a_locked_database_is_one_clear_error_at_start() {
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
-    let (mut server, _address) = start(&data_dir);
+    let (mut server, _address) = start(&data_dir, &[]);
     sigkill(&mut server);
     // Another process holds the write lock for longer than the server waits for it.
     let mut holder = Command::new("python3")

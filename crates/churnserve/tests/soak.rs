@@ -7,9 +7,7 @@
 //! Ignored by `cargo test`; `scripts/soak.sh [SECONDS]` runs it (default 600; the test
 //! command runs 60).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,44 +16,15 @@ use churn_api::v1 as pb;
 use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 
+mod common;
+use common::start;
+
 const SCORERS: usize = 8;
 const MODEL_CACHE: usize = 2;
 /// Growth the resident set may show between the halves: allocator slack, not a leak (a
 /// leaked session per reload would add megabytes each time, hundreds of times).
 const RSS_SLACK_RATIO: f64 = 1.25;
 const RSS_SLACK_MIB: f64 = 32.0;
-
-fn start(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_churnserve"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
-        .args(["--model-cache-size", &MODEL_CACHE.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn,churnserve=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start churnserve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let line = lines
-        .by_ref()
-        .map(|line| line.expect("log line"))
-        .find(|line| line.contains("listening on "))
-        .expect("a `listening on` line");
-    let address = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address")
-        .to_owned();
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, format!("http://{address}"))
-}
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -124,7 +93,11 @@ fn scoring_never_fails_and_memory_plateaus_while_the_registry_churns() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
     let data = tempfile::tempdir().expect("tempdir");
-    let (mut server, address) = start(&data.path().join("registry"));
+    let cache = MODEL_CACHE.to_string();
+    let (mut server, address) = start(
+        &data.path().join("registry"),
+        &["--model-cache-size", &cache],
+    );
     let pid = server.id();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
