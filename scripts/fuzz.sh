@@ -6,7 +6,8 @@
 # it into a regression test before fixing it. Each run's executions and time are appended
 # to fuzz/runs.log.
 #
-# Needs the nightly toolchain (cargo fuzz's instrumentation flags) and installs cargo-fuzz.
+# Needs the nightly toolchain (cargo fuzz's instrumentation flags; installed with rustup if
+# missing) and installs cargo-fuzz.
 # The targets run without a sanitizer (-s none): the code under test has no `unsafe`, and
 # ONNX Runtime, an uninstrumented C++ library, shares the process.
 set -euo pipefail
@@ -16,8 +17,8 @@ cd "$root"
 seconds="${1:-60}"
 targets=(customer onnx_graph dataset_csv kserve_infer)
 
-rustup run nightly rustc --version >/dev/null 2>&1 ||
-    { echo "scripts/fuzz.sh: the nightly Rust toolchain is needed (rustup toolchain install nightly)" >&2; exit 1; }
+rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal ||
+    { echo "scripts/fuzz.sh: the nightly Rust toolchain is needed and rustup could not install it" >&2; exit 1; }
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 scripts/setup-onnxruntime.sh >/dev/null
 cd fuzz
