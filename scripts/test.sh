@@ -10,6 +10,10 @@ cd "$root"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A one-off build from a clean clone gains nothing from incremental caches, which would be
+# a third of target/ on CI's disk.
+export CARGO_INCREMENTAL=0
+
 step "onnx runtime"
 scripts/setup-onnxruntime.sh
 
