@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target in fuzz/ for SECONDS each (default 60; the test command uses
-# 60, longer runs: scripts/fuzz.sh 1800), starting from the committed seeds (fuzz/seeds,
-# written by fuzz/make_seeds.py) and the corpus earlier runs grew (fuzz/corpus, not
-# committed). A crash fails the script and leaves its input in fuzz/artifacts/TARGET/; turn
-# it into a regression test before fixing it. Each run's executions and time are appended
-# to fuzz/runs.log.
+# Runs the libFuzzer targets in fuzz/ (all, or those named after SECONDS) for SECONDS each
+# (default 60; the test command uses 60, longer runs: scripts/fuzz.sh 1800), starting from
+# the committed seeds (fuzz/seeds, written by fuzz/make_seeds.py) and the corpus earlier
+# runs grew (fuzz/corpus, not committed). A crash fails the script and leaves its input in
+# fuzz/artifacts/TARGET/; turn it into a regression test before fixing it. Each run's
+# executions and time are appended to fuzz/runs.log.
 #
 # Needs the nightly toolchain (cargo fuzz's instrumentation flags; installed with rustup if
 # missing) and installs cargo-fuzz.
@@ -16,6 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 seconds="${1:-60}"
 targets=(customer onnx_graph dataset_csv kserve_infer)
+[[ $# -gt 1 ]] && targets=("${@:2}")
 
 rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal ||
     { echo "scripts/fuzz.sh: the nightly Rust toolchain is needed and rustup could not install it" >&2; exit 1; }
