@@ -64,6 +64,13 @@ impl ArtifactStore {
         ] {
             tokio::fs::create_dir_all(&dir).await?;
         }
+        // Every upload starts as a file in tmp/: a directory that refuses it should stop
+        // the start, not the first registration.
+        let probe = store
+            .tmp_dir()
+            .join(format!("write-probe-{}", unique_suffix()));
+        tokio::fs::write(&probe, b"").await?;
+        tokio::fs::remove_file(&probe).await?;
         Ok(store)
     }
 

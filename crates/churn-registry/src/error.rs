@@ -38,20 +38,34 @@ pub enum RegistryError {
     /// it remains.
     #[error("the registry's storage is full ({0}); free space, then retry")]
     StorageFull(String),
+    /// The data directory or one of its files refuses this process's writes (read-only
+    /// file system, permissions).
+    #[error(
+        "the registry's storage is not writable ({0}); give the server's user read and write \
+         access to the data directory and every file in it"
+    )]
+    NotWritable(String),
     #[error("registry storage failed: {0}")]
     Storage(String),
 }
 
 impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
-        /// SQLITE_FULL: the database file could not grow.
-        const DATABASE_FULL: &str = "13";
+        /// Primary result codes (the low byte of SQLite's extended codes).
+        const SQLITE_READONLY: i64 = 8;
+        const SQLITE_FULL: i64 = 13;
         match error {
             sqlx::Error::Io(io) => io.into(),
-            sqlx::Error::Database(database)
-                if database.code().as_deref() == Some(DATABASE_FULL) =>
-            {
-                RegistryError::StorageFull(database.to_string())
+            sqlx::Error::Database(database) => {
+                let primary = database
+                    .code()
+                    .and_then(|code| code.parse::<i64>().ok())
+                    .map(|code| code & 0xff);
+                match primary {
+                    Some(SQLITE_FULL) => RegistryError::StorageFull(database.to_string()),
+                    Some(SQLITE_READONLY) => RegistryError::NotWritable(database.to_string()),
+                    _ => RegistryError::Storage(database.to_string()),
+                }
             }
             other => RegistryError::Storage(other.to_string()),
         }
@@ -60,7 +74,18 @@ impl From<sqlx::Error> for RegistryError {
 
 impl From<sqlx::migrate::MigrateError> for RegistryError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
-        RegistryError::Storage(format!("migration: {error}"))
+        use sqlx::migrate::MigrateError;
+        match error {
+            MigrateError::Execute(database) | MigrateError::ExecuteMigration(database, _) => {
+                match RegistryError::from(database) {
+                    RegistryError::Storage(message) => {
+                        RegistryError::Storage(format!("migration: {message}"))
+                    }
+                    precise => precise,
+                }
+            }
+            other => RegistryError::Storage(format!("migration: {other}")),
+        }
     }
 }
 
@@ -70,6 +95,9 @@ impl From<std::io::Error> for RegistryError {
         match error.kind() {
             ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
                 RegistryError::StorageFull(error.to_string())
+            }
+            ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+                RegistryError::NotWritable(error.to_string())
             }
             _ => RegistryError::Storage(error.to_string()),
         }

@@ -82,6 +82,7 @@ impl Registry {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
+        prove_writable(&pool).await?;
         let registry = Registry {
             pool,
             artifacts: ArtifactStore::open(data_dir.join(ARTIFACT_DIR)).await?,
@@ -839,6 +840,21 @@ impl DatasetRow {
             created_at_millis: self.created_at,
         })
     }
+}
+
+/// SQLite opens a database it cannot write read-only and answers reads, and a migrated,
+/// seeded registry writes nothing at start, so a read-only registry would start and fail
+/// its first change. Rewriting the header's (unused) user_version is the smallest write.
+async fn prove_writable(pool: &SqlitePool) -> Result<(), RegistryError> {
+    let user_version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {user_version}"
+    )))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

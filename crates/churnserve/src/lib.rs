@@ -55,11 +55,8 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] EngineError),
-    #[error("cannot open the registry in {path}: {source}")]
-    Registry {
-        path: PathBuf,
-        source: RegistryError,
-    },
+    #[error("cannot open the registry in {path}: {cause}")]
+    Registry { path: PathBuf, cause: RegistryError },
     #[error("cannot prepare the models: {0}")]
     Models(String),
     #[error("cannot read the listener's address: {0}")]
@@ -104,9 +101,9 @@ pub async fn serve(
     let registry =
         Registry::open(&config.data_dir)
             .await
-            .map_err(|source| ServerError::Registry {
+            .map_err(|cause| ServerError::Registry {
                 path: config.data_dir.clone(),
-                source,
+                cause,
             })?;
     let options = store::StoreOptions {
         default_model: config.default_model.clone(),

@@ -20,9 +20,9 @@ impl From<ServiceError> for Status {
                 | RegistryError::ShadowNotFound { .. } => Code::NotFound,
                 RegistryError::DatasetExists(_) => Code::AlreadyExists,
                 RegistryError::Invalid(_) => Code::InvalidArgument,
-                RegistryError::Conflict(_) | RegistryError::Corrupt { .. } => {
-                    Code::FailedPrecondition
-                }
+                RegistryError::Conflict(_)
+                | RegistryError::Corrupt { .. }
+                | RegistryError::NotWritable(_) => Code::FailedPrecondition,
                 RegistryError::TooLarge { .. } | RegistryError::StorageFull(_) => {
                     Code::ResourceExhausted
                 }

@@ -3,10 +3,14 @@
 //! leftovers the next start removes), and after a restart the registry is consistent
 //! (every version's artifact present with its hash, no stray file, no half-registered
 //! version, aliases explained by the audit log); a corrupted or missing artifact is
-//! reported by `churnserve check` with its fix.
+//! reported by `churnserve check` with its fix; a locked or read-only database stops the
+//! start with one clear line.
 
+use std::fs::Permissions;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,7 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 mod common;
-use common::{spawn, start};
+use common::{spawn, start, start_fails};
 
 /// Runs `churnserve check` on `data_dir`: whether it passed, and what it printed.
 fn check(data_dir: &Path) -> (bool, String) {
@@ -41,6 +45,23 @@ fn assert_undamaged(data_dir: &Path, leftovers: bool) {
     if !leftovers {
         assert!(!printed.contains("leftover"), "{printed}");
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A registry the server created and seeded, in a temporary directory, with the server
+/// gone: the directory and the registry's path in it.
+fn seeded_registry() -> (tempfile::TempDir, PathBuf) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let data_dir = data.path().join("registry");
+    let (mut server, _address) = start(&data_dir, &[]);
+    sigkill(&mut server);
+    (data, data_dir)
 }
 
 fn sigkill(child: &mut Child) {
@@ -152,10 +173,7 @@ async fn assert_consistent(address: &str, data_dir: &Path) -> Vec<u32> {
 
 #[test]
 fn sigkill_during_registration_leaves_the_registry_consistent() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
     let bytes = model_bytes();
@@ -215,10 +233,7 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
 
 #[test]
 fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
     let csv =
@@ -300,10 +315,7 @@ fn sigkill_during_a_dataset_upload_and_alias_moves_leaves_no_damage() {
 
 #[test]
 fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let data_dir = data.path().join("registry");
-    let (mut server, _address) = start(&data_dir, &[]);
-    sigkill(&mut server);
+    let (data, data_dir) = seeded_registry();
     assert_undamaged(&data_dir, false);
 
     let mut artifacts: Vec<_> = std::fs::read_dir(data_dir.join("artifacts/models"))
@@ -358,10 +370,7 @@ fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
 #[test]
 fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
     const LIMIT: u64 = 1 << 20;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = runtime();
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
     // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
@@ -421,10 +430,7 @@ fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
 
 #[test]
 fn a_locked_database_is_one_clear_error_at_start() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let data_dir = data.path().join("registry");
-    let (mut server, _address) = start(&data_dir, &[]);
-    sigkill(&mut server);
+    let (_data, data_dir) = seeded_registry();
     // Another process holds the write lock for longer than the server waits for it.
     let mut holder = Command::new("python3")
         .args([
@@ -444,24 +450,51 @@ fn a_locked_database_is_one_clear_error_at_start() {
         .read_line(&mut locked)
         .expect("lock taken");
     assert_eq!(locked.trim(), "locked");
-    let output = Command::new(env!("CARGO_BIN_EXE_churnserve"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .output()
-        .expect("churnserve runs");
+    let stderr = start_fails(Command::new(env!("CARGO_BIN_EXE_churnserve")), &data_dir);
     let _ = holder.kill();
     let _ = holder.wait();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains("cannot open the registry in") && stderr.contains("database is locked"),
         "{stderr}"
     );
+}
+
+/// Sets `mode` on `path` and, for a directory, on everything under it (directories get
+/// `mode` with the execute bits of its read bits).
+fn set_mode_recursively(path: &Path, mode: u32) {
+    let metadata = std::fs::metadata(path).expect("metadata");
+    if metadata.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read_dir") {
+            set_mode_recursively(&entry.expect("entry").path(), mode);
+        }
+        let searchable = mode | ((mode & 0o444) >> 2);
+        std::fs::set_permissions(path, Permissions::from_mode(searchable)).expect("chmod");
+    } else {
+        std::fs::set_permissions(path, Permissions::from_mode(mode)).expect("chmod");
+    }
+}
+
+#[test]
+fn a_read_only_registry_is_one_clear_error_at_start() {
+    /// Root writes through any permission bits, so as root the server runs as `nobody`.
+    const NOBODY: u32 = 65534;
+    let (data, data_dir) = seeded_registry();
+    std::fs::set_permissions(data.path(), Permissions::from_mode(0o755)).expect("chmod");
+    set_mode_recursively(&data_dir, 0o444);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_churnserve"));
+    let running_as_root = std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0;
+    if running_as_root {
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    let stderr = start_fails(command, &data_dir);
+    set_mode_recursively(&data_dir, 0o644);
+    assert!(
+        stderr.contains("cannot open the registry in")
+            && stderr.contains("storage is not writable (")
+            && stderr.contains("readonly database")
+            && stderr.contains("give the server's user read and write access"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_undamaged(&data_dir, false);
 }

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Starts churnserve on `data_dir` with `extra` flags and returns it with its address,
 /// read from its log.
@@ -14,10 +15,10 @@ pub fn start(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     )
 }
 
-/// Starts churnserve as the last argument of `command` (a launcher such as `prlimit`, or
-/// churnserve itself).
-pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = command
+/// Adds `serve` on an ephemeral port with `extra` flags to `command` (churnserve itself,
+/// or a launcher such as `prlimit` whose last argument it is).
+fn serve(command: &mut Command, data_dir: &Path, extra: &[&str]) {
+    command
         .args([
             "serve",
             "--listen",
@@ -28,7 +29,13 @@ pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, S
         .args(extra)
         .arg("--data-dir")
         .arg(data_dir)
-        .env("RUST_LOG", "warn,churnserve=info")
+        .env("RUST_LOG", "warn,churnserve=info");
+}
+
+/// Starts churnserve through `command` (see [`serve`]) and returns it with its address.
+pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    serve(&mut command, data_dir, extra);
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -48,4 +55,32 @@ pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, S
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, format!("http://{address}"))
+}
+
+/// Runs `serve` through `command` when it is expected to refuse to start; returns what it
+/// printed on stderr. A server that starts after all is killed after a minute.
+#[allow(
+    dead_code,
+    reason = "used by some of the test binaries that include this module"
+)]
+pub fn start_fails(mut command: Command, data_dir: &Path) -> String {
+    serve(&mut command, data_dir, &[]);
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start churnserve");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("churnserve started");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "churnserve exited 0: {stderr}");
+    stderr
 }
