@@ -908,6 +908,20 @@ mod tests {
             .await
     }
 
+    /// A registry in a temporary directory with "churn" versions 1 (aliased `production`)
+    /// and 2.
+    async fn two_versions() -> (tempfile::TempDir, Registry) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path()).await.expect("open");
+        register(&registry, "churn", b"model one", &["production"])
+            .await
+            .expect("v1");
+        register(&registry, "churn", b"model two", &[])
+            .await
+            .expect("v2");
+        (dir, registry)
+    }
+
     fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .map(|entries| {
@@ -1020,14 +1034,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let registry = Registry::open(dir.path()).await.expect("open");
-        register(&registry, "churn", b"model one", &["production"])
-            .await
-            .expect("v1");
-        register(&registry, "churn", b"model two", &[])
-            .await
-            .expect("v2");
+        let (dir, registry) = two_versions().await;
         assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
 
         // A version inserted and an alias moved by hand, with no audit entry.
@@ -1200,14 +1207,7 @@ mod tests {
 
     #[tokio::test]
     async fn shadows_are_audited_replaced_deleted_and_their_scores_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let registry = Registry::open(dir.path()).await.expect("open");
-        register(&registry, "churn", b"model one", &["production"])
-            .await
-            .expect("v1");
-        register(&registry, "churn", b"model two", &[])
-            .await
-            .expect("v2");
+        let (_dir, registry) = two_versions().await;
         let shadow = |version, record| ShadowConfig {
             name: "churn".to_owned(),
             alias: "production".to_owned(),
@@ -1271,12 +1271,7 @@ mod tests {
 
     #[tokio::test]
     async fn alias_and_archive_rules() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let registry = Registry::open(dir.path()).await.expect("open");
-        register(&registry, "churn", b"one", &["production"])
-            .await
-            .expect("v1");
-        register(&registry, "churn", b"two", &[]).await.expect("v2");
+        let (_dir, registry) = two_versions().await;
         let error = registry
             .archive("churn", 1, &actor())
             .await

@@ -2,8 +2,7 @@
 //! collector, inside the caller's trace. The collector here is a real OTLP/gRPC server.
 #![cfg(feature = "otlp")]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
@@ -17,6 +16,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::sync::mpsc;
+
+mod common;
 
 const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -100,39 +101,16 @@ async fn request_spans_reach_the_collector_inside_the_callers_trace() {
     );
 
     let data = tempfile::tempdir().expect("temporary directory");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_churnserve"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
+    let mut command = Command::new(env!("CARGO_BIN_EXE_churnserve"));
+    command
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://{collector_address}"),
         )
-        .env("OTEL_SERVICE_NAME", "churnserve-under-test")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start churnserve");
-    let mut log = BufReader::new(server.stderr.take().expect("stderr")).lines();
-    let address = log
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split("listening on ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_owned)
-        })
-        .expect("a `listening on` line");
+        .env("OTEL_SERVICE_NAME", "churnserve-under-test");
+    let (mut server, address) = common::spawn(command, data.path(), &[]);
 
-    let mut client = ScoringServiceClient::connect(format!("http://{address}"))
+    let mut client = ScoringServiceClient::connect(address)
         .await
         .expect("connect to churnserve");
     let mut request = tonic::Request::new(ScoreRequest {

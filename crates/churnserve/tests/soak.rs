@@ -219,6 +219,14 @@ fn scoring_never_fails_and_memory_plateaus_while_the_registry_churns() {
         at(half),
         at(samples.len().saturating_sub(1)),
     );
+    let tenths: Vec<String> = samples
+        .chunks(samples.len().div_ceil(10).max(1))
+        .map(|part| format!("{:.0}", peak(part)))
+        .collect();
+    println!(
+        "soak: server RSS peak by tenth of the run (MiB): {}",
+        tenths.join(" ")
+    );
     assert!(
         failures.is_empty(),
         "failed Score calls: {:?}",

@@ -1,4 +1,9 @@
-//! The `churnserve` binary as a child process, for the tests that kill, starve or soak it.
+//! The `churnserve` binary as a child process, for the tests that kill, starve or soak it
+//! or read what it exports.
+#![allow(
+    dead_code,
+    reason = "each test binary that includes this module uses part of it"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
