@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+mod common;
+
 fn churnserve(data_dir: &std::path::Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_churnserve"));
     command
@@ -32,19 +34,10 @@ fn logs_listening_on_its_address_and_stops_cleanly_on_sigterm() {
         .expect("start churnserve");
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut lines = stderr.lines();
-    let listening = lines
-        .by_ref()
-        .map(|line| line.expect("log line"))
-        .find(|line| line.contains("listening on "))
-        .expect("a `listening on` line before the log ends");
-    let address = listening
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address");
+    let address = common::listening_address(&mut lines);
     assert!(
         address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
-        "{listening}"
+        "{address}"
     );
     assert!(data_dir.is_dir(), "the data directory is created");
 

@@ -46,20 +46,23 @@ pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, S
         .spawn()
         .expect("start churnserve");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let line = lines
-        .by_ref()
-        .map(|line| line.expect("log line"))
-        .find(|line| line.contains("listening on "))
-        .expect("a `listening on` line");
-    let address = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address")
-        .to_owned();
+    let address = listening_address(&mut lines);
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, format!("http://{address}"))
+}
+
+/// Reads the server's log up to its `listening on ADDRESS` line and returns ADDRESS.
+pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> String {
+    let line = lines
+        .map(|line| line.expect("log line"))
+        .find(|line| line.contains("listening on "))
+        .expect("a `listening on` line before the log ends");
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("address")
+        .to_owned()
 }
 
 /// Runs `serve` through `command` when it is expected to refuse to start; returns what it
