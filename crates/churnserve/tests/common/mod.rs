@@ -67,10 +67,6 @@ pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String
 
 /// Runs `serve` through `command` when it is expected to refuse to start; returns what it
 /// printed on stderr. A server that starts after all is killed after a minute.
-#[allow(
-    dead_code,
-    reason = "used by some of the test binaries that include this module"
-)]
 pub fn start_fails(mut command: Command, data_dir: &Path) -> String {
     serve(&mut command, data_dir, &[]);
     let mut child = command
