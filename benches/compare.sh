@@ -90,9 +90,9 @@ start() {
 }
 model=models/telco-logreg.onnx
 start churnserve score "" target/release/churnserve serve --listen 127.0.0.1:0 \
-    --metrics-listen off --data-dir "$work/registry"
+    --http-listen off --data-dir "$work/registry"
 start churnserve-unbatched score "" target/release/churnserve serve --listen 127.0.0.1:0 \
-    --metrics-listen off --data-dir "$work/registry-unbatched" --no-micro-batching
+    --http-listen off --data-dir "$work/registry-unbatched" --no-micro-batching
 start bare-tonic-engine score "" "$floor" serve "$model"
 start tonic-echo score "" "$floor" echo
 start grpcio score "" "$python" benches/peers/grpcio_server.py 0 "$model" "$work"

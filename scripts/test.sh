@@ -40,7 +40,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
 .venv/bin/python models/train.py --check
 
-step "KServe V2 clients: tritonclient and grpcurl against a running server (python clients in .venv-clients)"
+step "KServe V2 clients (tritonclient, grpcurl) and the Prometheus parser against a running server (python clients in .venv-clients)"
 if [[ ! -x .venv-clients/bin/python ]]; then
     python3 -m venv .venv-clients
 fi
@@ -48,7 +48,7 @@ fi
 data_dir="$(mktemp -d)"
 server_log="$(mktemp)"
 trap 'rm -f "$log" "$server_log"; rm -rf "$data_dir"; [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true' EXIT
-target/debug/churnserve serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
+target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
 server_pid=$!
 address=""
 for _ in $(seq 1 300); do
@@ -57,7 +57,9 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
+http_address="$(grep -o 'on http://[0-9.:]*' "$server_log" | head -n 1 | sed 's|on http://||')"
 PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address"
+.venv-clients/bin/python tests/clients/metrics_check.py "$address" "$http_address"
 kill "$server_pid"
 wait "$server_pid" || true
 server_pid=""

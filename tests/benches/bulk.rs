@@ -165,13 +165,7 @@ fn release_binary(name: &str) -> PathBuf {
 
 fn start_server(data_dir: &Path) -> (Child, String) {
     let mut child = Command::new(release_binary("churnserve"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::null())

@@ -22,7 +22,10 @@ async fn get(port: u16, path: &str) -> (String, String) {
     }
     let mut stream = stream.expect("the metrics port accepts connections");
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .expect("writes");
     let mut response = String::new();
@@ -64,7 +67,7 @@ fn free_port() -> u16 {
 async fn probes_counters_and_drift_on_the_metrics_port() {
     let port = free_port();
     let server = TestServer::start_with(|config| {
-        config.metrics_listen.0 = Some(([127, 0, 0, 1], port).into());
+        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
         config.drift_window = 400;
     })
     .await;
@@ -102,18 +105,18 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
     assert_eq!(
         sample(
             &scrape,
-            r#"churn_requests_total{rpc="/churn.v1.ScoringService/ScoreBatch",code="OK"}"#
+            r#"grpc_server_handled_total{grpc_type="unary",grpc_service="churn.v1.ScoringService",grpc_method="ScoreBatch",grpc_code="OK"}"#
         ),
         Some(1.0)
     );
     assert_eq!(
         sample(
             &scrape,
-            r#"churn_requests_total{rpc="/churn.v1.ScoringService/Score",code="INVALID_ARGUMENT"}"#
+            r#"grpc_server_handled_total{grpc_type="unary",grpc_service="churn.v1.ScoringService",grpc_method="Score",grpc_code="INVALID_ARGUMENT"}"#
         ),
         Some(1.0)
     );
-    assert!(scrape.contains("churn_request_duration_seconds_bucket{rpc=\"/churn.v1.ScoringService/ScoreBatch\",le=\"+Inf\"} 1"));
+    assert!(scrape.contains(r#"grpc_server_handling_seconds_bucket{le="+Inf",grpc_type="unary",grpc_service="churn.v1.ScoringService",grpc_method="ScoreBatch"} 1"#), "{scrape}");
     assert!(scrape.contains(r#"churn_score_count{model="telco-churn",version="1"}"#));
     let runs = sample(
         &scrape,
@@ -250,7 +253,7 @@ async fn concurrent_score_calls_share_runs_and_keep_their_own_answers() {
     for micro_batching in [true, false] {
         let port = free_port();
         let server = TestServer::start_with(|config| {
-            config.metrics_listen.0 = Some(([127, 0, 0, 1], port).into());
+            config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
             config.no_micro_batching = !micro_batching;
         })
         .await;

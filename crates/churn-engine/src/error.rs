@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the engine outside one row's validation.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
     #[error(
         "onnx runtime {version} was not found (looked in: {searched}); run `scripts/setup-onnxruntime.sh` from the repository, \

@@ -170,6 +170,25 @@ pub(crate) fn midranks(scores: &[f64]) -> Vec<f64> {
     ranks
 }
 
+/// Spearman's rank correlation of paired values (ties share their mean rank), as
+/// `scipy.stats.spearmanr`; NaN for fewer than two pairs or a constant side.
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    assert_eq!(x.len(), y.len(), "paired values");
+    if x.len() < 2 {
+        return f64::NAN;
+    }
+    let (x, y) = (midranks(x), midranks(y));
+    let n = x.len() as f64;
+    let (mean_x, mean_y) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut covariance, mut var_x, mut var_y) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(&y) {
+        covariance += (a - mean_x) * (b - mean_y);
+        var_x += (a - mean_x).powi(2);
+        var_y += (b - mean_y).powi(2);
+    }
+    covariance / (var_x * var_y).sqrt()
+}
+
 /// `average_precision_score`: Σ (recall_k − recall_{k−1}) · precision_k over the distinct
 /// scores, highest first.
 pub fn average_precision(scores: &[f64], churned: &[bool]) -> f64 {
@@ -298,6 +317,16 @@ fn lift(scores: &[f64], churned: &[bool], positives: u64) -> Vec<LiftBin> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spearman_matches_hand_computed_ranks() {
+        // Ranks (1, 2, 3, 4, 5) against (2, 1, 4, 3, 5): 1 − 6·Σd²/(n(n²−1)) = 1 − 6·4/120.
+        let x = [0.1, 0.2, 0.3, 0.4, 0.5];
+        let y = [0.25, 0.15, 0.45, 0.35, 0.55];
+        assert!((spearman(&x, &y) - 0.8).abs() < 1e-12);
+        assert_eq!(midranks(&[0.3, 0.1, 0.3]), vec![2.5, 1.0, 2.5]);
+        assert!(spearman(&[0.5], &[0.5]).is_nan());
+    }
 
     #[test]
     fn roc_auc_matches_hand_counted_pairs() {

@@ -1,170 +1,124 @@
-//! Reading an uploaded CSV dataset: once at upload for its header, row count and
-//! positives (with an error naming the line and the expectation when the file is
-//! malformed), and later for its first rows.
+//! Datasets: labelled CSV files registered by unique name, their records, and their rows
+//! read back (the first ones, or all of them in chunks).
 
 use std::path::PathBuf;
 
-use crate::error::RegistryError;
-use crate::records::{DatasetRecord, DatasetRows};
+use serde_json::json;
 
-/// What an uploaded CSV dataset holds, read once at upload.
-#[derive(Debug, PartialEq, Eq)]
-pub struct CsvSummary {
-    /// Data rows, the header excluded.
-    pub rows: u64,
-    /// Rows whose label is the positive label.
-    pub positives: u64,
-    /// The header's column names.
-    pub columns: Vec<String>,
-}
+use crate::artifacts::{ArtifactKind, Staged};
+use crate::csv_files::{self, CsvSummary};
+use crate::records::{Actor, DatasetRecord, DatasetRows, NewDataset};
+use crate::rows::{DatasetRow, to_json};
+use crate::{Registry, RegistryError, now_millis, validate_name};
 
-pub(crate) async fn summarize(
-    path: PathBuf,
-    label_column: &str,
-    positive_label: &str,
-) -> Result<CsvSummary, RegistryError> {
-    let (label_column, positive_label) = (label_column.to_owned(), positive_label.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&path)?;
-        summarize_csv(
-            std::io::BufReader::new(file),
-            &label_column,
-            &positive_label,
+impl Registry {
+    /// Registers a CSV dataset; names are unique.
+    pub async fn upload_dataset(
+        &self,
+        new: NewDataset,
+        staged: Staged,
+        actor: &Actor,
+    ) -> Result<DatasetRecord, RegistryError> {
+        validate_name("dataset name", &new.name)?;
+        if self.dataset(&new.name).await.is_ok() {
+            return Err(RegistryError::DatasetExists(new.name));
+        }
+        let summary = csv_files::summarize(
+            staged.path().to_path_buf(),
+            &new.label_column,
+            &new.positive_label,
         )
-    })
-    .await
-    .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
-}
-
-/// Reads a CSV dataset as an upload does: the header must name `label_column`, every row
-/// must have the header's number of fields; errors name the line and the expectation.
-pub fn summarize_csv(
-    csv: impl std::io::Read,
-    label_column: &str,
-    positive_label: &str,
-) -> Result<CsvSummary, RegistryError> {
-    let invalid = |message: String| RegistryError::Invalid(message);
-    if label_column.is_empty() || positive_label.is_empty() {
-        return Err(invalid(
-            "metadata: label_column and positive_label are required".to_owned(),
-        ));
-    }
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv);
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| invalid(format!("csv header: {e}")))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    if columns.iter().all(String::is_empty) {
-        return Err(invalid(
-            "csv: the file is empty; expected a header row".to_owned(),
-        ));
-    }
-    let label = columns
-        .iter()
-        .position(|c| c == label_column)
-        .ok_or_else(|| {
-            invalid(format!(
-                "label_column {label_column:?} is not a column of the header ({})",
-                columns.join(", ")
-            ))
-        })?;
-    let (mut rows, mut positives) = (0u64, 0u64);
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            invalid(format!(
-                "csv line {line}: {e}; expected {} fields like the header",
-                columns.len()
-            ))
-        })?;
-        rows += 1;
-        positives += u64::from(record.get(label) == Some(positive_label));
-    }
-    Ok(CsvSummary {
-        rows,
-        positives,
-        columns,
-    })
-}
-
-pub(crate) async fn read_rows(
-    path: PathBuf,
-    record: DatasetRecord,
-    limit: usize,
-) -> Result<DatasetRows, RegistryError> {
-    scan(
-        path,
-        record,
-        limit,
-        DatasetRows::default(),
-        |first, chunk| {
-            *first = chunk;
-            Ok::<_, RegistryError>(false)
-        },
-    )
-    .await
-}
-
-/// Reads the dataset in chunks of `chunk_rows` records on the blocking pool, handing each
-/// to `consume` with `state`, until the file ends or `consume` answers `false`; returns
-/// the state.
-pub(crate) async fn scan<S, F, E>(
-    path: PathBuf,
-    record: DatasetRecord,
-    chunk_rows: usize,
-    state: S,
-    consume: F,
-) -> Result<S, E>
-where
-    S: Send + 'static,
-    F: FnMut(&mut S, DatasetRows) -> Result<bool, E> + Send + 'static,
-    E: From<RegistryError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(move || {
-        scan_file(&path, &record, chunk_rows.max(1), state, consume)
-    })
-    .await
-    .map_err(|e| RegistryError::Storage(format!("dataset reader task failed: {e}")))?
-}
-
-fn scan_file<S, F, E>(
-    path: &std::path::Path,
-    record: &DatasetRecord,
-    chunk_rows: usize,
-    mut state: S,
-    mut consume: F,
-) -> Result<S, E>
-where
-    F: FnMut(&mut S, DatasetRows) -> Result<bool, E>,
-    E: From<RegistryError>,
-{
-    let unreadable = |e: csv::Error| {
-        RegistryError::Storage(format!("dataset {:?} cannot be read: {e}", record.name))
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(unreadable)?;
-    let label = record
-        .columns
-        .iter()
-        .position(|c| *c == record.label_column);
-    let mut records = reader.records();
-    loop {
-        let mut chunk = DatasetRows {
-            columns: record.columns.clone(),
-            rows: Vec::with_capacity(chunk_rows),
-            churned: Vec::with_capacity(chunk_rows),
-        };
-        for result in records.by_ref().take(chunk_rows) {
-            let fields = result.map_err(unreadable)?;
-            chunk
-                .churned
-                .push(label.and_then(|l| fields.get(l)) == Some(record.positive_label.as_str()));
-            chunk.rows.push(fields.iter().map(str::to_owned).collect());
+        .await?;
+        let sha256 = staged.sha256().to_owned();
+        let inserted = self.insert_dataset(&new, &summary, staged, actor).await;
+        if inserted.is_err() {
+            self.remove_unreferenced(ArtifactKind::Dataset, &sha256)
+                .await?;
         }
-        let last = chunk.rows.len() < chunk_rows;
-        if chunk.rows.is_empty() || !consume(&mut state, chunk)? || last {
-            return Ok(state);
-        }
+        inserted?;
+        self.dataset(&new.name).await
+    }
+
+    async fn insert_dataset(
+        &self,
+        new: &NewDataset,
+        summary: &CsvSummary,
+        staged: Staged,
+        actor: &Actor,
+    ) -> Result<(), RegistryError> {
+        let (sha256, now) = (staged.sha256().to_owned(), now_millis());
+        self.change(actor, async |change| {
+        sqlx::query(
+            "INSERT INTO datasets (name, label_column, positive_label, description, rows, positives, columns, sha256, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&new.name)
+        .bind(&new.label_column)
+        .bind(&new.positive_label)
+        .bind(&new.description)
+        .bind(summary.rows as i64)
+        .bind(summary.positives as i64)
+        .bind(to_json(&summary.columns))
+        .bind(&sha256)
+        .bind(now)
+        .execute(change.db())
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_unique_violation() => RegistryError::DatasetExists(new.name.clone()),
+            _ => e.into(),
+        })?;
+        change
+            .audit(
+                "upload_dataset",
+                &new.name,
+                json!({"sha256": sha256, "rows": summary.rows}),
+            )
+            .await?;
+        self.artifacts.persist(staged).await?;
+        Ok(())
+        })
+        .await
+    }
+
+    pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, RegistryError> {
+        let row: Option<DatasetRow> = sqlx::query_as("SELECT * FROM datasets WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.ok_or_else(|| RegistryError::DatasetNotFound(name.to_owned()))?
+            .into_record()
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, RegistryError> {
+        let rows: Vec<DatasetRow> = sqlx::query_as("SELECT * FROM datasets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(DatasetRow::into_record).collect()
+    }
+
+    /// The header and the first `limit` records of a dataset, with each record's outcome.
+    pub async fn dataset_rows(
+        &self,
+        record: &DatasetRecord,
+        limit: usize,
+    ) -> Result<DatasetRows, RegistryError> {
+        csv_files::read_rows(self.dataset_path(record), record.clone(), limit).await
+    }
+
+    /// A dataset's records in chunks of `chunk_rows`, read on the blocking pool at most
+    /// `ahead` chunks ahead of the receiver: memory stays at a few chunks whatever the
+    /// file's size, and the caller does its work on each chunk wherever it likes.
+    pub fn dataset_chunks(
+        &self,
+        record: &DatasetRecord,
+        chunk_rows: usize,
+        ahead: usize,
+    ) -> tokio::sync::mpsc::Receiver<Result<DatasetRows, RegistryError>> {
+        csv_files::chunks(self.dataset_path(record), record.clone(), chunk_rows, ahead)
+    }
+
+    /// Where a dataset's CSV file is.
+    pub fn dataset_path(&self, record: &DatasetRecord) -> PathBuf {
+        self.artifacts.path(ArtifactKind::Dataset, &record.sha256)
     }
 }

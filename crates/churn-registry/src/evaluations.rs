@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::records::{Actor, EvaluationRecord, NewEvaluation, VersionRecord, VersionRef};
-use crate::{Registry, RegistryError, audit, now_millis};
+use crate::{Registry, RegistryError, now_millis};
 
 #[derive(sqlx::FromRow)]
 struct EvaluationRow {
@@ -29,30 +29,30 @@ impl Registry {
         self.version(&new.name, &VersionRef::Number(new.version))
             .await?;
         let evaluation_id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO evaluations (evaluation_id, name, version, dataset, dataset_sha256, threshold, metrics, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&evaluation_id)
-        .bind(&new.name)
-        .bind(i64::from(new.version))
-        .bind(&new.dataset)
-        .bind(&new.dataset_sha256)
-        .bind(new.threshold)
-        .bind(&new.metrics_json)
-        .bind(now_millis())
-        .execute(&mut *tx)
+        self.change(actor, async |change| {
+            sqlx::query(
+                "INSERT INTO evaluations (evaluation_id, name, version, dataset, dataset_sha256, threshold, metrics, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&evaluation_id)
+            .bind(&new.name)
+            .bind(i64::from(new.version))
+            .bind(&new.dataset)
+            .bind(&new.dataset_sha256)
+            .bind(new.threshold)
+            .bind(&new.metrics_json)
+            .bind(now_millis())
+            .execute(change.db())
+            .await?;
+            change
+                .audit(
+                    "record_evaluation",
+                    &new.name,
+                    json!({"evaluation_id": evaluation_id, "version": new.version, "dataset": new.dataset}),
+                )
+                .await
+        })
         .await?;
-        audit(
-            &mut tx,
-            actor,
-            "record_evaluation",
-            &new.name,
-            json!({"evaluation_id": evaluation_id, "version": new.version, "dataset": new.dataset}),
-        )
-        .await?;
-        tx.commit().await?;
         let mut found = self.evaluations(&new.name, Some(new.version)).await?;
         found.retain(|e| e.evaluation_id == evaluation_id);
         found

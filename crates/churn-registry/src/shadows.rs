@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::records::{Actor, VersionRef};
-use crate::{Registry, RegistryError, audit, now_millis, validate_name};
+use crate::{Registry, RegistryError, now_millis, validate_name};
 
 /// Traffic served by `alias` of `name` is also scored by `shadow_version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,28 +42,28 @@ impl Registry {
                 config.name, config.shadow_version
             )));
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO shadows (name, alias, shadow_version, record, updated_at) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (name, alias) DO UPDATE SET shadow_version = excluded.shadow_version, \
-             record = excluded.record, updated_at = excluded.updated_at",
-        )
-        .bind(&config.name)
-        .bind(&config.alias)
-        .bind(i64::from(config.shadow_version))
-        .bind(config.record)
-        .bind(now_millis())
-        .execute(&mut *tx)
+        self.change(actor, async |change| {
+            sqlx::query(
+                "INSERT INTO shadows (name, alias, shadow_version, record, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (name, alias) DO UPDATE SET shadow_version = excluded.shadow_version, \
+                 record = excluded.record, updated_at = excluded.updated_at",
+            )
+            .bind(&config.name)
+            .bind(&config.alias)
+            .bind(i64::from(config.shadow_version))
+            .bind(config.record)
+            .bind(now_millis())
+            .execute(change.db())
+            .await?;
+            change
+                .audit(
+                    "set_shadow",
+                    &config.name,
+                    json!({"alias": config.alias, "shadow_version": config.shadow_version, "record": config.record}),
+                )
+                .await
+        })
         .await?;
-        audit(
-            &mut tx,
-            actor,
-            "set_shadow",
-            &config.name,
-            json!({"alias": config.alias, "shadow_version": config.shadow_version, "record": config.record}),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(config.clone())
     }
 
@@ -74,30 +74,29 @@ impl Registry {
         alias: &str,
         actor: &Actor,
     ) -> Result<(), RegistryError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let removed: Option<i64> = sqlx::query_scalar(
-            "DELETE FROM shadows WHERE name = ? AND alias = ? RETURNING shadow_version",
-        )
-        .bind(name)
-        .bind(alias)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(version) = removed else {
-            return Err(RegistryError::ShadowNotFound {
-                name: name.to_owned(),
-                alias: alias.to_owned(),
-            });
-        };
-        audit(
-            &mut tx,
-            actor,
-            "delete_shadow",
-            name,
-            json!({"alias": alias, "shadow_version": version}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.change(actor, async |change| {
+            let removed: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM shadows WHERE name = ? AND alias = ? RETURNING shadow_version",
+            )
+            .bind(name)
+            .bind(alias)
+            .fetch_optional(change.db())
+            .await?;
+            let Some(version) = removed else {
+                return Err(RegistryError::ShadowNotFound {
+                    name: name.to_owned(),
+                    alias: alias.to_owned(),
+                });
+            };
+            change
+                .audit(
+                    "delete_shadow",
+                    name,
+                    json!({"alias": alias, "shadow_version": version}),
+                )
+                .await
+        })
+        .await
     }
 
     pub async fn shadows(&self) -> Result<Vec<ShadowConfig>, RegistryError> {

@@ -10,9 +10,9 @@ use churn_engine::ModelOptions;
 
 use churn_explain::ExplainOptions;
 
-use crate::auth::Token;
-use crate::batching::MicroBatchSettings;
-use crate::explaining::ExplainSettings;
+use crate::api::auth::Token;
+use crate::domain::MicroBatchSettings;
+use crate::domain::explaining::ExplainSettings;
 
 /// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.
 const PERMUTATION_REPEATS: usize = 5;
@@ -109,13 +109,18 @@ pub struct Config {
     #[arg(long, env = "CHURNSERVE_IMPORTANCE_ROWS", default_value_t = 2_000)]
     pub importance_rows: usize,
     /// Address of the HTTP port serving /metrics (Prometheus), /healthz and /readyz;
-    /// `off` disables it.
+    /// `off` disables it. `--http-listen` is its former name.
     #[arg(
         long,
-        env = "CHURNSERVE_METRICS_LISTEN",
-        default_value = "127.0.0.1:9464"
+        alias = "metrics-listen",
+        env = "CHURNSERVE_HTTP_LISTEN",
+        default_value = "127.0.0.1:8000"
     )]
-    pub metrics_listen: MetricsListen,
+    pub http_listen: HttpListen,
+    /// Longest an HTTP client may take to send a request's headers (an idle connection
+    /// is closed after it too) and a request may take to be answered, in milliseconds.
+    #[arg(long, env = "CHURNSERVE_HTTP_TIMEOUT_MS", default_value_t = 10_000)]
+    pub http_timeout_ms: u64,
     /// gRPC requests served at once; more wait in a bounded queue (health checks are exempt).
     #[arg(
         long,
@@ -174,11 +179,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where the metrics port listens, or nowhere (`off`).
+/// Where the HTTP port listens, or nowhere (`off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MetricsListen(pub Option<SocketAddr>);
+pub struct HttpListen(pub Option<SocketAddr>);
 
-impl serde::Serialize for MetricsListen {
+impl serde::Serialize for HttpListen {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Some(address) => serializer.collect_str(&address),
@@ -187,14 +192,14 @@ impl serde::Serialize for MetricsListen {
     }
 }
 
-impl std::str::FromStr for MetricsListen {
+impl std::str::FromStr for HttpListen {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
         if text == "off" {
-            return Ok(MetricsListen(None));
+            return Ok(HttpListen(None));
         }
         text.parse()
-            .map(|address| MetricsListen(Some(address)))
+            .map(|address| HttpListen(Some(address)))
             .map_err(|e| format!("{text:?}: {e}; expected HOST:PORT or `off`"))
     }
 }
@@ -232,7 +237,8 @@ impl Config {
             explain_max_evaluations: 100_000,
             importance_rows: 2_000,
             shap_importance_rows: 200,
-            metrics_listen: MetricsListen(None),
+            http_listen: HttpListen(None),
+            http_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             tls_cert: None,
             tls_key: None,
@@ -257,9 +263,10 @@ impl Config {
                 self.max_message_bytes
             )));
         }
-        if self.registry_poll_ms == 0 || self.model_cache_size == 0 {
+        if self.registry_poll_ms == 0 || self.model_cache_size == 0 || self.http_timeout_ms == 0 {
             return Err(ConfigError(
-                "registry_poll_ms and model_cache_size must be at least 1".to_owned(),
+                "registry_poll_ms, model_cache_size and http_timeout_ms must be at least 1"
+                    .to_owned(),
             ));
         }
         if [&self.write_token, &self.read_token]

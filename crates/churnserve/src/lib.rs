@@ -1,32 +1,17 @@
-//! churnserve: the gRPC server. The only crate that knows the wire format; it turns
-//! protobuf into engine and registry calls and back.
+//! churnserve: the gRPC server. The only crate that knows the wire format. `api` adapts
+//! tonic and HTTP to `domain`, which does the work through the engine and the registry;
+//! `observe` is told what happened. This file only wires them together and serves.
 
-mod admission;
-mod auth;
-mod batching;
+mod api;
 mod config;
-mod drift;
-mod error;
-mod evaluating;
-mod explaining;
-mod from_proto;
-mod kserve;
-mod kserve_tensors;
-mod metrics;
-mod registry_service;
-mod request_id;
-mod scoring;
-mod scoring_service;
-mod seed;
-mod shadow;
-mod status;
-mod store;
-mod telemetry;
-mod to_proto;
+mod domain;
+mod observe;
+mod sync;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
@@ -38,10 +23,16 @@ use http::HeaderValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
-pub use auth::Token;
+pub use api::auth::Token;
+use api::kserve::KServeApi;
+use api::registry::RegistryApi;
+use api::scoring::ScoringApi;
 pub use config::{Config, ConfigError, LogFormat};
-pub use seed::BUNDLED_MODEL;
-pub use telemetry::{Telemetry, TelemetryError};
+use domain::catalog::{Catalog, CatalogOptions};
+use domain::error::ServiceError;
+pub use domain::seed::BUNDLED_MODEL;
+use domain::served::ModelSelector;
+pub use observe::telemetry::{Telemetry, TelemetryError};
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
 /// window update every 64 KiB; these let a 10,000-row batch arrive in a few round trips.
@@ -78,9 +69,9 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
     };
     for service in [
         "",
-        <ScoringServiceServer<scoring_service::ScoringApi> as tonic::server::NamedService>::NAME,
-        <RegistryServiceServer<registry_service::RegistryApi> as tonic::server::NamedService>::NAME,
-        <GrpcInferenceServiceServer<kserve::KServeApi> as tonic::server::NamedService>::NAME,
+        <ScoringServiceServer<ScoringApi> as tonic::server::NamedService>::NAME,
+        <RegistryServiceServer<RegistryApi> as tonic::server::NamedService>::NAME,
+        <GrpcInferenceServiceServer<KServeApi> as tonic::server::NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
@@ -105,96 +96,116 @@ pub async fn serve(
                 path: config.data_dir.clone(),
                 cause,
             })?;
-    let options = store::StoreOptions {
+    let options = CatalogOptions {
         default_model: config.default_model.clone(),
         load: config.model_options(),
         cache_size: config.model_cache_size,
         eager_aliases: !config.lazy_aliases,
     };
-    let models = |e: error::ServiceError| ServerError::Models(e.to_string());
-    let store = Arc::new(
-        store::ModelStore::open(registry, runtime, options)
+    let models = |e: ServiceError| ServerError::Models(e.to_string());
+    let catalog = Arc::new(
+        Catalog::open(registry, runtime, options)
             .await
             .map_err(models)?,
     );
     if !config.no_seed {
-        seed::seed_if_empty(&store).await.map_err(models)?;
+        domain::seed::seed_if_empty(&catalog)
+            .await
+            .map_err(models)?;
     }
     let poller = tokio::spawn(follow_registry(
-        Arc::clone(&store),
+        Arc::clone(&catalog),
         Duration::from_millis(config.registry_poll_ms),
     ));
 
-    let auth = auth::Auth {
+    let auth = api::auth::Auth {
         write_token: config.write_token.clone(),
         read_token: config.read_token.clone(),
     };
-    let shadowing = shadow::Shadowing::start(Arc::clone(&store), config.shadow_queue_batches)
-        .await
-        .map_err(models)?;
-    let metrics = Arc::new(metrics::Metrics::new(
-        Arc::clone(&store),
-        Arc::clone(&shadowing),
-        metrics::DriftSettings {
-            window: config.drift_window,
-            reference_rows: config.drift_reference_rows,
-        },
+    let shadowing =
+        domain::shadows::Shadowing::start(Arc::clone(&catalog), config.shadow_queue_batches)
+            .await
+            .map_err(models)?;
+    let (drift, reference_requests) = observe::drift::Drift::new(config.drift_window);
+    let drift = Arc::new(drift);
+    let drift_references = tokio::spawn(domain::monitoring::serve_drift_references(
+        Arc::clone(&catalog),
+        Arc::clone(&drift),
+        config.drift_reference_rows,
+        reference_requests,
     ));
-    let metrics_server = match config.metrics_listen.0 {
+    let metrics = Arc::new(observe::metrics::Metrics::new(
+        drift,
+        Arc::new(domain::monitoring::ServingView {
+            catalog: Arc::clone(&catalog),
+            shadows: Arc::clone(&shadowing),
+        }),
+    ));
+    let ready = Arc::new(AtomicBool::new(false));
+    let draining = tokio::sync::watch::Sender::new(false);
+    // Turns true once the gRPC server has stopped: the HTTP port closes with it.
+    let stopped = tokio::sync::watch::Sender::new(false);
+    let http_server = match config.http_listen.0 {
         Some(address) => {
             let listener = TcpListener::bind(address)
                 .await
                 .map_err(ServerError::Listener)?;
             let bound = listener.local_addr().map_err(ServerError::Listener)?;
             tracing::info!("metrics, /healthz and /readyz on http://{bound}");
-            Some(tokio::spawn(metrics::serve_http(
+            let timeout = Duration::from_millis(config.http_timeout_ms);
+            let state = api::http::HttpState {
+                metrics: Arc::clone(&metrics),
+                ready: Arc::clone(&ready),
+            };
+            Some(tokio::spawn(api::http::serve(
                 listener,
-                Arc::clone(&metrics),
+                api::http::router(state, timeout),
+                timeout,
+                stopped.subscribe(),
             )))
         }
         None => None,
     };
-    let evaluating = Arc::new(evaluating::Evaluating::new(
-        Arc::clone(&store),
+    let evaluating = Arc::new(domain::evaluating::Evaluating::new(
+        Arc::clone(&catalog),
         config.max_batch_rows,
     ));
-    let closing_store = Arc::clone(&store);
-    let draining = tokio::sync::watch::Sender::new(false);
-    let scoring = scoring_service::ScoringApi {
+    let explaining = Arc::new(domain::explaining::Explaining::new(
+        Arc::clone(&catalog),
+        config.explain_settings(),
+    ));
+    let scoring = Arc::new(domain::scoring::Scoring::new(
+        Arc::clone(&catalog),
+        Arc::clone(&explaining),
+        Arc::clone(&shadowing),
+        domain::Predictor::new(Arc::clone(&metrics)),
+        config.micro_batching(),
+        config.max_batch_rows,
+    ));
+    let scoring_api = ScoringApi {
         draining: draining.subscribe(),
-        scoring: Arc::new(scoring::Scoring::new(
-            Arc::clone(&store),
-            config.max_batch_rows,
-            Arc::clone(&metrics),
-            config.micro_batching(),
-        )),
-        explaining: Arc::new(explaining::Explaining::new(
-            Arc::clone(&store),
-            config.explain_settings(),
-        )),
+        scoring: Arc::clone(&scoring),
+        explaining,
         evaluating: Arc::clone(&evaluating),
         shadowing: Arc::clone(&shadowing),
         auth: auth.clone(),
     };
-    let kserve = kserve::KServeApi {
-        store: Arc::clone(&store),
-        scoring: Arc::clone(&scoring.scoring),
+    let kserve = KServeApi {
+        catalog: Arc::clone(&catalog),
+        scoring,
         auth: auth.clone(),
     };
     let (health, health_service) = tonic_health::server::health_reporter();
-    let default_ready = store
-        .resolve(&store::ModelSelector {
-            name: String::new(),
-            version: churn_registry::VersionRef::Alias(store::PRODUCTION_ALIAS.to_owned()),
-        })
+    let default_ready = catalog
+        .resolve(&ModelSelector::by_alias("", ""))
         .await
         .is_ok();
     set_health(&health, default_ready).await;
-    metrics.set_ready(default_ready);
-    let registry = registry_service::RegistryApi {
+    ready.store(default_ready, Ordering::Relaxed);
+    let registry = RegistryApi {
         evaluating,
         shadowing,
-        store,
+        catalog: Arc::clone(&catalog),
         auth,
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
@@ -213,7 +224,7 @@ pub async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
-    let admission = admission::AdmissionLayer::new(admission::AdmissionLimits {
+    let admission = api::admission::AdmissionLayer::new(api::admission::AdmissionLimits {
         max_concurrent: config.max_concurrent_requests,
         max_queued: config.max_queued_requests,
         queue_timeout: Duration::from_millis(config.queue_timeout_ms),
@@ -235,11 +246,11 @@ pub async fn serve(
         .layer(tower::util::MapResponseLayer::new(
             oversized_is_resource_exhausted,
         ))
-        .layer(metrics::RequestMetricsLayer(Arc::clone(&metrics)))
-        .layer(request_id::RequestIdLayer)
+        .layer(metrics.request_layer())
+        .layer(observe::request_id::RequestIdLayer)
         .layer(admission)
         .add_service(
-            ScoringServiceServer::new(scoring)
+            ScoringServiceServer::new(scoring_api)
                 .max_decoding_message_size(config.max_message_bytes)
                 .max_encoding_message_size(config.max_message_bytes),
         )
@@ -259,14 +270,14 @@ pub async fn serve(
         // serve_with_incoming ignores the builder's TCP_NODELAY; without it Nagle's algorithm
         // holds back small responses.
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), {
-            let metrics = Arc::clone(&metrics);
+            let ready = Arc::clone(&ready);
             let draining = draining.clone();
             async move {
                 shutdown.await;
                 // Draining: probes see NOT_SERVING, open streams are told to resume
                 // elsewhere, in-flight requests finish.
                 set_health(&health, false).await;
-                metrics.set_ready(false);
+                ready.store(false, Ordering::Relaxed);
                 draining.send_replace(true);
             }
         });
@@ -282,11 +293,13 @@ pub async fn serve(
             Ok(())
         }
     };
-    closing_store.registry().close().await;
-    poller.abort();
-    if let Some(metrics_server) = metrics_server {
-        metrics_server.abort();
+    stopped.send_replace(true);
+    if let Some(http_server) = http_server {
+        let _ = http_server.await;
     }
+    catalog.close().await;
+    poller.abort();
+    drift_references.abort();
     served?;
     tracing::info!("server stopped");
     Ok(())
@@ -299,16 +312,16 @@ pub fn kserve_customers(
     schema: &churn_engine::Schema,
     request: &churn_api::inference::ModelInferRequest,
 ) -> Result<Vec<churn_engine::Customer>, String> {
-    kserve_tensors::customers(schema, request).map_err(|e| e.to_string())
+    api::kserve::customers(schema, request).map_err(|e| e.to_string())
 }
 
 /// Picks up registry changes made by other processes (another replica, an offline tool).
-async fn follow_registry(store: Arc<store::ModelStore>, interval: Duration) {
+async fn follow_registry(catalog: Arc<Catalog>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = store.refresh().await {
+        if let Err(error) = catalog.refresh().await {
             tracing::warn!(%error, "cannot refresh the alias table from the registry");
         }
     }

@@ -13,7 +13,7 @@ fn churnserve(data_dir: &std::path::Path, extra: &[&str]) -> Command {
             "serve",
             "--listen",
             "127.0.0.1:0",
-            "--metrics-listen",
+            "--http-listen",
             "127.0.0.1:0",
             "--data-dir",
         ])

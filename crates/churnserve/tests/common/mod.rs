@@ -24,13 +24,7 @@ pub fn start(data_dir: &Path, extra: &[&str]) -> (Child, String) {
 /// or a launcher such as `prlimit` whose last argument it is).
 fn serve(command: &mut Command, data_dir: &Path, extra: &[&str]) {
     command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--http-listen", "off"])
         .args(extra)
         .arg("--data-dir")
         .arg(data_dir)

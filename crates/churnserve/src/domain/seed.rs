@@ -6,8 +6,8 @@
 
 use churn_registry::{Actor, ArtifactKind, NewDataset};
 
-use crate::error::ServiceError;
-use crate::store::{ModelStore, Registration};
+use crate::domain::catalog::{Catalog, Registration};
+use crate::domain::error::ServiceError;
 
 /// The name the bundled models are registered under.
 pub const BUNDLED_MODEL: &str = "telco-churn";
@@ -20,12 +20,12 @@ struct Bundled {
 
 const BUNDLED: &[Bundled] = &[
     Bundled {
-        bytes: include_bytes!("../../../models/telco-logreg.onnx"),
+        bytes: include_bytes!("../../../../models/telco-logreg.onnx"),
         description: "Telco churn: scikit-learn logistic regression pipeline (models/train.py, telco-logreg.onnx)",
         aliases: &["production"],
     },
     Bundled {
-        bytes: include_bytes!("../../../models/telco-lgbm.onnx"),
+        bytes: include_bytes!("../../../../models/telco-lgbm.onnx"),
         description: "Telco churn: LightGBM on a dense tensor (models/train.py, telco-lgbm.onnx)",
         aliases: &["challenger"],
     },
@@ -33,17 +33,16 @@ const BUNDLED: &[Bundled] = &[
 
 /// The dataset the bundled versions are explained against.
 pub const REFERENCE_DATASET: &str = "telco-holdout";
-const REFERENCE_CSV: &[u8] = include_bytes!("../../../models/data/test.csv");
+const REFERENCE_CSV: &[u8] = include_bytes!("../../../../models/data/test.csv");
 
 /// Registers the bundled models if the registry has no model at all.
-pub async fn seed_if_empty(store: &ModelStore) -> Result<(), ServiceError> {
-    if !store.registry().is_empty().await? {
+pub async fn seed_if_empty(catalog: &Catalog) -> Result<(), ServiceError> {
+    if !catalog.is_empty().await? {
         return Ok(());
     }
     let actor = Actor("churnserve seed".to_owned());
-    let registry = store.registry();
-    if registry.dataset(REFERENCE_DATASET).await.is_err() {
-        let mut staging = registry
+    if catalog.dataset(REFERENCE_DATASET).await.is_err() {
+        let mut staging = catalog
             .stage(ArtifactKind::Dataset, REFERENCE_CSV.len() as u64)
             .await?;
         staging.write(REFERENCE_CSV).await?;
@@ -53,12 +52,12 @@ pub async fn seed_if_empty(store: &ModelStore) -> Result<(), ServiceError> {
             positive_label: "Yes".to_owned(),
             description: "Telco churn hold-out customers (models/data/test.csv)".to_owned(),
         };
-        registry
+        catalog
             .upload_dataset(dataset, staging.finish().await?, &actor)
             .await?;
     }
     for bundled in BUNDLED {
-        let mut staging = registry
+        let mut staging = catalog
             .stage(ArtifactKind::Model, bundled.bytes.len() as u64)
             .await?;
         staging.write(bundled.bytes).await?;
@@ -70,7 +69,7 @@ pub async fn seed_if_empty(store: &ModelStore) -> Result<(), ServiceError> {
             reference_dataset: REFERENCE_DATASET.to_owned(),
             ..Registration::default()
         };
-        let record = store
+        let record = catalog
             .register(registration, staging.finish().await?, &actor)
             .await?;
         tracing::info!(model = %record.name, version = record.version, aliases = ?record.aliases, "seeded bundled model");

@@ -4,12 +4,13 @@ use churn_api::v1 as pb;
 use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
 use churn_metrics::{AucComparison, Metrics};
-use churn_registry::{DatasetRecord, EvaluationRecord, ModelSummary, ShadowConfig, VersionRecord};
 
-use crate::evaluating::{Evaluated, StoredMetrics};
-use crate::explaining::ImportanceMethod;
-use crate::shadow::ShadowStats;
-use crate::store::ServedModel;
+use crate::domain::evaluating::{Evaluated, StoredMetrics};
+use crate::domain::explaining::ImportanceMethod;
+use crate::domain::scoring::{Scored, ScoredBatch};
+use crate::domain::served::ServedModel;
+use crate::domain::shadows::ShadowStats;
+use crate::domain::{DatasetRecord, EvaluationRecord, ModelSummary, ShadowConfig, VersionRecord};
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
     pb::ServedBy {
@@ -19,7 +20,16 @@ pub fn served_by(served: &ServedModel) -> pb::ServedBy {
     }
 }
 
-pub fn prediction(customer_id: String, prediction: &Prediction) -> pb::Prediction {
+pub fn score_response(scored: Scored) -> pb::ScoreResponse {
+    let mut answer = prediction(scored.customer_id, &scored.prediction);
+    answer.top_reasons = scored.reasons.iter().map(reason).collect();
+    pb::ScoreResponse {
+        prediction: Some(answer),
+        served_by: Some(served_by(&scored.served)),
+    }
+}
+
+fn prediction(customer_id: String, prediction: &Prediction) -> pb::Prediction {
     let risk_band = match prediction.risk_band {
         RiskBand::Low => pb::RiskBand::Low,
         RiskBand::Medium => pb::RiskBand::Medium,
@@ -87,20 +97,15 @@ pub fn importance_response(
     }
 }
 
-/// One response for a batch whose first row is `first_row` in the request or stream;
-/// `reasons` holds each row's top reasons (empty when none were asked for).
-pub fn score_batch_response(
-    served: &ServedModel,
-    first_row: u32,
-    customer_ids: Vec<String>,
-    outcomes: Vec<Result<Prediction, RowError>>,
-    reasons: Vec<Vec<Attribution>>,
-) -> pb::ScoreBatchResponse {
-    let results = customer_ids
+/// One response for a batch, its rows numbered from the batch's first row in the
+/// request or stream.
+pub fn score_batch_response(batch: ScoredBatch) -> pb::ScoreBatchResponse {
+    let results = batch
+        .customer_ids
         .into_iter()
-        .zip(outcomes)
-        .zip(reasons)
-        .zip(first_row..)
+        .zip(batch.outcomes)
+        .zip(batch.reasons)
+        .zip(batch.first_row..)
         .map(|(((customer_id, outcome), reasons), row)| pb::RowResult {
             row,
             outcome: Some(match outcome {
@@ -115,7 +120,7 @@ pub fn score_batch_response(
         .collect();
     pb::ScoreBatchResponse {
         results,
-        served_by: Some(served_by(served)),
+        served_by: Some(served_by(&batch.served)),
     }
 }
 

@@ -5,7 +5,87 @@
 use churn_api::inference as pb;
 use churn_engine::{Customer, FeatureValue, Schema, TensorType};
 
-use crate::error::ServiceError;
+use crate::domain::error::ServiceError;
+use crate::domain::scoring::Inferred;
+use crate::domain::served::ServedModel;
+
+/// Refuses a request for any output but the probability.
+pub fn check_outputs(request: &pb::ModelInferRequest) -> Result<(), ServiceError> {
+    match request
+        .outputs
+        .iter()
+        .find(|o| o.name != PROBABILITY_OUTPUT)
+    {
+        Some(other) => Err(ServiceError::InvalidRequest(format!(
+            "output `{}` does not exist; the only output is `{PROBABILITY_OUTPUT}`",
+            other.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The answer to `request`: raw bytes when the inputs came raw or the client asked for
+/// binary outputs, typed contents otherwise.
+pub fn infer_response(
+    request: pb::ModelInferRequest,
+    inferred: Inferred,
+) -> pb::ModelInferResponse {
+    let wants_binary = request.outputs.iter().any(|o| {
+        matches!(
+            o.parameters
+                .get("binary_data")
+                .and_then(|p| p.parameter_choice.as_ref()),
+            Some(pb::infer_parameter::ParameterChoice::BoolParam(true))
+        )
+    });
+    let raw = !request.raw_input_contents.is_empty() || wants_binary;
+    let (output, bytes) = probability_output(&inferred.probabilities, raw);
+    pb::ModelInferResponse {
+        model_name: inferred.served.name.clone(),
+        model_version: inferred.served.version.to_string(),
+        id: request.id,
+        parameters: Default::default(),
+        outputs: vec![output],
+        raw_output_contents: bytes.into_iter().collect(),
+    }
+}
+
+/// A version's inputs as V2 tensors (one `[-1,1]` per raw feature, or the dense `[-1,F]`
+/// input), its one output, and the model's listed versions.
+pub fn model_metadata(served: &ServedModel, versions: &[u32]) -> pb::ModelMetadataResponse {
+    let schema = served.model.schema();
+    let tensor =
+        |name: &str, datatype: &str, shape: Vec<i64>| pb::model_metadata_response::TensorMetadata {
+            name: name.to_owned(),
+            datatype: datatype.to_owned(),
+            shape,
+        };
+    let inputs = match schema.dense_input() {
+        Some(name) => {
+            let element = schema
+                .features
+                .first()
+                .map_or("FP32", |f| datatype(f.tensor_type));
+            vec![tensor(
+                name,
+                element,
+                vec![-1, schema.features.len() as i64],
+            )]
+        }
+        None => schema
+            .features
+            .iter()
+            .map(|f| tensor(&f.name, datatype(f.tensor_type), vec![-1, 1]))
+            .collect(),
+    };
+    pb::ModelMetadataResponse {
+        name: served.name.clone(),
+        versions: versions.iter().map(u32::to_string).collect(),
+        platform: "onnxruntime_onnx".to_owned(),
+        inputs,
+        outputs: vec![tensor(PROBABILITY_OUTPUT, "FP64", vec![-1])],
+    }
+}
 
 /// The one output every model has.
 pub const PROBABILITY_OUTPUT: &str = "churn_probability";
@@ -36,7 +116,7 @@ impl Elements {
 }
 
 /// The V2 datatype a feature's graph input takes.
-pub fn datatype(tensor_type: TensorType) -> &'static str {
+fn datatype(tensor_type: TensorType) -> &'static str {
     match tensor_type {
         TensorType::F32 => "FP32",
         TensorType::F64 => "FP64",

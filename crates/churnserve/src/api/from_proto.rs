@@ -3,30 +3,70 @@
 use churn_api::v1 as pb;
 use churn_engine::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
 
-use churn_registry::{NewDataset, ShadowConfig, VersionRef};
-
-use crate::error::ServiceError;
-use crate::evaluating::{Gate, LabelledData};
-use crate::explaining::ImportanceMethod;
-use crate::store::{ModelSelector, PRODUCTION_ALIAS, Registration};
+use crate::domain::catalog::Registration;
+use crate::domain::error::ServiceError;
+use crate::domain::evaluating::{Gate, LabelledData};
+use crate::domain::explaining::ImportanceMethod;
+use crate::domain::scoring::{BatchRequest, ScoreRequest};
+use crate::domain::served::ModelSelector;
+use crate::domain::streams::StreamMessage;
+use crate::domain::{NewDataset, ShadowConfig};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
     let model = model.unwrap_or_default();
-    let version = match (model.version, model.alias.is_empty()) {
-        (0, true) => VersionRef::Alias(PRODUCTION_ALIAS.to_owned()),
-        (0, false) => VersionRef::Alias(model.alias),
-        (version, true) => VersionRef::Number(version),
-        (version, false) => {
-            return Err(ServiceError::InvalidRequest(format!(
-                "model: version {version} and alias {:?} are both set; set one of them",
-                model.alias
-            )));
-        }
-    };
-    Ok(ModelSelector {
-        name: model.name,
-        version,
+    match (model.version, model.alias.is_empty()) {
+        (0, _) => Ok(ModelSelector::by_alias(model.name, &model.alias)),
+        (version, true) => Ok(ModelSelector::by_number(model.name, version)),
+        (version, false) => Err(ServiceError::InvalidRequest(format!(
+            "model: version {version} and alias {:?} are both set; set one of them",
+            model.alias
+        ))),
+    }
+}
+
+pub fn score_request(request: pb::ScoreRequest) -> Result<ScoreRequest, ServiceError> {
+    Ok(ScoreRequest {
+        model: model_selector(request.model)?,
+        customer: customer(required_customer(request.customer)?),
+        top_reasons: request.top_reasons as usize,
     })
+}
+
+pub fn batch_request(request: pb::ScoreBatchRequest) -> Result<BatchRequest, ServiceError> {
+    Ok(BatchRequest {
+        model: model_selector(request.model)?,
+        customers: customer_batch(request.customers, request.columns)?,
+        top_reasons: request.top_reasons as usize,
+    })
+}
+
+pub fn required_customer(customer: Option<pb::Customer>) -> Result<pb::Customer, ServiceError> {
+    customer.ok_or_else(|| {
+        ServiceError::InvalidRequest("customer: required field is absent".to_owned())
+    })
+}
+
+impl StreamMessage for pb::ScoreBatchRequest {
+    fn model(&self) -> Result<ModelSelector, ServiceError> {
+        model_selector(self.model.clone())
+    }
+
+    fn first_row(&self) -> u32 {
+        self.first_row
+    }
+
+    fn rows(&self) -> u64 {
+        let columns = self.columns.as_ref().map_or(0, |c| c.customer_ids.len());
+        (self.customers.len() + columns) as u64
+    }
+
+    fn top_reasons(&self) -> usize {
+        self.top_reasons as usize
+    }
+
+    fn into_customers(self) -> Result<CustomerBatch, ServiceError> {
+        customer_batch(self.customers, self.columns)
+    }
 }
 
 pub fn customer(customer: pb::Customer) -> Customer {

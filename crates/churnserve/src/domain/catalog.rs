@@ -1,63 +1,30 @@
-//! The served models: registry versions loaded into the engine on demand, a bounded
+//! The catalog: the only door to the registry. It owns the default-model rule, the
+//! served models (registry versions loaded into the engine on demand, a bounded
 //! least-recently-used cache of them, and a lock-free alias table that an atomic swap
-//! replaces whenever the registry changes. A request takes an `Arc` of its version, so a
-//! swap never disturbs a request in flight: it finishes on the version it started with.
+//! replaces whenever the registry changes), every registry read and write the service
+//! makes, and the mapping of stored datasets onto a model's raw features. A request takes
+//! an `Arc` of its version, so a swap never disturbs a request in flight: it finishes on
+//! the version it started with.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
-use churn_explain::Background;
+use churn_engine::{ColumnMapping, Customer, FeatureKind, Model, ModelOptions, OnnxRuntime};
 use churn_registry::{
-    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionMetadata, VersionRecord, VersionRef,
+    Actor, ArtifactKind, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
+    NewDataset, NewEvaluation, NewVersion, Registry, ShadowConfig, ShadowScore, Staged, Staging,
+    VersionMetadata, VersionRecord, VersionRef,
 };
+use tokio::sync::mpsc;
 
-use crate::error::ServiceError;
+use crate::domain::error::ServiceError;
+use crate::domain::served::{ModelSelector, ServedModel};
+use crate::sync::lock;
 
-/// The alias a reference with neither version nor alias means.
-pub const PRODUCTION_ALIAS: &str = "production";
-
-/// One loaded model version and the identity it answers with.
-#[derive(Debug)]
-pub struct ServedModel {
-    pub name: String,
-    pub version: u32,
-    pub sha256: String,
-    pub model: Model,
-    /// The scored background of its reference dataset, once an explanation needed it.
-    pub background: Mutex<Option<CachedBackground>>,
-}
-
-/// A background and what it was built from.
-#[derive(Debug, Clone)]
-pub struct CachedBackground {
-    /// The registry generation at which the version's reference was last read.
-    pub generation: i64,
-    pub dataset_sha256: String,
-    pub background: Arc<Background>,
-}
-
-impl ServedModel {
-    fn new(name: String, version: u32, sha256: String, model: Model) -> ServedModel {
-        ServedModel {
-            name,
-            version,
-            sha256,
-            model,
-            background: Mutex::new(None),
-        }
-    }
-}
-
-/// Which model a request asks for, already checked for shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelSelector {
-    /// Empty: the default model.
-    pub name: String,
-    pub version: VersionRef,
-}
+/// Rows read ahead of the one being scored while a dataset is scanned.
+const SCAN_AHEAD_CHUNKS: usize = 1;
 
 /// What the caller asked for at registration, beyond the bytes.
 #[derive(Debug, Clone, Default)]
@@ -88,7 +55,7 @@ type AliasTable = HashMap<String, HashMap<String, AliasTarget>>;
 
 /// How the store loads and keeps models.
 #[derive(Debug, Clone)]
-pub struct StoreOptions {
+pub struct CatalogOptions {
     pub default_model: String,
     pub load: ModelOptions,
     pub cache_size: usize,
@@ -152,10 +119,10 @@ impl ModelCache {
 }
 
 #[derive(Debug)]
-pub struct ModelStore {
+pub struct Catalog {
     registry: Registry,
     runtime: &'static OnnxRuntime,
-    options: StoreOptions,
+    options: CatalogOptions,
     cache: Mutex<ModelCache>,
     aliases: ArcSwap<AliasTable>,
     /// The registry change marker the alias table reflects; also serializes refreshes.
@@ -165,13 +132,13 @@ pub struct ModelStore {
     generation: AtomicI64,
 }
 
-impl ModelStore {
+impl Catalog {
     pub async fn open(
         registry: Registry,
         runtime: &'static OnnxRuntime,
-        options: StoreOptions,
-    ) -> Result<ModelStore, ServiceError> {
-        let store = ModelStore {
+        options: CatalogOptions,
+    ) -> Result<Catalog, ServiceError> {
+        let store = Catalog {
             registry,
             runtime,
             options,
@@ -184,13 +151,13 @@ impl ModelStore {
         Ok(store)
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
-    /// The model answering requests that name none.
-    pub fn default_model(&self) -> &str {
-        &self.options.default_model
+    /// The model a request means: the one it names, or the default model.
+    pub fn model_name<'a>(&'a self, name: &'a str) -> &'a str {
+        if name.is_empty() {
+            &self.options.default_model
+        } else {
+            name
+        }
     }
 
     /// The version a request is answered by.
@@ -198,11 +165,7 @@ impl ModelStore {
         &self,
         selector: &ModelSelector,
     ) -> Result<Arc<ServedModel>, ServiceError> {
-        let name = if selector.name.is_empty() {
-            &self.options.default_model
-        } else {
-            &selector.name
-        };
+        let name = self.model_name(&selector.name);
         match &selector.version {
             VersionRef::Number(version) => self.load(name, *version).await,
             VersionRef::Alias(alias) => {
@@ -222,7 +185,7 @@ impl ModelStore {
                         version,
                         failure: Some(reason),
                     }) => Err(ServiceError::CannotServe {
-                        name: name.clone(),
+                        name: name.to_owned(),
                         version,
                         reason,
                     }),
@@ -265,18 +228,12 @@ impl ModelStore {
     }
 
     fn cached(&self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name, version)
+        lock(&self.cache).get(name, version)
     }
 
     fn remember(&self, served: ServedModel) -> Arc<ServedModel> {
         let served = Arc::new(served);
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(Arc::clone(&served), self.options.cache_size);
+        lock(&self.cache).insert(Arc::clone(&served), self.options.cache_size);
         served
     }
 
@@ -452,16 +409,13 @@ impl ModelStore {
 
     /// Versions loaded into and dropped from the cache since start.
     pub fn cache_events(&self) -> (u64, u64) {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let cache = lock(&self.cache);
         (cache.loads, cache.unloads)
     }
 
     /// Every version in memory, cached or held by an alias, once each.
     pub fn loaded(&self) -> Vec<Arc<ServedModel>> {
-        let mut loaded: Vec<Arc<ServedModel>> = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let mut loaded: Vec<Arc<ServedModel>> = lock(&self.cache)
             .entries
             .values()
             .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
@@ -479,10 +433,7 @@ impl ModelStore {
 
     /// Versions of `name` in memory: cached, or held by an alias.
     pub fn loaded_versions(&self, name: &str) -> Vec<u32> {
-        let mut versions: Vec<u32> = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        let mut versions: Vec<u32> = lock(&self.cache)
             .entries
             .get(name)
             .map(|v| v.keys().copied().collect())
@@ -501,7 +452,7 @@ impl ModelStore {
     /// Drops the cached versions of `name`; versions an alias serves stay loaded, since
     /// requests by alias must not fail. Returns the versions dropped.
     pub fn unload(&self, name: &str) -> Vec<u32> {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = lock(&self.cache);
         let dropped: Vec<u32> = cache
             .entries
             .remove(name)
@@ -532,6 +483,232 @@ impl ModelStore {
         self.refresh().await?;
         Ok(record)
     }
+
+    /// The registry record of the version a request names.
+    pub async fn version_record(
+        &self,
+        selector: &ModelSelector,
+    ) -> Result<VersionRecord, ServiceError> {
+        let name = self.model_name(&selector.name);
+        Ok(self.registry.version(name, &selector.version).await?)
+    }
+
+    /// The version a request names, and the numbers of its model's unarchived versions.
+    pub async fn resolve_listed(
+        &self,
+        selector: &ModelSelector,
+    ) -> Result<(Arc<ServedModel>, Vec<u32>), ServiceError> {
+        let served = self.resolve(selector).await?;
+        let versions = self
+            .registry
+            .list_versions(&served.name, false)
+            .await?
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        Ok((served, versions))
+    }
+
+    /// The record of the version `alias` points at, if it points anywhere.
+    pub async fn alias_holder(&self, name: &str, alias: &str) -> Option<VersionRecord> {
+        self.registry
+            .version(name, &VersionRef::Alias(alias.to_owned()))
+            .await
+            .ok()
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<ModelSummary>, ServiceError> {
+        Ok(self.registry.list_models().await?)
+    }
+
+    pub async fn list_versions(
+        &self,
+        name: &str,
+        include_archived: bool,
+    ) -> Result<Vec<VersionRecord>, ServiceError> {
+        Ok(self.registry.list_versions(name, include_archived).await?)
+    }
+
+    pub async fn archive(
+        &self,
+        name: &str,
+        version: u32,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        Ok(self.registry.archive(name, version, actor).await?)
+    }
+
+    /// A place for an upload's bytes until its registration commits them.
+    pub async fn stage(&self, kind: ArtifactKind, limit: u64) -> Result<Staging, ServiceError> {
+        Ok(self.registry.stage(kind, limit).await?)
+    }
+
+    pub async fn upload_dataset(
+        &self,
+        dataset: NewDataset,
+        staged: Staged,
+        actor: &Actor,
+    ) -> Result<DatasetRecord, ServiceError> {
+        Ok(self.registry.upload_dataset(dataset, staged, actor).await?)
+    }
+
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, ServiceError> {
+        Ok(self.registry.list_datasets().await?)
+    }
+
+    pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, ServiceError> {
+        Ok(self.registry.dataset(name).await?)
+    }
+
+    /// The evaluations of `name` (of one version when given), newest first.
+    pub async fn evaluations(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Vec<EvaluationRecord>, ServiceError> {
+        Ok(self.registry.evaluations(name, version).await?)
+    }
+
+    pub async fn record_evaluation(
+        &self,
+        evaluation: NewEvaluation,
+        actor: &Actor,
+    ) -> Result<EvaluationRecord, ServiceError> {
+        Ok(self.registry.record_evaluation(evaluation, actor).await?)
+    }
+
+    pub async fn shadows(&self) -> Result<Vec<ShadowConfig>, ServiceError> {
+        Ok(self.registry.shadows().await?)
+    }
+
+    pub async fn set_shadow(
+        &self,
+        config: &ShadowConfig,
+        actor: &Actor,
+    ) -> Result<ShadowConfig, ServiceError> {
+        Ok(self.registry.set_shadow(config, actor).await?)
+    }
+
+    pub async fn delete_shadow(
+        &self,
+        name: &str,
+        alias: &str,
+        actor: &Actor,
+    ) -> Result<(), ServiceError> {
+        Ok(self.registry.delete_shadow(name, alias, actor).await?)
+    }
+
+    pub async fn record_shadow_scores(
+        &self,
+        config: &ShadowConfig,
+        pairs: &[ShadowScore],
+    ) -> Result<(), ServiceError> {
+        Ok(self.registry.record_shadow_scores(config, pairs).await?)
+    }
+
+    /// Whether nothing was ever registered: the seed's cue.
+    pub async fn is_empty(&self) -> Result<bool, ServiceError> {
+        Ok(self.registry.is_empty().await?)
+    }
+
+    /// Closes the registry's connections.
+    pub async fn close(&self) {
+        self.registry.close().await;
+    }
+
+    /// The reference dataset a version names, or why it has none.
+    pub async fn reference_dataset(
+        &self,
+        served: &ServedModel,
+    ) -> Result<DatasetRecord, ServiceError> {
+        let record = self
+            .registry
+            .version(&served.name, &VersionRef::Number(served.version))
+            .await?;
+        let name = record.metadata.reference_dataset;
+        if name.is_empty() {
+            return Err(ServiceError::NoReferenceDataset {
+                name: served.name.clone(),
+                version: served.version,
+            });
+        }
+        Ok(self.registry.dataset(&name).await?)
+    }
+
+    /// The first `limit` rows of a dataset as customers of this version, by its raw
+    /// feature names, with their labels.
+    pub async fn dataset_customers(
+        &self,
+        served: &ServedModel,
+        dataset: &DatasetRecord,
+        limit: usize,
+    ) -> Result<(Vec<Customer>, Vec<bool>), ServiceError> {
+        let mapping = column_mapping(served, dataset)?;
+        let rows = self.registry.dataset_rows(dataset, limit).await?;
+        Ok((customers(&mapping, &rows), rows.churned))
+    }
+
+    /// A dataset's rows as customers of each version, in chunks of `chunk_rows`, read
+    /// ahead of the caller on the blocking pool: every version is checked against the
+    /// dataset's columns before the first row is read.
+    pub fn dataset_chunks(
+        &self,
+        versions: &[Arc<ServedModel>],
+        dataset: &DatasetRecord,
+        chunk_rows: usize,
+    ) -> Result<mpsc::Receiver<Result<CustomerChunk, ServiceError>>, ServiceError> {
+        let mappings = versions
+            .iter()
+            .map(|served| column_mapping(served, dataset))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = self
+            .registry
+            .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS);
+        let (sender, chunks) = mpsc::channel(1);
+        tokio::spawn(async move {
+            while let Some(read) = rows.recv().await {
+                let chunk = read.map_err(ServiceError::from).map(|rows| CustomerChunk {
+                    customers: mappings.iter().map(|m| customers(m, &rows)).collect(),
+                    churned: rows.churned,
+                });
+                if sender.send(chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(chunks)
+    }
+}
+
+/// Dataset rows as customers of each of several versions, with their labels.
+#[derive(Debug)]
+pub struct CustomerChunk {
+    /// One list per version, in the order the versions were given.
+    pub customers: Vec<Vec<Customer>>,
+    pub churned: Vec<bool>,
+}
+
+/// How a dataset's columns feed a version's raw features; the missing features when
+/// they do not.
+fn column_mapping(
+    served: &ServedModel,
+    dataset: &DatasetRecord,
+) -> Result<ColumnMapping, ServiceError> {
+    ColumnMapping::new(served.model.schema(), &dataset.columns, None).map_err(|missing| {
+        ServiceError::DatasetMismatch {
+            dataset: dataset.name.clone(),
+            model: served.name.clone(),
+            version: served.version,
+            missing,
+        }
+    })
+}
+
+fn customers(mapping: &ColumnMapping, rows: &DatasetRows) -> Vec<Customer> {
+    rows.rows
+        .iter()
+        .map(|fields| mapping.customer(fields))
+        .collect()
 }
 
 async fn load_model(

@@ -2,17 +2,18 @@
 //! registry and scored once into a background, then the attribution crate on the blocking
 //! pool.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
-use churn_engine::{ColumnMapping, Customer};
+use churn_engine::Customer;
 use churn_explain::{
     Attribution, Background, ExplainError, ExplainOptions, Explanation, FeatureImportance,
 };
-use churn_registry::{DatasetRows, VersionRef};
 
-use crate::error::ServiceError;
-use crate::evaluating::LabelledData;
-use crate::store::{CachedBackground, ModelSelector, ModelStore, ServedModel};
+use crate::domain::catalog::Catalog;
+use crate::domain::error::ServiceError;
+use crate::domain::evaluating::LabelledData;
+use crate::domain::served::{CachedBackground, ModelSelector, ServedModel};
+use crate::sync::lock;
 
 /// How much data and work explanations and importance may use.
 #[derive(Debug, Clone, Copy)]
@@ -39,13 +40,13 @@ pub enum ImportanceMethod {
 
 #[derive(Debug)]
 pub struct Explaining {
-    store: Arc<ModelStore>,
+    catalog: Arc<Catalog>,
     settings: ExplainSettings,
 }
 
 impl Explaining {
-    pub fn new(store: Arc<ModelStore>, settings: ExplainSettings) -> Explaining {
-        Explaining { store, settings }
+    pub fn new(catalog: Arc<Catalog>, settings: ExplainSettings) -> Explaining {
+        Explaining { catalog, settings }
     }
 
     /// Explains one customer.
@@ -54,7 +55,7 @@ impl Explaining {
         selector: &ModelSelector,
         customer: Customer,
     ) -> Result<(Arc<ServedModel>, Explanation), ServiceError> {
-        let served = self.store.resolve(selector).await?;
+        let served = self.catalog.resolve(selector).await?;
         let background = self.background(&served).await?;
         let options = self.settings.options;
         let model = Arc::clone(&served);
@@ -80,34 +81,24 @@ impl Explaining {
         &self,
         served: &Arc<ServedModel>,
     ) -> Result<Arc<Background>, ServiceError> {
-        let generation = self.store.generation();
-        if let Some(cached) = &*cached(served)
+        let generation = self.catalog.generation();
+        if let Some(cached) = &*lock(&served.background)
             && cached.generation == generation
         {
             return Ok(Arc::clone(&cached.background));
         }
-        let registry = self.store.registry();
-        let record = registry
-            .version(&served.name, &VersionRef::Number(served.version))
-            .await?;
-        let dataset_name = record.metadata.reference_dataset;
-        if dataset_name.is_empty() {
-            return Err(ServiceError::NoReferenceDataset {
-                name: served.name.clone(),
-                version: served.version,
-            });
-        }
-        let dataset = registry.dataset(&dataset_name).await?;
-        if let Some(cached) = &mut *cached(served)
+        let dataset = self.catalog.reference_dataset(served).await?;
+        if let Some(cached) = &mut *lock(&served.background)
             && cached.dataset_sha256 == dataset.sha256
         {
             cached.generation = generation;
             return Ok(Arc::clone(&cached.background));
         }
-        let rows = registry
-            .dataset_rows(&dataset, self.settings.background_rows)
+        let (customers, _) = self
+            .catalog
+            .dataset_customers(served, &dataset, self.settings.background_rows)
             .await?;
-        let customers = customers_of(served, &dataset_name, &rows)?;
+        let dataset_name = dataset.name.clone();
         let model = Arc::clone(served);
         let background = blocking(move || {
             Background::new(&model.model, &customers).map_err(|error| {
@@ -119,7 +110,7 @@ impl Explaining {
         })
         .await?;
         let background = Arc::new(background);
-        *cached(served) = Some(CachedBackground {
+        *lock(&served.background) = Some(CachedBackground {
             generation,
             dataset_sha256: dataset.sha256,
             background: Arc::clone(&background),
@@ -158,7 +149,7 @@ impl Explaining {
         method: Option<ImportanceMethod>,
         data: Option<LabelledData>,
     ) -> Result<(Arc<ServedModel>, ImportanceMethod, Vec<FeatureImportance>), ServiceError> {
-        let served = self.store.resolve(selector).await?;
+        let served = self.catalog.resolve(selector).await?;
         let method = method.unwrap_or(if served.model.tree_ensemble().is_ok() {
             ImportanceMethod::ModelNative
         } else {
@@ -222,7 +213,7 @@ impl Explaining {
         data: Option<LabelledData>,
         limit: usize,
     ) -> Result<(Vec<Customer>, Vec<bool>), ServiceError> {
-        let dataset_name = match data {
+        let dataset = match data {
             Some(LabelledData::Inline(rows)) if rows.len() > limit => {
                 return Err(ServiceError::BatchTooLarge {
                     rows: rows.len(),
@@ -230,60 +221,23 @@ impl Explaining {
                 });
             }
             Some(LabelledData::Inline(rows)) => return Ok(rows.into_iter().unzip()),
-            Some(LabelledData::Dataset(name)) => name,
-            None => {
-                let record = self
-                    .store
-                    .registry()
-                    .version(&served.name, &VersionRef::Number(served.version))
-                    .await?;
-                if record.metadata.reference_dataset.is_empty() {
+            Some(LabelledData::Dataset(name)) => self.catalog.dataset(&name).await?,
+            None => match self.catalog.reference_dataset(served).await {
+                Err(ServiceError::NoReferenceDataset { .. }) => {
                     return Err(ServiceError::InvalidRequest(
                         "rows or dataset: importance needs data, and this version has no reference dataset to fall back on".to_owned(),
                     ));
                 }
-                record.metadata.reference_dataset
-            }
+                found => found?,
+            },
         };
-        let registry = self.store.registry();
-        let dataset = registry.dataset(&dataset_name).await?;
-        let rows = registry.dataset_rows(&dataset, limit).await?;
         if dataset.rows as usize > limit {
-            tracing::info!(dataset = %dataset_name, limit, total = dataset.rows, "importance uses the first rows of the dataset");
+            tracing::info!(dataset = %dataset.name, limit, total = dataset.rows, "importance uses the first rows of the dataset");
         }
-        let customers = customers_of(served, &dataset_name, &rows)?;
-        Ok((customers, rows.churned))
+        self.catalog
+            .dataset_customers(served, &dataset, limit)
+            .await
     }
-}
-
-fn cached(served: &ServedModel) -> std::sync::MutexGuard<'_, Option<CachedBackground>> {
-    served
-        .background
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A dataset's rows as customers of this model, by its raw feature names.
-fn customers_of(
-    served: &ServedModel,
-    dataset: &str,
-    rows: &DatasetRows,
-) -> Result<Vec<Customer>, ServiceError> {
-    let mapping =
-        ColumnMapping::new(served.model.schema(), &rows.columns, None).map_err(|missing| {
-            ServiceError::UnusableReference {
-                dataset: dataset.to_owned(),
-                reason: format!(
-                    "it has no column for the model's feature(s) {}",
-                    missing.join(", ")
-                ),
-            }
-        })?;
-    Ok(rows
-        .rows
-        .iter()
-        .map(|fields| mapping.customer(fields))
-        .collect())
 }
 
 async fn blocking<T: Send + 'static>(

@@ -17,10 +17,10 @@ use churn_engine::{Customer, CustomerBatch, Prediction, RowError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::error::ServiceError;
-use crate::metrics::{Metrics, lock};
-use crate::scoring::predict;
-use crate::store::ServedModel;
+use crate::domain::error::ServiceError;
+use crate::domain::predict::Predictor;
+use crate::domain::served::ServedModel;
+use crate::sync::lock;
 
 /// How calls are fused.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +32,7 @@ pub struct MicroBatchSettings {
 }
 
 /// One row's answer, or why the engine could not run at all.
-type Answer = Result<Result<Prediction, RowError>, String>;
+type Answer = Result<Result<Prediction, RowError>, ServiceError>;
 
 #[derive(Debug)]
 struct Waiting {
@@ -46,16 +46,16 @@ type Forming = Mutex<Vec<Waiting>>;
 #[derive(Debug)]
 pub struct MicroBatcher {
     settings: MicroBatchSettings,
-    metrics: Arc<Metrics>,
+    predictor: Predictor,
     /// Forming batches by model name, then version.
     lanes: Mutex<HashMap<String, HashMap<u32, Arc<Forming>>>>,
 }
 
 impl MicroBatcher {
-    pub fn new(settings: MicroBatchSettings, metrics: Arc<Metrics>) -> MicroBatcher {
+    pub fn new(settings: MicroBatchSettings, predictor: Predictor) -> MicroBatcher {
         MicroBatcher {
             settings,
-            metrics,
+            predictor,
             lanes: Mutex::default(),
         }
     }
@@ -78,13 +78,12 @@ impl MicroBatcher {
                 forming,
                 served,
                 self.settings,
-                Arc::clone(&self.metrics),
+                self.predictor.clone(),
             ));
         }
         answered
             .await
             .map_err(|_| ServiceError::TaskFailed("the micro-batch was dropped".to_owned()))?
-            .map_err(ServiceError::TaskFailed)
     }
 
     fn lane(&self, served: &ServedModel) -> Arc<Forming> {
@@ -109,7 +108,7 @@ async fn flush(
     forming: Arc<Forming>,
     served: Arc<ServedModel>,
     settings: MicroBatchSettings,
-    metrics: Arc<Metrics>,
+    predictor: Predictor,
 ) {
     let deadline = Instant::now() + settings.window;
     let mut joined = 0;
@@ -129,16 +128,15 @@ async fn flush(
             .map(|waiting| (waiting.customer, waiting.answer))
             .unzip();
         let rows = CustomerBatch::Rows(customers);
-        match predict(Arc::clone(&served), rows, Arc::clone(&metrics)).await {
+        match predictor.predict(Arc::clone(&served), rows).await {
             Ok((_, outcomes)) => {
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
                 }
             }
             Err(error) => {
-                let message = error.to_string();
                 for answer in answers {
-                    let _ = answer.send(Err(message.clone()));
+                    let _ = answer.send(Err(error.for_each_caller()));
                 }
             }
         }

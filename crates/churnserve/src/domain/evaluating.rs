@@ -6,13 +6,14 @@
 
 use std::sync::Arc;
 
-use churn_engine::{ColumnMapping, Customer, RowError};
+use churn_engine::{Customer, RowError};
 use churn_metrics::{AucComparison, Metrics, MetricsError, Objective, ThresholdChoice};
-use churn_registry::{Actor, EvaluationRecord, NewEvaluation, VersionRef};
+use churn_registry::{Actor, EvaluationRecord, NewEvaluation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ServiceError;
-use crate::store::{ModelSelector, ModelStore, ServedModel};
+use crate::domain::catalog::Catalog;
+use crate::domain::error::ServiceError;
+use crate::domain::served::{ModelSelector, ServedModel};
 
 /// Dataset rows scored per engine call: memory stays at one chunk per version.
 const CHUNK_ROWS: usize = 10_000;
@@ -94,14 +95,14 @@ struct Source {
 
 #[derive(Debug)]
 pub struct Evaluating {
-    store: Arc<ModelStore>,
+    catalog: Arc<Catalog>,
     max_inline_rows: usize,
 }
 
 impl Evaluating {
-    pub fn new(store: Arc<ModelStore>, max_inline_rows: usize) -> Evaluating {
+    pub fn new(catalog: Arc<Catalog>, max_inline_rows: usize) -> Evaluating {
         Evaluating {
-            store,
+            catalog,
             max_inline_rows,
         }
     }
@@ -114,7 +115,7 @@ impl Evaluating {
         threshold: Option<f64>,
         actor: &Actor,
     ) -> Result<Evaluated, ServiceError> {
-        let served = self.store.resolve(selector).await?;
+        let served = self.catalog.resolve(selector).await?;
         let (source, churned, mut scored) = self.score(vec![Arc::clone(&served)], data).await?;
         let scored = scored.pop().expect("one version, one result");
         self.record(served, &source, &churned, scored, threshold, actor)
@@ -131,8 +132,8 @@ impl Evaluating {
         threshold: Option<f64>,
         actor: &Actor,
     ) -> Result<(Evaluated, Evaluated, AucComparison, u64), ServiceError> {
-        let champion = self.store.resolve(champion).await?;
-        let challenger = self.store.resolve(challenger).await?;
+        let champion = self.catalog.resolve(champion).await?;
+        let challenger = self.catalog.resolve(challenger).await?;
         let (source, churned, mut scored) = self
             .score(vec![Arc::clone(&champion), Arc::clone(&challenger)], data)
             .await?;
@@ -185,25 +186,17 @@ impl Evaluating {
                 "gate.dataset: a gate needs a registered labelled dataset".to_owned(),
             ));
         }
-        let candidate = ModelSelector {
-            name: name.to_owned(),
-            version: VersionRef::Number(version),
-        };
+        let candidate = ModelSelector::by_number(name, version);
         let holder = self
-            .store
-            .registry()
-            .version(name, &VersionRef::Alias(alias.to_owned()))
+            .catalog
+            .alias_holder(name, alias)
             .await
-            .ok()
             .filter(|held| held.version != version && gate.max_roc_auc_drop.is_some());
         let dataset = LabelledData::Dataset(gate.dataset.clone());
         let mut failures = Vec::new();
         let auc = match &holder {
             Some(held) => {
-                let current = ModelSelector {
-                    name: name.to_owned(),
-                    version: VersionRef::Number(held.version),
-                };
+                let current = ModelSelector::by_number(name, held.version);
                 let (current, candidate, _, _) = self
                     .compare(&current, &candidate, dataset, None, actor)
                     .await?;
@@ -248,7 +241,7 @@ impl Evaluating {
         data: LabelledData,
         objective: Objective,
     ) -> Result<(Arc<ServedModel>, ThresholdChoice, u64), ServiceError> {
-        let served = self.store.resolve(selector).await?;
+        let served = self.catalog.resolve(selector).await?;
         let (_, churned, mut scored) = self.score(vec![Arc::clone(&served)], data).await?;
         let (scores, labels) = scored.pop().expect("one version").valid(&churned);
         let choice = churn_metrics::suggest_threshold(&scores, &labels, objective)?;
@@ -283,8 +276,7 @@ impl Evaluating {
             rejected_rows: scored.rejected,
         };
         let record = self
-            .store
-            .registry()
+            .catalog
             .record_evaluation(
                 NewEvaluation {
                     name: served.name.clone(),
@@ -337,50 +329,28 @@ impl Evaluating {
                 Ok((Source::default(), churned, scored))
             }
             LabelledData::Dataset(name) => {
-                let registry = self.store.registry();
-                let dataset = registry.dataset(&name).await?;
-                let mappings = versions
-                    .iter()
-                    .map(|served| {
-                        ColumnMapping::new(served.model.schema(), &dataset.columns, None).map_err(
-                            |missing| ServiceError::DatasetMismatch {
-                                dataset: name.clone(),
-                                model: served.name.clone(),
-                                version: served.version,
-                                missing,
-                            },
-                        )
+                let dataset = self.catalog.dataset(&name).await?;
+                let mut chunks = self
+                    .catalog
+                    .dataset_chunks(&versions, &dataset, CHUNK_ROWS)?;
+                let mut churned = Vec::new();
+                let mut scored: Vec<Scored> = versions.iter().map(|_| Scored::default()).collect();
+                while let Some(chunk) = chunks.recv().await {
+                    let chunk = chunk?;
+                    let first_row = churned.len();
+                    churned.extend(chunk.churned);
+                    let (versions, chunk) = (versions.clone(), chunk.customers);
+                    scored = tokio::task::spawn_blocking(move || {
+                        for ((served, customers), scored) in
+                            versions.iter().zip(&chunk).zip(scored.iter_mut())
+                        {
+                            score_chunk(served, customers, first_row, scored)?;
+                        }
+                        Ok::<_, ServiceError>(scored)
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let state = (
-                    Vec::new(),
-                    versions
-                        .iter()
-                        .map(|_| Scored::default())
-                        .collect::<Vec<_>>(),
-                );
-                let (churned, scored) = registry
-                    .scan_dataset(
-                        &dataset,
-                        CHUNK_ROWS,
-                        state,
-                        move |(churned, scored), chunk| {
-                            let first_row = churned.len();
-                            for ((served, mapping), scored) in
-                                versions.iter().zip(&mappings).zip(scored.iter_mut())
-                            {
-                                let customers: Vec<Customer> = chunk
-                                    .rows
-                                    .iter()
-                                    .map(|fields| mapping.customer(fields))
-                                    .collect();
-                                score_chunk(served, &customers, first_row, scored)?;
-                            }
-                            churned.extend(chunk.churned);
-                            Ok::<_, ServiceError>(true)
-                        },
-                    )
-                    .await?;
+                    .await
+                    .map_err(|e| ServiceError::TaskFailed(e.to_string()))??;
+                }
                 let source = Source {
                     dataset: name,
                     sha256: dataset.sha256,

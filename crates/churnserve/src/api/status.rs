@@ -4,10 +4,10 @@
 use churn_engine::EngineError;
 use churn_explain::ExplainError;
 use churn_metrics::MetricsError;
-use churn_registry::RegistryError;
 use tonic::{Code, Status};
 
-use crate::error::ServiceError;
+use crate::domain::RegistryError;
+use crate::domain::error::ServiceError;
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Status {
@@ -56,6 +56,7 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated(_) => Code::Unauthenticated,
             ServiceError::PermissionDenied(_) => Code::PermissionDenied,
             ServiceError::TaskFailed(_) => Code::Internal,
+            ServiceError::ShuttingDown { .. } => Code::Unavailable,
         };
         if code == Code::Internal {
             tracing::error!(error = %error, "internal error");

@@ -71,7 +71,7 @@ where
             rows = tracing::field::Empty,
             grpc_status = tracing::field::Empty,
         );
-        crate::telemetry::join_caller_trace(&span, request.headers());
+        crate::observe::telemetry::join_caller_trace(&span, request.headers());
         let start = Instant::now();
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(

@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use churn_engine::CustomerBatch;
-use churn_registry::{Actor, ShadowConfig, ShadowScore, VersionRef};
+use churn_registry::{Actor, RegistryError, ShadowConfig, ShadowScore, VersionRef};
 use tokio::sync::mpsc;
 
-use crate::error::ServiceError;
-use crate::metrics::lock;
-use crate::store::{ModelSelector, ModelStore, ServedModel};
+use crate::domain::catalog::Catalog;
+use crate::domain::error::ServiceError;
+use crate::domain::served::{ModelSelector, ServedModel, alias_or_production};
+use crate::sync::lock;
 
 /// Upper bounds of the |shadow − served| buckets the quantiles are read from.
 const DIFFERENCE_BUCKETS: [f64; 12] = [
@@ -104,9 +105,8 @@ impl ShadowStats {
 
     /// Spearman's rank correlation over the recent pairs (average ranks for ties).
     pub fn rank_correlation(&self) -> f64 {
-        let served = ranks(self.recent.iter().map(|p| p.0).collect());
-        let shadow = ranks(self.recent.iter().map(|p| p.1).collect());
-        pearson(&served, &shadow)
+        let (served, shadow): (Vec<f64>, Vec<f64>) = self.recent.iter().copied().unzip();
+        churn_metrics::spearman(&served, &shadow)
     }
 
     pub fn rank_window(&self) -> usize {
@@ -114,44 +114,10 @@ impl ShadowStats {
     }
 }
 
-fn ranks(values: Vec<f64>) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start;
-        while end + 1 < order.len() && values[order[end + 1]] == values[order[start]] {
-            end += 1;
-        }
-        let average = (start + end) as f64 / 2.0 + 1.0;
-        for &i in &order[start..=end] {
-            ranks[i] = average;
-        }
-        start = end + 1;
-    }
-    ranks
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    if x.len() < 2 {
-        return f64::NAN;
-    }
-    let (mean_x, mean_y) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut covariance, mut var_x, mut var_y) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        covariance += (a - mean_x) * (b - mean_y);
-        var_x += (a - mean_x).powi(2);
-        var_y += (b - mean_y).powi(2);
-    }
-    covariance / (var_x * var_y).sqrt()
-}
-
 /// The shadows in force and their statistics.
 #[derive(Debug)]
 pub struct Shadowing {
-    store: Arc<ModelStore>,
+    catalog: Arc<Catalog>,
     /// Model name, then alias: a request looks its shadow up by borrowed names.
     configs: ArcSwap<HashMap<String, HashMap<String, ShadowConfig>>>,
     stats: Mutex<HashMap<Key, ShadowStats>>,
@@ -170,12 +136,12 @@ impl std::fmt::Debug for ShadowJob {
 impl Shadowing {
     /// Loads the shadows from the registry and starts the task that scores them.
     pub async fn start(
-        store: Arc<ModelStore>,
+        catalog: Arc<Catalog>,
         queue_batches: usize,
     ) -> Result<Arc<Shadowing>, ServiceError> {
         let (queue, jobs) = mpsc::channel(queue_batches.max(1));
         let shadowing = Arc::new(Shadowing {
-            store,
+            catalog,
             configs: ArcSwap::default(),
             stats: Mutex::default(),
             queue,
@@ -186,7 +152,7 @@ impl Shadowing {
     }
 
     async fn reload(&self) -> Result<(), ServiceError> {
-        let configs = self.store.registry().shadows().await?;
+        let configs = self.catalog.shadows().await?;
         let mut by_model: HashMap<String, HashMap<String, ShadowConfig>> = HashMap::new();
         for config in configs {
             by_model
@@ -241,26 +207,38 @@ impl Shadowing {
         config: ShadowConfig,
         actor: &Actor,
     ) -> Result<ShadowConfig, ServiceError> {
-        let config = self.store.registry().set_shadow(&config, actor).await?;
+        let config = self.catalog.set_shadow(&config, actor).await?;
         lock(&self.stats).remove(&(config.name.clone(), config.alias.clone()));
         self.reload().await?;
         Ok(config)
     }
 
     pub async fn delete(&self, name: &str, alias: &str, actor: &Actor) -> Result<(), ServiceError> {
-        self.store
-            .registry()
-            .delete_shadow(name, alias, actor)
-            .await?;
+        self.catalog.delete_shadow(name, alias, actor).await?;
         self.reload().await
     }
 
-    /// The shadow of `alias` and its statistics since it was set.
-    pub fn stats(&self, name: &str, alias: &str) -> Option<(ShadowConfig, ShadowStats)> {
-        let config = self.configs.load().get(name)?.get(alias).cloned()?;
+    /// The shadow of `alias` (empty: `production`) of model `name` (empty: the default
+    /// model) and its statistics since it was set.
+    pub fn stats(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<(ShadowConfig, ShadowStats), ServiceError> {
+        let (name, alias) = (self.catalog.model_name(name), alias_or_production(alias));
+        let config = self
+            .configs
+            .load()
+            .get(name)
+            .and_then(|aliases| aliases.get(alias))
+            .cloned()
+            .ok_or_else(|| RegistryError::ShadowNotFound {
+                name: name.to_owned(),
+                alias: alias.to_owned(),
+            })?;
         let key = (name.to_owned(), alias.to_owned());
         let stats = lock(&self.stats).get(&key).cloned().unwrap_or_default();
-        Some((config, stats))
+        Ok((config, stats))
     }
 
     /// Every shadow in force with its statistics, for the metrics page.
@@ -285,11 +263,11 @@ impl Shadowing {
         let key = (job.config.name.clone(), job.config.alias.clone());
         let rows = job.customers.len() as u64;
         let shadow = match self
-            .store
-            .resolve(&ModelSelector {
-                name: job.config.name.clone(),
-                version: VersionRef::Number(job.config.shadow_version),
-            })
+            .catalog
+            .resolve(&ModelSelector::by_number(
+                job.config.name.clone(),
+                job.config.shadow_version,
+            ))
             .await
         {
             Ok(shadow) => shadow,
@@ -339,12 +317,7 @@ impl Shadowing {
             }
         });
         if job.config.record && !pairs.is_empty() {
-            match self
-                .store
-                .registry()
-                .record_shadow_scores(&job.config, &pairs)
-                .await
-            {
+            match self.catalog.record_shadow_scores(&job.config, &pairs).await {
                 Ok(()) => self.with_stats(key, |stats| stats.recorded += pairs.len() as u64),
                 Err(error) => tracing::warn!(%error, "cannot record shadow scores"),
             }
@@ -365,15 +338,6 @@ async fn run(shadowing: std::sync::Weak<Shadowing>, mut jobs: mpsc::Receiver<Sha
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spearman_matches_hand_computed_ranks() {
-        // Ranks (1, 2, 3, 4, 5) against (2, 1, 4, 3, 5): 1 − 6·Σd²/(n(n²−1)) = 1 − 6·4/120.
-        let x = ranks(vec![0.1, 0.2, 0.3, 0.4, 0.5]);
-        let y = ranks(vec![0.25, 0.15, 0.45, 0.35, 0.55]);
-        assert!((pearson(&x, &y) - 0.8).abs() < 1e-12);
-        assert_eq!(ranks(vec![0.3, 0.1, 0.3]), vec![2.5, 1.0, 2.5]);
-    }
 
     #[test]
     fn quantiles_read_the_bucket_bounds() {

@@ -1,10 +1,10 @@
 //! Bearer tokens: one for registry writes, an optional one for scoring and registry
 //! reads. Missing credentials are UNAUTHENTICATED, wrong ones PERMISSION_DENIED.
 
-use churn_registry::Actor;
 use tonic::metadata::MetadataMap;
 
-use crate::error::ServiceError;
+use crate::domain::Actor;
+use crate::domain::error::ServiceError;
 
 /// Metadata key a client may set to name itself in the audit log.
 const ACTOR_HEADER: &str = "x-churn-actor";

@@ -3,14 +3,19 @@
 //! `Σ (actual − expected) · ln(actual / expected)` over bins fixed by the reference:
 //! deciles for numbers (plus a bin for missing values), one bin per category (plus one
 //! for the unseen), ten equal-width bins for the score.
+//!
+//! [`Drift`] keeps one tracker per version. The first rows of a version open its tracker
+//! and send a [`ReferenceRequest`]; whoever reads the version's reference dataset (the
+//! domain) answers with [`Drift::set_reference`] or [`Drift::set_unavailable`]. Drift
+//! never reads storage or scores anything itself.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
-use churn_engine::{ColumnMapping, CustomerBatch, FeatureKind, FeatureValue, Schema, ValueRef};
-use churn_registry::VersionRef;
+use churn_engine::{CustomerBatch, FeatureKind, FeatureValue, Schema, ValueRef};
+use tokio::sync::mpsc;
 
-use crate::store::{ModelStore, ServedModel};
+use crate::sync::lock;
 
 /// Shares below this count as this, so that an empty bin has a finite index.
 const FLOOR: f64 = 1e-4;
@@ -192,103 +197,173 @@ pub fn psi(actual: &[f64], expected: &[f64]) -> f64 {
         .sum()
 }
 
-fn reference_from(schema: &Schema, rows: &[Vec<FeatureValue>], scores: &[f64]) -> Reference {
-    let bins: Vec<Bins> = schema
-        .features
-        .iter()
-        .enumerate()
-        .map(|(i, feature)| match feature.kind {
-            FeatureKind::Number => {
-                let mut values: Vec<f64> = rows
-                    .iter()
-                    .filter_map(|r| match r[i] {
-                        FeatureValue::Number(v) if !v.is_nan() => Some(v),
-                        _ => None,
-                    })
-                    .collect();
-                values.sort_by(f64::total_cmp);
-                let mut edges: Vec<f64> = (1..10)
-                    .filter_map(|d| values.get(d * values.len() / 10).copied())
-                    .collect();
-                edges.dedup();
-                Bins::Numeric { edges }
-            }
-            FeatureKind::Text | FeatureKind::Bool => {
-                let mut seen: Vec<String> = rows
-                    .iter()
-                    .filter_map(|r| match &r[i] {
-                        FeatureValue::Text(t) => Some(t.clone()),
-                        FeatureValue::Flag(f) => Some(f.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                seen.sort();
-                seen.dedup();
-                Bins::Categorical {
-                    index: seen.into_iter().enumerate().map(|(k, v)| (v, k)).collect(),
+impl Reference {
+    /// The bins and shares of a reference: its valid rows' values by schema position, and
+    /// their scores.
+    pub fn new(schema: &Schema, rows: &[Vec<FeatureValue>], scores: &[f64]) -> Reference {
+        let bins: Vec<Bins> = schema
+            .features
+            .iter()
+            .enumerate()
+            .map(|(i, feature)| match feature.kind {
+                FeatureKind::Number => {
+                    let mut values: Vec<f64> = rows
+                        .iter()
+                        .filter_map(|r| match r[i] {
+                            FeatureValue::Number(v) if !v.is_nan() => Some(v),
+                            _ => None,
+                        })
+                        .collect();
+                    values.sort_by(f64::total_cmp);
+                    let mut edges: Vec<f64> = (1..10)
+                        .filter_map(|d| values.get(d * values.len() / 10).copied())
+                        .collect();
+                    edges.dedup();
+                    Bins::Numeric { edges }
                 }
-            }
-        })
-        .collect();
-    let expected = bins
-        .iter()
-        .enumerate()
-        .map(|(i, b)| shares(rows.iter().map(|r| b.of(ValueRef::from(&r[i]))), b.count()))
-        .collect();
-    Reference {
-        names: schema.features.iter().map(|f| f.name.clone()).collect(),
-        bins,
-        expected,
-        expected_score: shares(scores.iter().map(|s| score_bin(*s)), SCORE_BINS),
+                FeatureKind::Text | FeatureKind::Bool => {
+                    let mut seen: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| match &r[i] {
+                            FeatureValue::Text(t) => Some(t.clone()),
+                            FeatureValue::Flag(f) => Some(f.to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    seen.sort();
+                    seen.dedup();
+                    Bins::Categorical {
+                        index: seen.into_iter().enumerate().map(|(k, v)| (v, k)).collect(),
+                    }
+                }
+            })
+            .collect();
+        let expected = bins
+            .iter()
+            .enumerate()
+            .map(|(i, b)| shares(rows.iter().map(|r| b.of(ValueRef::from(&r[i]))), b.count()))
+            .collect();
+        Reference {
+            names: schema.features.iter().map(|f| f.name.clone()).collect(),
+            bins,
+            expected,
+            expected_score: shares(scores.iter().map(|s| score_bin(*s)), SCORE_BINS),
+        }
     }
 }
 
-/// Reads the version's reference dataset and scores it; the reason when it cannot.
-pub async fn load_reference(
-    store: &ModelStore,
-    served: &Arc<ServedModel>,
-    rows: usize,
-) -> Result<Reference, String> {
-    let registry = store.registry();
-    let record = registry
-        .version(&served.name, &VersionRef::Number(served.version))
-        .await
-        .map_err(|e| e.to_string())?;
-    let name = record.metadata.reference_dataset;
-    if name.is_empty() {
-        return Err("the version has no reference dataset".to_owned());
+/// A version whose reference the drift trackers wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceRequest {
+    pub model: String,
+    pub version: u32,
+}
+
+/// One version's indices at a scrape.
+#[derive(Debug)]
+pub struct VersionDrift {
+    pub model: String,
+    pub version: u32,
+    pub window_rows: usize,
+    pub report: Option<DriftReport>,
+}
+
+type SharedTracker = Arc<Mutex<DriftTracker>>;
+
+/// The drift trackers of every version scored since start.
+#[derive(Debug)]
+pub struct Drift {
+    /// Recent rows per version the index is computed over.
+    window: usize,
+    /// Model name, then version: a scored batch looks its tracker up by borrowed name.
+    trackers: Mutex<BTreeMap<String, BTreeMap<u32, SharedTracker>>>,
+    requests: mpsc::UnboundedSender<ReferenceRequest>,
+}
+
+impl Drift {
+    /// The trackers, and the requests for references they will send (one per version,
+    /// on its first scored rows).
+    pub fn new(window: usize) -> (Drift, mpsc::UnboundedReceiver<ReferenceRequest>) {
+        let (requests, received) = mpsc::unbounded_channel();
+        let drift = Drift {
+            window,
+            trackers: Mutex::default(),
+            requests,
+        };
+        (drift, received)
     }
-    let dataset = registry.dataset(&name).await.map_err(|e| e.to_string())?;
-    let table = registry
-        .dataset_rows(&dataset, rows)
-        .await
-        .map_err(|e| e.to_string())?;
-    let served = Arc::clone(served);
-    tokio::task::spawn_blocking(move || {
-        let schema = served.model.schema();
-        let mapping = ColumnMapping::new(schema, &table.columns, None)
-            .map_err(|missing| format!("dataset {name:?} lacks {}", missing.join(", ")))?;
-        let customers: Vec<_> = table
-            .rows
+
+    /// Adds the scored rows of one engine call to the version's window.
+    pub fn observe(
+        &self,
+        model: &str,
+        version: u32,
+        schema: &Schema,
+        customers: &CustomerBatch,
+        scores: &[Option<f64>],
+    ) {
+        let tracker = self.tracker(model, version);
+        let mut tracker = lock(&tracker);
+        let scored: Vec<(usize, f64)> = scores
             .iter()
-            .map(|fields| mapping.customer(fields))
+            .enumerate()
+            .filter_map(|(row, s)| s.map(|s| (row, s)))
             .collect();
-        let predictions = served
-            .model
-            .predict(&customers)
-            .map_err(|e| e.to_string())?;
-        let mut kept_rows = Vec::new();
-        let mut scores = Vec::new();
-        for (customer, prediction) in customers.into_iter().zip(predictions) {
-            if let Ok(prediction) = prediction {
-                kept_rows.push(customer.features.into_iter().map(|(_, v)| v).collect());
-                scores.push(prediction.churn_probability);
-            }
+        for &(row, score) in scored.iter().rev().take(self.window).rev() {
+            tracker.observe(customers, schema, row, score, self.window);
         }
-        Ok(reference_from(schema, &kept_rows, &scores))
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    }
+
+    pub fn set_reference(&self, model: &str, version: u32, reference: Reference) {
+        lock(&self.tracker(model, version)).set_reference(reference);
+    }
+
+    pub fn set_unavailable(&self, model: &str, version: u32, reason: String) {
+        lock(&self.tracker(model, version)).set_unavailable(reason);
+    }
+
+    /// Every tracked version's window and indices.
+    pub fn reports(&self) -> Vec<VersionDrift> {
+        let trackers: Vec<(String, u32, SharedTracker)> = lock(&self.trackers)
+            .iter()
+            .flat_map(|(model, versions)| {
+                versions
+                    .iter()
+                    .map(move |(version, t)| (model.clone(), *version, Arc::clone(t)))
+            })
+            .collect();
+        trackers
+            .into_iter()
+            .map(|(model, version, tracker)| {
+                let tracker = lock(&tracker);
+                VersionDrift {
+                    model,
+                    version,
+                    window_rows: tracker.window_len(),
+                    report: tracker.report(),
+                }
+            })
+            .collect()
+    }
+
+    /// The version's tracker; creating it asks for its reference.
+    fn tracker(&self, model: &str, version: u32) -> SharedTracker {
+        let mut trackers = lock(&self.trackers);
+        if let Some(tracker) = trackers.get(model).and_then(|v| v.get(&version)) {
+            return Arc::clone(tracker);
+        }
+        let tracker = SharedTracker::default();
+        trackers
+            .entry(model.to_owned())
+            .or_default()
+            .insert(version, Arc::clone(&tracker));
+        // Nobody listening means nobody can load references: the window stays raw values.
+        let _ = self.requests.send(ReferenceRequest {
+            model: model.to_owned(),
+            version,
+        });
+        tracker
+    }
 }
 
 #[cfg(test)]

@@ -1,26 +1,26 @@
 //! The gRPC adapter of churn.v1.RegistryService: check the token, convert, one call to
-//! the store or the registry, convert back.
+//! the catalog (or the evaluations, for a gated alias move), convert back.
 
 use std::sync::Arc;
 
 use churn_api::v1 as pb;
 use churn_api::v1::registry_service_server::RegistryService;
-use churn_registry::{ArtifactKind, Staged};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{self, Access, Auth};
-use crate::error::ServiceError;
-use crate::evaluating::Evaluating;
-use crate::scoring_service::stream_read_error;
-use crate::shadow::Shadowing;
-use crate::store::ModelStore;
-use crate::{from_proto, to_proto};
+use crate::api::auth::{self, Access, Auth};
+use crate::api::scoring::stream_read_error;
+use crate::api::{from_proto, to_proto};
+use crate::domain::catalog::Catalog;
+use crate::domain::error::ServiceError;
+use crate::domain::evaluating::Evaluating;
+use crate::domain::shadows::Shadowing;
+use crate::domain::{ArtifactKind, Staged};
 
 #[derive(Debug, Clone)]
 pub struct RegistryApi {
     pub shadowing: Arc<Shadowing>,
     pub evaluating: Arc<Evaluating>,
-    pub store: Arc<ModelStore>,
+    pub catalog: Arc<Catalog>,
     pub auth: Auth,
     pub max_model_bytes: u64,
     pub max_dataset_bytes: u64,
@@ -35,7 +35,7 @@ enum UploadPart<M> {
 
 /// Reads an upload stream into a staged file: metadata first, then chunks, within `limit`.
 async fn receive_upload<T, M>(
-    store: &ModelStore,
+    catalog: &Catalog,
     mut stream: Streaming<T>,
     kind: ArtifactKind,
     limit: u64,
@@ -48,11 +48,7 @@ async fn receive_upload<T, M>(
         )
         .into());
     };
-    let mut staging = store
-        .registry()
-        .stage(kind, limit)
-        .await
-        .map_err(ServiceError::from)?;
+    let mut staging = catalog.stage(kind, limit).await?;
     while let Some(message) = stream.message().await.map_err(stream_read_error)? {
         match split(message) {
             UploadPart::Chunk(bytes) => staging.write(&bytes).await.map_err(ServiceError::from)?,
@@ -84,7 +80,7 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Write)?;
         let actor = auth::actor(request.metadata());
         let (metadata, staged) = receive_upload(
-            &self.store,
+            &self.catalog,
             request.into_inner(),
             ArtifactKind::Model,
             self.max_model_bytes,
@@ -100,7 +96,7 @@ impl RegistryService for RegistryApi {
         )
         .await?;
         let record = self
-            .store
+            .catalog
             .register(from_proto::registration(metadata)?, staged, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
@@ -112,17 +108,7 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let selector = from_proto::model_selector(request.into_inner().model)?;
-        let name = if selector.name.is_empty() {
-            self.store.default_model()
-        } else {
-            &selector.name
-        };
-        let record = self
-            .store
-            .registry()
-            .version(name, &selector.version)
-            .await
-            .map_err(ServiceError::from)?;
+        let record = self.catalog.version_record(&selector).await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
 
@@ -131,12 +117,7 @@ impl RegistryService for RegistryApi {
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
-        let models = self
-            .store
-            .registry()
-            .list_models()
-            .await
-            .map_err(ServiceError::from)?;
+        let models = self.catalog.list_models().await?;
         Ok(Response::new(pb::ListModelsResponse {
             models: models.into_iter().map(to_proto::model_summary).collect(),
         }))
@@ -149,11 +130,9 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let versions = self
-            .store
-            .registry()
+            .catalog
             .list_versions(&request.name, request.include_archived)
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         Ok(Response::new(pb::ListModelVersionsResponse {
             versions: versions.into_iter().map(to_proto::model_version).collect(),
         }))
@@ -172,7 +151,7 @@ impl RegistryService for RegistryApi {
                 .await?;
         }
         let record = self
-            .store
+            .catalog
             .set_alias(&request.name, &request.alias, request.version, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
@@ -186,7 +165,7 @@ impl RegistryService for RegistryApi {
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
         let record = self
-            .store
+            .catalog
             .set_threshold(&request.name, request.version, request.threshold, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
@@ -223,7 +202,7 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Write)?;
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
-        self.store
+        self.catalog
             .delete_alias(&request.name, &request.alias, &actor)
             .await?;
         Ok(Response::new(pb::DeleteAliasResponse {}))
@@ -237,11 +216,9 @@ impl RegistryService for RegistryApi {
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
         let record = self
-            .store
-            .registry()
+            .catalog
             .archive(&request.name, request.version, &actor)
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
 
@@ -253,7 +230,7 @@ impl RegistryService for RegistryApi {
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
         let record = self
-            .store
+            .catalog
             .set_reference_dataset(&request.name, request.version, &request.dataset, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
@@ -266,7 +243,7 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Write)?;
         let actor = auth::actor(request.metadata());
         let (metadata, staged) = receive_upload(
-            &self.store,
+            &self.catalog,
             request.into_inner(),
             ArtifactKind::Dataset,
             self.max_dataset_bytes,
@@ -280,11 +257,9 @@ impl RegistryService for RegistryApi {
         )
         .await?;
         let record = self
-            .store
-            .registry()
+            .catalog
             .upload_dataset(from_proto::dataset(metadata), staged, &actor)
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         Ok(Response::new(to_proto::dataset(record)))
     }
 
@@ -293,12 +268,7 @@ impl RegistryService for RegistryApi {
         request: Request<pb::ListDatasetsRequest>,
     ) -> Result<Response<pb::ListDatasetsResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
-        let datasets = self
-            .store
-            .registry()
-            .list_datasets()
-            .await
-            .map_err(ServiceError::from)?;
+        let datasets = self.catalog.list_datasets().await?;
         Ok(Response::new(pb::ListDatasetsResponse {
             datasets: datasets.into_iter().map(to_proto::dataset).collect(),
         }))
@@ -311,12 +281,7 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let version = (request.version != 0).then_some(request.version);
-        let records = self
-            .store
-            .registry()
-            .evaluations(&request.name, version)
-            .await
-            .map_err(ServiceError::from)?;
+        let records = self.catalog.evaluations(&request.name, version).await?;
         let evaluations = records
             .into_iter()
             .map(to_proto::evaluation)

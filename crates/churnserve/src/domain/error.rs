@@ -1,5 +1,5 @@
 //! The server's error type: what a request can fail with before or around the engine and
-//! the registry. `status.rs` maps it to gRPC codes.
+//! the registry. `api/status.rs` maps it to gRPC codes.
 
 use churn_engine::{EngineError, RowError};
 use churn_explain::ExplainError;
@@ -61,4 +61,20 @@ pub enum ServiceError {
     PermissionDenied(String),
     #[error("a server task failed: {0}")]
     TaskFailed(String),
+    /// The server is draining; the caller resumes elsewhere from `resume_from`.
+    #[error(
+        "the server is shutting down; rows before {resume_from} were answered: resume from row {resume_from} on another server"
+    )]
+    ShuttingDown { resume_from: u64 },
+}
+
+impl ServiceError {
+    /// The same failure for each of the callers one engine call served: engine errors
+    /// keep their kind (and so their status code) for every caller.
+    pub fn for_each_caller(&self) -> ServiceError {
+        match self {
+            ServiceError::Engine(error) => ServiceError::Engine(error.clone()),
+            other => ServiceError::TaskFailed(other.to_string()),
+        }
+    }
 }

@@ -1,0 +1,576 @@
+//! The registry's own tests: real SQLite files in temporary directories, property tests
+//! of concurrent writes, and the offline check.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+
+fn actor() -> Actor {
+    Actor("test".to_owned())
+}
+
+fn new_version(name: &str, aliases: &[&str]) -> NewVersion {
+    NewVersion {
+        name: name.to_owned(),
+        metadata: VersionMetadata {
+            description: "a test model".to_owned(),
+            tags: BTreeMap::from([("team".to_owned(), "retention".to_owned())]),
+            feature_names: Vec::new(),
+            features: vec![FeatureRecord {
+                name: "tenure".to_owned(),
+                kind: "number".to_owned(),
+                allowed_values: Vec::new(),
+            }],
+            class_labels: vec!["0".to_owned(), "1".to_owned()],
+            positive_class: "1".to_owned(),
+            threshold: 0.5,
+            risk_band_cuts: [0.3, 0.6],
+            reference_dataset: String::new(),
+            producer: "test".to_owned(),
+        },
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+async fn staged(registry: &Registry, kind: ArtifactKind, bytes: &[u8]) -> Staged {
+    let mut staging = registry.stage(kind, 1 << 20).await.expect("stage");
+    staging.write(bytes).await.expect("write");
+    staging.finish().await.expect("finish")
+}
+
+async fn register(
+    registry: &Registry,
+    name: &str,
+    bytes: &[u8],
+    aliases: &[&str],
+) -> Result<VersionRecord, RegistryError> {
+    let upload = staged(registry, ArtifactKind::Model, bytes).await;
+    registry
+        .register(new_version(name, aliases), upload, &actor())
+        .await
+}
+
+/// A registry in a temporary directory with "churn" versions 1 (aliased `production`)
+/// and 2.
+async fn two_versions() -> (tempfile::TempDir, Registry) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path()).await.expect("open");
+    register(&registry, "churn", b"model one", &["production"])
+        .await
+        .expect("v1");
+    register(&registry, "churn", b"model two", &[])
+        .await
+        .expect("v2");
+    (dir, registry)
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[derive(Debug, Clone)]
+enum Write {
+    Register(usize),
+    SetAlias(usize, usize, u32),
+    Archive(usize, u32),
+}
+
+const NAMES: [&str; 2] = ["churn", "upsell"];
+const ALIASES: [&str; 2] = ["production", "staging"];
+
+fn write() -> impl proptest::strategy::Strategy<Value = Write> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..2usize).prop_map(Write::Register),
+        (0..2usize, 0..2usize, 1..5u32).prop_map(|(n, a, v)| Write::SetAlias(n, a, v)),
+        (0..2usize, 1..5u32).prop_map(|(n, v)| Write::Archive(n, v)),
+    ]
+}
+
+/// Runs one lane of writes in order; returns how many versions it registered per name.
+/// Refusals (unknown version, archived target, aliased version) are expected; a storage
+/// error is not.
+async fn run_lane(registry: Arc<Registry>, lane: usize, writes: Vec<Write>) -> [u32; 2] {
+    let mut registered = [0; 2];
+    for (i, write) in writes.into_iter().enumerate() {
+        let outcome = match write {
+            Write::Register(n) => {
+                let bytes = format!("lane {lane} write {i}");
+                registered[n] += 1;
+                register(&registry, NAMES[n], bytes.as_bytes(), &[])
+                    .await
+                    .map(drop)
+            }
+            Write::SetAlias(n, a, v) => registry
+                .set_alias(NAMES[n], ALIASES[a], v, &actor())
+                .await
+                .map(drop),
+            Write::Archive(n, v) => registry.archive(NAMES[n], v, &actor()).await.map(drop),
+        };
+        match outcome {
+            Ok(())
+            | Err(
+                RegistryError::ModelNotFound(_)
+                | RegistryError::VersionNotFound { .. }
+                | RegistryError::Conflict(_),
+            ) => {}
+            Err(other) => panic!("lane {lane} write {i}: {other}"),
+        }
+    }
+    registered
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #[test]
+    fn concurrent_writes_keep_numbering_gap_free_and_aliases_valid(
+        lanes in proptest::collection::vec(proptest::collection::vec(write(), 1..12), 2..4)
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let registry = Arc::new(Registry::open(dir.path()).await.expect("open"));
+            let lanes: Vec<_> = lanes
+                .into_iter()
+                .enumerate()
+                .map(|(lane, writes)| tokio::spawn(run_lane(Arc::clone(&registry), lane, writes)))
+                .collect();
+            let mut registered = [0u32; 2];
+            for lane in lanes {
+                let counts = lane.await.expect("lane");
+                registered[0] += counts[0];
+                registered[1] += counts[1];
+            }
+            for (name, count) in NAMES.iter().zip(registered) {
+                let numbers: Vec<u32> = match registry.list_versions(name, true).await {
+                    Ok(versions) => versions.iter().map(|v| v.version).collect(),
+                    Err(RegistryError::ModelNotFound(_)) => Vec::new(),
+                    Err(other) => panic!("{other}"),
+                };
+                assert_eq!(numbers, (1..=count).collect::<Vec<_>>(), "{name}: gap-free");
+            }
+            for alias in registry.aliases().await.expect("aliases") {
+                let target = registry
+                    .version(&alias.name, &VersionRef::Number(alias.version))
+                    .await
+                    .expect("an alias points at a version");
+                assert!(!target.archived, "{alias:?} points at an archived version");
+            }
+            assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+        });
+    }
+}
+
+#[tokio::test]
+async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
+    let (dir, registry) = two_versions().await;
+    assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+
+    // A version inserted and an alias moved by hand, with no audit entry.
+    sqlx::query(
+        "INSERT INTO model_versions SELECT name, 3, sha256, size_bytes, created_at, description, tags, \
+         feature_names, features, class_labels, positive_class, threshold, risk_band_cuts, \
+         reference_dataset, producer, archived FROM model_versions WHERE version = 2",
+    )
+    .execute(&registry.pool)
+    .await
+    .expect("insert");
+    sqlx::query("UPDATE aliases SET version = 2")
+        .execute(&registry.pool)
+        .await
+        .expect("move");
+    sqlx::query("UPDATE model_versions SET archived = 1 WHERE version = 2")
+        .execute(&registry.pool)
+        .await
+        .expect("archive");
+    std::fs::write(dir.path().join("artifacts/models/stray.onnx"), b"x").expect("stray");
+    let findings = check(dir.path()).await.expect("check");
+    let problems: Vec<(Severity, &str)> = findings
+        .iter()
+        .map(|f| (f.severity, f.problem.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (
+                Severity::Damage,
+                "alias \"production\" of model \"churn\" points at archived version 2"
+            ),
+            (
+                Severity::Damage,
+                "model \"churn\" version 3 has no registration in the audit log"
+            ),
+            (
+                Severity::Damage,
+                "alias \"production\" of model \"churn\" points at version 2 but the audit log's last move of it says version 1"
+            ),
+            (
+                Severity::Leftover,
+                &*format!(
+                    "{} belongs to no version or dataset",
+                    dir.path().join("artifacts/models/stray.onnx").display()
+                )
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path()).await.expect("open");
+    assert!(registry.is_empty().await.expect("empty"));
+    let first = register(&registry, "churn", b"model one", &["production"])
+        .await
+        .expect("v1");
+    let second = register(&registry, "churn", b"model two", &[])
+        .await
+        .expect("v2");
+    let other = register(&registry, "other", b"model one", &[])
+        .await
+        .expect("other v1");
+    assert_eq!((first.version, second.version, other.version), (1, 2, 1));
+    assert_eq!(first.aliases, ["production"]);
+    assert_eq!(first.sha256, sha256_hex(b"model one"));
+    assert_eq!(first.metadata.tags["team"], "retention");
+    let production = registry
+        .version("churn", &VersionRef::Alias("production".to_owned()))
+        .await
+        .expect("alias");
+    assert_eq!(production.version, 1);
+    assert_eq!(
+        registry.model_bytes(&second).await.expect("bytes"),
+        b"model two"
+    );
+    // The same bytes under two names are stored once.
+    assert_eq!(files(&dir.path().join("artifacts/models")).len(), 2);
+
+    let models = registry.list_models().await.expect("models");
+    assert_eq!(
+        models
+            .iter()
+            .map(|m| (m.name.as_str(), m.latest_version))
+            .collect::<Vec<_>>(),
+        [("churn", 2), ("other", 1)]
+    );
+    assert_eq!(
+        models[0].aliases,
+        BTreeMap::from([("production".to_owned(), 1)])
+    );
+    let actions: Vec<String> = registry
+        .audit_log()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.name))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "register_model churn",
+            "set_alias churn",
+            "register_model churn",
+            "register_model other"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_registrations_get_distinct_gap_free_versions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = std::sync::Arc::new(Registry::open(dir.path()).await.expect("open"));
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let registry = std::sync::Arc::clone(&registry);
+            tokio::spawn(async move {
+                register(&registry, "churn", format!("model {i}").as_bytes(), &[])
+                    .await
+                    .expect("register")
+                    .version
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.push(task.await.expect("task"));
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=8).collect::<Vec<u32>>());
+}
+
+#[tokio::test]
+async fn a_refused_registration_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path()).await.expect("open");
+    let error = register(&registry, "bad name!", b"bytes", &[])
+        .await
+        .expect_err("invalid name");
+    assert!(matches!(error, RegistryError::Invalid(_)), "{error}");
+    let error = register(&registry, "churn", b"bytes", &["not an alias"])
+        .await
+        .expect_err("invalid alias");
+    assert!(matches!(error, RegistryError::Invalid(_)), "{error}");
+    assert!(registry.is_empty().await.expect("empty"));
+    assert!(files(&dir.path().join("artifacts/models")).is_empty());
+    assert!(files(&dir.path().join("artifacts/tmp")).is_empty());
+
+    let mut staging = registry.stage(ArtifactKind::Model, 4).await.expect("stage");
+    assert!(matches!(
+        staging.write(b"too long").await,
+        Err(RegistryError::TooLarge { limit: 4 })
+    ));
+    drop(staging);
+    assert!(
+        files(&dir.path().join("artifacts/tmp")).is_empty(),
+        "an abandoned upload is removed"
+    );
+    assert_eq!(
+        register(&registry, "churn", b"good", &[])
+            .await
+            .expect("next")
+            .version,
+        1,
+        "no number consumed"
+    );
+}
+
+#[tokio::test]
+async fn shadows_are_audited_replaced_deleted_and_their_scores_kept() {
+    let (_dir, registry) = two_versions().await;
+    let shadow = |version, record| ShadowConfig {
+        name: "churn".to_owned(),
+        alias: "production".to_owned(),
+        shadow_version: version,
+        record,
+    };
+    assert!(matches!(
+        registry.set_shadow(&shadow(9, false), &actor()).await,
+        Err(RegistryError::VersionNotFound { version: 9, .. })
+    ));
+    registry
+        .set_shadow(&shadow(2, false), &actor())
+        .await
+        .expect("set");
+    registry
+        .set_shadow(&shadow(2, true), &actor())
+        .await
+        .expect("replace");
+    assert_eq!(
+        registry.shadows().await.expect("shadows"),
+        vec![shadow(2, true)]
+    );
+    let pair = ShadowScore {
+        customer_id: "7590-VHVEG".to_owned(),
+        served_version: 1,
+        served_score: 0.25,
+        shadow_score: 0.5,
+    };
+    registry
+        .record_shadow_scores(&shadow(2, true), std::slice::from_ref(&pair))
+        .await
+        .expect("record");
+    assert_eq!(
+        registry
+            .shadow_scores("churn", "production")
+            .await
+            .expect("scores"),
+        vec![pair]
+    );
+    registry
+        .delete_shadow("churn", "production", &actor())
+        .await
+        .expect("delete");
+    assert!(registry.shadows().await.expect("shadows").is_empty());
+    assert!(matches!(
+        registry
+            .delete_shadow("churn", "production", &actor())
+            .await,
+        Err(RegistryError::ShadowNotFound { .. })
+    ));
+    let actions: Vec<String> = registry
+        .audit_log()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|entry| entry.action)
+        .filter(|action| action.contains("shadow"))
+        .collect();
+    assert_eq!(actions, ["set_shadow", "set_shadow", "delete_shadow"]);
+}
+
+#[tokio::test]
+async fn alias_and_archive_rules() {
+    let (_dir, registry) = two_versions().await;
+    let error = registry
+        .archive("churn", 1, &actor())
+        .await
+        .expect_err("aliased");
+    assert!(
+        error
+            .to_string()
+            .contains("still the target of alias(es) production"),
+        "{error}"
+    );
+    assert!(
+        registry
+            .archive("churn", 2, &actor())
+            .await
+            .expect("archive")
+            .archived
+    );
+    let error = registry
+        .set_alias("churn", "production", 2, &actor())
+        .await
+        .expect_err("archived");
+    assert!(matches!(error, RegistryError::Conflict(_)), "{error}");
+    assert_eq!(
+        registry
+            .list_versions("churn", false)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        registry
+            .list_versions("churn", true)
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+    assert!(matches!(
+        registry.set_alias("churn", "production", 9, &actor()).await,
+        Err(RegistryError::VersionNotFound { version: 9, .. })
+    ));
+    assert!(matches!(
+        registry.set_alias("nope", "production", 1, &actor()).await,
+        Err(RegistryError::ModelNotFound(_))
+    ));
+    registry
+        .delete_alias("churn", "production", &actor())
+        .await
+        .expect("delete");
+    assert!(matches!(
+        registry.delete_alias("churn", "production", &actor()).await,
+        Err(RegistryError::AliasNotFound { .. })
+    ));
+    assert!(matches!(
+        registry
+            .version("churn", &VersionRef::Alias("production".to_owned()))
+            .await,
+        Err(RegistryError::AliasNotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything_and_removes_what_a_crash_left() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = {
+        let registry = Registry::open(dir.path()).await.expect("open");
+        register(&registry, "churn", b"one", &["production"])
+            .await
+            .expect("v1")
+    };
+    std::fs::write(
+        dir.path().join("artifacts/tmp/models-1-2-3.part"),
+        b"half an upload",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path()
+            .join("artifacts/models")
+            .join(format!("{}.onnx", sha256_hex(b"orphan"))),
+        b"orphan",
+    )
+    .expect("write");
+    let registry = Registry::open(dir.path()).await.expect("reopen");
+    assert_eq!(
+        registry
+            .version("churn", &VersionRef::Alias("production".to_owned()))
+            .await
+            .expect("v1"),
+        before
+    );
+    assert_eq!(
+        files(&dir.path().join("artifacts/models")),
+        [format!("{}.onnx", before.sha256)]
+    );
+    assert!(files(&dir.path().join("artifacts/tmp")).is_empty());
+
+    std::fs::write(
+        dir.path()
+            .join("artifacts/models")
+            .join(format!("{}.onnx", before.sha256)),
+        b"tampered",
+    )
+    .expect("write");
+    let error = registry.model_bytes(&before).await.expect_err("corrupt");
+    assert!(error.to_string().contains("has changed on disk"), "{error}");
+}
+
+#[tokio::test]
+async fn datasets_are_counted_unique_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = Registry::open(dir.path()).await.expect("open");
+    let dataset = |name: &str| NewDataset {
+        name: name.to_owned(),
+        label_column: "churn".to_owned(),
+        positive_label: "Yes".to_owned(),
+        description: String::new(),
+    };
+    let csv = b"customerid,tenure,churn\na,1,Yes\nb,2,No\nc,3,Yes\n";
+    let upload = staged(&registry, ArtifactKind::Dataset, csv).await;
+    let record = registry
+        .upload_dataset(dataset("holdout"), upload, &actor())
+        .await
+        .expect("upload");
+    assert_eq!(
+        (record.rows, record.positives, record.columns.len()),
+        (3, 2, 3)
+    );
+    assert_eq!(
+        std::fs::read(registry.dataset_path(&record)).expect("stored"),
+        csv
+    );
+    let upload = staged(&registry, ArtifactKind::Dataset, csv).await;
+    assert!(matches!(
+        registry
+            .upload_dataset(dataset("holdout"), upload, &actor())
+            .await,
+        Err(RegistryError::DatasetExists(_))
+    ));
+
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"customerid,tenure\na,1\n",
+            "label_column \"churn\" is not a column of the header",
+        ),
+        (b"customerid,tenure,churn\na,1,Yes\nb,2\n", "csv line 3"),
+    ];
+    for (bytes, fragment) in cases {
+        let upload = staged(&registry, ArtifactKind::Dataset, bytes).await;
+        let error = registry
+            .upload_dataset(dataset("broken"), upload, &actor())
+            .await
+            .expect_err("invalid csv");
+        assert!(error.to_string().contains(fragment), "{error}");
+    }
+    assert_eq!(registry.list_datasets().await.expect("list").len(), 1);
+    assert_eq!(files(&dir.path().join("artifacts/datasets")).len(), 1);
+}

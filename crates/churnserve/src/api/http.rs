@@ -1,0 +1,119 @@
+//! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and whatever later
+//! adapters add) served over HTTP/1.1 with keep-alive. A client gets `timeout` to send
+//! each request's headers — the clock starts when the connection opens and again when it
+//! goes idle, so idle and byte-at-a-time connections are closed — and a request gets
+//! `timeout` to be answered, its body included. Accept errors (out of file descriptors)
+//! back off instead of spinning. The port closes when the gRPC server stops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+use crate::observe::metrics::{self, Metrics};
+
+/// How long the accept loop waits after an accept error before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// What the probes and the scrape read.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    /// What `/readyz` answers.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The routes of the HTTP port.
+pub fn router(state: HttpState, timeout: Duration) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "try /metrics, /healthz or /readyz\n") })
+        .layer(RequestBodyTimeoutLayer::new(timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+async fn scrape(State(state): State<HttpState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+}
+
+async fn readiness(State(state): State<HttpState>) -> impl IntoResponse {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+/// Serves `router` on `listener` until `stop` turns true, then closes every connection.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .keep_alive(true);
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            // Reap finished connections so the set holds only open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let connection = http.serve_connection(
+                        TokioIo::new(stream),
+                        TowerToHyperService::new(router.clone()),
+                    );
+                    connections.spawn(async move {
+                        if let Err(error) = connection.await {
+                            log_connection_error(peer, &error);
+                        }
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the HTTP port cannot accept a connection; retrying");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+fn log_connection_error(peer: SocketAddr, error: &hyper::Error) {
+    if error.is_timeout() {
+        tracing::debug!(%peer, "HTTP connection closed: too slow to send a request");
+    } else {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+    }
+}
