@@ -13,6 +13,7 @@ use churn_explain::ExplainOptions;
 use crate::api::auth::Token;
 use crate::domain::MicroBatchSettings;
 use crate::domain::explaining::ExplainSettings;
+use crate::observe::telemetry::LogFormat;
 
 /// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.
 const PERMUTATION_REPEATS: usize = 5;
@@ -169,14 +170,6 @@ pub struct Config {
     /// Most rows MEAN_ABS_SHAP importance explains (a dataset's first rows).
     #[arg(long, env = "CHURNSERVE_SHAP_IMPORTANCE_ROWS", default_value_t = 200)]
     pub shap_importance_rows: usize,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Human,
-    Json,
 }
 
 /// Where the HTTP port listens, or nowhere (`off`).

@@ -27,12 +27,12 @@ pub use api::auth::Token;
 use api::kserve::KServeApi;
 use api::registry::RegistryApi;
 use api::scoring::ScoringApi;
-pub use config::{Config, ConfigError, LogFormat};
+pub use config::{Config, ConfigError};
 use domain::catalog::{Catalog, CatalogOptions};
 use domain::error::ServiceError;
 pub use domain::seed::BUNDLED_MODEL;
 use domain::served::ModelSelector;
-pub use observe::telemetry::{Telemetry, TelemetryError};
+pub use observe::telemetry::{LogFormat, Telemetry, TelemetryError};
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
 /// window update every 64 KiB; these let a 10,000-row batch arrive in a few round trips.
