@@ -17,12 +17,12 @@ COPY --from=build /src/target/release/churnserve /src/target/release/churnctl /u
 COPY --from=build /src/.onnxruntime/libonnxruntime.so.1.31.1 /usr/local/lib/
 ENV ORT_DYLIB_PATH=/usr/local/lib/libonnxruntime.so.1.31.1 \
     CHURNSERVE_LISTEN=0.0.0.0:50051 \
-    CHURNSERVE_METRICS_LISTEN=0.0.0.0:9464 \
+    CHURNSERVE_HTTP_LISTEN=0.0.0.0:8000 \
     CHURNSERVE_DATA_DIR=/var/lib/churnserve
 USER 10001
 VOLUME ["/var/lib/churnserve"]
-EXPOSE 50051 9464
+EXPOSE 50051 8000
 # /readyz over bash's /dev/tcp: the slim image has no HTTP client, and needs none.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
-    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9464 && printf 'GET /readyz HTTP/1.1\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000 && printf 'GET /readyz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '"]
 ENTRYPOINT ["churnserve", "serve"]

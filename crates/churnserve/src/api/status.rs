@@ -74,3 +74,24 @@ fn engine_code(error: &EngineError) -> Code {
         | EngineError::Inference(_) => Code::Internal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_shared_by_a_micro_batch_keeps_its_code_for_every_caller() {
+        let failures = [
+            ServiceError::Engine(EngineError::InvalidModel("no such input".to_owned())),
+            ServiceError::Engine(EngineError::Inference("bad shape".to_owned())),
+            ServiceError::TaskFailed("panicked".to_owned()),
+        ];
+        for failure in failures {
+            let shared = failure.for_each_caller();
+            assert_eq!(Status::from(shared).code(), Status::from(failure).code(),);
+        }
+        let shared =
+            ServiceError::Engine(EngineError::InvalidModel("x".to_owned())).for_each_caller();
+        assert_eq!(Status::from(shared).code(), Code::FailedPrecondition);
+    }
+}
