@@ -11,41 +11,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use churn_api::v1 as pb;
-use tests::TestServer;
+use tests::{TestServer, free_port, http_connect, http_get, sample};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("binds")
-        .local_addr()
-        .expect("address")
-        .port()
-}
-
-async fn connect(port: u16) -> TcpStream {
-    // The server binds its HTTP port while it starts, after the test spawned it.
-    for _ in 0..200 {
-        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await {
-            return stream;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the HTTP port accepts connections");
-}
-
-/// The body of `GET /metrics`, on a connection of its own.
+/// The body of `GET /metrics`.
 async fn scrape(port: u16) -> String {
-    let mut stream = connect(port).await;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("reads");
-    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let (status, body) = http_get(port, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    body
 }
 
 /// Every series of a scrape: its sample lines without their values.
@@ -55,13 +28,6 @@ fn series(scrape: &str) -> BTreeSet<String> {
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .map(|line| line.rsplit_once(' ').expect("a value").0.to_owned())
         .collect()
-}
-
-fn sample(scrape: &str, series: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,13 +159,13 @@ async fn idle_and_slow_connections_neither_starve_metrics_nor_stay_open() {
     .await;
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
-        idle.push(connect(port).await);
+        idle.push(http_connect(port).await);
     }
     // Each slow client sends its request one byte at a time, never finishing in time.
     let request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Padding: ";
     let mut slow = Vec::with_capacity(SLOW);
     for _ in 0..SLOW {
-        let mut stream = connect(port).await;
+        let mut stream = http_connect(port).await;
         slow.push(tokio::spawn(async move {
             let started = Instant::now();
             for byte in request.iter().cycle() {
@@ -229,7 +195,7 @@ async fn idle_and_slow_connections_neither_starve_metrics_nor_stay_open() {
         );
     }
     // Idle connections are closed once the header timeout passes, not before.
-    let mut first = connect(port).await;
+    let mut first = http_connect(port).await;
     let opened = Instant::now();
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(2 * TIMEOUT, first.read(&mut byte)).await;

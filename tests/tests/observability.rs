@@ -7,60 +7,15 @@ use std::time::Duration;
 use churn_api::inference as kserve;
 use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
-use tests::{BUNDLED_MODEL, PYTHON_TOLERANCE, TestServer, fixture};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn get(port: u16, path: &str) -> (String, String) {
-    // The server binds its metrics port while it starts, after this test spawned it.
-    let mut stream = None;
-    for _ in 0..200 {
-        if let Ok(connected) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            stream = Some(connected);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let mut stream = stream.expect("the metrics port accepts connections");
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("reads");
-    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
-}
-
-/// The value of the first sample whose line starts with `prefix`.
-fn sample(scrape: &str, prefix: &str) -> Option<f64> {
-    scrape
-        .lines()
-        .find(|line| line.starts_with(prefix))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
+use tests::{BUNDLED_MODEL, PYTHON_TOLERANCE, TestServer, fixture, free_port, http_get, sample};
 
 /// Rows scored and ONNX Runtime runs so far, from the batch-size histogram.
 async fn engine_rows_and_runs(port: u16) -> (f64, f64) {
-    let scrape = get(port, "/metrics").await.1;
+    let scrape = http_get(port, "/metrics").await.1;
     (
         sample(&scrape, "churn_batch_rows_sum").expect("batch rows"),
         sample(&scrape, "churn_batch_rows_count").expect("engine calls"),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("binds")
-        .local_addr()
-        .expect("address")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,9 +26,9 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         config.drift_window = 400;
     })
     .await;
-    assert_eq!(get(port, "/healthz").await.0, "HTTP/1.1 200 OK");
-    assert_eq!(get(port, "/readyz").await.0, "HTTP/1.1 200 OK");
-    assert_eq!(get(port, "/nope").await.0, "HTTP/1.1 404 Not Found");
+    assert_eq!(http_get(port, "/healthz").await.0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(port, "/readyz").await.0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(port, "/nope").await.0, "HTTP/1.1 404 Not Found");
 
     let mut scoring = server.scoring().await;
     let customers = fixture("models/fixtures/telco-logreg.json", "customers");
@@ -94,7 +49,7 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
     };
     scoring.score(invalid).await.expect_err("invalid");
 
-    let (status, scrape) = get(port, "/metrics").await;
+    let (status, scrape) = http_get(port, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let rows = r#"churn_rows_scored_total{model="telco-churn",version="1"}"#;
     assert_eq!(
@@ -131,7 +86,7 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
     let contract = r#"churn_feature_psi{model="telco-churn",version="1",feature="contract"}"#;
     let mut before = None;
     for _ in 0..100 {
-        before = sample(&get(port, "/metrics").await.1, contract);
+        before = sample(&http_get(port, "/metrics").await.1, contract);
         if before.is_some() {
             break;
         }
@@ -162,13 +117,13 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         .score_batch(batch(skewed))
         .await
         .expect("scores the skewed batch");
-    let after = sample(&get(port, "/metrics").await.1, contract).expect("gauge");
+    let after = sample(&http_get(port, "/metrics").await.1, contract).expect("gauge");
     assert!(
         after > 1.0 && after > before,
         "every recent customer on a two-year contract: {before} -> {after}"
     );
     let score_psi = sample(
-        &get(port, "/metrics").await.1,
+        &http_get(port, "/metrics").await.1,
         r#"churn_score_psi{model="telco-churn",version="1"}"#,
     )
     .expect("score gauge");

@@ -81,7 +81,11 @@ fn predictions(response: &pb::ScoreBatchResponse) -> Vec<(f64, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shadow_scores_what_production_serves_and_agrees_as_computed_here() {
-    let server = TestServer::start().await;
+    let port = tests::free_port();
+    let server = TestServer::start_with(|config| {
+        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+    })
+    .await;
     let mut registry = server.registry().await;
     let mut scoring = server.scoring().await;
     let shadow = registry
@@ -201,6 +205,32 @@ async fn the_shadow_scores_what_production_serves_and_agrees_as_computed_here() 
         .collect();
     close(stats.rank_correlation, spearman(&pairs), "spearman");
     assert!(stats.rank_correlation > 0.8, "two good models rank alike");
+
+    // The same statistics on the metrics port.
+    let scrape = tests::http_get(port, "/metrics").await.1;
+    let labels = format!(
+        r#"{{model="{BUNDLED_MODEL}",alias="production",shadow_version="{}"}}"#,
+        LGBM.version
+    );
+    let exported = |family: &str| {
+        tests::sample(&scrape, &format!("{family}{labels}"))
+            .unwrap_or_else(|| panic!("{family}{labels} in {scrape}"))
+    };
+    assert_eq!(
+        exported("churn_shadow_compared_total"),
+        stats.compared as f64
+    );
+    assert_eq!(exported("churn_shadow_dropped_total"), 0.0);
+    close(
+        exported("churn_shadow_rank_correlation"),
+        stats.rank_correlation,
+        "exported spearman",
+    );
+    close(
+        exported("churn_shadow_label_agreement"),
+        stats.label_agreement,
+        "exported agreement",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

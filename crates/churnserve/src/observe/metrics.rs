@@ -366,66 +366,68 @@ fn encode_shadows(
         alias: Escaped(s.alias.clone()),
         shadow_version: s.shadow_version,
     };
-    type Count = fn(&ShadowSample) -> u64;
-    let counters: [(&str, &str, Count); 3] = [
+    type Read = fn(&ShadowSample) -> f64;
+    let families: [(&str, &str, bool, Read); 7] = [
         (
             "churn_shadow_compared",
             "Customers scored by both an alias's version and its shadow.",
-            |s| s.compared,
+            true,
+            |s| s.compared as f64,
         ),
         (
             "churn_shadow_dropped",
             "Customers not shadowed because the shadow queue was full.",
-            |s| s.dropped,
+            true,
+            |s| s.dropped as f64,
         ),
         (
             "churn_shadow_failed",
             "Customers the shadow version could not score.",
-            |s| s.failed,
+            true,
+            |s| s.failed as f64,
         ),
-    ];
-    for (name, help, read) in counters {
-        encode_family(
-            encoder,
-            name,
-            help,
-            shadows
-                .iter()
-                .map(|s| (labels(s), ConstCounter::new(read(s)))),
-        )?;
-    }
-    type Level = fn(&ShadowSample) -> f64;
-    let gauges: [(&str, &str, Level); 4] = [
         (
             "churn_shadow_mean_abs_difference",
             "Mean |shadow score - served score|.",
+            false,
             |s| s.mean_abs_difference,
         ),
         (
             "churn_shadow_p99_abs_difference",
             "99th percentile of |shadow score - served score| (bucket bound).",
+            false,
             |s| s.p99_abs_difference,
         ),
         (
             "churn_shadow_label_agreement",
             "Share of customers both versions label alike at their thresholds.",
+            false,
             |s| s.label_agreement,
         ),
         (
             "churn_shadow_rank_correlation",
             "Spearman rank correlation of the two scores over the recent pairs.",
+            false,
             |s| s.rank_correlation,
         ),
     ];
-    for (name, help, read) in gauges {
-        encode_family(
-            encoder,
-            name,
-            help,
-            shadows
-                .iter()
-                .map(|s| (labels(s), ConstGauge::new(read(s)))),
-        )?;
+    for (name, help, counter, read) in families {
+        let samples = shadows.iter().map(|s| (labels(s), read(s)));
+        if counter {
+            encode_family(
+                encoder,
+                name,
+                help,
+                samples.map(|(l, v)| (l, ConstCounter::new(v))),
+            )?;
+        } else {
+            encode_family(
+                encoder,
+                name,
+                help,
+                samples.map(|(l, v)| (l, ConstGauge::new(v))),
+            )?;
+        }
     }
     Ok(())
 }
