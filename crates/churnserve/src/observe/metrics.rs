@@ -167,11 +167,10 @@ impl Metrics {
             handling: Family::new_with_constructor(latency),
             in_flight: Gauge::default(),
         };
-        // Every served method's started and handling series exist from the start, so a
-        // dashboard shows zero instead of nothing.
+        // Every served method's started series exists from the start, so a dashboard shows
+        // zero instead of nothing; the histograms appear with a method's first call.
         for rpc in rpcs::served() {
             let _ = grpc.started.get_or_create(&rpc);
-            let _ = grpc.handling.get_or_create(&rpc);
         }
         registry.register(
             "grpc_server_started",
