@@ -18,7 +18,7 @@ pub mod streams;
 pub use batching::MicroBatchSettings;
 /// The registry's records and names, as the domain speaks them to its adapters.
 pub use churn_registry::{
-    Actor, ArtifactKind, DatasetRecord, EvaluationRecord, ModelSummary, NewDataset, RegistryError,
-    ShadowConfig, Staged, VersionRecord,
+    Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, RegistryError, ShadowConfig,
+    Staged, VersionRecord,
 };
 pub use predict::Predictor;

@@ -116,27 +116,10 @@ impl GrpcInferenceService for KServeApi {
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
         self.auth.check(request.metadata(), Access::Read)?;
         let only_ready = request.into_inner().ready;
-        let mut models = Vec::new();
-        for model in self.catalog.list_models().await? {
-            let loaded = self.catalog.loaded_versions(&model.name);
-            for version in self.catalog.list_versions(&model.name, false).await? {
-                let ready = loaded.contains(&version.version);
-                if only_ready && !ready {
-                    continue;
-                }
-                models.push(pb::repository_index_response::ModelIndex {
-                    name: model.name.clone(),
-                    version: version.version.to_string(),
-                    state: if ready { "READY" } else { "UNAVAILABLE" }.to_owned(),
-                    reason: if ready {
-                        String::new()
-                    } else {
-                        "not loaded; it loads on first use".to_owned()
-                    },
-                });
-            }
-        }
-        Ok(Response::new(pb::RepositoryIndexResponse { models }))
+        let versions = self.catalog.version_index().await?;
+        Ok(Response::new(tensors::repository_index(
+            versions, only_ready,
+        )))
     }
 
     async fn repository_model_load(

@@ -33,16 +33,47 @@ enum UploadPart<M> {
     Empty,
 }
 
+/// A message of an upload stream.
+trait UploadMessage {
+    type Metadata;
+    fn into_part(self) -> UploadPart<Self::Metadata>;
+}
+
+impl UploadMessage for pb::RegisterModelRequest {
+    type Metadata = pb::RegisterModelMetadata;
+    fn into_part(self) -> UploadPart<Self::Metadata> {
+        match self.part {
+            Some(pb::register_model_request::Part::Metadata(metadata)) => {
+                UploadPart::Metadata(metadata)
+            }
+            Some(pb::register_model_request::Part::OnnxChunk(bytes)) => UploadPart::Chunk(bytes),
+            None => UploadPart::Empty,
+        }
+    }
+}
+
+impl UploadMessage for pb::UploadDatasetRequest {
+    type Metadata = pb::DatasetMetadata;
+    fn into_part(self) -> UploadPart<Self::Metadata> {
+        match self.part {
+            Some(pb::upload_dataset_request::Part::Metadata(metadata)) => {
+                UploadPart::Metadata(metadata)
+            }
+            Some(pb::upload_dataset_request::Part::CsvChunk(bytes)) => UploadPart::Chunk(bytes),
+            None => UploadPart::Empty,
+        }
+    }
+}
+
 /// Reads an upload stream into a staged file: metadata first, then chunks, within `limit`.
-async fn receive_upload<T, M>(
+async fn receive_upload<T: UploadMessage>(
     catalog: &Catalog,
     mut stream: Streaming<T>,
     kind: ArtifactKind,
     limit: u64,
-    split: impl Fn(T) -> UploadPart<M>,
-) -> Result<(M, Staged), Status> {
+) -> Result<(T::Metadata, Staged), Status> {
     let first = stream.message().await.map_err(stream_read_error)?;
-    let Some(UploadPart::Metadata(metadata)) = first.map(&split) else {
+    let Some(UploadPart::Metadata(metadata)) = first.map(T::into_part) else {
         return Err(ServiceError::InvalidRequest(
             "the first message must carry the metadata".to_owned(),
         )
@@ -50,7 +81,7 @@ async fn receive_upload<T, M>(
     };
     let mut staging = catalog.stage(kind, limit).await?;
     while let Some(message) = stream.message().await.map_err(stream_read_error)? {
-        match split(message) {
+        match message.into_part() {
             UploadPart::Chunk(bytes) => staging.write(&bytes).await.map_err(ServiceError::from)?,
             UploadPart::Metadata(_) => {
                 return Err(ServiceError::InvalidRequest(
@@ -84,15 +115,6 @@ impl RegistryService for RegistryApi {
             request.into_inner(),
             ArtifactKind::Model,
             self.max_model_bytes,
-            |m| match m.part {
-                Some(pb::register_model_request::Part::Metadata(metadata)) => {
-                    UploadPart::Metadata(metadata)
-                }
-                Some(pb::register_model_request::Part::OnnxChunk(bytes)) => {
-                    UploadPart::Chunk(bytes)
-                }
-                None => UploadPart::Empty,
-            },
         )
         .await?;
         let record = self
@@ -145,14 +167,10 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Write)?;
         let actor = auth::actor(request.metadata());
         let request = request.into_inner();
-        if let Some(gate) = from_proto::gate(request.gate) {
-            self.evaluating
-                .check_gate(&request.name, &request.alias, request.version, gate, &actor)
-                .await?;
-        }
+        let gate = from_proto::gate(request.gate);
         let record = self
-            .catalog
-            .set_alias(&request.name, &request.alias, request.version, &actor)
+            .evaluating
+            .promote(&request.name, &request.alias, request.version, gate, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
@@ -247,13 +265,6 @@ impl RegistryService for RegistryApi {
             request.into_inner(),
             ArtifactKind::Dataset,
             self.max_dataset_bytes,
-            |m| match m.part {
-                Some(pb::upload_dataset_request::Part::Metadata(metadata)) => {
-                    UploadPart::Metadata(metadata)
-                }
-                Some(pb::upload_dataset_request::Part::CsvChunk(bytes)) => UploadPart::Chunk(bytes),
-                None => UploadPart::Empty,
-            },
         )
         .await?;
         let record = self
@@ -281,14 +292,9 @@ impl RegistryService for RegistryApi {
         self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let version = (request.version != 0).then_some(request.version);
-        let records = self.catalog.evaluations(&request.name, version).await?;
-        let evaluations = records
-            .into_iter()
-            .map(to_proto::evaluation)
-            .collect::<Result<_, _>>()
-            .map_err(|e| {
-                ServiceError::TaskFailed(format!("a stored evaluation cannot be read: {e}"))
-            })?;
-        Ok(Response::new(pb::ListEvaluationsResponse { evaluations }))
+        let evaluations = self.evaluating.evaluations(&request.name, version).await?;
+        Ok(Response::new(pb::ListEvaluationsResponse {
+            evaluations: evaluations.into_iter().map(to_proto::evaluation).collect(),
+        }))
     }
 }

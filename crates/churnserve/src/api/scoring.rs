@@ -137,16 +137,11 @@ impl ScoringService for ScoringApi {
         let challenger = from_proto::model_selector(request.challenger)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
         let threshold = from_proto::threshold(request.threshold)?;
-        let (champion, challenger, comparison, paired_rows) = self
+        let compared = self
             .evaluating
             .compare(&champion, &challenger, data, threshold, &actor)
             .await?;
-        Ok(Response::new(pb::CompareResponse {
-            champion: Some(to_proto::evaluate_response(&champion)),
-            challenger: Some(to_proto::evaluate_response(&challenger)),
-            roc_auc_difference: Some(to_proto::auc_difference(&comparison)),
-            paired_rows,
-        }))
+        Ok(Response::new(to_proto::compare_response(compared)))
     }
 
     async fn suggest_threshold(
@@ -161,19 +156,11 @@ impl ScoringService for ScoringApi {
             .objective
             .parse()
             .map_err(ServiceError::InvalidRequest)?;
-        let (served, choice, rows) = self
+        let suggested = self
             .evaluating
             .suggest_threshold(&selector, data, objective)
             .await?;
-        Ok(Response::new(pb::SuggestThresholdResponse {
-            served_by: Some(to_proto::served_by(&served)),
-            threshold: choice.threshold,
-            precision: choice.precision,
-            recall: choice.recall,
-            f1: choice.f1,
-            flagged: choice.flagged,
-            rows,
-        }))
+        Ok(Response::new(to_proto::threshold_response(suggested)))
     }
 }
 

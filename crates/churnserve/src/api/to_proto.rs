@@ -1,16 +1,18 @@
 //! Domain results to protobuf responses.
 
+use std::sync::Arc;
+
 use churn_api::v1 as pb;
 use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
-use churn_metrics::{AucComparison, Metrics};
+use churn_metrics::{AucComparison, Metrics, ThresholdChoice};
 
-use crate::domain::evaluating::{Evaluated, StoredMetrics};
+use crate::domain::evaluating::{Evaluated, StoredEvaluation};
 use crate::domain::explaining::ImportanceMethod;
 use crate::domain::scoring::{Scored, ScoredBatch};
 use crate::domain::served::ServedModel;
 use crate::domain::shadows::ShadowStats;
-use crate::domain::{DatasetRecord, EvaluationRecord, ModelSummary, ShadowConfig, VersionRecord};
+use crate::domain::{DatasetRecord, ModelSummary, ShadowConfig, VersionRecord};
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
     pb::ServedBy {
@@ -181,7 +183,7 @@ pub fn evaluate_response(evaluated: &Evaluated) -> pb::EvaluateResponse {
     }
 }
 
-pub fn auc_difference(comparison: &AucComparison) -> pb::AucDifference {
+fn auc_difference(comparison: &AucComparison) -> pb::AucDifference {
     pb::AucDifference {
         difference: comparison.difference,
         standard_error: comparison.standard_error,
@@ -192,9 +194,8 @@ pub fn auc_difference(comparison: &AucComparison) -> pb::AucDifference {
 }
 
 /// A stored evaluation; its metrics JSON was written by this server.
-pub fn evaluation(record: EvaluationRecord) -> Result<pb::Evaluation, serde_json::Error> {
-    let stored: StoredMetrics = serde_json::from_str(&record.metrics_json)?;
-    Ok(pb::Evaluation {
+pub fn evaluation(StoredEvaluation { record, stored }: StoredEvaluation) -> pb::Evaluation {
+    pb::Evaluation {
         evaluation_id: record.evaluation_id,
         served_by: Some(pb::ServedBy {
             name: record.name,
@@ -206,7 +207,7 @@ pub fn evaluation(record: EvaluationRecord) -> Result<pb::Evaluation, serde_json
         metrics: Some(metrics(&stored.metrics)),
         created_at: Some(timestamp(record.created_at_millis)),
         rejected_rows: stored.rejected_rows,
-    })
+    }
 }
 
 fn row_error(row: u32, error: &RowError) -> pb::RowError {
@@ -317,5 +318,30 @@ pub fn shadow_stats(config: &ShadowConfig, stats: &ShadowStats) -> pb::ShadowSta
         neither_churn,
         rank_correlation: stats.rank_correlation(),
         rank_window: stats.rank_window() as u32,
+    }
+}
+
+pub fn compare_response(
+    (champion, challenger, comparison, paired_rows): (Evaluated, Evaluated, AucComparison, u64),
+) -> pb::CompareResponse {
+    pb::CompareResponse {
+        champion: Some(evaluate_response(&champion)),
+        challenger: Some(evaluate_response(&challenger)),
+        roc_auc_difference: Some(auc_difference(&comparison)),
+        paired_rows,
+    }
+}
+
+pub fn threshold_response(
+    (served, choice, rows): (Arc<ServedModel>, ThresholdChoice, u64),
+) -> pb::SuggestThresholdResponse {
+    pb::SuggestThresholdResponse {
+        served_by: Some(served_by(&served)),
+        threshold: choice.threshold,
+        precision: choice.precision,
+        recall: choice.recall,
+        f1: choice.f1,
+        flagged: choice.flagged,
+        rows,
     }
 }

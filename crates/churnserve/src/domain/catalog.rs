@@ -509,6 +509,22 @@ impl Catalog {
         Ok((served, versions))
     }
 
+    /// Every unarchived version of every model, and whether it is in memory.
+    pub async fn version_index(&self) -> Result<Vec<IndexedVersion>, ServiceError> {
+        let mut index = Vec::new();
+        for model in self.registry.list_models().await? {
+            let loaded = self.loaded_versions(&model.name);
+            for record in self.registry.list_versions(&model.name, false).await? {
+                index.push(IndexedVersion {
+                    loaded: loaded.contains(&record.version),
+                    name: model.name.clone(),
+                    version: record.version,
+                });
+            }
+        }
+        Ok(index)
+    }
+
     /// The record of the version `alias` points at, if it points anywhere.
     pub async fn alias_holder(&self, name: &str, alias: &str) -> Option<VersionRecord> {
         self.registry
@@ -678,6 +694,14 @@ impl Catalog {
         });
         Ok(chunks)
     }
+}
+
+/// One registered version and whether it is in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedVersion {
+    pub name: String,
+    pub version: u32,
+    pub loaded: bool,
 }
 
 /// Dataset rows as customers of each of several versions, with their labels.

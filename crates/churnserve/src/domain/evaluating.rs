@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use churn_engine::{Customer, RowError};
 use churn_metrics::{AucComparison, Metrics, MetricsError, Objective, ThresholdChoice};
-use churn_registry::{Actor, EvaluationRecord, NewEvaluation};
+use churn_registry::{Actor, EvaluationRecord, NewEvaluation, VersionRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::catalog::Catalog;
@@ -74,6 +74,13 @@ pub struct StoredMetrics {
     #[serde(flatten)]
     pub metrics: Metrics,
     pub rejected_rows: u64,
+}
+
+/// An evaluation read back from the registry.
+#[derive(Debug)]
+pub struct StoredEvaluation {
+    pub record: EvaluationRecord,
+    pub stored: StoredMetrics,
 }
 
 /// One version's stored evaluation.
@@ -170,10 +177,45 @@ impl Evaluating {
         Ok((champion, challenger, comparison, labels.len() as u64))
     }
 
+    /// Points `alias` at `version` once the promotion gate, when there is one, is met.
+    pub async fn promote(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        gate: Option<Gate>,
+        actor: &Actor,
+    ) -> Result<VersionRecord, ServiceError> {
+        if let Some(gate) = gate {
+            self.check_gate(name, alias, version, gate, actor).await?;
+        }
+        self.catalog.set_alias(name, alias, version, actor).await
+    }
+
+    /// The stored evaluations of `name` (of one version when given), newest first, with
+    /// their metrics read back.
+    pub async fn evaluations(
+        &self,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<Vec<StoredEvaluation>, ServiceError> {
+        self.catalog
+            .evaluations(name, version)
+            .await?
+            .into_iter()
+            .map(|record| {
+                let stored = serde_json::from_str(&record.metrics_json).map_err(|e| {
+                    ServiceError::TaskFailed(format!("a stored evaluation cannot be read: {e}"))
+                })?;
+                Ok(StoredEvaluation { record, stored })
+            })
+            .collect()
+    }
+
     /// Evaluates `version` (and the version holding `alias`, when the gate compares with
     /// it) on the gate's dataset; an unmet condition is FAILED_PRECONDITION with the
     /// numbers.
-    pub async fn check_gate(
+    async fn check_gate(
         &self,
         name: &str,
         alias: &str,

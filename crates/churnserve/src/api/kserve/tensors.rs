@@ -5,6 +5,7 @@
 use churn_api::inference as pb;
 use churn_engine::{Customer, FeatureValue, Schema, TensorType};
 
+use crate::domain::catalog::IndexedVersion;
 use crate::domain::error::ServiceError;
 use crate::domain::scoring::Inferred;
 use crate::domain::served::ServedModel;
@@ -85,6 +86,29 @@ pub fn model_metadata(served: &ServedModel, versions: &[u32]) -> pb::ModelMetada
         inputs,
         outputs: vec![tensor(PROBABILITY_OUTPUT, "FP64", vec![-1])],
     }
+}
+
+/// The repository as V2 lists it: every unarchived version, `READY` when it is in
+/// memory; only those with `only_ready`.
+pub fn repository_index(
+    versions: Vec<IndexedVersion>,
+    only_ready: bool,
+) -> pb::RepositoryIndexResponse {
+    let models = versions
+        .into_iter()
+        .filter(|v| v.loaded || !only_ready)
+        .map(|v| pb::repository_index_response::ModelIndex {
+            name: v.name,
+            version: v.version.to_string(),
+            state: if v.loaded { "READY" } else { "UNAVAILABLE" }.to_owned(),
+            reason: if v.loaded {
+                String::new()
+            } else {
+                "not loaded; it loads on first use".to_owned()
+            },
+        })
+        .collect();
+    pb::RepositoryIndexResponse { models }
 }
 
 /// The one output every model has.
