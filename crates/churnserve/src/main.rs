@@ -63,9 +63,16 @@ fn with_config_file(path: &Path) -> anyhow::Result<Cli> {
         .expect("serve is a subcommand");
     let mut file_args = Vec::new();
     for (key, value) in table {
+        // A setting's former name (`metrics_listen` for `http_listen`) is its flag alias.
+        let flag = key.replace('_', "-");
         let argument = serve
             .get_arguments()
-            .find(|a| a.get_id().as_str() == key && a.get_long().is_some())
+            .filter(|a| a.get_long().is_some())
+            .find(|a| {
+                a.get_id().as_str() == key
+                    || a.get_all_aliases()
+                        .is_some_and(|aliases| aliases.contains(&flag.as_str()))
+            })
             .with_context(|| {
                 format!(
                     "{}: `{key}` is not a setting (see `churnserve serve --help`)",
@@ -73,8 +80,10 @@ fn with_config_file(path: &Path) -> anyhow::Result<Cli> {
                 )
             })?;
         let long = argument.get_long().expect("filtered on long flags");
-        let variable = format!("CHURNSERVE_{}", key.to_ascii_uppercase());
-        if std::env::var_os(&variable).is_some() {
+        if argument
+            .get_env()
+            .is_some_and(|variable| std::env::var_os(variable).is_some())
+        {
             continue;
         }
         match value {
@@ -212,28 +221,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let _file_size_limit =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ))
             .map_err(|e| anyhow::anyhow!("cannot handle SIGXFSZ: {e}"))?;
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
-    churnserve::serve(config, listener, shutdown_signal()).await?;
+    churnserve::serve(config, listener, shutdown).await?;
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM, so that in-flight requests drain before exit.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down; draining in-flight requests");
+/// Watches Ctrl-C and SIGTERM from now on (a signal that arrives while the server is still
+/// starting must not kill it) and completes on either, so that in-flight requests drain
+/// before exit.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind| {
+        signal(kind).map_err(|e| anyhow::anyhow!("cannot handle Ctrl-C and SIGTERM: {e}"))
+    };
+    let mut interrupt = watch(SignalKind::interrupt())?;
+    let mut terminate = watch(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("shutting down; draining in-flight requests");
+    })
 }

@@ -102,7 +102,7 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
     let file = dir.path().join("churnserve.toml");
     std::fs::write(
         &file,
-        "max_batch_rows = 500\ndrift_window = 42\nlazy_aliases = true\nlog_format = \"json\"\nwrite_token = \"s3cret\"\n",
+        "max_batch_rows = 500\ndrift_window = 42\nlazy_aliases = true\nlog_format = \"json\"\nwrite_token = \"s3cret\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
     )
     .expect("writes the file");
     let print = |env: &[(&str, &str)], flags: &[&str]| {
@@ -123,12 +123,20 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
         String::from_utf8(output.stdout).expect("utf-8")
     };
     let from_file = print(&[], &[]);
+    let renamed = print(&[], &["--metrics-listen", "127.0.0.1:9464"]);
+    assert!(
+        renamed
+            .lines()
+            .any(|l| l == "http_listen = \"127.0.0.1:9464\""),
+        "--metrics-listen is a synonym of --http-listen:\n{renamed}"
+    );
     for line in [
         "max_batch_rows = 500",
         "drift_window = 42",
         "lazy_aliases = true",
         "log_format = \"json\"",
         "write_token = \"<redacted>\"",
+        "http_listen = \"127.0.0.1:9999\"",
     ] {
         assert!(
             from_file.lines().any(|l| l == line),
