@@ -286,7 +286,7 @@ pub async fn serve(
     let served = tokio::select! {
         served = served => served,
         () = async {
-            let _ = drained.wait_for(|draining| *draining).await;
+            sync::raised(&mut drained).await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(grace_ms = config.shutdown_grace_ms, "requests still in flight after the grace period; stopping anyway");

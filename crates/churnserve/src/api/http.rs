@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::observe::metrics::{self, Metrics};
+use crate::sync::raised;
 
 /// How long the accept loop waits after an accept error before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -79,7 +80,7 @@ pub async fn serve(
         .keep_alive(true);
     loop {
         tokio::select! {
-            () = stopped(&mut stop) => break,
+            () = raised(&mut stop) => break,
             // Reap finished connections so the set holds only open ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
@@ -103,11 +104,6 @@ pub async fn serve(
         }
     }
     connections.shutdown().await;
-}
-
-/// Completes once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn log_connection_error(peer: SocketAddr, error: &hyper::Error) {

@@ -16,6 +16,7 @@ use tokio_stream::{Stream, StreamExt};
 use crate::domain::error::ServiceError;
 use crate::domain::scoring::{ScoredBatch, Scoring};
 use crate::domain::served::{ModelSelector, ServedModel};
+use crate::sync::raised;
 
 /// Answers a stream may buffer before it stops reading requests: the back-pressure that
 /// keeps a slow reader from growing the server's memory.
@@ -58,7 +59,7 @@ where
         while !(inbound_done && in_flight.is_empty()) {
             tokio::select! {
                 biased;
-                () = drained(&mut draining) => {
+                () = raised(&mut draining) => {
                     let resume_from = answered.or(next_row).unwrap_or_default();
                     let _ = sender.send(Err(ServiceError::ShuttingDown { resume_from }.into())).await;
                     break;
@@ -109,11 +110,6 @@ where
         }
     });
     receiver
-}
-
-/// Completes once the server starts draining.
-async fn drained(draining: &mut watch::Receiver<bool>) {
-    let _ = draining.wait_for(|draining| *draining).await;
 }
 
 /// The version a stream is scored by: what its first message names, now.
