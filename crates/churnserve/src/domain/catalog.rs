@@ -14,8 +14,8 @@ use arc_swap::ArcSwap;
 use churn_engine::{ColumnMapping, Customer, FeatureKind, Model, ModelOptions, OnnxRuntime};
 use churn_registry::{
     Actor, ArtifactKind, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
-    NewDataset, NewEvaluation, NewVersion, Registry, ShadowConfig, ShadowScore, Staged, Staging,
-    VersionMetadata, VersionRecord, VersionRef,
+    NewDataset, NewEvaluation, NewVersion, Registry, RegistryError, ShadowConfig, ShadowScore,
+    Staged, Staging, VersionMetadata, VersionRecord, VersionRef,
 };
 use tokio::sync::mpsc;
 
@@ -664,35 +664,66 @@ impl Catalog {
         Ok((customers(&mapping, &rows), rows.churned))
     }
 
-    /// A dataset's rows as customers of each version, in chunks of `chunk_rows`, read
-    /// ahead of the caller on the blocking pool: every version is checked against the
-    /// dataset's columns before the first row is read.
-    pub fn dataset_chunks(
+    /// A dataset's rows in chunks of `chunk_rows`, read ahead of the caller on the
+    /// blocking pool, to become customers of each of `versions`: every version is checked
+    /// against the dataset's columns before the first row is read.
+    pub fn scan_dataset(
         &self,
         versions: &[Arc<ServedModel>],
         dataset: &DatasetRecord,
         chunk_rows: usize,
-    ) -> Result<mpsc::Receiver<Result<CustomerChunk, ServiceError>>, ServiceError> {
+    ) -> Result<DatasetScan, ServiceError> {
         let mappings = versions
             .iter()
             .map(|served| column_mapping(served, dataset))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut rows = self
-            .registry
-            .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS);
-        let (sender, chunks) = mpsc::channel(1);
-        tokio::spawn(async move {
-            while let Some(read) = rows.recv().await {
-                let chunk = read.map_err(ServiceError::from).map(|rows| CustomerChunk {
-                    customers: mappings.iter().map(|m| customers(m, &rows)).collect(),
-                    churned: rows.churned,
-                });
-                if sender.send(chunk).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(chunks)
+        Ok(DatasetScan {
+            mappings: Arc::new(mappings),
+            rows: self
+                .registry
+                .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS),
+        })
+    }
+}
+
+/// A dataset being read chunk by chunk for several versions.
+#[derive(Debug)]
+pub struct DatasetScan {
+    mappings: Arc<Vec<ColumnMapping>>,
+    rows: mpsc::Receiver<Result<DatasetRows, RegistryError>>,
+}
+
+impl DatasetScan {
+    /// The next chunk, or `None` after the last.
+    pub async fn next(&mut self) -> Option<Result<DatasetChunk, ServiceError>> {
+        let read = self.rows.recv().await?;
+        Some(read.map_err(ServiceError::from).map(|rows| DatasetChunk {
+            rows,
+            mappings: Arc::clone(&self.mappings),
+        }))
+    }
+}
+
+/// One chunk of a scan, as read: turning it into customers is CPU work for the blocking
+/// pool.
+#[derive(Debug)]
+pub struct DatasetChunk {
+    rows: DatasetRows,
+    mappings: Arc<Vec<ColumnMapping>>,
+}
+
+impl DatasetChunk {
+    pub fn labels(&self) -> &[bool] {
+        &self.rows.churned
+    }
+
+    /// The chunk's rows as customers of each version, in the order the versions were
+    /// given.
+    pub fn customers(&self) -> Vec<Vec<Customer>> {
+        self.mappings
+            .iter()
+            .map(|mapping| customers(mapping, &self.rows))
+            .collect()
     }
 }
 
@@ -702,14 +733,6 @@ pub struct IndexedVersion {
     pub name: String,
     pub version: u32,
     pub loaded: bool,
-}
-
-/// Dataset rows as customers of each of several versions, with their labels.
-#[derive(Debug)]
-pub struct CustomerChunk {
-    /// One list per version, in the order the versions were given.
-    pub customers: Vec<Vec<Customer>>,
-    pub churned: Vec<bool>,
 }
 
 /// How a dataset's columns feed a version's raw features; the missing features when

@@ -372,21 +372,21 @@ impl Evaluating {
             }
             LabelledData::Dataset(name) => {
                 let dataset = self.catalog.dataset(&name).await?;
-                let mut chunks = self
-                    .catalog
-                    .dataset_chunks(&versions, &dataset, CHUNK_ROWS)?;
+                let mut scan = self.catalog.scan_dataset(&versions, &dataset, CHUNK_ROWS)?;
                 let mut churned = Vec::new();
                 let mut scored: Vec<Scored> = versions.iter().map(|_| Scored::default()).collect();
-                while let Some(chunk) = chunks.recv().await {
+                while let Some(chunk) = scan.next().await {
                     let chunk = chunk?;
                     let first_row = churned.len();
-                    churned.extend(chunk.churned);
-                    let (versions, chunk) = (versions.clone(), chunk.customers);
+                    churned.extend_from_slice(chunk.labels());
+                    let versions = versions.clone();
                     scored = tokio::task::spawn_blocking(move || {
-                        for ((served, customers), scored) in
-                            versions.iter().zip(&chunk).zip(scored.iter_mut())
+                        for ((served, customers), scored) in versions
+                            .iter()
+                            .zip(chunk.customers())
+                            .zip(scored.iter_mut())
                         {
-                            score_chunk(served, customers, first_row, scored)?;
+                            score_chunk(served, &customers, first_row, scored)?;
                         }
                         Ok::<_, ServiceError>(scored)
                     })
