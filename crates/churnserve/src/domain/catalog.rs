@@ -20,7 +20,7 @@ use churn_registry::{
 use tokio::sync::mpsc;
 
 use crate::domain::error::ServiceError;
-use crate::domain::served::{ModelSelector, ServedModel};
+use crate::domain::served::{ModelCache, ModelSelector, ServedModel};
 use crate::sync::lock;
 
 /// Rows read ahead of the one being scored while a dataset is scanned.
@@ -60,62 +60,6 @@ pub struct CatalogOptions {
     pub load: ModelOptions,
     pub cache_size: usize,
     pub eager_aliases: bool,
-}
-
-#[derive(Debug, Default)]
-struct ModelCache {
-    /// Name, then version, to the model and when it was last used. Nested so that a
-    /// lookup borrows the request's name instead of allocating a key.
-    entries: HashMap<String, HashMap<u32, (Arc<ServedModel>, u64)>>,
-    len: usize,
-    clock: u64,
-    /// Versions put in and dropped since start, for the metrics.
-    loads: u64,
-    unloads: u64,
-}
-
-impl ModelCache {
-    fn get(&mut self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
-        self.clock += 1;
-        let (served, last_used) = self.entries.get_mut(name)?.get_mut(&version)?;
-        *last_used = self.clock;
-        Some(Arc::clone(served))
-    }
-
-    /// Keeps `served`, evicting the least recently used versions beyond `capacity`.
-    fn insert(&mut self, served: Arc<ServedModel>, capacity: usize) {
-        self.clock += 1;
-        let versions = self.entries.entry(served.name.clone()).or_default();
-        if versions
-            .insert(served.version, (served, self.clock))
-            .is_none()
-        {
-            self.len += 1;
-            self.loads += 1;
-        }
-        while self.len > capacity {
-            let oldest = self
-                .entries
-                .iter()
-                .flat_map(|(name, versions)| {
-                    versions
-                        .iter()
-                        .map(move |(version, (_, used))| (*used, name, *version))
-                })
-                .min()
-                .map(|(_, name, version)| (name.clone(), version));
-            let Some((name, version)) = oldest else { break };
-            tracing::info!(model = %name, version, "model evicted from the session cache");
-            if let Some(versions) = self.entries.get_mut(&name) {
-                versions.remove(&version);
-                if versions.is_empty() {
-                    self.entries.remove(&name);
-                }
-            }
-            self.len -= 1;
-            self.unloads += 1;
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -409,17 +353,12 @@ impl Catalog {
 
     /// Versions loaded into and dropped from the cache since start.
     pub fn cache_events(&self) -> (u64, u64) {
-        let cache = lock(&self.cache);
-        (cache.loads, cache.unloads)
+        lock(&self.cache).events()
     }
 
     /// Every version in memory, cached or held by an alias, once each.
     pub fn loaded(&self) -> Vec<Arc<ServedModel>> {
-        let mut loaded: Vec<Arc<ServedModel>> = lock(&self.cache)
-            .entries
-            .values()
-            .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
-            .collect();
+        let mut loaded = lock(&self.cache).all();
         loaded.extend(self.aliases.load().values().flat_map(|aliases| {
             aliases.values().filter_map(|target| match target {
                 AliasTarget::Loaded(served) => Some(Arc::clone(served)),
@@ -433,11 +372,7 @@ impl Catalog {
 
     /// Versions of `name` in memory: cached, or held by an alias.
     pub fn loaded_versions(&self, name: &str) -> Vec<u32> {
-        let mut versions: Vec<u32> = lock(&self.cache)
-            .entries
-            .get(name)
-            .map(|v| v.keys().copied().collect())
-            .unwrap_or_default();
+        let mut versions = lock(&self.cache).versions_of(name);
         if let Some(aliases) = self.aliases.load().get(name) {
             versions.extend(aliases.values().filter_map(|target| match target {
                 AliasTarget::Loaded(served) => Some(served.version),
@@ -452,15 +387,7 @@ impl Catalog {
     /// Drops the cached versions of `name`; versions an alias serves stay loaded, since
     /// requests by alias must not fail. Returns the versions dropped.
     pub fn unload(&self, name: &str) -> Vec<u32> {
-        let mut cache = lock(&self.cache);
-        let dropped: Vec<u32> = cache
-            .entries
-            .remove(name)
-            .map(|versions| versions.into_keys().collect())
-            .unwrap_or_default();
-        cache.len -= dropped.len();
-        cache.unloads += dropped.len() as u64;
-        dropped
+        lock(&self.cache).remove_model(name)
     }
 
     /// The registry change marker as of the last refresh.

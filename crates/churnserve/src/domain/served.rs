@@ -1,5 +1,7 @@
-//! A loaded model version and the names a request picks one by.
+//! A loaded model version, the names a request picks one by, and the bounded cache of
+//! versions loaded besides the aliased ones.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use churn_engine::Model;
@@ -74,5 +76,95 @@ impl ModelSelector {
             name: name.into(),
             version: VersionRef::Number(version),
         }
+    }
+}
+
+#[derive(Debug, Default)]
+/// The versions loaded besides the aliased ones, least recently used first out.
+pub(super) struct ModelCache {
+    /// Name, then version, to the model and when it was last used. Nested so that a
+    /// lookup borrows the request's name instead of allocating a key.
+    entries: HashMap<String, HashMap<u32, (Arc<ServedModel>, u64)>>,
+    len: usize,
+    clock: u64,
+    /// Versions put in and dropped since start, for the metrics.
+    loads: u64,
+    unloads: u64,
+}
+
+impl ModelCache {
+    pub(super) fn get(&mut self, name: &str, version: u32) -> Option<Arc<ServedModel>> {
+        self.clock += 1;
+        let (served, last_used) = self.entries.get_mut(name)?.get_mut(&version)?;
+        *last_used = self.clock;
+        Some(Arc::clone(served))
+    }
+
+    /// Keeps `served`, evicting the least recently used versions beyond `capacity`.
+    pub(super) fn insert(&mut self, served: Arc<ServedModel>, capacity: usize) {
+        self.clock += 1;
+        let versions = self.entries.entry(served.name.clone()).or_default();
+        if versions
+            .insert(served.version, (served, self.clock))
+            .is_none()
+        {
+            self.len += 1;
+            self.loads += 1;
+        }
+        while self.len > capacity {
+            let oldest = self
+                .entries
+                .iter()
+                .flat_map(|(name, versions)| {
+                    versions
+                        .iter()
+                        .map(move |(version, (_, used))| (*used, name, *version))
+                })
+                .min()
+                .map(|(_, name, version)| (name.clone(), version));
+            let Some((name, version)) = oldest else { break };
+            tracing::info!(model = %name, version, "model evicted from the session cache");
+            if let Some(versions) = self.entries.get_mut(&name) {
+                versions.remove(&version);
+                if versions.is_empty() {
+                    self.entries.remove(&name);
+                }
+            }
+            self.len -= 1;
+            self.unloads += 1;
+        }
+    }
+
+    /// Versions put in and dropped since start.
+    pub(super) fn events(&self) -> (u64, u64) {
+        (self.loads, self.unloads)
+    }
+
+    /// Every cached version.
+    pub(super) fn all(&self) -> Vec<Arc<ServedModel>> {
+        self.entries
+            .values()
+            .flat_map(|versions| versions.values().map(|(served, _)| Arc::clone(served)))
+            .collect()
+    }
+
+    /// The cached versions of `name`.
+    pub(super) fn versions_of(&self, name: &str) -> Vec<u32> {
+        self.entries
+            .get(name)
+            .map(|versions| versions.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops the cached versions of `name` and returns them.
+    pub(super) fn remove_model(&mut self, name: &str) -> Vec<u32> {
+        let dropped: Vec<u32> = self
+            .entries
+            .remove(name)
+            .map(|versions| versions.into_keys().collect())
+            .unwrap_or_default();
+        self.len -= dropped.len();
+        self.unloads += dropped.len() as u64;
+        dropped
     }
 }
