@@ -23,9 +23,22 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+# Whatever ends the run, what it started is stopped and what it wrote is removed.
+scratch="$(mktemp -d)"
+chmod 755 "$scratch"  # the PostgreSQL cluster in it runs as its own user
+cleanup() {
+    [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null
+    [[ -f "$scratch/postgres/url" ]] && scripts/postgres.sh stop "$scratch/postgres" 2>/dev/null
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+step "a throwaway PostgreSQL cluster for the registry's conformance suite (scripts/postgres.sh)"
+CHURNSERVE_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$scratch/postgres")"
+export CHURNSERVE_TEST_POSTGRES_URL
+
 step "cargo test"
-log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+log="$scratch/test.log"
 cargo test --locked --workspace --lib --bins --tests 2>&1 | tee "$log"
 
 step "the otlp cargo feature: clippy, and spans exported to a real OTLP collector"
@@ -45,9 +58,8 @@ if [[ ! -x .venv-clients/bin/python ]]; then
     python3 -m venv .venv-clients
 fi
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
-data_dir="$(mktemp -d)"
-server_log="$(mktemp)"
-trap 'rm -f "$log" "$server_log"; rm -rf "$data_dir"; [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true' EXIT
+data_dir="$scratch/data"
+server_log="$scratch/server.log"
 target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
 server_pid=$!
 address=""

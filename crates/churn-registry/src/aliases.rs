@@ -10,7 +10,7 @@ use crate::{Registry, RegistryError, now_millis, validate_name};
 impl Registry {
     pub(crate) async fn alias_target(&self, name: &str, alias: &str) -> Result<u32, RegistryError> {
         let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM aliases WHERE name = ? AND alias = ?")
+            sqlx::query_scalar("SELECT version FROM aliases WHERE name = $1 AND alias = $2")
                 .bind(name)
                 .bind(alias)
                 .fetch_optional(&self.pool)
@@ -38,7 +38,7 @@ impl Registry {
 
     async fn query_aliases(&self, name: Option<&str>) -> Result<Vec<AliasRecord>, RegistryError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT name, alias, version FROM aliases WHERE ?1 IS NULL OR name = ?1 ORDER BY name, alias",
+            "SELECT name, alias, version FROM aliases WHERE $1 IS NULL OR name = $1 ORDER BY name, alias",
         )
         .bind(name)
         .fetch_all(&self.pool)
@@ -70,14 +70,14 @@ impl Registry {
         }
         self.change(actor, async |change| {
             // Re-checked under the write lock: the version may have been archived since the read.
-            let archived: bool = sqlx::query_scalar(
-                "SELECT archived != 0 FROM model_versions WHERE name = ? AND version = ?",
+            let archived: i64 = sqlx::query_scalar(
+                "SELECT archived FROM model_versions WHERE name = $1 AND version = $2",
             )
             .bind(name)
             .bind(i64::from(version))
             .fetch_one(change.db())
             .await?;
-            if archived {
+            if archived != 0 {
                 return Err(RegistryError::Conflict(format!(
                     "model {name:?} version {version} was just archived; an archived version cannot take an alias"
                 )));
@@ -97,7 +97,7 @@ impl Registry {
         let deleted = self
             .change(actor, async |change| {
                 let previous: Option<i64> = sqlx::query_scalar(
-                    "DELETE FROM aliases WHERE name = ? AND alias = ? RETURNING version",
+                    "DELETE FROM aliases WHERE name = $1 AND alias = $2 RETURNING version",
                 )
                 .bind(name)
                 .bind(alias)
@@ -134,13 +134,13 @@ pub(crate) async fn move_alias(
     version: i64,
 ) -> Result<(), RegistryError> {
     let previous: Option<i64> =
-        sqlx::query_scalar("SELECT version FROM aliases WHERE name = ? AND alias = ?")
+        sqlx::query_scalar("SELECT version FROM aliases WHERE name = $1 AND alias = $2")
             .bind(name)
             .bind(alias)
             .fetch_optional(change.db())
             .await?;
     sqlx::query(
-        "INSERT INTO aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?) \
+        "INSERT INTO aliases (name, alias, version, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
     )
     .bind(name)

@@ -28,8 +28,8 @@ impl ArtifactKind {
     /// Counts the rows that refer to an artifact of this kind by its hash.
     pub(crate) fn references_query(self) -> &'static str {
         match self {
-            ArtifactKind::Model => "SELECT COUNT(*) FROM model_versions WHERE sha256 = ?",
-            ArtifactKind::Dataset => "SELECT COUNT(*) FROM datasets WHERE sha256 = ?",
+            ArtifactKind::Model => "SELECT COUNT(*) FROM model_versions WHERE sha256 = $1",
+            ArtifactKind::Dataset => "SELECT COUNT(*) FROM datasets WHERE sha256 = $1",
         }
     }
 

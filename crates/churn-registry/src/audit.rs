@@ -1,11 +1,13 @@
 //! The append-only audit log, and the one way to change the registry:
-//! [`Registry::change`] runs the writes and their audit entries in one `BEGIN IMMEDIATE`
-//! transaction, so a change and its entry are committed together or not at all (the
-//! triggers of the migrations refuse updates and deletes of the log).
+//! [`Registry::change`] runs the writes and their audit entries in one transaction that
+//! excludes every other writer, so a change and its entry are committed together or not at
+//! all (the triggers of the migrations refuse updates and deletes of the log), and
+//! announces it to the other replicas when it commits.
 
 use serde_json::Value;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::{Any, AnyConnection, Transaction};
 
+use crate::database;
 use crate::records::Actor;
 use crate::{Registry, RegistryError, now_millis};
 
@@ -20,16 +22,17 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-/// A change in progress: a write transaction under SQLite's write lock, and who makes it.
+/// A change in progress: a write transaction under the registry's write lock, and who
+/// makes it.
 pub(crate) struct Change {
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     actor: Actor,
     entries: usize,
 }
 
 impl Change {
     /// The transaction's connection, for the change's statements.
-    pub(crate) fn db(&mut self) -> &mut SqliteConnection {
+    pub(crate) fn db(&mut self) -> &mut AnyConnection {
         &mut self.tx
     }
 
@@ -41,7 +44,7 @@ impl Change {
         detail: Value,
     ) -> Result<(), RegistryError> {
         sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, name, detail) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, actor, action, name, detail) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(now_millis())
         .bind(&self.actor.0)
@@ -64,12 +67,13 @@ impl Registry {
         write: impl AsyncFnOnce(&mut Change) -> Result<T, RegistryError>,
     ) -> Result<T, RegistryError> {
         let mut change = Change {
-            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            tx: database::begin_write(&self.pool, self.backend).await?,
             actor: actor.clone(),
             entries: 0,
         };
         let value = write(&mut change).await?;
         debug_assert!(change.entries > 0, "every registry change is audited");
+        database::notify(&mut change.tx, self.backend).await?;
         change.tx.commit().await?;
         Ok(value)
     }

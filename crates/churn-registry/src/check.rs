@@ -1,15 +1,15 @@
-//! An offline check of a registry directory, for `churnserve check`: the database is opened
-//! read-only and nothing is changed, so it can run beside a live server or on a backup.
+//! An offline check of a registry, for `churnserve check`: the database is only read and
+//! nothing is changed, so it can run beside live servers or on a backup.
 
-use std::path::Path;
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Pool, Sqlite};
+use sqlx::AnyPool;
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::artifacts::{ArtifactKind, ArtifactStore, sha256_hex};
+use crate::database::{self, Backend};
 use crate::error::RegistryError;
-use crate::{ARTIFACT_DIR, DATABASE_FILE, MIGRATOR};
+use crate::{ARTIFACT_DIR, Location};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,43 +46,46 @@ impl Finding {
     }
 }
 
-/// Checks the registry in `data_dir`: the database's integrity and schema version, every
+/// Checks the registry at `location`: the database's integrity and schema version, every
 /// version's and dataset's artifact (present, same size, same SHA-256), aliases, the audit
 /// log against the rows it explains, and files no row refers to. An error means the check
 /// itself could not run (no database, not readable).
-pub async fn check(data_dir: &Path) -> Result<Vec<Finding>, RegistryError> {
-    let database = data_dir.join(DATABASE_FILE);
-    if !database.is_file() {
-        return Err(RegistryError::Storage(format!(
-            "{} does not exist; is {} a registry directory?",
-            database.display(),
-            data_dir.display()
-        )));
+pub async fn check(location: &Location) -> Result<Vec<Finding>, RegistryError> {
+    let backend = location.database.backend();
+    if backend == Backend::Sqlite {
+        let url = location.database.as_str();
+        let options = SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        if !file.is_file() {
+            return Err(RegistryError::Storage(format!(
+                "{} does not exist; is {} a registry directory?",
+                file.display(),
+                location.data_dir.display()
+            )));
+        }
     }
-    let options = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(&database)
-        .read_only(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
-    let mut findings = integrity(&pool).await?;
+    let pool = database::connect(&location.database, 1, true).await?;
+    let mut findings = match backend {
+        Backend::Sqlite => sqlite_integrity(&pool).await?,
+        // The server enforces foreign keys and checksums its own pages.
+        Backend::Postgres => Vec::new(),
+    };
     if !findings.is_empty() {
         return Ok(findings);
     }
-    findings.extend(schema_version(&pool).await?);
+    findings.extend(schema_version(&pool, backend).await?);
     if findings.is_empty() {
-        let artifacts = ArtifactStore::at(data_dir.join(ARTIFACT_DIR));
+        let artifacts = ArtifactStore::at(location.data_dir.join(ARTIFACT_DIR));
         findings.extend(artifact_files(&pool, &artifacts).await?);
         findings.extend(aliases(&pool).await?);
-        findings.extend(audit_trail(&pool).await?);
+        findings.extend(audit_trail(&pool, backend).await?);
         findings.extend(leftovers(&pool, &artifacts).await?);
     }
     pool.close().await;
     Ok(findings)
 }
 
-async fn integrity(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
+async fn sqlite_integrity(pool: &AnyPool) -> Result<Vec<Finding>, RegistryError> {
     let restore = "restore registry.db from a backup; artifacts are content-addressed, so \
                    versions can also be registered again from their ONNX files";
     let verdict: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
@@ -109,9 +112,10 @@ async fn integrity(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
         .collect())
 }
 
-async fn schema_version(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
-    let applied: Vec<(i64, bool, Vec<u8>)> = match sqlx::query_as(
-        "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version",
+async fn schema_version(pool: &AnyPool, backend: Backend) -> Result<Vec<Finding>, RegistryError> {
+    let migrator = backend.migrator();
+    let applied: Vec<(i64, i64, Vec<u8>)> = match sqlx::query_as(
+        "SELECT version, CASE WHEN success THEN 1 ELSE 0 END, checksum FROM _sqlx_migrations ORDER BY version",
     )
     .fetch_all(pool)
     .await
@@ -125,7 +129,7 @@ async fn schema_version(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryErr
         }
     };
     let mut findings = Vec::new();
-    for migration in MIGRATOR.iter() {
+    for migration in migrator.iter() {
         match applied.iter().find(|(v, _, _)| *v == migration.version) {
             None => findings.push(Finding::damage(
                 format!(
@@ -134,11 +138,11 @@ async fn schema_version(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryErr
                 ),
                 "start `churnserve serve` once on this directory: it applies pending migrations",
             )),
-            Some((_, false, _)) => findings.push(Finding::damage(
+            Some((_, 0, _)) => findings.push(Finding::damage(
                 format!("schema migration {} failed part-way", migration.version),
                 "restore registry.db from a backup taken before the upgrade",
             )),
-            Some((_, true, checksum)) if *checksum != *migration.checksum => {
+            Some((_, _, checksum)) if *checksum != *migration.checksum => {
                 findings.push(Finding::damage(
                     format!(
                         "schema migration {} was applied from a different file than this churnserve's",
@@ -151,7 +155,7 @@ async fn schema_version(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryErr
         }
     }
     for (version, _, _) in &applied {
-        if !MIGRATOR.iter().any(|m| m.version == *version) {
+        if !migrator.iter().any(|m| m.version == *version) {
             findings.push(Finding::damage(
                 format!("schema migration {version} is newer than this churnserve"),
                 "check it with the churnserve release that wrote it",
@@ -162,7 +166,7 @@ async fn schema_version(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryErr
 }
 
 async fn artifact_files(
-    pool: &Pool<Sqlite>,
+    pool: &AnyPool,
     artifacts: &ArtifactStore,
 ) -> Result<Vec<Finding>, RegistryError> {
     let versions: Vec<(String, i64, String, i64)> = sqlx::query_as(
@@ -224,7 +228,7 @@ async fn verify(
     (actual != sha256).then(|| format!("artifact {} has SHA-256 {actual}", path.display()))
 }
 
-async fn aliases(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
+async fn aliases(pool: &AnyPool) -> Result<Vec<Finding>, RegistryError> {
     let archived: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT a.name, a.alias, a.version FROM aliases a JOIN model_versions v \
          ON v.name = a.name AND v.version = a.version WHERE v.archived != 0",
@@ -244,25 +248,30 @@ async fn aliases(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
 
 /// Every version has its registration in the audit log, and every alias's last audited
 /// move is where it points now: the log explains the state.
-async fn audit_trail(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError> {
+async fn audit_trail(pool: &AnyPool, backend: Backend) -> Result<Vec<Finding>, RegistryError> {
     let fix = "the audit log is append-only and cannot be repaired; the database was written \
                outside churnserve or restored inconsistently: restore a consistent backup";
-    let unregistered: Vec<(String, i64)> = sqlx::query_as(
+    let detail = |key| backend.json_integer("l.detail", key);
+    let unregistered: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT v.name, v.version FROM model_versions v WHERE NOT EXISTS ( \
            SELECT 1 FROM audit_log l WHERE l.action = 'register_model' AND l.name = v.name \
-           AND json_extract(l.detail, '$.version') = v.version) ORDER BY v.name, v.version",
-    )
+           AND {} = v.version) ORDER BY v.name, v.version",
+        detail("version")
+    )))
     .fetch_all(pool)
     .await?;
-    let unexplained: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT a.name, a.alias, a.version, ( \
-           SELECT CASE l.action WHEN 'set_alias' THEN json_extract(l.detail, '$.to') END \
+    let alias_of_entry = backend.json_text("l.detail", "alias");
+    let unexplained: Vec<(String, String, i64, Option<i64>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT a.name, a.alias, a.version, ( \
+           SELECT CASE l.action WHEN 'set_alias' THEN {} END \
            FROM audit_log l WHERE l.name = a.name AND l.action IN ('set_alias', 'delete_alias') \
-           AND json_extract(l.detail, '$.alias') = a.alias ORDER BY l.id DESC LIMIT 1) \
+           AND {alias_of_entry} = a.alias ORDER BY l.id DESC LIMIT 1) \
          FROM aliases a ORDER BY a.name, a.alias",
-    )
-    .fetch_all(pool)
-    .await?;
+            detail("to")
+        )))
+        .fetch_all(pool)
+        .await?;
     let mut findings: Vec<Finding> = unregistered
         .into_iter()
         .map(|(name, version)| {
@@ -287,7 +296,7 @@ async fn audit_trail(pool: &Pool<Sqlite>) -> Result<Vec<Finding>, RegistryError>
 }
 
 async fn leftovers(
-    pool: &Pool<Sqlite>,
+    pool: &AnyPool,
     artifacts: &ArtifactStore,
 ) -> Result<Vec<Finding>, RegistryError> {
     let mut findings: Vec<Finding> = artifacts

@@ -5,6 +5,7 @@
 //! committing.
 
 use crate::artifacts::ArtifactKind;
+use crate::database;
 use crate::{Registry, RegistryError};
 
 impl Registry {
@@ -15,7 +16,7 @@ impl Registry {
         kind: ArtifactKind,
         sha256: &str,
     ) -> Result<(), RegistryError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = database::begin_write(&self.pool, self.backend).await?;
         let references: i64 = sqlx::query_scalar(kind.references_query())
             .bind(sha256)
             .fetch_one(&mut *tx)

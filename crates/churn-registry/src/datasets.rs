@@ -50,7 +50,7 @@ impl Registry {
         self.change(actor, async |change| {
         sqlx::query(
             "INSERT INTO datasets (name, label_column, positive_label, description, rows, positives, columns, sha256, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&new.name)
         .bind(&new.label_column)
@@ -81,7 +81,7 @@ impl Registry {
     }
 
     pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, RegistryError> {
-        let row: Option<DatasetRow> = sqlx::query_as("SELECT * FROM datasets WHERE name = ?")
+        let row: Option<DatasetRow> = sqlx::query_as("SELECT * FROM datasets WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;

@@ -45,6 +45,18 @@ pub enum RegistryError {
          access to the data directory and every file in it"
     )]
     NotWritable(String),
+    /// The registry's database cannot be reached (a PostgreSQL server down or restarting):
+    /// nothing was written; the same request succeeds once it is back.
+    #[error(
+        "the registry database is unavailable ({0}); nothing was changed, retry once it is back"
+    )]
+    Unavailable(String),
+    /// The registry's database refused the first connection (wrong password, unknown
+    /// database, no server listening).
+    #[error(
+        "cannot connect to the registry database: {0}; check --registry-url and that the database server is running"
+    )]
+    Connect(String),
     #[error("registry storage failed: {0}")]
     Storage(String),
 }
@@ -55,21 +67,40 @@ impl From<sqlx::Error> for RegistryError {
         const SQLITE_READONLY: i64 = 8;
         const SQLITE_FULL: i64 = 13;
         match error {
-            sqlx::Error::Io(io) => io.into(),
+            sqlx::Error::Io(io) => match RegistryError::from(io) {
+                RegistryError::Storage(message) => RegistryError::Unavailable(message),
+                precise => precise,
+            },
             sqlx::Error::Database(database) => {
-                let primary = database
-                    .code()
-                    .and_then(|code| code.parse::<i64>().ok())
-                    .map(|code| code & 0xff);
-                match primary {
+                let code = database.code().unwrap_or_default().into_owned();
+                let sqlite_primary = code.parse::<i64>().ok().map(|code| code & 0xff);
+                match sqlite_primary {
                     Some(SQLITE_FULL) => RegistryError::StorageFull(database.to_string()),
                     Some(SQLITE_READONLY) => RegistryError::NotWritable(database.to_string()),
+                    _ if postgres_unavailable(&code) => {
+                        RegistryError::Unavailable(database.to_string())
+                    }
                     _ => RegistryError::Storage(database.to_string()),
                 }
             }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => RegistryError::Unavailable(error.to_string()),
             other => RegistryError::Storage(other.to_string()),
         }
     }
+}
+
+/// PostgreSQL's SQLSTATEs for a server that cannot take the request now: connection
+/// exceptions (class 08), too many connections, and a server shutting down or starting.
+fn postgres_unavailable(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "53300" | "57P01" | "57P02" | "57P03" | "28P01" | "28000" | "3D000"
+        )
 }
 
 impl From<sqlx::migrate::MigrateError> for RegistryError {

@@ -32,7 +32,7 @@ impl Registry {
         self.change(actor, async |change| {
             sqlx::query(
                 "INSERT INTO evaluations (evaluation_id, name, version, dataset, dataset_sha256, threshold, metrics, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&evaluation_id)
             .bind(&new.name)
@@ -74,7 +74,7 @@ impl Registry {
             "SELECT e.evaluation_id, e.name, e.version, v.sha256 AS model_sha256, e.dataset, e.dataset_sha256, \
                     e.threshold, e.metrics, e.created_at \
              FROM evaluations e JOIN model_versions v ON v.name = e.name AND v.version = e.version \
-             WHERE (? = '' OR e.name = ?) AND (? IS NULL OR e.version = ?) \
+             WHERE ($1 = '' OR e.name = $2) AND ($3 IS NULL OR e.version = $4) \
              ORDER BY e.created_at DESC, e.rowid DESC",
         )
         .bind(name)
@@ -113,11 +113,12 @@ impl Registry {
             )));
         }
         let before = self.version(name, &VersionRef::Number(version)).await?;
-        let update =
-            sqlx::query("UPDATE model_versions SET threshold = ? WHERE name = ? AND version = ?")
-                .bind(threshold)
-                .bind(name)
-                .bind(i64::from(version));
+        let update = sqlx::query(
+            "UPDATE model_versions SET threshold = $1 WHERE name = $2 AND version = $3",
+        )
+        .bind(threshold)
+        .bind(name)
+        .bind(i64::from(version));
         let detail =
             json!({"version": version, "from": before.metadata.threshold, "to": threshold});
         self.update_version(name, version, update, "set_threshold", detail, actor)

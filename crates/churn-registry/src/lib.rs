@@ -1,7 +1,7 @@
 //! The churn model registry: models, versions, aliases, datasets and evaluations in a
-//! SQLite file (WAL, busy timeout, foreign keys, embedded forward-only migrations), with
+//! database (an embedded SQLite file by default, PostgreSQL when replicas share one), with
 //! an append-only audit log of every change, and the artifacts themselves stored by
-//! SHA-256 beside the database. No gRPC here: plain records in, plain records out.
+//! SHA-256. No gRPC here: plain records in, plain records out.
 
 mod aliases;
 mod artifacts;
@@ -9,6 +9,7 @@ mod audit;
 mod check;
 mod cleanup;
 mod csv_files;
+mod database;
 mod datasets;
 mod error;
 mod evaluations;
@@ -19,18 +20,15 @@ mod shadows;
 mod tests;
 mod versions;
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::AnyPool;
 
 pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
 pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
+pub use database::{Backend, ChangeNotifications, DatabaseUrl};
 pub use error::RegistryError;
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
@@ -42,14 +40,49 @@ use artifacts::ArtifactStore;
 
 const DATABASE_FILE: &str = "registry.db";
 const ARTIFACT_DIR: &str = "artifacts";
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+/// Where a registry keeps its rows and its artifacts.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// Node-local state; with the defaults, the whole registry.
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+}
 
-/// The registry in a data directory.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.database.backend() {
+            Backend::Sqlite => write!(f, "in {}", self.data_dir.display()),
+            Backend::Postgres => write!(f, "at {}", self.database.redacted()),
+        }
+    }
+}
+
+impl Location {
+    /// The embedded default: `registry.db` and `artifacts/` in `data_dir`.
+    pub fn embedded(data_dir: &Path) -> Location {
+        Location {
+            data_dir: data_dir.to_path_buf(),
+            database: DatabaseUrl::sqlite_file(&data_dir.join(DATABASE_FILE)),
+        }
+    }
+
+    /// `registry_url` (else the embedded file) with node-local state in `data_dir`.
+    pub fn new(data_dir: &Path, registry_url: Option<&str>) -> Result<Location, RegistryError> {
+        let mut location = Location::embedded(data_dir);
+        if let Some(url) = registry_url {
+            location.database = DatabaseUrl::parse(url)?;
+        }
+        Ok(location)
+    }
+}
+
+/// The registry: its database and its artifacts.
 #[derive(Debug)]
 pub struct Registry {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    location: Location,
     artifacts: ArtifactStore,
 }
 
@@ -61,29 +94,47 @@ pub fn now_millis() -> i64 {
 }
 
 impl Registry {
-    /// Opens (creating if needed) the registry in `data_dir`, runs the migrations, and
-    /// removes uploads a crash left unfinished and artifacts no row refers to.
+    /// Opens (creating if needed) the embedded registry in `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Registry, RegistryError> {
-        tokio::fs::create_dir_all(data_dir).await?;
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(data_dir.join(DATABASE_FILE))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        prove_writable(&pool).await?;
+        Registry::connect(&Location::embedded(data_dir)).await
+    }
+
+    /// Opens the registry at `location`, runs the migrations, and removes uploads a crash
+    /// left unfinished and artifacts no row refers to.
+    pub async fn connect(location: &Location) -> Result<Registry, RegistryError> {
+        tokio::fs::create_dir_all(&location.data_dir).await?;
+        let backend = location.database.backend();
+        let pool = database::connect(&location.database, 4, false).await?;
+        database::migrate(&pool, backend).await?;
+        database::prove_writable(&pool, backend).await?;
         let registry = Registry {
             pool,
-            artifacts: ArtifactStore::open(data_dir.join(ARTIFACT_DIR)).await?,
+            backend,
+            location: location.clone(),
+            artifacts: ArtifactStore::open(location.data_dir.join(ARTIFACT_DIR)).await?,
         };
         registry.collect_garbage().await?;
         Ok(registry)
+    }
+
+    /// Applies pending migrations and returns; for `churnserve migrate` before a rollout.
+    pub async fn migrate(location: &Location) -> Result<(), RegistryError> {
+        tokio::fs::create_dir_all(&location.data_dir).await?;
+        let pool = database::connect(&location.database, 1, false).await?;
+        database::migrate(&pool, location.database.backend()).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// Which database the rows are in.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Announcements of changes committed by any replica, when the database makes them
+    /// (PostgreSQL); `None` when only polling [`Registry::change_marker`] can tell.
+    pub async fn change_notifications(&self) -> Result<Option<ChangeNotifications>, RegistryError> {
+        database::listen(&self.location.database).await
     }
 
     /// Starts an upload of at most `limit` bytes.
@@ -119,19 +170,4 @@ fn validate_name(what: &str, name: &str) -> Result<(), RegistryError> {
             "{what} {name:?} is not valid; expected a letter or digit, then letters, digits, '.', '_' or '-' (at most 128)"
         )))
     }
-}
-
-/// SQLite opens a database it cannot write read-only and answers reads, and a migrated,
-/// seeded registry writes nothing at start, so a read-only registry would start and fail
-/// its first change. Rewriting the header's (unused) user_version is the smallest write.
-async fn prove_writable(pool: &SqlitePool) -> Result<(), RegistryError> {
-    let user_version: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(pool)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "PRAGMA user_version = {user_version}"
-    )))
-    .execute(pool)
-    .await?;
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Rows as SQLite stores them, and their conversion into records: JSON columns are
+//! Rows as the database stores them, and their conversion into records: JSON columns are
 //! decoded here, so a record never sees sqlx.
 
 use crate::RegistryError;
@@ -30,7 +30,7 @@ pub(crate) struct VersionRow {
     risk_band_cuts: String,
     reference_dataset: String,
     producer: String,
-    archived: bool,
+    archived: i64,
 }
 
 impl VersionRow {
@@ -62,7 +62,7 @@ impl VersionRow {
             sha256: self.sha256,
             size_bytes: self.size_bytes as u64,
             created_at_millis: self.created_at,
-            archived: self.archived,
+            archived: self.archived != 0,
         })
     }
 }

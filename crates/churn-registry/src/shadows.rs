@@ -44,14 +44,14 @@ impl Registry {
         }
         self.change(actor, async |change| {
             sqlx::query(
-                "INSERT INTO shadows (name, alias, shadow_version, record, updated_at) VALUES (?, ?, ?, ?, ?) \
+                "INSERT INTO shadows (name, alias, shadow_version, record, updated_at) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (name, alias) DO UPDATE SET shadow_version = excluded.shadow_version, \
                  record = excluded.record, updated_at = excluded.updated_at",
             )
             .bind(&config.name)
             .bind(&config.alias)
             .bind(i64::from(config.shadow_version))
-            .bind(config.record)
+            .bind(i64::from(config.record))
             .bind(now_millis())
             .execute(change.db())
             .await?;
@@ -76,7 +76,7 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         self.change(actor, async |change| {
             let removed: Option<i64> = sqlx::query_scalar(
-                "DELETE FROM shadows WHERE name = ? AND alias = ? RETURNING shadow_version",
+                "DELETE FROM shadows WHERE name = $1 AND alias = $2 RETURNING shadow_version",
             )
             .bind(name)
             .bind(alias)
@@ -100,7 +100,7 @@ impl Registry {
     }
 
     pub async fn shadows(&self) -> Result<Vec<ShadowConfig>, RegistryError> {
-        let rows: Vec<(String, String, i64, bool)> = sqlx::query_as(
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
             "SELECT name, alias, shadow_version, record FROM shadows ORDER BY name, alias",
         )
         .fetch_all(&self.pool)
@@ -111,7 +111,7 @@ impl Registry {
                 name,
                 alias,
                 shadow_version: version as u32,
-                record,
+                record: record != 0,
             })
             .collect())
     }
@@ -127,7 +127,7 @@ impl Registry {
         for score in scores {
             sqlx::query(
                 "INSERT INTO shadow_scores (name, alias, served_version, shadow_version, customer_id, served_score, shadow_score, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&config.name)
             .bind(&config.alias)
@@ -152,7 +152,7 @@ impl Registry {
     ) -> Result<Vec<ShadowScore>, RegistryError> {
         let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(
             "SELECT customer_id, served_version, served_score, shadow_score FROM shadow_scores \
-             WHERE name = ? AND alias = ? ORDER BY id",
+             WHERE name = $1 AND alias = $2 ORDER BY id",
         )
         .bind(name)
         .bind(alias)

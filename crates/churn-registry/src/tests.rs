@@ -1,11 +1,108 @@
-//! The registry's own tests: real SQLite files in temporary directories, property tests
-//! of concurrent writes, and the offline check.
+//! The registry's conformance suite: every test, the property test included, runs on both
+//! backends (the pattern of quickwit's `metastore_test_suite!`): on a real SQLite file in
+//! a temporary directory, and on a fresh database of a real PostgreSQL server, the one
+//! `CHURNSERVE_TEST_POSTGRES_URL` names (the test command starts a throwaway cluster).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sqlx::Connection;
+
 use super::*;
+
+/// A registry location for one test: its own temporary data directory, and its own
+/// database on the backend under test.
+struct Store {
+    dir: tempfile::TempDir,
+    location: Location,
+}
+
+impl Store {
+    async fn new(backend: Backend) -> Store {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres_database().await),
+        };
+        let location = Location::new(dir.path(), registry_url.as_deref()).expect("location");
+        Store { dir, location }
+    }
+
+    async fn open(&self) -> Registry {
+        Registry::connect(&self.location).await.expect("open")
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        check(&self.location).await.expect("check")
+    }
+
+    fn artifacts(&self, kind: &str) -> PathBuf {
+        self.dir.path().join("artifacts").join(kind)
+    }
+}
+
+/// Creates an empty database on the test server and returns its URL.
+async fn fresh_postgres_database() -> String {
+    let admin = std::env::var("CHURNSERVE_TEST_POSTGRES_URL").expect(
+        "the PostgreSQL half of the conformance suite needs CHURNSERVE_TEST_POSTGRES_URL \
+         (postgres://USER@HOST:PORT/postgres); scripts/test.sh starts a throwaway cluster and sets it",
+    );
+    let name = format!("registry_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut connection)
+        .await
+        .expect("create a test database");
+    let mut url = url::Url::parse(&admin).expect("CHURNSERVE_TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// The suite: each named test function, taking a fresh [`Store`] of the backend, becomes a
+/// test in module `sqlite` and one in module `postgres`; each named property (a function of
+/// the backend that runs its own runtime) likewise.
+macro_rules! conformance_suite {
+    (tests: [$($test:ident),* $(,)?], properties: [$($property:ident),* $(,)?]) => {
+        conformance_suite!(@backend sqlite, Backend::Sqlite, [$($test),*], [$($property),*]);
+        conformance_suite!(@backend postgres, Backend::Postgres, [$($test),*], [$($property),*]);
+    };
+    (@backend $module:ident, $backend:expr, [$($test:ident),*], [$($property:ident),*]) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(Store::new($backend).await).await
+                }
+            )*
+            $(
+                #[test]
+                fn $property() {
+                    super::$property($backend)
+                }
+            )*
+        }
+    };
+}
+
+conformance_suite!(
+    tests: [
+        the_offline_check_finds_writes_that_bypassed_the_registry,
+        versions_are_numbered_per_model_and_aliases_move_in_the_same_transaction,
+        concurrent_registrations_get_distinct_gap_free_versions,
+        a_refused_registration_leaves_nothing_behind,
+        shadows_are_audited_replaced_deleted_and_their_scores_kept,
+        alias_and_archive_rules,
+        reopening_keeps_everything_and_removes_what_a_crash_left,
+        datasets_are_counted_unique_and_checked,
+        the_audit_log_refuses_updates_and_deletes,
+        thresholds_and_timestamps_keep_their_precision,
+    ],
+    properties: [concurrent_writes_keep_numbering_gap_free_and_aliases_valid]
+);
 
 fn actor() -> Actor {
     Actor("test".to_owned())
@@ -52,18 +149,16 @@ async fn register(
         .await
 }
 
-/// A registry in a temporary directory with "churn" versions 1 (aliased `production`)
-/// and 2.
-async fn two_versions() -> (tempfile::TempDir, Registry) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open(dir.path()).await.expect("open");
+/// A registry with "churn" versions 1 (aliased `production`) and 2.
+async fn two_versions(store: &Store) -> Registry {
+    let registry = store.open().await;
     register(&registry, "churn", b"model one", &["production"])
         .await
         .expect("v1");
     register(&registry, "churn", b"model two", &[])
         .await
         .expect("v2");
-    (dir, registry)
+    registry
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -131,20 +226,19 @@ async fn run_lane(registry: Arc<Registry>, lane: usize, writes: Vec<Write>) -> [
     registered
 }
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
-    #[test]
-    fn concurrent_writes_keep_numbering_gap_free_and_aliases_valid(
-        lanes in proptest::collection::vec(proptest::collection::vec(write(), 1..12), 2..4)
-    ) {
+fn concurrent_writes_keep_numbering_gap_free_and_aliases_valid(backend: Backend) {
+    let lanes = proptest::collection::vec(proptest::collection::vec(write(), 1..12), 2..4);
+    let config = proptest::test_runner::Config::with_cases(24);
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let outcome = runner.run(&lanes, |lanes| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         runtime.block_on(async {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let registry = Arc::new(Registry::open(dir.path()).await.expect("open"));
+            let store = Store::new(backend).await;
+            let registry = Arc::new(store.open().await);
             let lanes: Vec<_> = lanes
                 .into_iter()
                 .enumerate()
@@ -171,15 +265,18 @@ proptest::proptest! {
                     .expect("an alias points at a version");
                 assert!(!target.archived, "{alias:?} points at an archived version");
             }
-            assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+            assert_eq!(store.check().await, Vec::new());
         });
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
     }
 }
 
-#[tokio::test]
-async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
-    let (dir, registry) = two_versions().await;
-    assert_eq!(check(dir.path()).await.expect("check"), Vec::new());
+async fn the_offline_check_finds_writes_that_bypassed_the_registry(store: Store) {
+    let registry = two_versions(&store).await;
+    assert_eq!(store.check().await, Vec::new());
 
     // A version inserted and an alias moved by hand, with no audit entry.
     sqlx::query(
@@ -198,8 +295,8 @@ async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
         .execute(&registry.pool)
         .await
         .expect("archive");
-    std::fs::write(dir.path().join("artifacts/models/stray.onnx"), b"x").expect("stray");
-    let findings = check(dir.path()).await.expect("check");
+    std::fs::write(store.artifacts("models").join("stray.onnx"), b"x").expect("stray");
+    let findings = store.check().await;
     let problems: Vec<(Severity, &str)> = findings
         .iter()
         .map(|f| (f.severity, f.problem.as_str()))
@@ -223,17 +320,15 @@ async fn the_offline_check_finds_writes_that_bypassed_the_registry() {
                 Severity::Leftover,
                 &*format!(
                     "{} belongs to no version or dataset",
-                    dir.path().join("artifacts/models/stray.onnx").display()
+                    store.artifacts("models").join("stray.onnx").display()
                 )
             ),
         ]
     );
 }
 
-#[tokio::test]
-async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transaction() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open(dir.path()).await.expect("open");
+async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transaction(store: Store) {
+    let registry = store.open().await;
     assert!(registry.is_empty().await.expect("empty"));
     let first = register(&registry, "churn", b"model one", &["production"])
         .await
@@ -258,7 +353,7 @@ async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transactio
         b"model two"
     );
     // The same bytes under two names are stored once.
-    assert_eq!(files(&dir.path().join("artifacts/models")).len(), 2);
+    assert_eq!(files(&store.artifacts("models")).len(), 2);
 
     let models = registry.list_models().await.expect("models");
     assert_eq!(
@@ -290,13 +385,11 @@ async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transactio
     );
 }
 
-#[tokio::test]
-async fn concurrent_registrations_get_distinct_gap_free_versions() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = std::sync::Arc::new(Registry::open(dir.path()).await.expect("open"));
+async fn concurrent_registrations_get_distinct_gap_free_versions(store: Store) {
+    let registry = Arc::new(store.open().await);
     let tasks: Vec<_> = (0..8)
         .map(|i| {
-            let registry = std::sync::Arc::clone(&registry);
+            let registry = Arc::clone(&registry);
             tokio::spawn(async move {
                 register(&registry, "churn", format!("model {i}").as_bytes(), &[])
                     .await
@@ -313,10 +406,8 @@ async fn concurrent_registrations_get_distinct_gap_free_versions() {
     assert_eq!(versions, (1..=8).collect::<Vec<u32>>());
 }
 
-#[tokio::test]
-async fn a_refused_registration_leaves_nothing_behind() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open(dir.path()).await.expect("open");
+async fn a_refused_registration_leaves_nothing_behind(store: Store) {
+    let registry = store.open().await;
     let error = register(&registry, "bad name!", b"bytes", &[])
         .await
         .expect_err("invalid name");
@@ -326,8 +417,8 @@ async fn a_refused_registration_leaves_nothing_behind() {
         .expect_err("invalid alias");
     assert!(matches!(error, RegistryError::Invalid(_)), "{error}");
     assert!(registry.is_empty().await.expect("empty"));
-    assert!(files(&dir.path().join("artifacts/models")).is_empty());
-    assert!(files(&dir.path().join("artifacts/tmp")).is_empty());
+    assert!(files(&store.artifacts("models")).is_empty());
+    assert!(files(&store.artifacts("tmp")).is_empty());
 
     let mut staging = registry.stage(ArtifactKind::Model, 4).await.expect("stage");
     assert!(matches!(
@@ -336,7 +427,7 @@ async fn a_refused_registration_leaves_nothing_behind() {
     ));
     drop(staging);
     assert!(
-        files(&dir.path().join("artifacts/tmp")).is_empty(),
+        files(&store.artifacts("tmp")).is_empty(),
         "an abandoned upload is removed"
     );
     assert_eq!(
@@ -349,9 +440,8 @@ async fn a_refused_registration_leaves_nothing_behind() {
     );
 }
 
-#[tokio::test]
-async fn shadows_are_audited_replaced_deleted_and_their_scores_kept() {
-    let (_dir, registry) = two_versions().await;
+async fn shadows_are_audited_replaced_deleted_and_their_scores_kept(store: Store) {
+    let registry = two_versions(&store).await;
     let shadow = |version, record| ShadowConfig {
         name: "churn".to_owned(),
         alias: "production".to_owned(),
@@ -413,9 +503,8 @@ async fn shadows_are_audited_replaced_deleted_and_their_scores_kept() {
     assert_eq!(actions, ["set_shadow", "set_shadow", "delete_shadow"]);
 }
 
-#[tokio::test]
-async fn alias_and_archive_rules() {
-    let (_dir, registry) = two_versions().await;
+async fn alias_and_archive_rules(store: Store) {
+    let registry = two_versions(&store).await;
     let error = registry
         .archive("churn", 1, &actor())
         .await
@@ -478,28 +567,26 @@ async fn alias_and_archive_rules() {
     ));
 }
 
-#[tokio::test]
-async fn reopening_keeps_everything_and_removes_what_a_crash_left() {
-    let dir = tempfile::tempdir().expect("tempdir");
+async fn reopening_keeps_everything_and_removes_what_a_crash_left(store: Store) {
     let before = {
-        let registry = Registry::open(dir.path()).await.expect("open");
+        let registry = store.open().await;
         register(&registry, "churn", b"one", &["production"])
             .await
             .expect("v1")
     };
     std::fs::write(
-        dir.path().join("artifacts/tmp/models-1-2-3.part"),
+        store.artifacts("tmp").join("models-1-2-3.part"),
         b"half an upload",
     )
     .expect("write");
     std::fs::write(
-        dir.path()
-            .join("artifacts/models")
+        store
+            .artifacts("models")
             .join(format!("{}.onnx", sha256_hex(b"orphan"))),
         b"orphan",
     )
     .expect("write");
-    let registry = Registry::open(dir.path()).await.expect("reopen");
+    let registry = store.open().await;
     assert_eq!(
         registry
             .version("churn", &VersionRef::Alias("production".to_owned()))
@@ -508,14 +595,14 @@ async fn reopening_keeps_everything_and_removes_what_a_crash_left() {
         before
     );
     assert_eq!(
-        files(&dir.path().join("artifacts/models")),
+        files(&store.artifacts("models")),
         [format!("{}.onnx", before.sha256)]
     );
-    assert!(files(&dir.path().join("artifacts/tmp")).is_empty());
+    assert!(files(&store.artifacts("tmp")).is_empty());
 
     std::fs::write(
-        dir.path()
-            .join("artifacts/models")
+        store
+            .artifacts("models")
             .join(format!("{}.onnx", before.sha256)),
         b"tampered",
     )
@@ -524,10 +611,8 @@ async fn reopening_keeps_everything_and_removes_what_a_crash_left() {
     assert!(error.to_string().contains("has changed on disk"), "{error}");
 }
 
-#[tokio::test]
-async fn datasets_are_counted_unique_and_checked() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::open(dir.path()).await.expect("open");
+async fn datasets_are_counted_unique_and_checked(store: Store) {
+    let registry = store.open().await;
     let dataset = |name: &str| NewDataset {
         name: name.to_owned(),
         label_column: "churn".to_owned(),
@@ -572,5 +657,43 @@ async fn datasets_are_counted_unique_and_checked() {
         assert!(error.to_string().contains(fragment), "{error}");
     }
     assert_eq!(registry.list_datasets().await.expect("list").len(), 1);
-    assert_eq!(files(&dir.path().join("artifacts/datasets")).len(), 1);
+    assert_eq!(files(&store.artifacts("datasets")).len(), 1);
+}
+
+async fn the_audit_log_refuses_updates_and_deletes(store: Store) {
+    let registry = two_versions(&store).await;
+    for statement in [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+    ] {
+        let error = sqlx::query(statement)
+            .execute(&registry.pool)
+            .await
+            .expect_err(statement);
+        assert!(
+            error.to_string().contains("audit_log is append-only"),
+            "{statement}: {error}"
+        );
+    }
+    assert_eq!(registry.audit_log().await.expect("audit").len(), 3);
+}
+
+async fn thresholds_and_timestamps_keep_their_precision(store: Store) {
+    let registry = two_versions(&store).await;
+    let threshold = 0.123_456_789_012_345_67_f64;
+    let record = registry
+        .set_threshold("churn", 2, threshold, &actor())
+        .await
+        .expect("threshold");
+    assert_eq!(record.metadata.threshold.to_bits(), threshold.to_bits());
+    let before = now_millis();
+    let third = register(&registry, "churn", b"model three", &[])
+        .await
+        .expect("v3");
+    assert!(
+        third.created_at_millis >= before && third.created_at_millis > i64::from(i32::MAX),
+        "{} is the registration time in milliseconds",
+        third.created_at_millis
+    );
+    assert_eq!(third.size_bytes, b"model three".len() as u64);
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
-use sqlx::Sqlite;
+use sqlx::Any;
 
 use crate::aliases::move_alias;
 use crate::artifacts::{ArtifactKind, Staged, sha256_hex};
@@ -47,14 +47,14 @@ impl Registry {
         self.change(actor, async |change| {
             let now = now_millis();
             sqlx::query(
-                "INSERT INTO models (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO models (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
             )
             .bind(&new.name)
             .bind(now)
             .execute(change.db())
             .await?;
             let version: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?",
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = $1",
             )
             .bind(&new.name)
             .fetch_one(change.db())
@@ -62,7 +62,7 @@ impl Registry {
             sqlx::query(
                 "INSERT INTO model_versions (name, version, sha256, size_bytes, created_at, description, tags, feature_names, \
                  features, class_labels, positive_class, threshold, risk_band_cuts, reference_dataset, producer) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&new.name)
             .bind(version)
@@ -108,7 +108,7 @@ impl Registry {
             VersionRef::Alias(alias) => self.alias_target(name, alias).await?,
         };
         let row: Option<VersionRow> =
-            sqlx::query_as("SELECT * FROM model_versions WHERE name = ? AND version = ?")
+            sqlx::query_as("SELECT * FROM model_versions WHERE name = $1 AND version = $2")
                 .bind(name)
                 .bind(i64::from(number))
                 .fetch_optional(&self.pool)
@@ -125,7 +125,7 @@ impl Registry {
     }
 
     pub(crate) async fn require_model(&self, name: &str) -> Result<(), RegistryError> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM models WHERE name = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM models WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -165,7 +165,7 @@ impl Registry {
     ) -> Result<Vec<VersionRecord>, RegistryError> {
         self.require_model(name).await?;
         let rows: Vec<VersionRow> = sqlx::query_as(
-            "SELECT * FROM model_versions WHERE name = ? AND (archived = 0 OR ?) ORDER BY version",
+            "SELECT * FROM model_versions WHERE name = $1 AND (archived = 0 OR $2) ORDER BY version",
         )
         .bind(name)
         .bind(include_archived)
@@ -197,7 +197,7 @@ impl Registry {
         self.change(actor, async |change| {
             // Re-checked inside the transaction: an alias may have moved here since the read.
             let pointing: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM aliases WHERE name = ? AND version = ?")
+                sqlx::query_scalar("SELECT COUNT(*) FROM aliases WHERE name = $1 AND version = $2")
                     .bind(name)
                     .bind(i64::from(version))
                     .fetch_one(change.db())
@@ -207,7 +207,7 @@ impl Registry {
                     "model {name:?} version {version} just became the target of an alias; move it first"
                 )));
             }
-            sqlx::query("UPDATE model_versions SET archived = 1 WHERE name = ? AND version = ?")
+            sqlx::query("UPDATE model_versions SET archived = 1 WHERE name = $1 AND version = $2")
                 .bind(name)
                 .bind(i64::from(version))
                 .execute(change.db())
@@ -235,7 +235,7 @@ impl Registry {
             self.dataset(dataset).await?.sha256
         };
         let update = sqlx::query(
-            "UPDATE model_versions SET reference_dataset = ? WHERE name = ? AND version = ?",
+            "UPDATE model_versions SET reference_dataset = $1 WHERE name = $2 AND version = $3",
         )
         .bind(dataset)
         .bind(name)
@@ -258,7 +258,7 @@ impl Registry {
         &self,
         name: &str,
         version: u32,
-        update: sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+        update: sqlx::query::Query<'q, Any, <Any as sqlx::Database>::Arguments>,
         action: &str,
         detail: serde_json::Value,
         actor: &Actor,

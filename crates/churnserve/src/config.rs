@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use churn_engine::ModelOptions;
+use churn_registry::Location;
 
 use churn_explain::ExplainOptions;
 
@@ -24,9 +25,9 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CHURNSERVE_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// Directory holding the registry and its artifacts; created if missing.
-    #[arg(long, env = "CHURNSERVE_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub registry: RegistryArgs,
     /// The ONNX Runtime shared library (libonnxruntime.so.1.31.1); default: ORT_DYLIB_PATH,
     /// then beside the executable, then where scripts/setup-onnxruntime.sh placed it.
     #[arg(long, env = "CHURNSERVE_ONNXRUNTIME")]
@@ -50,8 +51,9 @@ pub struct Config {
     /// Load aliased versions when first asked for, instead of as soon as an alias points at them.
     #[arg(long, env = "CHURNSERVE_LAZY_ALIASES")]
     pub lazy_aliases: bool,
-    /// How often to look for registry changes made by other processes, in milliseconds.
-    #[arg(long, env = "CHURNSERVE_REGISTRY_POLL_MS", default_value_t = 2_000)]
+    /// How often to look for registry changes made by other processes (other replicas),
+    /// in milliseconds; on PostgreSQL, notifications usually come sooner.
+    #[arg(long, env = "CHURNSERVE_REGISTRY_POLL_MS", default_value_t = 500)]
     pub registry_poll_ms: u64,
     /// Bearer token required for registry writes; unset: writes are open.
     #[arg(long, env = "CHURNSERVE_WRITE_TOKEN", hide_env_values = true)]
@@ -197,6 +199,71 @@ impl std::str::FromStr for HttpListen {
     }
 }
 
+/// Where the registry is; `serve`, `check` and `migrate` take the same flags.
+#[derive(Debug, Clone, clap::Args, serde::Serialize)]
+pub struct RegistryArgs {
+    /// Directory holding the registry and its artifacts; created if missing. With
+    /// --registry-url and --artifact-store elsewhere, node-local state only.
+    #[arg(long, env = "CHURNSERVE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The registry database: sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+    /// (libpq URL syntax; replicas share one); default: registry.db in --data-dir.
+    #[arg(long, env = "CHURNSERVE_REGISTRY_URL", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_url: Option<SecretUrl>,
+}
+
+impl RegistryArgs {
+    /// The embedded registry in `data_dir`.
+    pub fn embedded(data_dir: PathBuf) -> RegistryArgs {
+        RegistryArgs {
+            data_dir,
+            registry_url: None,
+        }
+    }
+
+    /// Where the registry is: the URL checked, node-local state in `data_dir`.
+    pub fn location(&self) -> Result<Location, ConfigError> {
+        let url = self.registry_url.as_ref().map(|url| url.0.as_str());
+        Location::new(&self.data_dir, url).map_err(|e| ConfigError(e.to_string()))
+    }
+}
+
+/// A URL that may carry a password: shown (in `--print-config`, logs, `Debug`) without it.
+#[derive(Clone)]
+pub struct SecretUrl(pub String);
+
+impl SecretUrl {
+    fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("****"));
+                url.to_string()
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl serde::Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.redacted())
+    }
+}
+
+impl std::str::FromStr for SecretUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(SecretUrl(text.to_owned()))
+    }
+}
+
 /// A configuration value that cannot work.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -207,7 +274,7 @@ impl Config {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Config {
         Config {
             listen,
-            data_dir,
+            registry: RegistryArgs::embedded(data_dir),
             onnxruntime: None,
             default_model: "telco-churn".to_owned(),
             no_seed: false,
@@ -215,7 +282,7 @@ impl Config {
             max_dataset_bytes: 1024 * 1024 * 1024,
             model_cache_size: 8,
             lazy_aliases: false,
-            registry_poll_ms: 2_000,
+            registry_poll_ms: 500,
             write_token: None,
             read_token: None,
             max_batch_rows: 10_000,
@@ -247,6 +314,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.registry.location()?;
         if self.max_batch_rows == 0 {
             return Err(ConfigError("max_batch_rows must be at least 1".to_owned()));
         }

@@ -9,7 +9,6 @@ mod observe;
 mod sync;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -18,7 +17,7 @@ use churn_api::inference::grpc_inference_service_server::GrpcInferenceServiceSer
 use churn_api::v1::registry_service_server::RegistryServiceServer;
 use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use churn_engine::{EngineError, OnnxRuntime};
-use churn_registry::{Registry, RegistryError};
+use churn_registry::{Location, Registry, RegistryError};
 use http::HeaderValue;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -27,7 +26,7 @@ pub use api::auth::Token;
 use api::kserve::KServeApi;
 use api::registry::RegistryApi;
 use api::scoring::ScoringApi;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, RegistryArgs};
 use domain::catalog::{Catalog, CatalogOptions};
 use domain::error::ServiceError;
 pub use domain::seed::BUNDLED_MODEL;
@@ -46,8 +45,11 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Runtime(#[from] EngineError),
-    #[error("cannot open the registry in {path}: {cause}")]
-    Registry { path: PathBuf, cause: RegistryError },
+    #[error("cannot open the registry {location}: {cause}")]
+    Registry {
+        location: Location,
+        cause: RegistryError,
+    },
     #[error("cannot prepare the models: {0}")]
     Models(String),
     #[error("cannot read the listener's address: {0}")]
@@ -89,13 +91,10 @@ pub async fn serve(
     let runtime = tokio::task::spawn_blocking(move || OnnxRuntime::load(onnxruntime.as_deref()))
         .await
         .map_err(|e| ServerError::Startup(e.to_string()))??;
-    let registry =
-        Registry::open(&config.data_dir)
-            .await
-            .map_err(|cause| ServerError::Registry {
-                path: config.data_dir.clone(),
-                cause,
-            })?;
+    let location = config.registry.location()?;
+    let registry = Registry::connect(&location)
+        .await
+        .map_err(|cause| ServerError::Registry { location, cause })?;
     let options = CatalogOptions {
         default_model: config.default_model.clone(),
         load: config.model_options(),
@@ -113,10 +112,6 @@ pub async fn serve(
             .await
             .map_err(models)?;
     }
-    let poller = tokio::spawn(follow_registry(
-        Arc::clone(&catalog),
-        Duration::from_millis(config.registry_poll_ms),
-    ));
 
     let auth = api::auth::Auth {
         write_token: config.write_token.clone(),
@@ -156,6 +151,7 @@ pub async fn serve(
             let state = api::http::HttpState {
                 metrics: Arc::clone(&metrics),
                 ready: Arc::clone(&ready),
+                catalog: Arc::clone(&catalog),
             };
             Some(tokio::spawn(api::http::serve(
                 listener,
@@ -202,6 +198,12 @@ pub async fn serve(
         .is_ok();
     set_health(&health, default_ready).await;
     ready.store(default_ready, Ordering::Relaxed);
+    let poller = tokio::spawn(follow_registry(
+        Arc::clone(&catalog),
+        Duration::from_millis(config.registry_poll_ms),
+        health.clone(),
+        Arc::clone(&ready),
+    ));
     let registry = RegistryApi {
         evaluating,
         shadowing,
@@ -223,7 +225,7 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
-    tracing::info!(data_dir = %config.data_dir.display(), "listening on {address}");
+    tracing::info!(data_dir = %config.registry.data_dir.display(), "listening on {address}");
     let admission = api::admission::AdmissionLayer::new(api::admission::AdmissionLimits {
         max_concurrent: config.max_concurrent_requests,
         max_queued: config.max_queued_requests,
@@ -315,15 +317,61 @@ pub fn kserve_customers(
     api::kserve::customers(schema, request).map_err(|e| e.to_string())
 }
 
-/// Picks up registry changes made by other processes (another replica, an offline tool).
-async fn follow_registry(catalog: Arc<Catalog>, interval: Duration) {
+/// Follows registry changes made through other processes (other replicas, an offline
+/// tool): at each announcement PostgreSQL sends, and at every `interval` whatever the
+/// backend, since announcements sent while the listening connection is down are lost.
+/// While an alias stays on an older version here, the health service says NOT_SERVING.
+async fn follow_registry(
+    catalog: Arc<Catalog>,
+    interval: Duration,
+    health: tonic_health::server::HealthReporter,
+    accepting: Arc<AtomicBool>,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut notifications = None;
+    let mut was_behind = false;
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {
+                if notifications.is_none() {
+                    notifications = catalog.change_notifications().await.unwrap_or_else(|error| {
+                        tracing::warn!(%error, "cannot listen for registry changes; polling");
+                        None
+                    });
+                }
+            }
+            announced = next_change(&mut notifications) => {
+                if let Err(error) = announced {
+                    tracing::warn!(%error, "lost the registry change announcements; polling until they are back");
+                    notifications = None;
+                }
+            }
+        }
         if let Err(error) = catalog.refresh().await {
             tracing::warn!(%error, "cannot refresh the alias table from the registry");
         }
+        let behind = catalog.aliases_behind();
+        let is_behind = !behind.is_empty();
+        if is_behind != was_behind {
+            for lag in &behind {
+                tracing::error!(%lag, "not ready");
+            }
+            was_behind = is_behind;
+            if accepting.load(Ordering::Relaxed) {
+                set_health(&health, !is_behind).await;
+            }
+        }
+    }
+}
+
+/// The next announcement, or never when there is no listener.
+async fn next_change(
+    notifications: &mut Option<churn_registry::ChangeNotifications>,
+) -> Result<(), RegistryError> {
+    match notifications {
+        Some(listener) => listener.next().await,
+        None => std::future::pending().await,
     }
 }
 

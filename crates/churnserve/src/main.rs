@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use churn_registry::Severity;
-use churnserve::{Config, Telemetry};
+use churn_registry::{Location, Registry, Severity};
+use churnserve::{Config, RegistryArgs, Telemetry};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 
@@ -39,13 +39,18 @@ enum Command {
         #[command(flatten)]
         settings: Box<Config>,
     },
-    /// Verify a registry directory offline (read-only; safe beside a running server):
-    /// database integrity and schema version, every artifact's presence and SHA-256,
-    /// aliases, the audit log. Prints each problem with its fix; exits 1 on damage.
+    /// Verify a registry offline (read-only; safe beside running servers): database
+    /// integrity and schema version, every artifact's presence and SHA-256, aliases, the
+    /// audit log. Prints each problem with its fix; exits 1 on damage.
     Check {
-        /// The registry directory, as given to `serve`.
-        #[arg(long, env = "CHURNSERVE_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Apply the registry's pending schema migrations and exit (`serve` applies them too;
+    /// run this before rolling out a new release to several replicas).
+    Migrate {
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
 }
 
@@ -132,22 +137,45 @@ fn start(cli: Cli) -> ExitCode {
             settings,
             ..
         } => serve(print_config, *settings),
-        Command::Check { data_dir } => check(&data_dir),
+        Command::Check { registry } => check(&registry),
+        Command::Migrate { registry } => migrate(&registry),
     }
 }
 
-fn check(data_dir: &Path) -> ExitCode {
-    let findings = tokio::runtime::Builder::new_current_thread()
+/// Runs one registry operation on a single-threaded runtime; errors as one line.
+fn offline<T>(
+    registry: &RegistryArgs,
+    operation: impl AsyncFnOnce(&Location) -> Result<T, churn_registry::RegistryError>,
+) -> Result<(Location, T), String> {
+    let location = registry.location().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())
-        .and_then(|runtime| {
-            runtime
-                .block_on(churn_registry::check(data_dir))
-                .map_err(|e| e.to_string())
-        });
-    let findings = match findings {
-        Ok(findings) => findings,
+        .map_err(|e| e.to_string())?;
+    let value = runtime
+        .block_on(operation(&location))
+        .map_err(|e| format!("registry {location}: {e}"))?;
+    Ok((location, value))
+}
+
+fn migrate(registry: &RegistryArgs) -> ExitCode {
+    match offline(registry, async |location| Registry::migrate(location).await) {
+        Ok((location, ())) => {
+            println!("registry {location}: migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("churnserve migrate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(registry: &RegistryArgs) -> ExitCode {
+    let (location, findings) = match offline(registry, async |location| {
+        churn_registry::check(location).await
+    }) {
+        Ok(checked) => checked,
         Err(error) => {
             eprintln!("churnserve check: {error}");
             return ExitCode::FAILURE;
@@ -167,7 +195,7 @@ fn check(data_dir: &Path) -> ExitCode {
     if findings.iter().any(|f| f.severity == Severity::Damage) {
         return ExitCode::FAILURE;
     }
-    println!("registry {}: ok", data_dir.display());
+    println!("registry {location}: ok");
     ExitCode::SUCCESS
 }
 

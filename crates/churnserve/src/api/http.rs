@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use crate::domain::catalog::Catalog;
 use crate::observe::metrics::{self, Metrics};
 use crate::sync::raised;
 
@@ -32,8 +33,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
-    /// What `/readyz` answers.
+    /// Started and not draining.
     pub ready: Arc<AtomicBool>,
+    /// Whether every alias serves the version the registry names.
+    pub catalog: Arc<Catalog>,
 }
 
 /// The routes of the HTTP port.
@@ -59,10 +62,18 @@ async fn scrape(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn readiness(State(state): State<HttpState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready\n")
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned());
+    }
+    let behind = state.catalog.aliases_behind();
+    if behind.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        let reasons: Vec<String> = behind.iter().map(ToString::to_string).collect();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", reasons.join("; ")),
+        )
     }
 }
 

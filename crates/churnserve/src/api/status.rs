@@ -26,6 +26,7 @@ impl From<ServiceError> for Status {
                 RegistryError::TooLarge { .. } | RegistryError::StorageFull(_) => {
                     Code::ResourceExhausted
                 }
+                RegistryError::Unavailable(_) | RegistryError::Connect(_) => Code::Unavailable,
                 RegistryError::Storage(_) => Code::Internal,
             },
             ServiceError::Engine(engine) => engine_code(engine),

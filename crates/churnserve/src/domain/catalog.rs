@@ -7,7 +7,7 @@
 //! the version it started with.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -53,6 +53,27 @@ enum AliasTarget {
 
 type AliasTable = HashMap<String, HashMap<String, AliasTarget>>;
 
+/// An alias this process still serves with its previous version, because the version the
+/// registry now names cannot load here (yet); retried at every refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasBehind {
+    pub name: String,
+    pub alias: String,
+    pub serving: u32,
+    pub wanted: u32,
+    pub reason: String,
+}
+
+impl std::fmt::Display for AliasBehind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "model {:?} alias {:?} is still served by version {} here: version {} cannot load ({})",
+            self.name, self.alias, self.serving, self.wanted, self.reason
+        )
+    }
+}
+
 /// How the store loads and keeps models.
 #[derive(Debug, Clone)]
 pub struct CatalogOptions {
@@ -74,6 +95,10 @@ pub struct Catalog {
     /// The same marker, readable without waiting: what a cache derived from registry
     /// rows (such as an explanation background) checks to know it is still current.
     generation: AtomicI64,
+    /// Aliases kept on their previous version by the last refresh.
+    behind: Mutex<Vec<AliasBehind>>,
+    /// Aliased versions that failed to load at a refresh, since start.
+    alias_load_failures: AtomicU64,
 }
 
 impl Catalog {
@@ -90,6 +115,8 @@ impl Catalog {
             aliases: ArcSwap::from_pointee(AliasTable::new()),
             seen: tokio::sync::Mutex::new(-1),
             generation: AtomicI64::new(-1),
+            behind: Mutex::new(Vec::new()),
+            alias_load_failures: AtomicU64::new(0),
         };
         store.refresh().await?;
         Ok(store)
@@ -279,23 +306,44 @@ impl Catalog {
         self.refresh().await
     }
 
-    /// Rebuilds the alias table if the registry changed since the last look.
+    /// Rebuilds the alias table if the registry changed since the last look. Each new
+    /// target is loaded (and smoke-tested) before the table is swapped, so a request never
+    /// waits for a load; a target that cannot load leaves its alias on the version it
+    /// served, and the next refresh tries again.
     pub async fn refresh(&self) -> Result<(), ServiceError> {
         let mut seen = self.seen.lock().await;
         let marker = self.registry.change_marker().await?;
         if marker == *seen {
             return Ok(());
         }
+        let previous = self.aliases.load_full();
         let mut table = AliasTable::new();
+        let mut behind = Vec::new();
         for record in self.registry.aliases().await? {
             let target = if self.options.eager_aliases {
                 match self.load(&record.name, record.version).await {
                     Ok(served) => AliasTarget::Loaded(served),
                     Err(error) => {
+                        self.alias_load_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(model = %record.name, alias = %record.alias, version = record.version, %error, "aliased version cannot serve");
-                        AliasTarget::Version {
-                            version: record.version,
-                            failure: Some(error.to_string()),
+                        let serving = previous
+                            .get(&record.name)
+                            .and_then(|aliases| aliases.get(&record.alias));
+                        match serving {
+                            Some(AliasTarget::Loaded(served)) => {
+                                behind.push(AliasBehind {
+                                    name: record.name.clone(),
+                                    alias: record.alias.clone(),
+                                    serving: served.version,
+                                    wanted: record.version,
+                                    reason: error.to_string(),
+                                });
+                                AliasTarget::Loaded(Arc::clone(served))
+                            }
+                            _ => AliasTarget::Version {
+                                version: record.version,
+                                failure: Some(error.to_string()),
+                            },
                         }
                     }
                 }
@@ -312,9 +360,29 @@ impl Catalog {
         }
         self.aliases.store(Arc::new(table));
         self.follow_thresholds().await?;
-        *seen = marker;
+        if behind.is_empty() {
+            *seen = marker;
+        }
+        *lock(&self.behind) = behind;
         self.generation.store(marker, Ordering::Release);
         Ok(())
+    }
+
+    /// Announcements of registry changes made anywhere, where the database makes them.
+    pub async fn change_notifications(
+        &self,
+    ) -> Result<Option<churn_registry::ChangeNotifications>, ServiceError> {
+        Ok(self.registry.change_notifications().await?)
+    }
+
+    /// Aliases this process still serves with an older version than the registry names.
+    pub fn aliases_behind(&self) -> Vec<AliasBehind> {
+        lock(&self.behind).clone()
+    }
+
+    /// Aliased versions that failed to load at a refresh, since start.
+    pub fn alias_load_failures(&self) -> u64 {
+        self.alias_load_failures.load(Ordering::Relaxed)
     }
 
     /// Applies each loaded version's registry threshold, which `SetThreshold` (here or in

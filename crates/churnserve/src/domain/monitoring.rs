@@ -41,6 +41,9 @@ impl ServingSnapshot for ServingView {
                 .collect(),
             loads,
             unloads,
+            registry_generation: self.catalog.generation(),
+            aliases_behind: self.catalog.aliases_behind().len(),
+            alias_load_failures: self.catalog.alias_load_failures(),
             shadows: self
                 .shadows
                 .all_stats()

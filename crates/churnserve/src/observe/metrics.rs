@@ -129,6 +129,12 @@ pub struct ServingSample {
     pub loads: u64,
     pub unloads: u64,
     pub shadows: Vec<ShadowSample>,
+    /// The registry change marker the served aliases reflect.
+    pub registry_generation: i64,
+    /// Aliases served with an older version because the registry's cannot load here.
+    pub aliases_behind: usize,
+    /// Aliased versions that failed to load, since start.
+    pub alias_load_failures: u64,
 }
 
 /// Whoever can describe the serving state; the wiring passes the domain's view in.
@@ -351,6 +357,24 @@ impl Collector for ServingCollector {
             "churn_models_loaded",
             "Model versions in memory.",
             ConstGauge::new(sample.loaded.len() as i64),
+        )?;
+        encode_one(
+            &mut encoder,
+            "churn_registry_generation",
+            "The registry change (audit log id) this replica's aliases reflect.",
+            ConstGauge::new(sample.registry_generation),
+        )?;
+        encode_one(
+            &mut encoder,
+            "churn_aliases_behind",
+            "Aliases still served by their previous version because the new one cannot load here.",
+            ConstGauge::new(sample.aliases_behind as i64),
+        )?;
+        encode_one(
+            &mut encoder,
+            "churn_alias_load_failures",
+            "Aliased versions that failed to load when the registry changed.",
+            ConstCounter::new(sample.alias_load_failures),
         )?;
         encode_shadows(&mut encoder, &sample.shadows)
     }
