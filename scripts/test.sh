@@ -29,13 +29,17 @@ chmod 755 "$scratch"  # the PostgreSQL cluster in it runs as its own user
 cleanup() {
     [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null
     [[ -f "$scratch/postgres/url" ]] && scripts/postgres.sh stop "$scratch/postgres" 2>/dev/null
+    [[ -f "$scratch/s3/port" ]] && scripts/s3.sh stop "$scratch/s3"
     rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-step "a throwaway PostgreSQL cluster for the registry's conformance suite (scripts/postgres.sh)"
+step "a throwaway PostgreSQL cluster for the registry's conformance suite and the replica tests (scripts/postgres.sh)"
 CHURNSERVE_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$scratch/postgres")"
 export CHURNSERVE_TEST_POSTGRES_URL
+
+step "a throwaway S3-compatible server for the artifact store (scripts/s3.sh; s3s-fs is built into .tools/ once)"
+eval "$(scripts/s3.sh start "$scratch/s3")"
 
 step "cargo test"
 log="$scratch/test.log"

@@ -6,10 +6,10 @@ use std::str::FromStr;
 use sqlx::AnyPool;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use crate::artifacts::{ArtifactKind, ArtifactStore, sha256_hex};
+use crate::Location;
+use crate::artifacts::{ArtifactKind, ArtifactStore};
 use crate::database::{self, Backend};
 use crate::error::RegistryError;
-use crate::{ARTIFACT_DIR, Location};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,12 @@ pub async fn check(location: &Location) -> Result<Vec<Finding>, RegistryError> {
     }
     findings.extend(schema_version(&pool, backend).await?);
     if findings.is_empty() {
-        let artifacts = ArtifactStore::at(location.data_dir.join(ARTIFACT_DIR));
+        let artifacts = ArtifactStore::at(
+            &location.artifacts,
+            &location.data_dir,
+            location.artifact_cache_bytes,
+        )
+        .await?;
         findings.extend(artifact_files(&pool, &artifacts).await?);
         findings.extend(aliases(&pool).await?);
         findings.extend(audit_trail(&pool, backend).await?);
@@ -182,8 +187,9 @@ async fn artifact_files(
     for (name, version, sha256, size) in versions {
         let owner = format!("model {name:?} version {version}");
         let fix = format!(
-            "restore artifacts/models/{sha256}.onnx from a backup, or archive version {version} \
-             and register its ONNX file again; until then it refuses to serve"
+            "restore {} from a backup, or archive version {version} and register its ONNX \
+             file again; until then it refuses to serve",
+            artifacts.describe(ArtifactKind::Model, &sha256)
         );
         if let Some(problem) = verify(artifacts, ArtifactKind::Model, &sha256, Some(size)).await {
             findings.push(Finding::damage(format!("{owner}: {problem}"), fix));
@@ -191,7 +197,8 @@ async fn artifact_files(
     }
     for (name, sha256) in datasets {
         let fix = format!(
-            "restore artifacts/datasets/{sha256}.csv from a backup, or upload the CSV again under a new name"
+            "restore {} from a backup, or upload the CSV again under a new name",
+            artifacts.describe(ArtifactKind::Dataset, &sha256)
         );
         if let Some(problem) = verify(artifacts, ArtifactKind::Dataset, &sha256, None).await {
             findings.push(Finding::damage(format!("dataset {name:?}: {problem}"), fix));
@@ -200,32 +207,24 @@ async fn artifact_files(
     Ok(findings)
 }
 
-/// What is wrong with one artifact file, if anything.
+/// What is wrong with one artifact, if anything.
 async fn verify(
     artifacts: &ArtifactStore,
     kind: ArtifactKind,
     sha256: &str,
     size: Option<i64>,
 ) -> Option<String> {
-    let path = artifacts.path(kind, sha256);
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            return Some(format!(
-                "artifact {} cannot be read ({error})",
-                path.display()
-            ));
-        }
+    let name = artifacts.describe(kind, sha256);
+    let (actual_size, actual) = match artifacts.measure(kind, sha256).await {
+        Ok(measured) => measured,
+        Err(problem) => return Some(format!("artifact {name} {problem}")),
     };
-    if let Some(size) = size.filter(|size| *size != bytes.len() as i64) {
+    if let Some(size) = size.filter(|size| *size != actual_size as i64) {
         return Some(format!(
-            "artifact {} has {} bytes; {size} were registered",
-            path.display(),
-            bytes.len()
+            "artifact {name} has {actual_size} bytes; {size} were registered"
         ));
     }
-    let actual = sha256_hex(&bytes);
-    (actual != sha256).then(|| format!("artifact {} has SHA-256 {actual}", path.display()))
+    (actual != sha256).then(|| format!("artifact {name} has SHA-256 {actual}"))
 }
 
 async fn aliases(pool: &AnyPool) -> Result<Vec<Finding>, RegistryError> {
@@ -303,7 +302,7 @@ async fn leftovers(
         .unfinished_uploads()
         .await?
         .into_iter()
-        .map(|path| Finding::leftover(format!("unfinished upload {}", path.display())))
+        .map(|(upload, _)| Finding::leftover(format!("unfinished upload {upload}")))
         .collect();
     for kind in [ArtifactKind::Model, ArtifactKind::Dataset] {
         for sha256 in artifacts.stored(kind).await? {
@@ -314,7 +313,7 @@ async fn leftovers(
             if references == 0 {
                 findings.push(Finding::leftover(format!(
                     "{} belongs to no version or dataset",
-                    artifacts.path(kind, &sha256).display()
+                    artifacts.describe(kind, &sha256)
                 )));
             }
         }

@@ -28,9 +28,10 @@ impl Registry {
         Ok(())
     }
 
-    /// Removes artifacts no row refers to: what a crash between storing a file and
-    /// committing its row leaves behind.
+    /// Removes artifacts no row refers to (what a crash between storing a file and
+    /// committing its row leaves behind), and uploads abandoned in an object store.
     pub(crate) async fn collect_garbage(&self) -> Result<(), RegistryError> {
+        self.artifacts.remove_abandoned_uploads().await?;
         for kind in [ArtifactKind::Model, ArtifactKind::Dataset] {
             for sha256 in self.artifacts.stored(kind).await? {
                 self.remove_unreferenced(kind, &sha256).await?;

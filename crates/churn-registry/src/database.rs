@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Any, AnyPool, ConnectOptions, Executor, Transaction};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 use crate::RegistryError;
 
@@ -165,6 +165,10 @@ pub(crate) async fn connect(
     sqlx::any::install_default_drivers();
     let options = url.connect_options(read_only)?;
     let backend = url.backend;
+    // One connection first: a pool retries until its timeout and then reports only that
+    // it timed out, where this reports why (refused, wrong password, no such database).
+    let probe = options.connect().await.map_err(connect_error)?;
+    probe.close().await.map_err(connect_error)?;
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -184,12 +188,16 @@ pub(crate) async fn connect(
         })
         .connect_with(options)
         .await
-        .map_err(|error| match RegistryError::from(error) {
-            RegistryError::Unavailable(message) | RegistryError::Storage(message) => {
-                RegistryError::Connect(message)
-            }
-            precise => precise,
-        })
+        .map_err(connect_error)
+}
+
+fn connect_error(error: sqlx::Error) -> RegistryError {
+    match RegistryError::from(error) {
+        RegistryError::Unavailable(message) | RegistryError::Storage(message) => {
+            RegistryError::Connect(message)
+        }
+        precise => precise,
+    }
 }
 
 /// Starts a write transaction that excludes every other writer, in this process or another,

@@ -29,12 +29,16 @@ impl Registry {
             &new.positive_label,
         )
         .await?;
-        let sha256 = staged.sha256().to_owned();
-        let inserted = self.insert_dataset(&new, &summary, staged, actor).await;
+        let mut staged = staged;
+        self.artifacts.upload(&mut staged).await?;
+        let inserted = self
+            .insert_dataset(&new, &summary, &mut staged, actor)
+            .await;
         if inserted.is_err() {
-            self.remove_unreferenced(ArtifactKind::Dataset, &sha256)
+            self.remove_unreferenced(ArtifactKind::Dataset, staged.sha256())
                 .await?;
         }
+        self.artifacts.discard(staged).await;
         inserted?;
         self.dataset(&new.name).await
     }
@@ -43,7 +47,7 @@ impl Registry {
         &self,
         new: &NewDataset,
         summary: &CsvSummary,
-        staged: Staged,
+        staged: &mut Staged,
         actor: &Actor,
     ) -> Result<(), RegistryError> {
         let (sha256, now) = (staged.sha256().to_owned(), now_millis());
@@ -102,23 +106,27 @@ impl Registry {
         record: &DatasetRecord,
         limit: usize,
     ) -> Result<DatasetRows, RegistryError> {
-        csv_files::read_rows(self.dataset_path(record), record.clone(), limit).await
+        csv_files::read_rows(self.dataset_file(record).await?, record.clone(), limit).await
     }
 
     /// A dataset's records in chunks of `chunk_rows`, read on the blocking pool at most
     /// `ahead` chunks ahead of the receiver: memory stays at a few chunks whatever the
     /// file's size, and the caller does its work on each chunk wherever it likes.
-    pub fn dataset_chunks(
+    pub async fn dataset_chunks(
         &self,
         record: &DatasetRecord,
         chunk_rows: usize,
         ahead: usize,
-    ) -> tokio::sync::mpsc::Receiver<Result<DatasetRows, RegistryError>> {
-        csv_files::chunks(self.dataset_path(record), record.clone(), chunk_rows, ahead)
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<DatasetRows, RegistryError>>, RegistryError>
+    {
+        let file = self.dataset_file(record).await?;
+        Ok(csv_files::chunks(file, record.clone(), chunk_rows, ahead))
     }
 
-    /// Where a dataset's CSV file is.
-    pub fn dataset_path(&self, record: &DatasetRecord) -> PathBuf {
-        self.artifacts.path(ArtifactKind::Dataset, &record.sha256)
+    /// A local copy of a dataset's CSV file (the file itself in a directory store).
+    pub async fn dataset_file(&self, record: &DatasetRecord) -> Result<PathBuf, RegistryError> {
+        self.artifacts
+            .local_file(ArtifactKind::Dataset, &record.sha256)
+            .await
     }
 }

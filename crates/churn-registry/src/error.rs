@@ -51,6 +51,9 @@ pub enum RegistryError {
         "the registry database is unavailable ({0}); nothing was changed, retry once it is back"
     )]
     Unavailable(String),
+    /// The object store holding the artifacts cannot be reached or refuses the request.
+    #[error("{0}")]
+    ArtifactStore(String),
     /// The registry's database refused the first connection (wrong password, unknown
     /// database, no server listening).
     #[error(
@@ -74,13 +77,12 @@ impl From<sqlx::Error> for RegistryError {
             sqlx::Error::Database(database) => {
                 let code = database.code().unwrap_or_default().into_owned();
                 let sqlite_primary = code.parse::<i64>().ok().map(|code| code & 0xff);
+                let message = database.message().to_owned();
                 match sqlite_primary {
-                    Some(SQLITE_FULL) => RegistryError::StorageFull(database.to_string()),
-                    Some(SQLITE_READONLY) => RegistryError::NotWritable(database.to_string()),
-                    _ if postgres_unavailable(&code) => {
-                        RegistryError::Unavailable(database.to_string())
-                    }
-                    _ => RegistryError::Storage(database.to_string()),
+                    Some(SQLITE_FULL) => RegistryError::StorageFull(message),
+                    Some(SQLITE_READONLY) => RegistryError::NotWritable(message),
+                    _ if postgres_unavailable(&code) => RegistryError::Unavailable(message),
+                    _ => RegistryError::Storage(message),
                 }
             }
             sqlx::Error::PoolTimedOut

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::AnyPool;
 
-pub use artifacts::{ArtifactKind, Staged, Staging, sha256_hex};
+pub use artifacts::{ArtifactKind, ArtifactUrl, Staged, Staging, sha256_hex};
 pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
@@ -41,19 +41,31 @@ use artifacts::ArtifactStore;
 const DATABASE_FILE: &str = "registry.db";
 const ARTIFACT_DIR: &str = "artifacts";
 
+/// The default bound of the node-local cache of an object store's artifacts.
+pub const DEFAULT_ARTIFACT_CACHE_BYTES: u64 = 2 << 30;
+
 /// Where a registry keeps its rows and its artifacts.
 #[derive(Debug, Clone)]
 pub struct Location {
     /// Node-local state; with the defaults, the whole registry.
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
+    pub artifacts: ArtifactUrl,
+    /// The bound of the node-local cache of an object store's artifacts, in bytes.
+    pub artifact_cache_bytes: u64,
 }
 
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.database.backend() {
-            Backend::Sqlite => write!(f, "in {}", self.data_dir.display()),
-            Backend::Postgres => write!(f, "at {}", self.database.redacted()),
+        match (self.database.backend(), &self.artifacts) {
+            (Backend::Sqlite, ArtifactUrl::Directory(_)) => {
+                write!(f, "in {}", self.data_dir.display())
+            }
+            (_, artifacts) => write!(
+                f,
+                "at {} with artifacts in {artifacts}",
+                self.database.redacted()
+            ),
         }
     }
 }
@@ -64,14 +76,24 @@ impl Location {
         Location {
             data_dir: data_dir.to_path_buf(),
             database: DatabaseUrl::sqlite_file(&data_dir.join(DATABASE_FILE)),
+            artifacts: ArtifactUrl::Directory(data_dir.join(ARTIFACT_DIR)),
+            artifact_cache_bytes: DEFAULT_ARTIFACT_CACHE_BYTES,
         }
     }
 
-    /// `registry_url` (else the embedded file) with node-local state in `data_dir`.
-    pub fn new(data_dir: &Path, registry_url: Option<&str>) -> Result<Location, RegistryError> {
+    /// `registry_url` and `artifact_store` (else the embedded defaults), with node-local
+    /// state in `data_dir`.
+    pub fn new(
+        data_dir: &Path,
+        registry_url: Option<&str>,
+        artifact_store: Option<&str>,
+    ) -> Result<Location, RegistryError> {
         let mut location = Location::embedded(data_dir);
         if let Some(url) = registry_url {
             location.database = DatabaseUrl::parse(url)?;
+        }
+        if let Some(url) = artifact_store {
+            location.artifacts = ArtifactUrl::parse(url)?;
         }
         Ok(location)
     }
@@ -111,7 +133,12 @@ impl Registry {
             pool,
             backend,
             location: location.clone(),
-            artifacts: ArtifactStore::open(location.data_dir.join(ARTIFACT_DIR)).await?,
+            artifacts: ArtifactStore::open(
+                &location.artifacts,
+                &location.data_dir,
+                location.artifact_cache_bytes,
+            )
+            .await?,
         };
         registry.collect_garbage().await?;
         Ok(registry)
@@ -148,6 +175,34 @@ impl Registry {
             .fetch_one(&self.pool)
             .await?;
         Ok(count == 0)
+    }
+
+    /// Whether the caller may seed the registry: true for the first caller, across every
+    /// process sharing the registry, while no model was ever registered; the claim is
+    /// audited, so replicas starting together seed it once.
+    pub async fn claim_seeding(&self, actor: &Actor) -> Result<bool, RegistryError> {
+        const CLAIMED: &str = "the registry is seeded or being seeded";
+        let claimed = self
+            .change(actor, async |change| {
+                let earlier: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT COUNT(*) FROM models) \
+                     + (SELECT COUNT(*) FROM audit_log WHERE action = 'claim_seeding')",
+                )
+                .fetch_one(change.db())
+                .await?;
+                if earlier > 0 {
+                    return Err(RegistryError::Conflict(CLAIMED.to_owned()));
+                }
+                change
+                    .audit("claim_seeding", "", serde_json::json!({}))
+                    .await
+            })
+            .await;
+        match claimed {
+            Ok(()) => Ok(true),
+            Err(RegistryError::Conflict(reason)) if reason == CLAIMED => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// Closes the database connections, checkpointing the write-ahead log.

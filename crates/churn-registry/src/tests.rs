@@ -1,10 +1,12 @@
 //! The registry's conformance suite: every test, the property test included, runs on both
-//! backends (the pattern of quickwit's `metastore_test_suite!`): on a real SQLite file in
-//! a temporary directory, and on a fresh database of a real PostgreSQL server, the one
-//! `CHURNSERVE_TEST_POSTGRES_URL` names (the test command starts a throwaway cluster).
+//! configurations (the pattern of quickwit's `metastore_test_suite!`): the embedded one, a
+//! real SQLite file and an artifact directory in a temporary directory; and the replicated
+//! one, a fresh database of a real PostgreSQL server (`CHURNSERVE_TEST_POSTGRES_URL`) with
+//! artifacts under a fresh prefix of a bucket of a real S3-compatible server
+//! (`CHURNSERVE_TEST_S3_BUCKET` with the `AWS_*` variables). The test command starts both
+//! servers.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sqlx::Connection;
@@ -21,11 +23,19 @@ struct Store {
 impl Store {
     async fn new(backend: Backend) -> Store {
         let dir = tempfile::tempdir().expect("tempdir");
-        let registry_url = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(fresh_postgres_database().await),
+        let (registry_url, artifact_store) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => (
+                Some(fresh_postgres_database().await),
+                Some(fresh_bucket_prefix()),
+            ),
         };
-        let location = Location::new(dir.path(), registry_url.as_deref()).expect("location");
+        let location = Location::new(
+            dir.path(),
+            registry_url.as_deref(),
+            artifact_store.as_deref(),
+        )
+        .expect("location");
         Store { dir, location }
     }
 
@@ -37,9 +47,45 @@ impl Store {
         check(&self.location).await.expect("check")
     }
 
-    fn artifacts(&self, kind: &str) -> PathBuf {
-        self.dir.path().join("artifacts").join(kind)
+    /// The artifact store as the registry sees it, for reading and writing behind its back.
+    async fn artifacts(&self) -> ArtifactStore {
+        ArtifactStore::at(&self.location.artifacts, self.dir.path(), 1 << 30)
+            .await
+            .expect("artifact store")
     }
+
+    /// The names of the stored artifacts of one kind.
+    async fn artifact_names(&self, kind: ArtifactKind) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .artifacts()
+            .await
+            .stored(kind)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|sha256| kind.file_name(&sha256))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Uploads left behind: staging files and, in an object store, temporary keys.
+    async fn unfinished_uploads(&self) -> Vec<(String, bool)> {
+        self.artifacts()
+            .await
+            .unfinished_uploads()
+            .await
+            .expect("uploads")
+    }
+}
+
+/// A fresh key prefix in the test bucket.
+fn fresh_bucket_prefix() -> String {
+    let bucket = std::env::var("CHURNSERVE_TEST_S3_BUCKET").expect(
+        "the replicated half of the conformance suite needs CHURNSERVE_TEST_S3_BUCKET and the \
+         AWS_* variables of an S3-compatible server; scripts/test.sh starts one and sets them",
+    );
+    format!("s3://{bucket}/{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Creates an empty database on the test server and returns its URL.
@@ -66,8 +112,8 @@ async fn fresh_postgres_database() -> String {
 /// the backend that runs its own runtime) likewise.
 macro_rules! conformance_suite {
     (tests: [$($test:ident),* $(,)?], properties: [$($property:ident),* $(,)?]) => {
-        conformance_suite!(@backend sqlite, Backend::Sqlite, [$($test),*], [$($property),*]);
-        conformance_suite!(@backend postgres, Backend::Postgres, [$($test),*], [$($property),*]);
+        conformance_suite!(@backend sqlite_directory, Backend::Sqlite, [$($test),*], [$($property),*]);
+        conformance_suite!(@backend postgres_s3, Backend::Postgres, [$($test),*], [$($property),*]);
     };
     (@backend $module:ident, $backend:expr, [$($test:ident),*], [$($property:ident),*]) => {
         mod $module {
@@ -100,6 +146,7 @@ conformance_suite!(
         datasets_are_counted_unique_and_checked,
         the_audit_log_refuses_updates_and_deletes,
         thresholds_and_timestamps_keep_their_precision,
+        seeding_is_claimed_once_and_never_on_a_used_registry,
     ],
     properties: [concurrent_writes_keep_numbering_gap_free_and_aliases_valid]
 );
@@ -159,19 +206,6 @@ async fn two_versions(store: &Store) -> Registry {
         .await
         .expect("v2");
     registry
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 #[derive(Debug, Clone)]
@@ -295,7 +329,10 @@ async fn the_offline_check_finds_writes_that_bypassed_the_registry(store: Store)
         .execute(&registry.pool)
         .await
         .expect("archive");
-    std::fs::write(store.artifacts("models").join("stray.onnx"), b"x").expect("stray");
+    let artifacts = store.artifacts().await;
+    artifacts
+        .put_behind_registry(ArtifactKind::Model, "stray", b"x")
+        .await;
     let findings = store.check().await;
     let problems: Vec<(Severity, &str)> = findings
         .iter()
@@ -320,7 +357,7 @@ async fn the_offline_check_finds_writes_that_bypassed_the_registry(store: Store)
                 Severity::Leftover,
                 &*format!(
                     "{} belongs to no version or dataset",
-                    store.artifacts("models").join("stray.onnx").display()
+                    artifacts.describe(ArtifactKind::Model, "stray")
                 )
             ),
         ]
@@ -353,7 +390,7 @@ async fn versions_are_numbered_per_model_and_aliases_move_in_the_same_transactio
         b"model two"
     );
     // The same bytes under two names are stored once.
-    assert_eq!(files(&store.artifacts("models")).len(), 2);
+    assert_eq!(store.artifact_names(ArtifactKind::Model).await.len(), 2);
 
     let models = registry.list_models().await.expect("models");
     assert_eq!(
@@ -417,8 +454,8 @@ async fn a_refused_registration_leaves_nothing_behind(store: Store) {
         .expect_err("invalid alias");
     assert!(matches!(error, RegistryError::Invalid(_)), "{error}");
     assert!(registry.is_empty().await.expect("empty"));
-    assert!(files(&store.artifacts("models")).is_empty());
-    assert!(files(&store.artifacts("tmp")).is_empty());
+    assert!(store.artifact_names(ArtifactKind::Model).await.is_empty());
+    assert!(store.unfinished_uploads().await.is_empty());
 
     let mut staging = registry.stage(ArtifactKind::Model, 4).await.expect("stage");
     assert!(matches!(
@@ -427,7 +464,7 @@ async fn a_refused_registration_leaves_nothing_behind(store: Store) {
     ));
     drop(staging);
     assert!(
-        files(&store.artifacts("tmp")).is_empty(),
+        store.unfinished_uploads().await.is_empty(),
         "an abandoned upload is removed"
     );
     assert_eq!(
@@ -574,18 +611,15 @@ async fn reopening_keeps_everything_and_removes_what_a_crash_left(store: Store) 
             .await
             .expect("v1")
     };
+    let artifacts = store.artifacts().await;
     std::fs::write(
-        store.artifacts("tmp").join("models-1-2-3.part"),
+        artifacts.staging_dir().join("models-1-2-3.part"),
         b"half an upload",
     )
     .expect("write");
-    std::fs::write(
-        store
-            .artifacts("models")
-            .join(format!("{}.onnx", sha256_hex(b"orphan"))),
-        b"orphan",
-    )
-    .expect("write");
+    artifacts
+        .put_behind_registry(ArtifactKind::Model, &sha256_hex(b"orphan"), b"orphan")
+        .await;
     let registry = store.open().await;
     assert_eq!(
         registry
@@ -595,20 +629,16 @@ async fn reopening_keeps_everything_and_removes_what_a_crash_left(store: Store) 
         before
     );
     assert_eq!(
-        files(&store.artifacts("models")),
+        store.artifact_names(ArtifactKind::Model).await,
         [format!("{}.onnx", before.sha256)]
     );
-    assert!(files(&store.artifacts("tmp")).is_empty());
+    assert!(store.unfinished_uploads().await.is_empty());
 
-    std::fs::write(
-        store
-            .artifacts("models")
-            .join(format!("{}.onnx", before.sha256)),
-        b"tampered",
-    )
-    .expect("write");
+    artifacts
+        .put_behind_registry(ArtifactKind::Model, &before.sha256, b"tampered")
+        .await;
     let error = registry.model_bytes(&before).await.expect_err("corrupt");
-    assert!(error.to_string().contains("has changed on disk"), "{error}");
+    assert!(error.to_string().contains("has changed"), "{error}");
 }
 
 async fn datasets_are_counted_unique_and_checked(store: Store) {
@@ -630,7 +660,7 @@ async fn datasets_are_counted_unique_and_checked(store: Store) {
         (3, 2, 3)
     );
     assert_eq!(
-        std::fs::read(registry.dataset_path(&record)).expect("stored"),
+        std::fs::read(registry.dataset_file(&record).await.expect("file")).expect("stored"),
         csv
     );
     let upload = staged(&registry, ArtifactKind::Dataset, csv).await;
@@ -657,7 +687,7 @@ async fn datasets_are_counted_unique_and_checked(store: Store) {
         assert!(error.to_string().contains(fragment), "{error}");
     }
     assert_eq!(registry.list_datasets().await.expect("list").len(), 1);
-    assert_eq!(files(&store.artifacts("datasets")).len(), 1);
+    assert_eq!(store.artifact_names(ArtifactKind::Dataset).await.len(), 1);
 }
 
 async fn the_audit_log_refuses_updates_and_deletes(store: Store) {
@@ -696,4 +726,26 @@ async fn thresholds_and_timestamps_keep_their_precision(store: Store) {
         third.created_at_millis
     );
     assert_eq!(third.size_bytes, b"model three".len() as u64);
+}
+
+async fn seeding_is_claimed_once_and_never_on_a_used_registry(store: Store) {
+    let registry = Arc::new(store.open().await);
+    let claims: Vec<_> = (0..3)
+        .map(|_| {
+            let registry = Arc::clone(&registry);
+            tokio::spawn(async move { registry.claim_seeding(&actor()).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for claim in claims {
+        granted += usize::from(claim.await.expect("task").expect("claim"));
+    }
+    assert_eq!(granted, 1, "one of three simultaneous claims is granted");
+
+    let used = Store::new(store.location.database.backend()).await;
+    let registry = used.open().await;
+    register(&registry, "churn", b"model", &[])
+        .await
+        .expect("v1");
+    assert!(!registry.claim_seeding(&actor()).await.expect("claim"));
 }

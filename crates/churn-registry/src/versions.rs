@@ -25,12 +25,14 @@ impl Registry {
         for alias in &new.aliases {
             validate_name("alias", alias)?;
         }
-        let sha256 = staged.sha256().to_owned();
-        let inserted = self.insert_version(&new, staged, actor).await;
+        let mut staged = staged;
+        self.artifacts.upload(&mut staged).await?;
+        let inserted = self.insert_version(&new, &mut staged, actor).await;
         if inserted.is_err() {
-            self.remove_unreferenced(ArtifactKind::Model, &sha256)
+            self.remove_unreferenced(ArtifactKind::Model, staged.sha256())
                 .await?;
         }
+        self.artifacts.discard(staged).await;
         let version = inserted?;
         self.version(&new.name, &VersionRef::Number(version)).await
     }
@@ -40,7 +42,7 @@ impl Registry {
     async fn insert_version(
         &self,
         new: &NewVersion,
-        staged: Staged,
+        staged: &mut Staged,
         actor: &Actor,
     ) -> Result<u32, RegistryError> {
         let (sha256, size) = (staged.sha256().to_owned(), staged.size());
@@ -279,11 +281,23 @@ impl Registry {
             sha256: record.sha256.clone(),
             problem,
         };
-        let bytes = tokio::fs::read(self.artifacts.path(ArtifactKind::Model, &record.sha256))
+        let path = match self
+            .artifacts
+            .local_file(ArtifactKind::Model, &record.sha256)
+            .await
+        {
+            Ok(path) => path,
+            Err(RegistryError::Storage(problem)) => return Err(corrupt(problem)),
+            Err(other) => return Err(other),
+        };
+        let bytes = tokio::fs::read(path)
             .await
             .map_err(|e| corrupt(format!("cannot be read ({e})")))?;
         let actual = sha256_hex(&bytes);
         if actual != record.sha256 {
+            self.artifacts
+                .forget_cached(ArtifactKind::Model, &record.sha256)
+                .await;
             return Err(corrupt(format!(
                 "has changed on disk (its SHA-256 is now {actual})"
             )));

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use churn_engine::ModelOptions;
-use churn_registry::Location;
+use churn_registry::{DEFAULT_ARTIFACT_CACHE_BYTES, Location};
 
 use churn_explain::ExplainOptions;
 
@@ -211,6 +211,16 @@ pub struct RegistryArgs {
     #[arg(long, env = "CHURNSERVE_REGISTRY_URL", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_url: Option<SecretUrl>,
+    /// Where model and dataset files are: a directory, or s3://BUCKET[/PREFIX] (the AWS_*
+    /// variables; AWS_ENDPOINT_URL and AWS_ALLOW_HTTP for S3-compatible servers), gs://,
+    /// az://; default: artifacts/ in --data-dir.
+    #[arg(long, env = "CHURNSERVE_ARTIFACT_STORE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_store: Option<String>,
+    /// The bound, in bytes, of the node-local copies (in --data-dir) of an object store's
+    /// artifacts; least recently used copies are removed first.
+    #[arg(long, env = "CHURNSERVE_ARTIFACT_CACHE_BYTES", default_value_t = DEFAULT_ARTIFACT_CACHE_BYTES)]
+    pub artifact_cache_bytes: u64,
 }
 
 impl RegistryArgs {
@@ -219,13 +229,18 @@ impl RegistryArgs {
         RegistryArgs {
             data_dir,
             registry_url: None,
+            artifact_store: None,
+            artifact_cache_bytes: DEFAULT_ARTIFACT_CACHE_BYTES,
         }
     }
 
     /// Where the registry is: the URL checked, node-local state in `data_dir`.
     pub fn location(&self) -> Result<Location, ConfigError> {
         let url = self.registry_url.as_ref().map(|url| url.0.as_str());
-        Location::new(&self.data_dir, url).map_err(|e| ConfigError(e.to_string()))
+        let mut location = Location::new(&self.data_dir, url, self.artifact_store.as_deref())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        location.artifact_cache_bytes = self.artifact_cache_bytes;
+        Ok(location)
     }
 }
 

@@ -87,6 +87,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    // The object store's HTTP client brings rustls with aws-lc-rs beside tonic's ring, and
+    // with two providers compiled in rustls no longer picks one by itself: TLS on the gRPC
+    // port uses ring, as before. Installing fails harmlessly when a provider is set already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let onnxruntime = config.onnxruntime.clone();
     let runtime = tokio::task::spawn_blocking(move || OnnxRuntime::load(onnxruntime.as_deref()))
         .await

@@ -344,8 +344,10 @@ fn check_reports_a_corrupted_and_a_missing_artifact_with_their_fixes() {
         "{printed}"
     );
     assert!(
-        printed.contains("fix: restore artifacts/models/")
-            && printed.contains("register its ONNX file again"),
+        printed.contains(&format!(
+            "fix: restore {}",
+            data_dir.join("artifacts/models").display()
+        )) && printed.contains("register its ONNX file again"),
         "{printed}"
     );
     let named = |path: &Path| {
@@ -450,7 +452,11 @@ fn a_locked_database_is_one_clear_error_at_start() {
         .read_line(&mut locked)
         .expect("lock taken");
     assert_eq!(locked.trim(), "locked");
-    let stderr = start_fails(Command::new(env!("CARGO_BIN_EXE_churnserve")), &data_dir);
+    let stderr = start_fails(
+        Command::new(env!("CARGO_BIN_EXE_churnserve")),
+        &data_dir,
+        &[],
+    );
     let _ = holder.kill();
     let _ = holder.wait();
     assert!(
@@ -486,7 +492,7 @@ fn a_read_only_registry_is_one_clear_error_at_start() {
     if running_as_root {
         command.uid(NOBODY).gid(NOBODY);
     }
-    let stderr = start_fails(command, &data_dir);
+    let stderr = start_fails(command, &data_dir, &[]);
     set_mode_recursively(&data_dir, 0o644);
     assert!(
         stderr.contains("cannot open the registry in")

@@ -17,7 +17,7 @@ use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 
 mod common;
-use common::start;
+use common::{customer, register, start};
 
 const SCORERS: usize = 8;
 const MODEL_CACHE: usize = 2;
@@ -35,54 +35,6 @@ fn rss_mib(pid: u32) -> f64 {
         .and_then(|kib| kib.parse().ok())
         .expect("VmRSS");
     kib / 1024.0
-}
-
-fn customer() -> pb::Customer {
-    let fixture: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/example-customer.json"),
-        )
-        .expect("example customer"),
-    )
-    .expect("json");
-    let mut customer = pb::Customer {
-        customer_id: fixture["customer_id"].as_str().unwrap_or("soak").to_owned(),
-        ..Default::default()
-    };
-    for (name, value) in fixture["features"].as_object().expect("features") {
-        let kind = match value {
-            serde_json::Value::Number(n) => {
-                pb::feature_value::Kind::Number(n.as_f64().expect("number"))
-            }
-            other => pb::feature_value::Kind::Text(other.as_str().expect("text").to_owned()),
-        };
-        customer
-            .features
-            .insert(name.clone(), pb::FeatureValue { kind: Some(kind) });
-    }
-    customer
-}
-
-async fn register(
-    registry: &mut RegistryServiceClient<tonic::transport::Channel>,
-    bytes: &[u8],
-) -> u32 {
-    use pb::register_model_request::Part;
-    let metadata = pb::RegisterModelMetadata {
-        name: "telco-churn".to_owned(),
-        description: "soak".to_owned(),
-        ..Default::default()
-    };
-    let parts: Vec<pb::RegisterModelRequest> = std::iter::once(Part::Metadata(metadata))
-        .chain(bytes.chunks(64 * 1024).map(|c| Part::OnnxChunk(c.to_vec())))
-        .map(|part| pb::RegisterModelRequest { part: Some(part) })
-        .collect();
-    registry
-        .register_model(tokio_stream::iter(parts))
-        .await
-        .expect("registers")
-        .into_inner()
-        .version
 }
 
 #[test]
@@ -120,7 +72,9 @@ fn scoring_never_fails_and_memory_plateaus_while_the_registry_churns() {
         let mut registry = RegistryServiceClient::new(channel.clone());
         // Versions 3..=6 beside the two bundled ones: six versions for a cache of two.
         for i in 0..4 {
-            register(&mut registry, &models[i % 2]).await;
+            register(&mut registry, "telco-churn", &models[i % 2])
+                .await
+                .expect("registers");
         }
         let scored = Arc::new(AtomicU64::new(0));
         let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -174,7 +128,13 @@ fn scoring_never_fails_and_memory_plateaus_while_the_registry_churns() {
                     registry.set_alias(request).await.expect("alias moves");
                     moves += 1;
                     if moves.is_multiple_of(20) {
-                        register(&mut registry, &models[(registered % 2) as usize]).await;
+                        register(
+                            &mut registry,
+                            "telco-churn",
+                            &models[(registered % 2) as usize],
+                        )
+                        .await
+                        .expect("registers");
                         registered += 1;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -26,7 +26,9 @@ impl From<ServiceError> for Status {
                 RegistryError::TooLarge { .. } | RegistryError::StorageFull(_) => {
                     Code::ResourceExhausted
                 }
-                RegistryError::Unavailable(_) | RegistryError::Connect(_) => Code::Unavailable,
+                RegistryError::Unavailable(_)
+                | RegistryError::ArtifactStore(_)
+                | RegistryError::Connect(_) => Code::Unavailable,
                 RegistryError::Storage(_) => Code::Internal,
             },
             ServiceError::Engine(engine) => engine_code(engine),

@@ -617,9 +617,10 @@ impl Catalog {
         Ok(self.registry.record_shadow_scores(config, pairs).await?)
     }
 
-    /// Whether nothing was ever registered: the seed's cue.
-    pub async fn is_empty(&self) -> Result<bool, ServiceError> {
-        Ok(self.registry.is_empty().await?)
+    /// Whether this process seeds the registry: true once, for the first replica to ask
+    /// of a registry where nothing was ever registered.
+    pub async fn claim_seeding(&self, actor: &Actor) -> Result<bool, ServiceError> {
+        Ok(self.registry.claim_seeding(actor).await?)
     }
 
     /// Closes the registry's connections.
@@ -662,7 +663,7 @@ impl Catalog {
     /// A dataset's rows in chunks of `chunk_rows`, read ahead of the caller on the
     /// blocking pool, to become customers of each of `versions`: every version is checked
     /// against the dataset's columns before the first row is read.
-    pub fn scan_dataset(
+    pub async fn scan_dataset(
         &self,
         versions: &[Arc<ServedModel>],
         dataset: &DatasetRecord,
@@ -676,7 +677,8 @@ impl Catalog {
             mappings: Arc::new(mappings),
             rows: self
                 .registry
-                .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS),
+                .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS)
+                .await?,
         })
     }
 }

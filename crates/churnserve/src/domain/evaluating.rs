@@ -372,7 +372,10 @@ impl Evaluating {
             }
             LabelledData::Dataset(name) => {
                 let dataset = self.catalog.dataset(&name).await?;
-                let mut scan = self.catalog.scan_dataset(&versions, &dataset, CHUNK_ROWS)?;
+                let mut scan = self
+                    .catalog
+                    .scan_dataset(&versions, &dataset, CHUNK_ROWS)
+                    .await?;
                 let mut churned = Vec::new();
                 let mut scored: Vec<Scored> = versions.iter().map(|_| Scored::default()).collect();
                 while let Some(chunk) = scan.next().await {

@@ -35,12 +35,13 @@ const BUNDLED: &[Bundled] = &[
 pub const REFERENCE_DATASET: &str = "telco-holdout";
 const REFERENCE_CSV: &[u8] = include_bytes!("../../../../models/data/test.csv");
 
-/// Registers the bundled models if the registry has no model at all.
+/// Registers the bundled models if the registry has no model at all; of replicas starting
+/// together on a new registry, only the first seeds it.
 pub async fn seed_if_empty(catalog: &Catalog) -> Result<(), ServiceError> {
-    if !catalog.is_empty().await? {
+    let actor = Actor("churnserve seed".to_owned());
+    if !catalog.claim_seeding(&actor).await? {
         return Ok(());
     }
-    let actor = Actor("churnserve seed".to_owned());
     if catalog.dataset(REFERENCE_DATASET).await.is_err() {
         let mut staging = catalog
             .stage(ArtifactKind::Dataset, REFERENCE_CSV.len() as u64)

@@ -5,7 +5,12 @@
     reason = "each test binary that includes this module uses part of it"
 )]
 
+pub mod replicas;
+
 use std::io::{BufRead, BufReader};
+
+use churn_api::v1 as pb;
+use churn_api::v1::registry_service_client::RegistryServiceClient;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,10 +64,11 @@ pub fn listening_address(lines: &mut impl Iterator<Item = std::io::Result<String
         .to_owned()
 }
 
-/// Runs `serve` through `command` when it is expected to refuse to start; returns what it
-/// printed on stderr. A server that starts after all is killed after a minute.
-pub fn start_fails(mut command: Command, data_dir: &Path) -> String {
-    serve(&mut command, data_dir, &[]);
+/// Runs `serve` through `command` with `extra` flags when it is expected to refuse to
+/// start; returns what it printed on stderr. A server that starts after all is killed
+/// after a minute.
+pub fn start_fails(mut command: Command, data_dir: &Path, extra: &[&str]) -> String {
+    serve(&mut command, data_dir, extra);
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -81,4 +87,56 @@ pub fn start_fails(mut command: Command, data_dir: &Path) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "churnserve exited 0: {stderr}");
     stderr
+}
+
+/// The example customer of `models/example-customer.json`.
+pub fn customer() -> pb::Customer {
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/example-customer.json"),
+        )
+        .expect("example customer"),
+    )
+    .expect("json");
+    let mut customer = pb::Customer {
+        customer_id: fixture["customer_id"]
+            .as_str()
+            .unwrap_or("example")
+            .to_owned(),
+        ..Default::default()
+    };
+    for (name, value) in fixture["features"].as_object().expect("features") {
+        let kind = match value {
+            serde_json::Value::Number(n) => {
+                pb::feature_value::Kind::Number(n.as_f64().expect("number"))
+            }
+            other => pb::feature_value::Kind::Text(other.as_str().expect("text").to_owned()),
+        };
+        customer
+            .features
+            .insert(name.clone(), pb::FeatureValue { kind: Some(kind) });
+    }
+    customer
+}
+
+/// Registers `bytes` as the next version of `name` in one RegisterModel stream.
+pub async fn register(
+    registry: &mut RegistryServiceClient<tonic::transport::Channel>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<pb::ModelVersion, tonic::Status> {
+    use pb::register_model_request::Part;
+    let metadata = pb::RegisterModelMetadata {
+        name: name.to_owned(),
+        description: "registered by a test".to_owned(),
+        ..Default::default()
+    };
+    let parts: Vec<pb::RegisterModelRequest> = std::iter::once(Part::Metadata(metadata))
+        .chain(bytes.chunks(64 * 1024).map(|c| Part::OnnxChunk(c.to_vec())))
+        .map(|part| pb::RegisterModelRequest { part: Some(part) })
+        .collect();
+    registry
+        .register_model(tokio_stream::iter(parts))
+        .await
+        .map(tonic::Response::into_inner)
 }
