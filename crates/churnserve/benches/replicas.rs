@@ -111,11 +111,7 @@ fn main() {
 
         let all: Vec<&Replica> = replicas.iter().collect();
         let first = common::replicas::serving(&replicas[0]).await.expect("serving");
-        let latest = register(
-            &mut replicas[1].registry().await,
-            "telco-churn",
-            &model_bytes("telco-lgbm.onnx"),
-        )
+        let latest = replicas[1].register("telco-lgbm.onnx")
         .await
         .expect("register")
         .version;

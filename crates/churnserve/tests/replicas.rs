@@ -16,7 +16,8 @@ use tonic::Code;
 
 mod common;
 use common::replicas::{
-    Backing, Replica, model_bytes, runtime, score_request, serving, set_alias, until_served,
+    Backing, Replica, free_port, http_get, model_bytes, runtime, score_request, serving, set_alias,
+    until_served,
 };
 use common::{register, start_fails};
 
@@ -71,13 +72,10 @@ fn a_change_through_any_replica_is_served_by_every_replica_within_a_second() {
     let (second, third) = (backing.replica("b"), backing.replica("c"));
     runtime().block_on(async {
         let before = serving(&first).await.expect("seeded");
-        let registered = register(
-            &mut first.registry().await,
-            "telco-churn",
-            &model_bytes("telco-logreg.onnx"),
-        )
-        .await
-        .expect("registered through the first replica");
+        let registered = first
+            .register("telco-logreg.onnx")
+            .await
+            .expect("registered through the first replica");
         assert!(registered.version > before);
         // The second replica never saw the registration: it finds the version in the
         // shared registry and its artifact in the shared store.
@@ -124,6 +122,86 @@ fn a_change_through_any_replica_is_served_by_every_replica_within_a_second() {
 }
 
 #[test]
+fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let backing = Backing::start();
+    let first = backing.replica("a");
+    let port = free_port();
+    let http = format!("127.0.0.1:{port}");
+    let second = backing.replica_with("b", &["--http-listen", &http]);
+    runtime().block_on(async {
+        let before = serving(&second).await.expect("seeded");
+        // Another field appended to the ModelProto: the same model, a new SHA-256.
+        let mut bytes = model_bytes("telco-logreg.onnx");
+        bytes.extend([0x32, 4]);
+        bytes.extend(b"copy");
+        let new = register(&mut first.registry().await, "telco-churn", &bytes)
+            .await
+            .expect("registered");
+        // The first replica holds the new version in memory; the second can only fetch
+        // its object, which now fails its hash.
+        let object = backing.object_file(&format!("models/{}.onnx", new.sha256));
+        std::fs::write(&object, b"not the registered bytes").expect("corrupt the object");
+        set_alias(&first, new.version).await.expect("moved");
+        until_served(&[&first], new.version, PROPAGATION).await;
+
+        let mut health = tonic_health::pb::health_client::HealthClient::new(
+            tonic::transport::Endpoint::from_shared(second.address.clone())
+                .expect("address")
+                .connect()
+                .await
+                .expect("connect"),
+        );
+        let started = Instant::now();
+        loop {
+            let (status, body) = http_get(port, "/readyz");
+            if status.contains("503") {
+                assert!(
+                    body.contains(&format!("still served by version {before}"))
+                        && body.contains(&format!("version {} cannot load", new.version)),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let check = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(
+            check.status,
+            tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+        );
+        let (_, metrics) = http_get(port, "/metrics");
+        assert!(metrics.contains("churn_aliases_behind 1"), "{metrics}");
+        assert_eq!(
+            serving(&second).await.expect("serves the old target"),
+            before
+        );
+
+        std::fs::write(&object, &bytes).expect("restore the object");
+        until_served(&[&second], new.version, Duration::from_secs(5)).await;
+        let (status, _) = http_get(port, "/readyz");
+        assert!(status.contains("200"), "{status}");
+        let check = health
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .expect("health")
+            .into_inner();
+        assert_eq!(
+            check.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+    });
+}
+
+#[test]
 fn scoring_never_fails_while_aliases_move_through_every_replica() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let backing = Backing::start();
@@ -135,14 +213,11 @@ fn scoring_never_fails_while_aliases_move_through_every_replica() {
     let all: Vec<&Replica> = replicas.iter().collect();
     runtime().block_on(async {
         let before = serving(&replicas[0]).await.expect("seeded");
-        let other = register(
-            &mut replicas[0].registry().await,
-            "telco-churn",
-            &model_bytes("telco-lgbm.onnx"),
-        )
-        .await
-        .expect("registered")
-        .version;
+        let other = replicas[0]
+            .register("telco-lgbm.onnx")
+            .await
+            .expect("registered")
+            .version;
         let stop = Arc::new(AtomicBool::new(false));
         let (scored, failed, loops) = score_continuously(&all, 8, &stop);
         for moved in 0..20 {
@@ -252,14 +327,11 @@ fn a_database_restart_fails_no_score_and_writes_succeed_once_it_is_back() {
     let (first, second) = (backing.replica("a"), backing.replica("b"));
     runtime().block_on(async {
         let before = serving(&first).await.expect("seeded");
-        let other = register(
-            &mut first.registry().await,
-            "telco-churn",
-            &model_bytes("telco-lgbm.onnx"),
-        )
-        .await
-        .expect("registered")
-        .version;
+        let other = first
+            .register("telco-lgbm.onnx")
+            .await
+            .expect("registered")
+            .version;
         let stop = Arc::new(AtomicBool::new(false));
         let (scored, failed, loops) = score_continuously(&[&first, &second], 4, &stop);
 
@@ -309,13 +381,10 @@ fn a_stopped_object_store_fails_registrations_cleanly_while_scoring_continues() 
     runtime().block_on(async {
         let before = serving(&replica).await.expect("seeded");
         backing.s3("stop");
-        let refused = register(
-            &mut replica.registry().await,
-            "telco-churn",
-            &model_bytes("telco-logreg.onnx"),
-        )
-        .await
-        .expect_err("the object store is down");
+        let refused = replica
+            .register("telco-logreg.onnx")
+            .await
+            .expect_err("the object store is down");
         assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
         assert!(
             refused.message().contains("artifact store"),
@@ -324,13 +393,10 @@ fn a_stopped_object_store_fails_registrations_cleanly_while_scoring_continues() 
         );
         assert_eq!(serving(&replica).await.expect("still serves"), before);
         backing.s3("start");
-        let registered = register(
-            &mut replica.registry().await,
-            "telco-churn",
-            &model_bytes("telco-logreg.onnx"),
-        )
-        .await
-        .expect("registers once the store is back");
+        let registered = replica
+            .register("telco-logreg.onnx")
+            .await
+            .expect("registers once the store is back");
         assert_eq!(registered.version, before.max(2) + 1, "no number consumed");
     });
     backing.assert_undamaged();

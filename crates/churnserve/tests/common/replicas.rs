@@ -11,7 +11,7 @@ use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 use tonic::transport::Channel;
 
-use super::{customer, spawn};
+use super::{customer, register, spawn};
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -100,10 +100,24 @@ impl Backing {
 
     /// A replica with its own node-local data directory.
     pub fn replica(&self, name: &str) -> Replica {
+        self.replica_with(name, &[])
+    }
+
+    /// A replica with `extra` flags.
+    pub fn replica_with(&self, name: &str, extra: &[&str]) -> Replica {
         let mut flags = self.shared_flags().to_vec();
         flags.extend(["--registry-poll-ms", "500"]);
+        flags.extend(extra);
         let (child, address) = spawn(self.command(), &self.dir.path().join(name), &flags);
         Replica { child, address }
+    }
+
+    /// The file behind an object of the S3 server (`s3s-fs` keeps objects as files).
+    pub fn object_file(&self, key: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("s3/data/churnserve/registry")
+            .join(key)
     }
 
     /// `churnserve check` on the shared registry: whether it passed, and what it printed.
@@ -156,6 +170,16 @@ impl Replica {
         RegistryServiceClient::connect(self.address.clone())
             .await
             .expect("connect")
+    }
+
+    /// Registers `models/FILE` as the next version of `telco-churn` through this replica.
+    pub async fn register(&self, file: &str) -> Result<pb::ModelVersion, tonic::Status> {
+        register(
+            &mut self.registry().await,
+            "telco-churn",
+            &model_bytes(file),
+        )
+        .await
     }
 
     pub fn kill(&mut self) {
@@ -237,4 +261,28 @@ pub async fn until_served(replicas: &[&Replica], version: u32, limit: Duration) 
         }
     }
     took
+}
+
+/// A free loopback port, for a replica's HTTP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `GET path` on a loopback HTTP port: the status line and the body.
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, body.to_owned())
 }
