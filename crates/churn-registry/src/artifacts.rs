@@ -642,7 +642,8 @@ async fn evict(cache: &Path, limit: u64, keep: &Path) {
     };
     let mut copies: Vec<(SystemTime, u64, PathBuf)> = files
         .into_iter()
-        .filter(|path| path != keep)
+        // Copies being fetched (`….part-…`) belong to their fetch, not to the cache yet.
+        .filter(|path| path != keep && !path.to_string_lossy().contains(".part-"))
         .filter_map(|path| {
             let meta = std::fs::metadata(&path).ok()?;
             Some((meta.modified().ok()?, meta.len(), path))

@@ -145,7 +145,8 @@ impl DatabaseUrl {
     }
 }
 
-fn redact(url: &str) -> String {
+/// `url` with its password, if any, replaced by `****`, for messages, logs and settings.
+pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("****"));

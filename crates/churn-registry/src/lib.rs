@@ -28,7 +28,7 @@ pub use artifacts::{ArtifactKind, ArtifactUrl, Staged, Staging, sha256_hex};
 pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
-pub use database::{Backend, ChangeNotifications, DatabaseUrl};
+pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
 pub use error::RegistryError;
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
@@ -179,15 +179,18 @@ impl Registry {
 
     /// Whether the caller may seed the registry: true for the first caller, across every
     /// process sharing the registry, while no model was ever registered; the claim is
-    /// audited, so replicas starting together seed it once.
+    /// audited, so replicas starting together seed it once. A claim whose seeding never
+    /// registered anything (the process died) lapses after a while.
     pub async fn claim_seeding(&self, actor: &Actor) -> Result<bool, RegistryError> {
         const CLAIMED: &str = "the registry is seeded or being seeded";
+        const CLAIM_LAPSES: std::time::Duration = std::time::Duration::from_secs(600);
         let claimed = self
             .change(actor, async |change| {
                 let earlier: i64 = sqlx::query_scalar(
                     "SELECT (SELECT COUNT(*) FROM models) \
-                     + (SELECT COUNT(*) FROM audit_log WHERE action = 'claim_seeding')",
+                     + (SELECT COUNT(*) FROM audit_log WHERE action = 'claim_seeding' AND at > $1)",
                 )
+                .bind(now_millis() - CLAIM_LAPSES.as_millis() as i64)
                 .fetch_one(change.db())
                 .await?;
                 if earlier > 0 {

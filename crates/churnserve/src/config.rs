@@ -248,27 +248,15 @@ impl RegistryArgs {
 #[derive(Clone)]
 pub struct SecretUrl(pub String);
 
-impl SecretUrl {
-    fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("****"));
-                url.to_string()
-            }
-            _ => self.0.clone(),
-        }
-    }
-}
-
 impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
+        f.write_str(&churn_registry::redact(&self.0))
     }
 }
 
 impl serde::Serialize for SecretUrl {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.redacted())
+        serializer.serialize_str(&churn_registry::redact(&self.0))
     }
 }
 

@@ -334,15 +334,20 @@ async fn follow_registry(
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut notifications = None;
-    let mut was_behind = false;
+    let (mut was_behind, mut listen_failed) = (false, false);
     loop {
         tokio::select! {
             _ = ticks.tick() => {
                 if notifications.is_none() {
-                    notifications = catalog.change_notifications().await.unwrap_or_else(|error| {
-                        tracing::warn!(%error, "cannot listen for registry changes; polling");
-                        None
-                    });
+                    match catalog.change_notifications().await {
+                        Ok(listener) => (notifications, listen_failed) = (listener, false),
+                        // Said once per outage, not at every tick of it.
+                        Err(error) if !listen_failed => {
+                            tracing::warn!(%error, "cannot listen for registry changes; polling");
+                            listen_failed = true;
+                        }
+                        Err(_) => {}
+                    }
                 }
             }
             announced = next_change(&mut notifications) => {

@@ -28,46 +28,74 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// How long a replica may take to serve a change made through another one.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-/// Scoring loops spread over `replicas` until `stop`; counts calls and failures.
-fn score_continuously(
-    replicas: &[&Replica],
-    loops: usize,
-    stop: &Arc<AtomicBool>,
-) -> (
-    Arc<AtomicU64>,
-    Arc<AtomicU64>,
-    Vec<tokio::task::JoinHandle<()>>,
-) {
-    let (scored, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let addresses: Vec<String> = replicas.iter().map(|r| r.address.clone()).collect();
-    let tasks = (0..loops)
-        .map(|i| {
-            let address = addresses[i % addresses.len()].clone();
-            let (scored, failed, stop) =
-                (Arc::clone(&scored), Arc::clone(&failed), Arc::clone(stop));
-            tokio::spawn(async move {
-                let mut client = ScoringServiceClient::connect(address)
-                    .await
-                    .expect("connect");
-                while !stop.load(Ordering::Relaxed) {
-                    match client.score(score_request()).await {
-                        Ok(_) => scored.fetch_add(1, Ordering::Relaxed),
-                        Err(status) => {
-                            eprintln!("score failed: {status:?}");
-                            failed.fetch_add(1, Ordering::Relaxed)
-                        }
-                    };
-                }
+/// This test's turn, and PostgreSQL and S3 servers of its own (stopped before the turn
+/// passes: the tuple's second field drops first).
+fn exclusive_backing() -> (std::sync::MutexGuard<'static, ()>, Backing) {
+    let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    (turn, Backing::start())
+}
+
+/// Scoring loops spread over replicas, counting calls and failures until finished.
+struct Scorers {
+    stop: Arc<AtomicBool>,
+    scored: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Scorers {
+    fn start(replicas: &[&Replica], loops: usize) -> Scorers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (scored, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let loops = (0..loops)
+            .map(|i| {
+                let address = replicas[i % replicas.len()].address.clone();
+                let (scored, failed, stop) =
+                    (Arc::clone(&scored), Arc::clone(&failed), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut client = ScoringServiceClient::connect(address)
+                        .await
+                        .expect("connect");
+                    while !stop.load(Ordering::Relaxed) {
+                        match client.score(score_request()).await {
+                            Ok(_) => scored.fetch_add(1, Ordering::Relaxed),
+                            Err(status) => {
+                                eprintln!("score failed: {status:?}");
+                                failed.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
+                })
             })
-        })
-        .collect();
-    (scored, failed, tasks)
+            .collect();
+        Scorers {
+            stop,
+            scored,
+            failed,
+            loops,
+        }
+    }
+
+    /// Stops the loops and asserts that none of their calls failed.
+    async fn finish_without_failures(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for scoring in self.loops {
+            scoring.await.expect("scoring loop");
+        }
+        let scored = self.scored.load(Ordering::Relaxed);
+        assert_eq!(
+            self.failed.load(Ordering::Relaxed),
+            0,
+            "failed Score calls of {scored}"
+        );
+        assert!(scored > 100, "the loops scored: {scored}");
+        scored
+    }
 }
 
 #[test]
 fn a_change_through_any_replica_is_served_by_every_replica_within_a_second() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let first = backing.replica("a");
     let (second, third) = (backing.replica("b"), backing.replica("c"));
     runtime().block_on(async {
@@ -123,8 +151,7 @@ fn a_change_through_any_replica_is_served_by_every_replica_within_a_second() {
 
 #[test]
 fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let first = backing.replica("a");
     let port = free_port();
     let http = format!("127.0.0.1:{port}");
@@ -203,8 +230,7 @@ fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
 
 #[test]
 fn scoring_never_fails_while_aliases_move_through_every_replica() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let replicas = [
         backing.replica("a"),
         backing.replica("b"),
@@ -218,31 +244,20 @@ fn scoring_never_fails_while_aliases_move_through_every_replica() {
             .await
             .expect("registered")
             .version;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (scored, failed, loops) = score_continuously(&all, 8, &stop);
+        let scorers = Scorers::start(&all, 8);
         for moved in 0..20 {
             let target = if moved % 2 == 0 { other } else { before };
             set_alias(&replicas[moved % 3], target).await.expect("move");
             until_served(&all, target, PROPAGATION).await;
         }
-        stop.store(true, Ordering::Relaxed);
-        for scoring in loops {
-            scoring.await.expect("scoring loop");
-        }
-        let (scored, failed) = (
-            scored.load(Ordering::Relaxed),
-            failed.load(Ordering::Relaxed),
-        );
+        let scored = scorers.finish_without_failures().await;
         eprintln!("{scored} Score calls across 20 alias moves");
-        assert_eq!(failed, 0, "failed Score calls");
-        assert!(scored > 100, "the loops scored: {scored}");
     });
 }
 
 #[test]
 fn simultaneous_registrations_through_three_replicas_are_numbered_in_turn() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let replicas = [
         backing.replica("a"),
         backing.replica("b"),
@@ -276,8 +291,7 @@ fn simultaneous_registrations_through_three_replicas_are_numbered_in_turn() {
 
 #[test]
 fn a_replica_killed_in_the_middle_of_a_registration_leaves_the_registry_consistent() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let (first, mut doomed) = (backing.replica("a"), backing.replica("b"));
     runtime().block_on(async {
         let bytes = model_bytes("telco-lgbm.onnx");
@@ -322,8 +336,7 @@ fn a_replica_killed_in_the_middle_of_a_registration_leaves_the_registry_consiste
 
 #[test]
 fn a_database_restart_fails_no_score_and_writes_succeed_once_it_is_back() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let (first, second) = (backing.replica("a"), backing.replica("b"));
     runtime().block_on(async {
         let before = serving(&first).await.expect("seeded");
@@ -332,8 +345,7 @@ fn a_database_restart_fails_no_score_and_writes_succeed_once_it_is_back() {
             .await
             .expect("registered")
             .version;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (scored, failed, loops) = score_continuously(&[&first, &second], 4, &stop);
+        let scorers = Scorers::start(&[&first, &second], 4);
 
         backing.postgres("stop");
         let refused = set_alias(&first, other)
@@ -362,21 +374,14 @@ fn a_database_restart_fails_no_score_and_writes_succeed_once_it_is_back() {
         until_served(&[&first, &second], other, Duration::from_secs(10)).await;
         set_alias(&first, before).await.expect("moves back");
         until_served(&[&first, &second], before, PROPAGATION).await;
-
-        stop.store(true, Ordering::Relaxed);
-        for scoring in loops {
-            scoring.await.expect("scoring loop");
-        }
-        assert_eq!(failed.load(Ordering::Relaxed), 0, "failed Score calls");
-        assert!(scored.load(Ordering::Relaxed) > 100);
+        scorers.finish_without_failures().await;
     });
     backing.assert_undamaged();
 }
 
 #[test]
 fn a_stopped_object_store_fails_registrations_cleanly_while_scoring_continues() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let replica = backing.replica("a");
     runtime().block_on(async {
         let before = serving(&replica).await.expect("seeded");
@@ -404,8 +409,7 @@ fn a_stopped_object_store_fails_registrations_cleanly_while_scoring_continues() 
 
 #[test]
 fn a_bad_registry_url_or_artifact_store_stops_the_start_with_one_line() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let backing = Backing::start();
+    let (_turn, backing) = exclusive_backing();
     let wrong_password = {
         let mut url = url::Url::parse(&backing.registry_url).expect("url");
         url.set_password(Some("wrong")).expect("password");
