@@ -4,6 +4,7 @@
 #   scripts/s3.sh start DIR   serves DIR/data on a free loopback port (the same port again
 #                             when DIR holds a stopped server) with the bucket `churnserve`,
 #                             and prints the variables a client needs, as `export` lines
+#                             (and where the server keeps the objects, for tests)
 #   scripts/s3.sh stop DIR    stops it
 # The server is built once into .tools/ of the repository.
 set -euo pipefail
@@ -43,6 +44,7 @@ export AWS_ACCESS_KEY_ID=churnserve
 export AWS_SECRET_ACCESS_KEY=$secret
 export AWS_REGION=us-east-1
 export CHURNSERVE_TEST_S3_BUCKET=churnserve
+export CHURNSERVE_TEST_S3_ROOT=$dir/data
 VARS
     ;;
 stop)

@@ -80,6 +80,15 @@ kill "$server_pid"
 wait "$server_pid" || true
 server_pid=""
 
+step "deploy/: yamllint, every overlay and the KServe files rendered by kubectl kustomize and validated (deploy/validate.py), each overlay's Deployment run as the kubelet would (tests/deploy/probe_check.py, release build)"
+command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; exit 1; }
+.venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
+.venv-clients/bin/python deploy/validate.py
+cargo build --release --locked -p churnserve --bin churnserve
+.venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
+# The fuzz build below needs the disk more than a release build kept for nothing.
+rm -rf target/release
+
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile
 

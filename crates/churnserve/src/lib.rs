@@ -30,7 +30,6 @@ pub use config::{Config, ConfigError, RegistryArgs};
 use domain::catalog::{Catalog, CatalogOptions};
 use domain::error::ServiceError;
 pub use domain::seed::BUNDLED_MODEL;
-use domain::served::ModelSelector;
 pub use observe::telemetry::{LogFormat, Telemetry, TelemetryError};
 
 /// HTTP/2 receive windows. The 64 KiB default makes a multi-megabyte batch wait for a
@@ -77,6 +76,17 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
     ] {
         health.set_service_status(service, status).await;
     }
+}
+
+/// The health service name a liveness probe asks for: SERVING from the moment the server
+/// accepts requests until it exits, draining included, so that a probe restarts a process
+/// that stopped answering, never one that is only not ready.
+pub const LIVENESS_SERVICE: &str = "churnserve.liveness";
+
+async fn set_liveness(health: &tonic_health::server::HealthReporter) {
+    health
+        .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
+        .await;
 }
 
 /// Serves every churn.v1 service on `listener` until `shutdown` completes, then drains
@@ -196,12 +206,11 @@ pub async fn serve(
         auth: auth.clone(),
     };
     let (health, health_service) = tonic_health::server::health_reporter();
-    let default_ready = catalog
-        .resolve(&ModelSelector::by_alias("", ""))
-        .await
-        .is_ok();
-    set_health(&health, default_ready).await;
-    ready.store(default_ready, Ordering::Relaxed);
+    // Ready means every aliased version is loaded (the catalog loaded them while opening).
+    let all_loaded = catalog.aliases_behind().is_empty();
+    set_health(&health, all_loaded).await;
+    set_liveness(&health).await;
+    ready.store(true, Ordering::Relaxed);
     let poller = tokio::spawn(follow_registry(
         Arc::clone(&catalog),
         Duration::from_millis(config.registry_poll_ms),
@@ -334,7 +343,8 @@ async fn follow_registry(
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut notifications = None;
-    let (mut was_behind, mut listen_failed) = (false, false);
+    let mut was_behind = !catalog.aliases_behind().is_empty();
+    let mut listen_failed = false;
     loop {
         tokio::select! {
             _ = ticks.tick() => {

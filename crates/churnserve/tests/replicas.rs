@@ -214,17 +214,24 @@ fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
 
         std::fs::write(&object, &bytes).expect("restore the object");
         until_served(&[&second], new.version, Duration::from_secs(5)).await;
-        let (status, _) = http_get(port, "/readyz");
-        assert!(status.contains("200"), "{status}");
-        let check = health
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .expect("health")
-            .into_inner();
-        assert_eq!(
-            check.status,
-            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-        );
+        let started = Instant::now();
+        loop {
+            let (status, _) = http_get(port, "/readyz");
+            let check = health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .expect("health")
+                .into_inner();
+            let serving = tonic_health::pb::health_check_response::ServingStatus::Serving;
+            if status.contains("200") && check.status == serving as i32 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{status} {check:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     });
 }
 

@@ -53,24 +53,32 @@ enum AliasTarget {
 
 type AliasTable = HashMap<String, HashMap<String, AliasTarget>>;
 
-/// An alias this process still serves with its previous version, because the version the
-/// registry now names cannot load here (yet); retried at every refresh.
+/// An alias whose registry target cannot load here (yet): it keeps serving the version it
+/// served before, if any; retried at every refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AliasBehind {
     pub name: String,
     pub alias: String,
-    pub serving: u32,
+    pub serving: Option<u32>,
     pub wanted: u32,
     pub reason: String,
 }
 
 impl std::fmt::Display for AliasBehind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "model {:?} alias {:?} is still served by version {} here: version {} cannot load ({})",
-            self.name, self.alias, self.serving, self.wanted, self.reason
-        )
+        let (name, alias, wanted) = (&self.name, &self.alias, self.wanted);
+        match self.serving {
+            Some(serving) => write!(
+                f,
+                "model {name:?} alias {alias:?} is still served by version {serving} here: version {wanted} cannot load ({})",
+                self.reason
+            ),
+            None => write!(
+                f,
+                "model {name:?} alias {alias:?} cannot serve here: version {wanted} cannot load ({})",
+                self.reason
+            ),
+        }
     }
 }
 
@@ -326,21 +334,23 @@ impl Catalog {
                     Err(error) => {
                         self.alias_load_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(model = %record.name, alias = %record.alias, version = record.version, %error, "aliased version cannot serve");
-                        let serving = previous
+                        let serving = match previous
                             .get(&record.name)
-                            .and_then(|aliases| aliases.get(&record.alias));
+                            .and_then(|aliases| aliases.get(&record.alias))
+                        {
+                            Some(AliasTarget::Loaded(served)) => Some(Arc::clone(served)),
+                            _ => None,
+                        };
+                        behind.push(AliasBehind {
+                            name: record.name.clone(),
+                            alias: record.alias.clone(),
+                            serving: serving.as_ref().map(|served| served.version),
+                            wanted: record.version,
+                            reason: error.to_string(),
+                        });
                         match serving {
-                            Some(AliasTarget::Loaded(served)) => {
-                                behind.push(AliasBehind {
-                                    name: record.name.clone(),
-                                    alias: record.alias.clone(),
-                                    serving: served.version,
-                                    wanted: record.version,
-                                    reason: error.to_string(),
-                                });
-                                AliasTarget::Loaded(Arc::clone(served))
-                            }
-                            _ => AliasTarget::Version {
+                            Some(served) => AliasTarget::Loaded(served),
+                            None => AliasTarget::Version {
                                 version: record.version,
                                 failure: Some(error.to_string()),
                             },
@@ -358,12 +368,13 @@ impl Catalog {
                 .or_default()
                 .insert(record.alias, target);
         }
+        let caught_up = behind.is_empty();
         self.aliases.store(Arc::new(table));
+        *lock(&self.behind) = behind;
         self.follow_thresholds().await?;
-        if behind.is_empty() {
+        if caught_up {
             *seen = marker;
         }
-        *lock(&self.behind) = behind;
         self.generation.store(marker, Ordering::Release);
         Ok(())
     }
@@ -375,7 +386,7 @@ impl Catalog {
         Ok(self.registry.change_notifications().await?)
     }
 
-    /// Aliases this process still serves with an older version than the registry names.
+    /// Aliases whose registry target is not loaded here: what makes a replica not ready.
     pub fn aliases_behind(&self) -> Vec<AliasBehind> {
         lock(&self.behind).clone()
     }
