@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 mod common;
+use common::replicas::{model_bytes, runtime};
 use common::{spawn, start, start_fails};
 
 /// Runs `churnserve check` on `data_dir`: whether it passed, and what it printed.
@@ -47,13 +48,6 @@ fn assert_undamaged(data_dir: &Path, leftovers: bool) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 /// A registry the server created and seeded, in a temporary directory, with the server
 /// gone: the directory and the registry's path in it.
 fn seeded_registry() -> (tempfile::TempDir, PathBuf) {
@@ -67,11 +61,6 @@ fn seeded_registry() -> (tempfile::TempDir, PathBuf) {
 fn sigkill(child: &mut Child) {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
-}
-
-fn model_bytes() -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/telco-logreg.onnx"))
-        .expect("model")
 }
 
 /// Opens a RegisterModel stream and sends the metadata and `bytes`; the stream stays
@@ -176,7 +165,7 @@ fn sigkill_during_registration_leaves_the_registry_consistent() {
     let runtime = runtime();
     let data = tempfile::tempdir().expect("tempdir");
     let data_dir = data.path().join("registry");
-    let bytes = model_bytes();
+    let bytes = model_bytes("telco-logreg.onnx");
 
     // Killed halfway through the upload: the version never existed.
     let (mut server, address) = start(&data_dir, &[]);
@@ -419,7 +408,8 @@ fn a_full_disk_refuses_the_upload_cleanly_and_the_server_keeps_serving() {
             "{}",
             status.message()
         );
-        let (_done, call) = begin_registration(&address, &model_bytes(), true).await;
+        let (_done, call) =
+            begin_registration(&address, &model_bytes("telco-logreg.onnx"), true).await;
         let version = call
             .await
             .expect("call")

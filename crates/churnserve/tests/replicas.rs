@@ -179,10 +179,17 @@ fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
                 .await
                 .expect("connect"),
         );
+        // /readyz reads the catalog; the health service follows it after each refresh.
+        let not_serving = tonic_health::pb::health_check_response::ServingStatus::NotServing;
         let started = Instant::now();
         loop {
             let (status, body) = http_get(port, "/readyz");
-            if status.contains("503") {
+            let check = health
+                .check(tonic_health::pb::HealthCheckRequest::default())
+                .await
+                .expect("health")
+                .into_inner();
+            if status.contains("503") && check.status == not_serving as i32 {
                 assert!(
                     body.contains(&format!("still served by version {before}"))
                         && body.contains(&format!("version {} cannot load", new.version)),
@@ -192,19 +199,10 @@ fn a_replica_that_cannot_load_the_new_target_keeps_the_old_one_and_says_so() {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(5),
-                "{status} {body}"
+                "{status} {body} {check:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let check = health
-            .check(tonic_health::pb::HealthCheckRequest::default())
-            .await
-            .expect("health")
-            .into_inner();
-        assert_eq!(
-            check.status,
-            tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
-        );
         let (_, metrics) = http_get(port, "/metrics");
         assert!(metrics.contains("churn_aliases_behind 1"), "{metrics}");
         assert_eq!(
