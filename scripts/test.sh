@@ -80,20 +80,22 @@ kill "$server_pid"
 wait "$server_pid" || true
 server_pid=""
 
-step "deploy/: yamllint, every overlay and the KServe files rendered by kubectl kustomize and validated (deploy/validate.py), each overlay's Deployment run as the kubelet would (tests/deploy/probe_check.py, release build)"
-command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; exit 1; }
-.venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
-.venv-clients/bin/python deploy/validate.py
-cargo build --release --locked -p churnserve --bin churnserve
-.venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
-# The fuzz build below needs the disk more than a release build kept for nothing.
-rm -rf target/release
-
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile
 
 step "soak: 60 s of scoring while the registry churns (scripts/soak.sh; longer: scripts/soak.sh 600)"
 scripts/soak.sh 60
+
+step "deploy/: yamllint, every overlay and the KServe files rendered by kubectl kustomize and validated (deploy/validate.py), each overlay's Deployment run as the kubelet would (tests/deploy/probe_check.py, release build)"
+command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; exit 1; }
+.venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
+.venv-clients/bin/python deploy/validate.py
+# Every debug build has run by now: its directory makes room for the release build.
+rm -rf target/debug
+cargo build --release --locked -p churnserve --bin churnserve
+.venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
+# The fuzz build below needs the disk more than a release build kept for nothing.
+rm -rf target/release
 
 step "fuzz targets, 60 s each from their seeds (nightly toolchain, cargo fuzz; longer: scripts/fuzz.sh 1800)"
 scripts/fuzz.sh 60

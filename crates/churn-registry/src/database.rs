@@ -164,6 +164,15 @@ pub(crate) async fn connect(
     read_only: bool,
 ) -> Result<AnyPool, RegistryError> {
     sqlx::any::install_default_drivers();
+    if url.backend == Backend::Sqlite && !read_only {
+        // As for --data-dir: the file's directory is created if missing.
+        let file = SqliteConnectOptions::from_str(&url.url)?
+            .get_filename()
+            .to_owned();
+        if let Some(directory) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(directory).await?;
+        }
+    }
     let options = url.connect_options(read_only)?;
     let backend = url.backend;
     // One connection first: a pool retries until its timeout and then reports only that

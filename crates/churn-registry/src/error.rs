@@ -57,7 +57,7 @@ pub enum RegistryError {
     /// The registry's database refused the first connection (wrong password, unknown
     /// database, no server listening).
     #[error(
-        "cannot connect to the registry database: {0}; check --registry-url and that the database server is running"
+        "cannot connect to the registry database: {0}; check --registry-url (and, for PostgreSQL, that the server is running and reachable)"
     )]
     Connect(String),
     #[error("registry storage failed: {0}")]

@@ -749,3 +749,17 @@ async fn seeding_is_claimed_once_and_never_on_a_used_registry(store: Store) {
         .expect("v1");
     assert!(!registry.claim_seeding(&actor()).await.expect("claim"));
 }
+
+#[tokio::test]
+async fn a_sqlite_url_elsewhere_is_used_and_its_directory_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("elsewhere/registry.db");
+    let url = format!("sqlite://{}", file.display());
+    let location = Location::new(&dir.path().join("node"), Some(&url), None).expect("location");
+    let registry = Registry::connect(&location).await.expect("open");
+    register(&registry, "churn", b"model", &[])
+        .await
+        .expect("v1");
+    assert!(file.is_file(), "the registry is in the URL's file");
+    assert!(!dir.path().join("node/registry.db").exists());
+}
