@@ -154,26 +154,12 @@ pub async fn serve(
     let draining = tokio::sync::watch::Sender::new(false);
     // Turns true once the gRPC server has stopped: the HTTP port closes with it.
     let stopped = tokio::sync::watch::Sender::new(false);
-    let http_server = match config.http_listen.0 {
-        Some(address) => {
-            let listener = TcpListener::bind(address)
+    let http_listener = match config.http_listen.0 {
+        Some(address) => Some(
+            TcpListener::bind(address)
                 .await
-                .map_err(ServerError::Listener)?;
-            let bound = listener.local_addr().map_err(ServerError::Listener)?;
-            tracing::info!("metrics, /healthz and /readyz on http://{bound}");
-            let timeout = Duration::from_millis(config.http_timeout_ms);
-            let state = api::http::HttpState {
-                metrics: Arc::clone(&metrics),
-                ready: Arc::clone(&ready),
-                catalog: Arc::clone(&catalog),
-            };
-            Some(tokio::spawn(api::http::serve(
-                listener,
-                api::http::router(state, timeout),
-                timeout,
-                stopped.subscribe(),
-            )))
-        }
+                .map_err(ServerError::Listener)?,
+        ),
         None => None,
     };
     let evaluating = Arc::new(domain::evaluating::Evaluating::new(
@@ -204,6 +190,26 @@ pub async fn serve(
         catalog: Arc::clone(&catalog),
         scoring,
         auth: auth.clone(),
+    };
+    let http_server = match http_listener {
+        Some(listener) => {
+            let bound = listener.local_addr().map_err(ServerError::Listener)?;
+            tracing::info!("KServe V2 REST, metrics, /healthz and /readyz on http://{bound}");
+            let timeout = Duration::from_millis(config.http_timeout_ms);
+            let state = api::http::HttpState {
+                metrics: Arc::clone(&metrics),
+                ready: Arc::clone(&ready),
+                catalog: Arc::clone(&catalog),
+            };
+            let v2 = api::kserve::rest::routes(kserve.clone(), config.max_message_bytes);
+            Some(tokio::spawn(api::http::serve(
+                listener,
+                api::http::router(state, v2, timeout),
+                timeout,
+                stopped.subscribe(),
+            )))
+        }
+        None => None,
     };
     let (health, health_service) = tonic_health::server::health_reporter();
     // Ready means every aliased version is loaded (the catalog loaded them while opening).

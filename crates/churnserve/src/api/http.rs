@@ -1,5 +1,5 @@
-//! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and whatever later
-//! adapters add) served over HTTP/1.1 with keep-alive. A client gets `timeout` to send
+//! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and the routes other
+//! adapters hand it, such as the KServe V2 REST API) served over HTTP/1.1 with keep-alive. A client gets `timeout` to send
 //! each request's headers — the clock starts when the connection opens and again when it
 //! goes idle, so idle and byte-at-a-time connections are closed — and a request gets
 //! `timeout` to be answered, its body included. Accept errors (out of file descriptors)
@@ -39,19 +39,25 @@ pub struct HttpState {
     pub catalog: Arc<Catalog>,
 }
 
-/// The routes of the HTTP port.
-pub fn router(state: HttpState, timeout: Duration) -> Router {
+/// The routes of the HTTP port: the probes and the scrape, then `adapters`.
+pub fn router(state: HttpState, adapters: Router, timeout: Duration) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "try /metrics, /healthz or /readyz\n") })
+        .with_state(state)
+        .merge(adapters)
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                "try /v2, /metrics, /healthz or /readyz\n",
+            )
+        })
         .layer(RequestBodyTimeoutLayer::new(timeout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .with_state(state)
 }
 
 async fn scrape(State(state): State<HttpState>) -> impl IntoResponse {

@@ -15,6 +15,7 @@ use crate::domain::error::ServiceError;
 use crate::domain::scoring::Scoring;
 use crate::domain::served::ModelSelector;
 
+pub mod rest;
 mod tensors;
 
 pub use tensors::customers;

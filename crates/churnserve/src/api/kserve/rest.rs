@@ -1,0 +1,582 @@
+//! The KServe V2 / Open Inference Protocol over REST, as stock `tritonclient.http` speaks
+//! it. Every route turns its request into the gRPC V2 message, calls the same
+//! `GrpcInferenceService` method the gRPC port serves (token check, validation,
+//! micro-batching and all), and turns the answer back into JSON; a status becomes
+//! `{"error": "..."}` with its HTTP code.
+//!
+//! The binary tensor data extension: when the `Inference-Header-Content-Length` header is
+//! present, the body is that many bytes of JSON followed by the tensors whose JSON carries
+//! `binary_data_size` instead of `data`, in input order. Outputs asked for with
+//! `"binary_data": true` (or every output, with the request parameter
+//! `binary_data_output`) come back the same way.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use churn_api::inference as pb;
+use churn_api::inference::grpc_inference_service_server::GrpcInferenceService;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tonic::Code;
+use tonic::metadata::MetadataMap;
+
+use super::KServeApi;
+
+/// The header that splits a binary-extension body into its JSON and its tensors.
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// The V2 REST routes, answering through `api`; bodies over `max_body_bytes` get 413.
+pub fn routes(api: KServeApi, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(server_live))
+        .route("/v2/health/ready", get(server_ready))
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/versions/{version}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(model_ready),
+        )
+        .route("/v2/models/{name}/infer", post(infer))
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
+        .route("/v2/repository/index", post(repository_index))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(api)
+}
+
+/// A model named in the path, with its version when the path has one.
+#[derive(Debug, Deserialize)]
+struct ModelPath {
+    name: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// A failed V2 REST call: its HTTP status and the message of `{"error": ...}`.
+#[derive(Debug)]
+struct RestError {
+    status: StatusCode,
+    message: String,
+}
+
+impl RestError {
+    fn bad_request(message: String) -> RestError {
+        RestError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        }
+    }
+}
+
+impl From<tonic::Status> for RestError {
+    fn from(status: tonic::Status) -> RestError {
+        let code = match status.code() {
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                StatusCode::BAD_REQUEST
+            }
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
+            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        RestError {
+            status: code,
+            message: status.message().to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        (self.status, json_body(&json!({ "error": self.message }))).into_response()
+    }
+}
+
+type RestResult = Result<Response, RestError>;
+
+fn json_body(value: &impl Serialize) -> ([(header::HeaderName, HeaderValue); 1], Vec<u8>) {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+}
+
+/// `message` as a gRPC request carrying the HTTP headers, so the token check reads the
+/// same `authorization` it reads on the gRPC port.
+fn grpc_request<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
+    tonic::Request::from_parts(
+        MetadataMap::from_headers(headers.clone()),
+        Default::default(),
+        message,
+    )
+}
+
+/// 200 when `true`, else 400 with `why`: the protocol answers readiness with the status.
+fn boolean(value: bool, why: impl FnOnce() -> String) -> RestResult {
+    if value {
+        Ok(StatusCode::OK.into_response())
+    } else {
+        Err(RestError::bad_request(why()))
+    }
+}
+
+async fn server_live(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+    let live = api
+        .server_live(grpc_request(&headers, pb::ServerLiveRequest {}))
+        .await?;
+    boolean(live.into_inner().live, || "the server is not live".to_owned())
+}
+
+async fn server_ready(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+    let ready = api
+        .server_ready(grpc_request(&headers, pb::ServerReadyRequest {}))
+        .await?;
+    boolean(ready.into_inner().ready, || {
+        "the default model is not ready".to_owned()
+    })
+}
+
+async fn server_metadata(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+    let metadata = api
+        .server_metadata(grpc_request(&headers, pb::ServerMetadataRequest {}))
+        .await?
+        .into_inner();
+    Ok(json_body(&json!({
+        "name": metadata.name,
+        "version": metadata.version,
+        "extensions": metadata.extensions,
+    }))
+    .into_response())
+}
+
+async fn model_ready(
+    State(api): State<KServeApi>,
+    Path(model): Path<ModelPath>,
+    headers: HeaderMap,
+) -> RestResult {
+    let request = pb::ModelReadyRequest {
+        name: model.name.clone(),
+        version: model.version.clone(),
+    };
+    let ready = api.model_ready(grpc_request(&headers, request)).await?;
+    boolean(ready.into_inner().ready, || {
+        format!(
+            "model `{}` version {:?} is not ready (unknown, archived, or it cannot load)",
+            model.name, model.version
+        )
+    })
+}
+
+async fn model_metadata(
+    State(api): State<KServeApi>,
+    Path(model): Path<ModelPath>,
+    headers: HeaderMap,
+) -> RestResult {
+    let request = pb::ModelMetadataRequest {
+        name: model.name,
+        version: model.version,
+    };
+    let metadata = api
+        .model_metadata(grpc_request(&headers, request))
+        .await?
+        .into_inner();
+    let tensors = |tensors: &[pb::model_metadata_response::TensorMetadata]| -> Vec<Value> {
+        tensors
+            .iter()
+            .map(|t| json!({ "name": t.name, "datatype": t.datatype, "shape": t.shape }))
+            .collect()
+    };
+    Ok(json_body(&json!({
+        "name": metadata.name,
+        "versions": metadata.versions,
+        "platform": metadata.platform,
+        "inputs": tensors(&metadata.inputs),
+        "outputs": tensors(&metadata.outputs),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IndexRequest {
+    #[serde(default)]
+    ready: bool,
+}
+
+async fn repository_index(
+    State(api): State<KServeApi>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> RestResult {
+    let request: IndexRequest = if body.is_empty() {
+        IndexRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let index = api
+        .repository_index(grpc_request(
+            &headers,
+            pb::RepositoryIndexRequest {
+                repository_name: String::new(),
+                ready: request.ready,
+            },
+        ))
+        .await?
+        .into_inner();
+    let models: Vec<Value> = index
+        .models
+        .iter()
+        .map(|m| json!({ "name": m.name, "version": m.version, "state": m.state, "reason": m.reason }))
+        .collect();
+    Ok(json_body(&models).into_response())
+}
+
+/// A V2 inference request as JSON.
+#[derive(Debug, Deserialize)]
+struct InferRequest {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    inputs: Vec<InputTensor>,
+    #[serde(default)]
+    outputs: Vec<RequestedOutput>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InputTensor {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    data: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestedOutput {
+    name: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, RestError> {
+    serde_json::from_slice(json).map_err(|e| {
+        RestError::bad_request(format!(
+            "the request body is not a V2 request: {e} (see the Open Inference Protocol)"
+        ))
+    })
+}
+
+async fn infer(
+    State(api): State<KServeApi>,
+    Path(model): Path<ModelPath>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> RestResult {
+    if let Some(encoding) = headers.get(header::CONTENT_ENCODING)
+        && encoding.as_bytes() != b"identity"
+    {
+        return Err(RestError::bad_request(format!(
+            "Content-Encoding {encoding:?} is not supported; send the body uncompressed"
+        )));
+    }
+    let (json, binary) = split_body(&headers, &body)?;
+    let request: InferRequest = parse_json(json)?;
+    let binary_outputs = binary_outputs(&request);
+    let grpc = grpc_infer_request(model, request, binary)?;
+    let response = api
+        .model_infer(grpc_request(&headers, grpc))
+        .await?
+        .into_inner();
+    Ok(infer_response(response, &binary_outputs))
+}
+
+/// The body's JSON and the binary tensors after it.
+fn split_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<(&'a [u8], &'a [u8]), RestError> {
+    let Some(length) = headers.get(HEADER_LENGTH) else {
+        return Ok((body, &[]));
+    };
+    let length = length
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .filter(|&length| length <= body.len())
+        .ok_or_else(|| {
+            RestError::bad_request(format!(
+                "{HEADER_LENGTH} is {length:?}; expected the JSON header's length in bytes, at most the body's {}",
+                body.len()
+            ))
+        })?;
+    Ok(body.split_at(length))
+}
+
+fn flag(parameters: &Map<String, Value>, name: &str) -> bool {
+    parameters.get(name).and_then(Value::as_bool) == Some(true)
+}
+
+/// The names of the outputs to send as binary data.
+fn binary_outputs(request: &InferRequest) -> Vec<String> {
+    if request.outputs.is_empty() {
+        return if flag(&request.parameters, "binary_data_output") {
+            vec![super::tensors::PROBABILITY_OUTPUT.to_owned()]
+        } else {
+            Vec::new()
+        };
+    }
+    let all = flag(&request.parameters, "binary_data_output");
+    request
+        .outputs
+        .iter()
+        .filter(|o| match o.parameters.get("binary_data") {
+            Some(value) => value.as_bool() == Some(true),
+            None => all,
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// The gRPC V2 request for a REST one: every input as raw little-endian bytes, taken from
+/// the binary section or encoded from its JSON `data`.
+fn grpc_infer_request(
+    model: ModelPath,
+    request: InferRequest,
+    mut binary: &[u8],
+) -> Result<pb::ModelInferRequest, RestError> {
+    let mut inputs = Vec::with_capacity(request.inputs.len());
+    let mut raw = Vec::with_capacity(request.inputs.len());
+    for input in request.inputs {
+        let invalid = |message: String| {
+            RestError::bad_request(format!("input `{}`: {message}", input.name))
+        };
+        let bytes = match (input.parameters.get("binary_data_size"), &input.data) {
+            (Some(size), _) => {
+                let size = size
+                    .as_u64()
+                    .and_then(|size| usize::try_from(size).ok())
+                    .filter(|&size| size <= binary.len())
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "binary_data_size is {size}; expected a byte count within the {} bytes of binary data left",
+                            binary.len()
+                        ))
+                    })?;
+                let (bytes, rest) = binary.split_at(size);
+                binary = rest;
+                bytes.to_vec()
+            }
+            (None, Some(data)) => encode(&input.datatype, data).map_err(invalid)?,
+            (None, None) => {
+                return Err(invalid(
+                    "has neither `data` nor a `binary_data_size` parameter".to_owned(),
+                ));
+            }
+        };
+        raw.push(bytes);
+        inputs.push(pb::model_infer_request::InferInputTensor {
+            name: input.name,
+            datatype: input.datatype,
+            shape: input.shape,
+            parameters: HashMap::new(),
+            contents: None,
+        });
+    }
+    if !binary.is_empty() {
+        return Err(RestError::bad_request(format!(
+            "{} bytes of binary data are left after the inputs that declare binary_data_size",
+            binary.len()
+        )));
+    }
+    Ok(pb::ModelInferRequest {
+        model_name: model.name,
+        model_version: model.version,
+        id: request.id,
+        parameters: HashMap::new(),
+        inputs,
+        outputs: request
+            .outputs
+            .into_iter()
+            .map(|o| pb::model_infer_request::InferRequestedOutputTensor {
+                name: o.name,
+                parameters: HashMap::new(),
+            })
+            .collect(),
+        raw_input_contents: raw,
+    })
+}
+
+/// A JSON tensor's elements (nested arrays flattened in row-major order) as the raw bytes
+/// of `datatype`; a datatype the scorer does not take encodes to nothing, and the scorer
+/// names the datatypes it takes.
+fn encode(datatype: &str, data: &Value) -> Result<Vec<u8>, String> {
+    let mut elements = Vec::new();
+    flatten(data, &mut elements);
+    let mut bytes = Vec::new();
+    for (index, element) in elements.iter().enumerate() {
+        let wrong = |expected: &str| {
+            format!("element {index} is {element}; expected {expected} for datatype {datatype}")
+        };
+        match datatype {
+            "FP64" | "FP32" => {
+                // null stands for a missing value, which JSON cannot write as NaN.
+                let value = match element {
+                    Value::Null => f64::NAN,
+                    other => other.as_f64().ok_or_else(|| wrong("a number or null"))?,
+                };
+                if datatype == "FP64" {
+                    bytes.extend(value.to_le_bytes());
+                } else {
+                    bytes.extend((value as f32).to_le_bytes());
+                }
+            }
+            "INT64" | "INT32" => {
+                let value = element.as_i64().ok_or_else(|| wrong("an integer"))?;
+                if datatype == "INT64" {
+                    bytes.extend(value.to_le_bytes());
+                } else {
+                    let value = i32::try_from(value).map_err(|_| wrong("a 32-bit integer"))?;
+                    bytes.extend(value.to_le_bytes());
+                }
+            }
+            "BOOL" => bytes.push(u8::from(
+                element.as_bool().ok_or_else(|| wrong("true or false"))?,
+            )),
+            "BYTES" => {
+                let text = element.as_str().ok_or_else(|| wrong("a string"))?;
+                let length = u32::try_from(text.len()).map_err(|_| wrong("a shorter string"))?;
+                bytes.extend(length.to_le_bytes());
+                bytes.extend(text.as_bytes());
+            }
+            _ => return Ok(Vec::new()),
+        }
+    }
+    Ok(bytes)
+}
+
+fn flatten<'a>(value: &'a Value, into: &mut Vec<&'a Value>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| flatten(item, into)),
+        other => into.push(other),
+    }
+}
+
+/// The JSON answer, with the outputs named in `binary_outputs` after it as binary data.
+fn infer_response(response: pb::ModelInferResponse, binary_outputs: &[String]) -> Response {
+    let mut binary = Vec::new();
+    let outputs: Vec<Value> = response
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(index, output)| {
+            let values = output_values(&response, index);
+            let mut tensor = json!({
+                "name": output.name,
+                "datatype": output.datatype,
+                "shape": output.shape,
+            });
+            if binary_outputs.contains(&output.name) {
+                let start = binary.len();
+                binary.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+                tensor["parameters"] = json!({ "binary_data_size": binary.len() - start });
+            } else {
+                tensor["data"] = json!(values);
+            }
+            tensor
+        })
+        .collect();
+    let header = json!({
+        "model_name": response.model_name,
+        "model_version": response.model_version,
+        "id": response.id,
+        "outputs": outputs,
+    });
+    let (content_type, mut body) = json_body(&header);
+    if binary.is_empty() {
+        return (content_type, body).into_response();
+    }
+    let header_length = body.len();
+    body.extend(binary);
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::HeaderName::from_static(HEADER_LENGTH),
+                HeaderValue::from(header_length),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The FP64 elements of output `index`, raw or typed.
+fn output_values(response: &pb::ModelInferResponse, index: usize) -> Vec<f64> {
+    match response.raw_output_contents.get(index) {
+        Some(raw) => raw
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
+        None => response.outputs[index]
+            .contents
+            .as_ref()
+            .map(|c| c.fp64_contents.clone())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_data_encodes_as_the_raw_bytes_of_its_datatype() {
+        let fp64 = encode("FP64", &json!([[1.5], [null]])).unwrap();
+        assert_eq!(&fp64[..8], &1.5f64.to_le_bytes());
+        assert!(f64::from_le_bytes(fp64[8..].try_into().unwrap()).is_nan());
+        assert_eq!(
+            encode("BYTES", &json!(["ab", ""])).unwrap(),
+            [2, 0, 0, 0, b'a', b'b', 0, 0, 0, 0]
+        );
+        assert_eq!(encode("BOOL", &json!([true, false])).unwrap(), [1, 0]);
+        assert_eq!(
+            encode("INT32", &json!([-2])).unwrap(),
+            (-2i32).to_le_bytes()
+        );
+        let wrong = encode("FP32", &json!([1, "x"])).unwrap_err();
+        assert!(wrong.contains("element 1") && wrong.contains("FP32"), "{wrong}");
+        assert!(encode("INT32", &json!([1u64 << 40])).is_err());
+    }
+
+    #[test]
+    fn binary_outputs_follow_the_per_output_flag_then_the_request_parameter() {
+        let request = |json: Value| -> InferRequest { serde_json::from_value(json).unwrap() };
+        let all = request(json!({"inputs": [], "parameters": {"binary_data_output": true}}));
+        assert_eq!(binary_outputs(&all), ["churn_probability"]);
+        let none = request(json!({"inputs": []}));
+        assert!(binary_outputs(&none).is_empty());
+        let named = request(json!({
+            "inputs": [],
+            "parameters": {"binary_data_output": true},
+            "outputs": [{"name": "churn_probability", "parameters": {"binary_data": false}}]
+        }));
+        assert!(binary_outputs(&named).is_empty());
+    }
+}
