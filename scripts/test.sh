@@ -57,11 +57,13 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
 .venv/bin/python models/train.py --check
 
-step "KServe V2 clients (tritonclient, grpcurl) and the Prometheus parser against a running server (python clients in .venv-clients)"
+step "KServe V2 clients (tritonclient gRPC and HTTP, grpcurl) and the Prometheus parser against a running server (python clients in .venv-clients; the stubs of clients/python checked against proto/)"
 if [[ ! -x .venv-clients/bin/python ]]; then
     python3 -m venv .venv-clients
 fi
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+.venv-clients/bin/python clients/python/generate_stubs.py --check
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check ./clients/python
 data_dir="$scratch/data"
 server_log="$scratch/server.log"
 target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
@@ -74,11 +76,14 @@ for _ in $(seq 1 300); do
 done
 [[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
 http_address="$(grep -o 'on http://[0-9.:]*' "$server_log" | head -n 1 | sed 's|on http://||')"
-PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address"
+PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address" "$http_address"
 .venv-clients/bin/python tests/clients/metrics_check.py "$address" "$http_address"
 kill "$server_pid"
 wait "$server_pid" || true
 server_pid=""
+
+step "the Python client (clients/python, installed above): pytest against real servers"
+(cd clients/python && CHURNSERVE_BIN="$root/target/debug/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)
 
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile

@@ -658,17 +658,34 @@ pub async fn http_connect(port: u16) -> tokio::net::TcpStream {
 
 /// `GET path` on a connection of its own: the status line and the body.
 pub async fn http_get(port: u16, path: &str) -> (String, String) {
+    http_request(port, "GET", path, &[], b"").await
+}
+
+/// One HTTP/1.1 request with `headers` and `body` on a connection of its own: the status
+/// line and the body.
+pub async fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = http_connect(port).await;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .expect("writes");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("reads");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("writes");
+    // A server may answer (413) before reading a large body, and close.
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     (
         head.lines().next().unwrap_or_default().to_owned(),

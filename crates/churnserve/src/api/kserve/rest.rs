@@ -297,7 +297,7 @@ async fn infer(
         )));
     }
     let (json, binary) = split_body(&headers, &body)?;
-    let request: InferRequest = parse_json(json)?;
+    let request: InferRequest = parse_json(&nan_as_null(json))?;
     let binary_outputs = binary_outputs(&request);
     let grpc = grpc_infer_request(model, request, binary)?;
     let response = api
@@ -305,6 +305,38 @@ async fn infer(
         .await?
         .into_inner();
     Ok(infer_response(response, &binary_outputs))
+}
+
+/// `json` with every `NaN` outside a string written `null`: Python's `json` (and so
+/// tritonclient, for a missing value in a float tensor) writes NaN as a bare word that
+/// JSON does not have.
+fn nan_as_null(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !json.windows(3).any(|w| w == b"NaN") {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    let mut index = 0;
+    while index < json.len() {
+        let byte = json[index];
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if byte == b'"' {
+            in_string = true;
+        } else if json[index..].starts_with(b"NaN") {
+            out.extend_from_slice(b"null");
+            index += 3;
+            continue;
+        }
+        out.push(byte);
+        index += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The body's JSON and the binary tensors after it.
@@ -563,6 +595,14 @@ mod tests {
         let wrong = encode("FP32", &json!([1, "x"])).unwrap_err();
         assert!(wrong.contains("element 1") && wrong.contains("FP32"), "{wrong}");
         assert!(encode("INT32", &json!([1u64 << 40])).is_err());
+    }
+
+    #[test]
+    fn a_bare_nan_is_read_as_null_but_not_inside_strings() {
+        let json = br#"{"data": [1.0, NaN], "id": "NaN \" NaN"}"#;
+        let read: Value = serde_json::from_slice(&nan_as_null(json)).unwrap();
+        assert_eq!(read["data"], json!([1.0, null]));
+        assert_eq!(read["id"], "NaN \" NaN");
     }
 
     #[test]

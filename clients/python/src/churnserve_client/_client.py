@@ -1,0 +1,342 @@
+"""The churnserve client: scoring DataFrames, streaming bulk scoring, and the registry,
+evaluation and explanation calls, over one gRPC channel with TLS, tokens and retries."""
+
+from __future__ import annotations
+
+import pathlib
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import pandas as pd
+
+from churnserve_client import _frames
+from churnserve_client._proto.churn.v1 import (
+    common_pb2,
+    registry_pb2,
+    registry_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
+
+Customers = pd.DataFrame | Sequence[Mapping[str, Any]]
+"""A DataFrame with one column per raw feature (and optionally `customer_id`), or a list of
+dicts of the same."""
+
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+CHUNK_BYTES = 1 << 20
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+Response = TypeVar("Response")
+
+
+class ChurnserveError(Exception):
+    """A call the server refused or could not answer: `code` is the gRPC status code,
+    `message` the server's explanation (which field, which row, what was expected)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+def _error(error: grpc.RpcError) -> ChurnserveError:
+    return ChurnserveError(error.code(), error.details() or "")  # type: ignore[attr-defined]
+
+
+def _read(source: str | pathlib.Path | bytes | None) -> bytes | None:
+    if source is None or isinstance(source, bytes):
+        return source
+    return pathlib.Path(source).read_bytes()
+
+
+def model_ref(model: str | None = None, version: int | None = None, alias: str | None = None) -> common_pb2.ModelRef:
+    """A `ModelRef`; no version and no alias means the `production` alias, no model the
+    server's default model."""
+    if version is not None and alias is not None:
+        raise ValueError("name a version or an alias, not both")
+    return common_pb2.ModelRef(name=model or "", version=version or 0, alias=alias or "")
+
+
+class Client:
+    """A connection to one churnserve server.
+
+    `address` is `HOST:PORT`; an `https://` prefix (or a `ca_cert`) means TLS, checked
+    against `ca_cert` (a PEM path or bytes) or the system's roots; `client_cert` and
+    `client_key` add a client certificate for mutual TLS. `token` is sent as a bearer
+    token (the read token for scoring, the write token for registry changes).
+
+    Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED (a server restarting or
+    shedding load) are retried up to `retries` times with exponential backoff and jitter,
+    starting at `backoff` seconds; `timeout` bounds each attempt, in seconds.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        ca_cert: str | pathlib.Path | bytes | None = None,
+        client_cert: str | pathlib.Path | bytes | None = None,
+        client_key: str | pathlib.Path | bytes | None = None,
+        retries: int = 5,
+        backoff: float = 0.05,
+        timeout: float | None = 300.0,
+    ):
+        target, tls = address, ca_cert is not None
+        if target.startswith("https://"):
+            target, tls = target.removeprefix("https://"), True
+        elif target.startswith("http://"):
+            target = target.removeprefix("http://")
+        target = target.rstrip("/")
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if tls:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_read(ca_cert),
+                private_key=_read(client_key),
+                certificate_chain=_read(client_cert),
+            )
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._channel)
+        self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., Response], request: Any) -> Response:
+        """One call, retried while the server answers UNAVAILABLE or RESOURCE_EXHAUSTED.
+        `request` may be a zero-argument callable making a fresh request iterator for
+        each attempt (client streams)."""
+        for attempt in range(self.retries + 1):
+            try:
+                message = request() if callable(request) else request
+                return method(message, metadata=self._metadata, timeout=self.timeout)
+            except grpc.RpcError as error:
+                if error.code() not in RETRYABLE or attempt == self.retries:  # type: ignore[attr-defined]
+                    raise _error(error) from None
+                delay = min(self.backoff * 2**attempt, 5.0)
+                time.sleep(delay * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def _pinned(
+        self, model: str | None, version: int | None, alias: str | None
+    ) -> tuple[common_pb2.ModelRef, Sequence[common_pb2.FeatureSpec]]:
+        """The exact version a reference names now, and its input schema."""
+        resolved = self.model_version(model, version, alias)
+        return common_pb2.ModelRef(name=resolved.name, version=resolved.version), list(resolved.features)
+
+    # Scoring
+
+    def score(
+        self,
+        customers: Customers,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        batch_rows: int = 1000,
+    ) -> pd.DataFrame:
+        """Scores every customer and returns one row per input row, in input order, with
+        `customer_id`, `churn_probability`, `will_churn`, `risk_band`, `model`, `version`
+        and `error` (empty when the row was scored; a bad row never fails the others).
+        Columns are read by the version's schema (see `_frames.columns`). Rows go in
+        `ScoreBatch` calls of `batch_rows`; the alias is resolved once, first, and every
+        batch is scored by that version."""
+        frame = _frames.as_frame(customers)
+        ref, schema = self._pinned(model, version, alias)
+        parts = []
+        for start in range(0, len(frame), batch_rows):
+            chunk = frame.iloc[start : start + batch_rows]
+            request = scoring_pb2.ScoreBatchRequest(model=ref, columns=_frames.columns(chunk, schema))
+            response = self._call(self._scoring.ScoreBatch, request)
+            parts.append(_frames.results_frame(_frames.customer_ids(chunk), [response]))
+        if not parts:
+            return _frames.results_frame([], [])
+        return pd.concat(parts, ignore_index=True)
+
+    def score_stream(
+        self,
+        batches: Iterable[Any],
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        max_in_flight: int = 4,
+    ) -> Iterator[pd.DataFrame]:
+        """Scores an iterable of DataFrames, lists of dicts or Arrow record batches through
+        one `ScoreStream` and yields one result DataFrame per non-empty input batch, in
+        order (empty batches are skipped). At most `max_in_flight` batches are read ahead
+        of the results, so memory stays bounded however long the iterable is. The stream
+        is scored by one version, resolved when the call starts."""
+        ref, schema = self._pinned(model, version, alias)
+        slots = threading.Semaphore(max_in_flight)
+        sent: queue.Queue[list[str] | None] = queue.Queue()
+        abandoned = threading.Event()
+
+        def requests() -> Iterator[scoring_pb2.ScoreBatchRequest]:
+            first = True
+            for batch in batches:
+                frame = batch.to_pandas() if hasattr(batch, "to_pandas") else _frames.as_frame(batch)
+                if len(frame) == 0:
+                    continue
+                while not slots.acquire(timeout=0.1):
+                    if abandoned.is_set():
+                        return
+                sent.put(_frames.customer_ids(frame))
+                request = scoring_pb2.ScoreBatchRequest(columns=_frames.columns(frame, schema))
+                if first:
+                    request.model.CopyFrom(ref)
+                    first = False
+                yield request
+            sent.put(None)
+
+        call = self._scoring.ScoreStream(requests(), metadata=self._metadata)
+        row = 0
+        try:
+            for response in call:
+                ids = sent.get()
+                if ids is None:
+                    raise ChurnserveError(grpc.StatusCode.INTERNAL, "the server answered more batches than were sent")
+                yield _frames.results_frame(ids, [response], first_row=row)
+                row += len(ids)
+                slots.release()
+        except grpc.RpcError as error:
+            raise _error(error) from None
+        finally:
+            abandoned.set()
+            call.cancel()
+        ids = sent.get_nowait() if not sent.empty() else None
+        if ids is not None:
+            raise ChurnserveError(grpc.StatusCode.UNAVAILABLE, f"the stream ended before row {row} was answered")
+
+    def explain(
+        self,
+        customer: Mapping[str, Any],
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+    ) -> scoring_pb2.ExplainResponse:
+        """One customer's additive attribution in log-odds:
+        `base_value + Σ attributions.contribution = output_value`."""
+        ref, schema = self._pinned(model, version, alias)
+        request = scoring_pb2.ExplainRequest(model=ref, customer=_frames.customer(customer, schema))
+        return self._call(self._scoring.Explain, request)
+
+    def evaluate(
+        self,
+        data: pd.DataFrame | None = None,
+        label: str = "churned",
+        dataset: str | None = None,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        threshold: float = 0.0,
+    ) -> scoring_pb2.EvaluateResponse:
+        """Metrics of a version on labelled customers: `data` with a `label` column
+        (True/1/"Yes" meaning churned), or a registered `dataset` by name. The evaluation is
+        stored in the registry."""
+        ref, schema = self._pinned(model, version, alias)
+        request = scoring_pb2.EvaluateRequest(model=ref, dataset=dataset or "", threshold=threshold)
+        if data is not None:
+            labels = data[label].tolist()
+            features = data.drop(columns=[label]).to_dict("records")
+            request.rows.extend(
+                common_pb2.LabeledCustomer(customer=_frames.customer(row, schema), churned=_churned(outcome))
+                for row, outcome in zip(features, labels, strict=True)
+            )
+        return self._call(self._scoring.Evaluate, request)
+
+    # Registry
+
+    def register(
+        self,
+        name: str,
+        onnx: str | pathlib.Path | bytes,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        threshold: float = 0.0,
+        reference_dataset: str = "",
+        feature_names: Sequence[str] = (),
+        positive_class: str = "",
+        risk_band_cuts: Sequence[float] = (),
+    ) -> registry_pb2.ModelVersion:
+        """Registers an ONNX file (a path or its bytes) as the next version of `name`."""
+        payload = _read(onnx) or b""
+        metadata = registry_pb2.RegisterModelMetadata(
+            name=name,
+            description=description,
+            tags=dict(tags or {}),
+            feature_names=list(feature_names),
+            positive_class=positive_class,
+            threshold=threshold,
+            risk_band_cuts=list(risk_band_cuts),
+            reference_dataset=reference_dataset,
+            aliases=list(aliases),
+        )
+
+        def parts() -> Iterator[registry_pb2.RegisterModelRequest]:
+            yield registry_pb2.RegisterModelRequest(metadata=metadata)
+            for start in range(0, len(payload), CHUNK_BYTES):
+                yield registry_pb2.RegisterModelRequest(onnx_chunk=payload[start : start + CHUNK_BYTES])
+
+        return self._call(self._registry.RegisterModel, parts)
+
+    def upload_dataset(
+        self,
+        name: str,
+        csv: str | pathlib.Path | bytes,
+        label_column: str,
+        positive_label: str = "",
+        description: str = "",
+    ) -> registry_pb2.Dataset:
+        """Uploads a labelled CSV file (a path or its bytes) under a new name."""
+        payload = _read(csv) or b""
+        metadata = registry_pb2.DatasetMetadata(
+            name=name, label_column=label_column, positive_label=positive_label, description=description
+        )
+
+        def parts() -> Iterator[registry_pb2.UploadDatasetRequest]:
+            yield registry_pb2.UploadDatasetRequest(metadata=metadata)
+            for start in range(0, len(payload), CHUNK_BYTES):
+                yield registry_pb2.UploadDatasetRequest(csv_chunk=payload[start : start + CHUNK_BYTES])
+
+        return self._call(self._registry.UploadDataset, parts)
+
+    def model_version(
+        self, model: str | None = None, version: int | None = None, alias: str | None = None
+    ) -> registry_pb2.ModelVersion:
+        """One version's record: schema, threshold, bands, aliases."""
+        return self._call(self._registry.GetModelVersion, registry_pb2.GetModelVersionRequest(model=model_ref(model, version, alias)))
+
+    def list_models(self) -> list[registry_pb2.ModelSummary]:
+        return list(self._call(self._registry.ListModels, registry_pb2.ListModelsRequest()).models)
+
+    def set_alias(self, name: str, alias: str, version: int) -> registry_pb2.ModelVersion:
+        """Points `alias` of `name` at `version`; serving follows at once."""
+        return self._call(self._registry.SetAlias, registry_pb2.SetAliasRequest(name=name, alias=alias, version=version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call(self._registry.DeleteAlias, registry_pb2.DeleteAliasRequest(name=name, alias=alias))
+
+
+def _churned(outcome: Any) -> bool:
+    if isinstance(outcome, str):
+        return outcome.strip().lower() in ("yes", "true", "1", "churned")
+    return bool(outcome)

@@ -1,0 +1,167 @@
+"""Customers between pandas and the wire: a DataFrame becomes `CustomerColumns` (each
+feature once, numbers packed), and results become one DataFrame row per input row."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnserve_client._proto.churn.v1 import common_pb2, registry_pb2, scoring_pb2
+
+CUSTOMER_ID = "customer_id"
+RESULT_COLUMNS = ["customer_id", "churn_probability", "will_churn", "risk_band", "model", "version", "error"]
+RISK_BANDS = {
+    common_pb2.RISK_BAND_UNSPECIFIED: "",
+    common_pb2.LOW: "LOW",
+    common_pb2.MEDIUM: "MEDIUM",
+    common_pb2.HIGH: "HIGH",
+}
+
+
+def as_frame(customers: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Customers as a DataFrame, whether they came as one or as a list of dicts."""
+    if isinstance(customers, pd.DataFrame):
+        return customers
+    return pd.DataFrame.from_records(list(customers))
+
+
+def customer_ids(frame: pd.DataFrame) -> list[str]:
+    if CUSTOMER_ID not in frame.columns:
+        return [""] * len(frame)
+    return ["" if _missing(v) else str(v) for v in frame[CUSTOMER_ID].tolist()]
+
+
+def columns(frame: pd.DataFrame, schema: Sequence[common_pb2.FeatureSpec]) -> scoring_pb2.CustomerColumns:
+    """The frame's customers as columns, read by the model's schema: columns the model does
+    not take are left out; a text column of a numeric feature (a CSV's blank cells make
+    one) sends the cells that read as numbers as numbers, blanks as missing, and anything
+    else as text for the server to reject with its row; a missing cell is NaN in a numeric
+    column and a value with no kind in any other."""
+    kinds = {feature.name: feature.kind for feature in schema}
+    features = []
+    for name in frame.columns:
+        if name == CUSTOMER_ID or name not in kinds:
+            continue
+        series = frame[name]
+        column = scoring_pb2.FeatureColumn(name=str(name))
+        numeric = pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+        if pd.api.types.is_bool_dtype(series.dtype) and not series.hasnans:
+            column.flags.values.extend(series.to_numpy(dtype=bool).tolist())
+        elif numeric and kinds[name] != common_pb2.TEXT:
+            column.numbers.values.extend(series.to_numpy(dtype=np.float64, na_value=np.nan).tolist())
+        elif kinds[name] == common_pb2.NUMBER:
+            column.mixed.values.extend(number_value(v) for v in series.tolist())
+        elif kinds[name] == common_pb2.TEXT and numeric:
+            column.mixed.values.extend(text_value(v) for v in series.tolist())
+        else:
+            values = series.tolist()
+            if all(isinstance(v, str) for v in values):
+                column.texts.values.extend(values)
+            else:
+                column.mixed.values.extend(value(v) for v in values)
+        features.append(column)
+    return scoring_pb2.CustomerColumns(customer_ids=customer_ids(frame), features=features)
+
+
+def number_value(cell: Any) -> common_pb2.FeatureValue:
+    """A numeric feature's cell: text that reads as a number becomes one, blank text is
+    missing."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        if not text:
+            return common_pb2.FeatureValue()
+        try:
+            return common_pb2.FeatureValue(number=float(text))
+        except ValueError:
+            return common_pb2.FeatureValue(text=cell)
+    return value(cell)
+
+
+def text_value(cell: Any) -> common_pb2.FeatureValue:
+    """A categorical feature's numeric cell as the text a CSV would hold: 1.0 → "1"."""
+    if _missing(cell):
+        return common_pb2.FeatureValue()
+    number = float(cell)
+    return common_pb2.FeatureValue(text=str(int(number)) if number.is_integer() else str(number))
+
+
+def value(cell: Any) -> common_pb2.FeatureValue:
+    """One cell as a FeatureValue: bool → flag, number → number, text → text, missing →
+    no kind."""
+    if _missing(cell):
+        return common_pb2.FeatureValue()
+    if isinstance(cell, (bool, np.bool_)):
+        return common_pb2.FeatureValue(flag=bool(cell))
+    if isinstance(cell, (int, float, np.integer, np.floating)):
+        return common_pb2.FeatureValue(number=float(cell))
+    return common_pb2.FeatureValue(text=str(cell))
+
+
+def typed_value(kind: int, cell: Any) -> common_pb2.FeatureValue:
+    """A cell read as the model's schema says, as `columns` reads a column."""
+    if kind == common_pb2.NUMBER:
+        return number_value(cell)
+    if kind == common_pb2.TEXT and isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+        return text_value(cell)
+    return value(cell)
+
+
+def customer(features: Mapping[str, Any], schema: Sequence[common_pb2.FeatureSpec]) -> common_pb2.Customer:
+    """One customer from a mapping of raw feature name → value (`customer_id` included),
+    read by the model's schema; keys the model does not take are left out."""
+    kinds = {feature.name: feature.kind for feature in schema}
+    message = common_pb2.Customer()
+    for name, cell in features.items():
+        if name == CUSTOMER_ID:
+            message.customer_id = "" if _missing(cell) else str(cell)
+        elif name in kinds:
+            message.features[name].CopyFrom(typed_value(kinds[name], cell))
+    return message
+
+
+def _missing(cell: Any) -> bool:
+    return cell is None or (isinstance(cell, float) and math.isnan(cell)) or cell is pd.NA
+
+
+def results_frame(ids: list[str], responses: Iterable[scoring_pb2.ScoreBatchResponse], first_row: int = 0) -> pd.DataFrame:
+    """One row per id, in order, from the responses that answered them; a row no response
+    answered is an error rather than a silent gap."""
+    count = len(ids)
+    probability = np.full(count, np.nan)
+    will_churn = np.zeros(count, dtype=bool)
+    band = [""] * count
+    model = [""] * count
+    version = np.zeros(count, dtype=np.int64)
+    error = ["the server returned no result for this row"] * count
+    for response in responses:
+        name, number = response.served_by.name, response.served_by.version
+        for result in response.results:
+            row = result.row - first_row
+            if not 0 <= row < count:
+                continue
+            model[row], version[row] = name, number
+            if result.HasField("prediction"):
+                prediction = result.prediction
+                probability[row] = prediction.churn_probability
+                will_churn[row] = prediction.will_churn
+                band[row] = RISK_BANDS.get(prediction.risk_band, "")
+                error[row] = ""
+            else:
+                # The server's message names the row and the feature already.
+                error[row] = result.error.message
+    return pd.DataFrame(
+        {
+            "customer_id": ids,
+            "churn_probability": probability,
+            "will_churn": will_churn,
+            "risk_band": band,
+            "model": model,
+            "version": version,
+            "error": error,
+        },
+        columns=RESULT_COLUMNS,
+    )

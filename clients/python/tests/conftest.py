@@ -1,0 +1,61 @@
+"""A real churnserve process per fixture: the binary the test command built
+(`CHURNSERVE_BIN`, default target/debug/churnserve), an ephemeral gRPC and HTTP port, a
+temporary registry seeded with the bundled Telco models, stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Server:
+    address: str
+    http_address: str
+    log: pathlib.Path
+
+
+def start_server(data_dir: pathlib.Path, *flags: str) -> tuple[subprocess.Popen, Server]:
+    binary = os.environ.get("CHURNSERVE_BIN", str(REPO / "target/debug/churnserve"))
+    log = data_dir.parent / f"{data_dir.name}.log"
+    process = subprocess.Popen(
+        [binary, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        grpc = re.search(r"listening on ([0-9.]+:[0-9]+)", text)
+        http = re.search(r"on http://([0-9.]+:[0-9]+)", text)
+        if grpc and http:
+            return process, Server(grpc.group(1), http.group(1), log)
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"churnserve did not start:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    process, running = start_server(tmp_path_factory.mktemp("plain") / "data")
+    yield running
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def holdout():
+    import pandas as pd
+
+    return pd.read_csv(REPO / "models/data/test.csv").rename(columns={"customerid": "customer_id"})
