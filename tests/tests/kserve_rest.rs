@@ -8,6 +8,17 @@ use tests::{FixtureValue, TestServer, fixture, free_port, http_get, http_request
 
 const MODEL_PATH: &str = "/v2/models/telco-churn/versions/1";
 
+/// What is wrong, the path, the body, extra headers, the status expected and a word the
+/// error must contain.
+type BadRequest<'a> = (
+    &'a str,
+    String,
+    Vec<u8>,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    &'a str,
+);
+
 async fn server(adjust: impl FnOnce(&mut churnserve::Config)) -> (TestServer, u16) {
     let port = free_port();
     let server = TestServer::start_with(|config| {
@@ -36,7 +47,13 @@ fn infer_request(metadata: &Value, rows: usize) -> Value {
             let data: Vec<Value> = customers
                 .iter()
                 .map(|c| {
-                    match &c.features.iter().find(|(f, _)| f == name).expect("feature").1 {
+                    match &c
+                        .features
+                        .iter()
+                        .find(|(f, _)| f == name)
+                        .expect("feature")
+                        .1
+                    {
                         FixtureValue::Number(n) if input["datatype"] == "INT64" => json!(*n as i64),
                         FixtureValue::Number(n) => json!(n),
                         FixtureValue::Text(t) => json!(t),
@@ -68,8 +85,14 @@ async fn json_infer_equals_score_and_the_read_token_guards_everything_but_the_pr
         assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{path}: {body}");
         assert!(body.starts_with("{\"error\":"), "{path}: {body}");
     }
-    let (status, _) =
-        http_request(port, "GET", MODEL_PATH, &[("authorization", "Bearer wrong")], b"").await;
+    let (status, _) = http_request(
+        port,
+        "GET",
+        MODEL_PATH,
+        &[("authorization", "Bearer wrong")],
+        b"",
+    )
+    .await;
     assert_eq!(status, "HTTP/1.1 403 Forbidden");
     for probe in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(http_get(port, probe).await.0, "HTTP/1.1 200 OK", "{probe}");
@@ -135,36 +158,111 @@ async fn bad_requests_get_an_error_body_with_a_4xx_status() {
         serde_json::to_vec(&request).expect("JSON")
     };
     let binary_header = [("inference-header-content-length", "99999")];
-    let cases: Vec<(&str, String, Vec<u8>, &[(&str, &str)], &str, &str)> = vec![
-        ("not JSON", infer.clone(), b"{inputs".to_vec(), &[], "400 Bad Request", "not a V2 request"),
-        ("a number for a text input", infer.clone(),
-            with(&|r| r["inputs"][0]["data"] = json!([1, 2])), &[], "400 Bad Request", "element 0"),
-        ("a wrong shape", infer.clone(),
-            with(&|r| r["inputs"][0]["shape"] = json!([3, 1])), &[], "400 Bad Request", "shape"),
-        ("an unknown datatype", infer.clone(),
-            with(&|r| r["inputs"][0]["datatype"] = json!("FP16")), &[], "400 Bad Request", "FP16"),
-        ("neither data nor binary", infer.clone(),
-            with(&|r| { r["inputs"][0].as_object_mut().expect("object").remove("data"); }),
-            &[], "400 Bad Request", "binary_data_size"),
-        ("a header length past the body", infer.clone(), with(&|_| {}), &binary_header,
-            "400 Bad Request", "inference-header-content-length"),
-        ("an unknown output", infer.clone(),
-            with(&|r| r["outputs"] = json!([{ "name": "logits" }])), &[], "400 Bad Request", "logits"),
-        ("an unknown model", "/v2/models/no-such-model/infer".to_owned(), with(&|_| {}), &[],
-            "404 Not Found", "no-such-model"),
-        ("a version that is not a number", "/v2/models/telco-churn/versions/one/infer".to_owned(),
-            with(&|_| {}), &[], "400 Bad Request", "version"),
-        ("more rows than --max-batch-rows", infer.clone(),
-            serde_json::to_vec(&infer_request(&metadata, 6)).expect("JSON"), &[],
-            "429 Too Many Requests", "6"),
-        ("a compressed body", infer.clone(), with(&|_| {}), &[("content-encoding", "gzip")],
-            "400 Bad Request", "Content-Encoding"),
+    let cases: Vec<BadRequest> = vec![
+        (
+            "not JSON",
+            infer.clone(),
+            b"{inputs".to_vec(),
+            &[],
+            "400 Bad Request",
+            "not a V2 request",
+        ),
+        (
+            "a number for a text input",
+            infer.clone(),
+            with(&|r| r["inputs"][0]["data"] = json!([1, 2])),
+            &[],
+            "400 Bad Request",
+            "element 0",
+        ),
+        (
+            "a wrong shape",
+            infer.clone(),
+            with(&|r| r["inputs"][0]["shape"] = json!([3, 1])),
+            &[],
+            "400 Bad Request",
+            "shape",
+        ),
+        (
+            "an unknown datatype",
+            infer.clone(),
+            with(&|r| r["inputs"][0]["datatype"] = json!("FP16")),
+            &[],
+            "400 Bad Request",
+            "FP16",
+        ),
+        (
+            "neither data nor binary",
+            infer.clone(),
+            with(&|r| {
+                r["inputs"][0]
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("data");
+            }),
+            &[],
+            "400 Bad Request",
+            "binary_data_size",
+        ),
+        (
+            "a header length past the body",
+            infer.clone(),
+            with(&|_| {}),
+            &binary_header,
+            "400 Bad Request",
+            "inference-header-content-length",
+        ),
+        (
+            "an unknown output",
+            infer.clone(),
+            with(&|r| r["outputs"] = json!([{ "name": "logits" }])),
+            &[],
+            "400 Bad Request",
+            "logits",
+        ),
+        (
+            "an unknown model",
+            "/v2/models/no-such-model/infer".to_owned(),
+            with(&|_| {}),
+            &[],
+            "404 Not Found",
+            "no-such-model",
+        ),
+        (
+            "a version that is not a number",
+            "/v2/models/telco-churn/versions/one/infer".to_owned(),
+            with(&|_| {}),
+            &[],
+            "400 Bad Request",
+            "version",
+        ),
+        (
+            "more rows than --max-batch-rows",
+            infer.clone(),
+            serde_json::to_vec(&infer_request(&metadata, 6)).expect("JSON"),
+            &[],
+            "429 Too Many Requests",
+            "6",
+        ),
+        (
+            "a compressed body",
+            infer.clone(),
+            with(&|_| {}),
+            &[("content-encoding", "gzip")],
+            "400 Bad Request",
+            "Content-Encoding",
+        ),
     ];
     for (case, path, body, headers, status, mentions) in cases {
         let (got, answer) = post(port, &path, headers, &body).await;
         assert_eq!(got, format!("HTTP/1.1 {status}"), "{case}: {answer}");
-        let message = answer["error"].as_str().unwrap_or_else(|| panic!("{case}: no error in {answer}"));
-        assert!(message.contains(mentions), "{case}: {message:?} does not mention {mentions:?}");
+        let message = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: no error in {answer}"));
+        assert!(
+            message.contains(mentions),
+            "{case}: {message:?} does not mention {mentions:?}"
+        );
     }
     let oversized = vec![b' '; 128 * 1024];
     let (status, _) = http_request(port, "POST", &infer, &[], &oversized).await;

@@ -4,35 +4,8 @@
 
 use churn_api::v1 as pb;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-use tests::{TestServer, fixture};
+use tests::{TestServer, fixture, pki};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
-
-struct Pki {
-    ca: String,
-    server: (String, String),
-    client: (String, String),
-}
-
-fn pki() -> Pki {
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let leaf = |names: Vec<String>| {
-        let key = KeyPair::generate().expect("key");
-        let cert = CertificateParams::new(names)
-            .expect("params")
-            .signed_by(&key, &ca, &ca_key)
-            .expect("signed");
-        (cert.pem(), key.serialize_pem())
-    };
-    Pki {
-        ca: ca.pem(),
-        server: leaf(vec!["localhost".to_owned()]),
-        client: leaf(vec!["scoring-client".to_owned()]),
-    }
-}
 
 async fn score_over(endpoint: Endpoint) -> Result<f64, String> {
     let channel = endpoint

@@ -90,20 +90,45 @@ impl Registry {
 
     /// The audit log, oldest first.
     pub async fn audit_log(&self) -> Result<Vec<AuditEntry>, RegistryError> {
-        let rows: Vec<(i64, i64, String, String, String, String)> =
+        let rows =
             sqlx::query_as("SELECT id, at, actor, action, name, detail FROM audit_log ORDER BY id")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, at_millis, actor, action, name, detail)| AuditEntry {
-                id,
-                at_millis,
-                actor,
-                action,
-                name,
-                detail,
-            })
-            .collect())
+        Ok(rows.into_iter().map(AuditEntry::from_row).collect())
+    }
+
+    /// Up to `limit` entries older than `before_id` (all when `None`), of `name` only when
+    /// given, newest first.
+    pub async fn audit_page(
+        &self,
+        name: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, RegistryError> {
+        let rows = sqlx::query_as(
+            "SELECT id, at, actor, action, name, detail FROM audit_log \
+             WHERE ($1 = '' OR name = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(name.unwrap_or_default())
+        .bind(before_id.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(AuditEntry::from_row).collect())
+    }
+}
+
+type AuditRow = (i64, i64, String, String, String, String);
+
+impl AuditEntry {
+    fn from_row((id, at_millis, actor, action, name, detail): AuditRow) -> AuditEntry {
+        AuditEntry {
+            id,
+            at_millis,
+            actor,
+            action,
+            name,
+            detail,
+        }
     }
 }

@@ -145,6 +145,7 @@ conformance_suite!(
         reopening_keeps_everything_and_removes_what_a_crash_left,
         datasets_are_counted_unique_and_checked,
         the_audit_log_refuses_updates_and_deletes,
+        audit_pages_are_newest_first_and_by_name,
         thresholds_and_timestamps_keep_their_precision,
         seeding_is_claimed_once_and_never_on_a_used_registry,
     ],
@@ -706,6 +707,36 @@ async fn the_audit_log_refuses_updates_and_deletes(store: Store) {
         );
     }
     assert_eq!(registry.audit_log().await.expect("audit").len(), 3);
+}
+
+async fn audit_pages_are_newest_first_and_by_name(store: Store) {
+    let registry = two_versions(&store).await;
+    register(&registry, "upsell", b"model three", &[])
+        .await
+        .expect("upsell v1");
+    let log = registry.audit_log().await.expect("audit");
+    let newest_first: Vec<i64> = log.iter().rev().map(|e| e.id).collect();
+    let everything = registry.audit_page(None, None, 100).await.expect("page");
+    assert_eq!(
+        everything.iter().map(|e| e.id).collect::<Vec<_>>(),
+        newest_first
+    );
+    let churn = registry
+        .audit_page(Some("churn"), None, 100)
+        .await
+        .expect("page");
+    assert!(!churn.is_empty() && churn.iter().all(|e| e.name == "churn"));
+    assert_eq!(
+        churn.len(),
+        log.iter().filter(|e| e.name == "churn").count()
+    );
+    let first = registry.audit_page(None, None, 2).await.expect("page");
+    let rest = registry
+        .audit_page(None, Some(first[1].id), 100)
+        .await
+        .expect("page");
+    let paged: Vec<i64> = first.iter().chain(&rest).map(|e| e.id).collect();
+    assert_eq!(paged, newest_first);
 }
 
 async fn thresholds_and_timestamps_keep_their_precision(store: Store) {

@@ -3,6 +3,7 @@
 //! author can do too.
 
 mod output;
+mod reference;
 mod score_file;
 mod shadow;
 
@@ -14,11 +15,12 @@ use anyhow::{Context, bail};
 use churn_api::v1 as pb;
 use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::{Value, json};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use output::{Format, Progress, Table, line, utc};
+use output::{Format, Table, line, progress_bar, utc};
+use reference::ModelArg;
 
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
@@ -29,10 +31,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Command-line client for churnserve: register and promote churn models, inspect them,
 /// upload datasets, and score customers.
+///
+/// A model is named the same way everywhere: NAME (its `production` alias), NAME@ALIAS,
+/// NAME/VERSION, or models:/NAME@ALIAS and models:/NAME/VERSION.
 #[derive(Debug, Parser)]
 #[command(name = "churnctl", version)]
 struct Cli {
-    /// The server's address.
+    /// The server's address: http://HOST:PORT, https://HOST:PORT (TLS, checked against the
+    /// platform's root certificates or --ca-cert), or HOST:PORT.
     #[arg(
         long,
         env = "CHURNSERVE_ADDR",
@@ -40,6 +46,26 @@ struct Cli {
         global = true
     )]
     server: String,
+    /// PEM file of the certificate authority that signed the server's certificate
+    /// (implies TLS).
+    #[arg(long, env = "CHURNSERVE_CA_CERT", global = true)]
+    ca_cert: Option<PathBuf>,
+    /// PEM file of a client certificate, for servers that require one (mutual TLS).
+    #[arg(
+        long,
+        env = "CHURNSERVE_CLIENT_CERT",
+        global = true,
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    #[arg(
+        long,
+        env = "CHURNSERVE_CLIENT_KEY",
+        global = true,
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
     /// Bearer token sent with every call (the server's write or read token).
     #[arg(long, env = "CHURNSERVE_TOKEN", global = true, hide_env_values = true)]
     token: Option<String>,
@@ -56,7 +82,8 @@ enum Command {
     Models,
     /// List the versions of a model.
     Versions {
-        name: String,
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
         /// Include archived versions.
         #[arg(long)]
         all: bool,
@@ -72,8 +99,13 @@ enum Command {
     /// agree.
     #[command(subcommand)]
     Shadow(shadow::ShadowCommand),
-    /// Archive a version (refused while an alias points at it).
-    Archive { name: String, version: u32 },
+    /// Archive a version (refused while an alias points at it): `archive models:/NAME/VERSION`
+    /// or `archive NAME VERSION`.
+    Archive {
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
+        version: Option<u32>,
+    },
     /// Upload or list labelled CSV datasets.
     #[command(subcommand)]
     Datasets(DatasetsCommand),
@@ -103,12 +135,14 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         threshold: f64,
     },
-    /// List the stored evaluations of a model, newest first.
+    /// List the stored evaluations of a model (of one version: models:/NAME/VERSION or
+    /// --version), newest first.
     Evaluations {
-        name: String,
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
         /// Only this version's.
-        #[arg(long, default_value_t = 0)]
-        version: u32,
+        #[arg(long)]
+        version: Option<u32>,
     },
     /// Evaluate two versions on the same rows, side by side, with DeLong's test of their
     /// ROC AUC difference.
@@ -123,42 +157,81 @@ enum Command {
         #[arg(long, default_value = "f1")]
         objective: String,
     },
-    /// Change the threshold a version predicts churn at (audited; serving follows at once).
+    /// Change the threshold a version predicts churn at (audited; serving follows at once):
+    /// `set-threshold models:/NAME/VERSION THRESHOLD` or `set-threshold NAME VERSION THRESHOLD`.
     SetThreshold {
-        name: String,
-        version: u32,
-        threshold: f64,
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
+        #[arg(value_name = "[VERSION] THRESHOLD", num_args = 1..=2, required = true)]
+        values: Vec<String>,
     },
-    /// Name the dataset a version is explained against; an empty name clears it.
+    /// Name the dataset a version is explained against; an empty name clears it:
+    /// `set-reference models:/NAME/VERSION DATASET` or `set-reference NAME VERSION DATASET`.
     SetReference {
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
+        #[arg(value_name = "[VERSION] DATASET", num_args = 1..=2, required = true)]
+        values: Vec<String>,
+    },
+    /// Who changed what, when: the registry's audit log, newest first.
+    Audit {
+        /// Only the changes of this model or dataset.
+        #[arg(value_name = "NAME", default_value = "")]
         name: String,
-        version: u32,
-        dataset: String,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only events older than this id (the last column of the previous page).
+        #[arg(long)]
+        before: Option<u64>,
+    },
+    /// Print a shell completion script: `churnctl completions bash > /etc/bash_completion.d/churnctl`,
+    /// or `source <(churnctl completions zsh)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
-/// Which version: by number, by alias, or `production` by default.
+/// Which version: NAME, NAME@ALIAS, NAME/VERSION, models:/NAME@ALIAS or
+/// models:/NAME/VERSION, or the flags; `production` by default.
 #[derive(Debug, Args)]
 struct Target {
-    /// Model name; empty: the server's default model.
-    #[arg(default_value = "")]
-    name: String,
-    /// Exact version.
+    /// The model; empty: the server's default model.
+    #[arg(value_name = "MODEL", default_value = "")]
+    model: ModelArg,
+    /// Exact version (same as MODEL/VERSION).
     #[arg(long, conflicts_with = "alias")]
     version: Option<u32>,
-    /// Alias, such as `production` or `challenger`.
+    /// Alias, such as `production` or `challenger` (same as MODEL@ALIAS).
     #[arg(long)]
     alias: Option<String>,
 }
 
 impl Target {
-    fn model_ref(&self) -> Option<pb::ModelRef> {
-        Some(pb::ModelRef {
-            name: self.name.clone(),
-            version: self.version.unwrap_or(0),
-            alias: self.alias.clone().unwrap_or_default(),
-        })
+    fn model_ref(&self) -> anyhow::Result<Option<pb::ModelRef>> {
+        let model = self.model.with_flags(self.version, self.alias.as_deref())?;
+        Ok(Some(model.to_proto()))
     }
+}
+
+/// The version and the value of `set-threshold` and `set-reference`: `[VERSION] VALUE`
+/// after the model, the version from the reference when only the value is given.
+fn version_and_value(model: &ModelArg, values: &[String]) -> anyhow::Result<(String, u32, String)> {
+    let (version, value) = match values {
+        [value] => (None, value),
+        [version, value] => (
+            Some(
+                version
+                    .parse::<u32>()
+                    .with_context(|| format!("VERSION {version:?} is not a version number"))?,
+            ),
+            value,
+        ),
+        _ => bail!("expected [VERSION] VALUE after the model"),
+    };
+    let (name, version) = model.exact(version)?;
+    Ok((name, version, value.clone()))
 }
 
 #[derive(Debug, Args)]
@@ -195,11 +268,13 @@ struct Register {
 
 #[derive(Debug, Subcommand)]
 enum AliasCommand {
-    /// Point ALIAS at VERSION; the version is loaded and checked first.
+    /// Point ALIAS at a version, loaded and checked first: `alias set models:/NAME/VERSION
+    /// ALIAS` or `alias set NAME ALIAS VERSION`.
     Set {
-        name: String,
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
         alias: String,
-        version: u32,
+        version: Option<u32>,
         /// Move only if VERSION passes on labelled data:
         /// `dataset=D[,min_roc_auc=X][,max_roc_auc_drop=Y]` (the drop against the version
         /// holding ALIAS now).
@@ -207,7 +282,11 @@ enum AliasCommand {
         gate: Option<pb::PromotionGate>,
     },
     /// Remove ALIAS.
-    Delete { name: String, alias: String },
+    Delete {
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
+        alias: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,7 +361,8 @@ struct Explain {
 
 #[derive(Debug, Args)]
 struct Compare {
-    name: String,
+    #[arg(value_name = "MODEL")]
+    model: ModelArg,
     #[arg(long)]
     dataset: String,
     /// Champion and challenger versions, `A,B`.
@@ -299,10 +379,11 @@ struct Compare {
 }
 
 impl Compare {
-    fn models(&self) -> (Option<pb::ModelRef>, Option<pb::ModelRef>) {
+    fn models(&self) -> anyhow::Result<(Option<pb::ModelRef>, Option<pb::ModelRef>)> {
+        let name = self.model.name_only()?;
         let by = |i: usize| {
             Some(pb::ModelRef {
-                name: self.name.clone(),
+                name: name.clone(),
                 version: self.versions.get(i).copied().unwrap_or(0),
                 alias: if self.versions.is_empty() {
                     self.aliases[i].clone()
@@ -311,7 +392,7 @@ impl Compare {
                 },
             })
         };
-        (by(0), by(1))
+        Ok((by(0), by(1)))
     }
 }
 
@@ -368,6 +449,10 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        print_completions(shell);
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -421,17 +506,73 @@ impl Session {
     }
 }
 
+/// The completion script for `shell`, generated from the command definitions.
+fn print_completions(shell: clap_complete::Shell) {
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "churnctl",
+        &mut std::io::stdout(),
+    );
+}
+
+/// The server's endpoint: TLS for `https://` or with a CA given, with the client
+/// certificate when one is given.
+fn endpoint(cli: &Cli) -> anyhow::Result<Endpoint> {
+    let tls = cli.server.starts_with("https://") || cli.ca_cert.is_some();
+    let address = if cli.server.contains("://") {
+        cli.server.clone()
+    } else if tls {
+        format!("https://{}", cli.server)
+    } else {
+        format!("http://{}", cli.server)
+    };
+    let address = match address.strip_prefix("http://") {
+        Some(rest) if tls => format!("https://{rest}"),
+        _ => address,
+    };
+    let endpoint = Endpoint::from_shared(address).with_context(|| {
+        format!(
+            "{:?} is not a server address such as http://127.0.0.1:50051",
+            cli.server
+        )
+    })?;
+    if !tls {
+        if cli.client_cert.is_some() {
+            bail!("--client-cert needs TLS: use an https:// address");
+        }
+        return Ok(endpoint);
+    }
+    let read = |path: &PathBuf, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
+    };
+    let mut config = ClientTlsConfig::new();
+    config = match &cli.ca_cert {
+        Some(path) => config.ca_certificate(Certificate::from_pem(read(path, "CA certificate")?)),
+        None => config.with_native_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        config = config.identity(Identity::from_pem(
+            read(cert, "client certificate")?,
+            read(key, "client key")?,
+        ));
+    }
+    endpoint
+        .tls_config(config)
+        .context("the TLS settings are not usable")
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let channel = Endpoint::from_shared(cli.server.clone())
-        .with_context(|| {
-            format!(
-                "{:?} is not a server address such as http://127.0.0.1:50051",
-                cli.server
-            )
-        })?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {}", cli.server))?;
+    let channel = endpoint(&cli)?.connect().await.map_err(|error| {
+        // tonic's transport error says only "transport error"; its sources say why.
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            reason = format!("{reason}: {cause}");
+            source = cause.source();
+        }
+        anyhow::anyhow!("cannot connect to {}: {reason}", cli.server)
+    })?;
     let actor = format!(
         "churnctl:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
@@ -465,9 +606,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             table.print(format);
         }
-        Command::Versions { name, all } => {
+        Command::Versions { model, all } => {
             let request = pb::ListModelVersionsRequest {
-                name,
+                name: model.name_only()?,
                 include_archived: all,
             };
             let versions = session
@@ -479,7 +620,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Show(target) => {
             let request = pb::GetModelVersionRequest {
-                model: target.model_ref(),
+                model: target.model_ref()?,
             };
             let version = session
                 .registry()
@@ -494,11 +635,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             versions_table(std::slice::from_ref(&version)).print(format);
         }
         Command::Alias(AliasCommand::Set {
-            name,
+            model,
             alias,
             version,
             gate,
         }) => {
+            let (name, version) = model.exact(version)?;
             let request = pb::SetAliasRequest {
                 name,
                 alias,
@@ -513,7 +655,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             versions_table(std::slice::from_ref(&version)).print(format);
         }
-        Command::Alias(AliasCommand::Delete { name, alias }) => {
+        Command::Alias(AliasCommand::Delete { model, alias }) => {
+            let name = model.name_only()?;
             let request = pb::DeleteAliasRequest {
                 name: name.clone(),
                 alias: alias.clone(),
@@ -525,7 +668,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(status)?;
             eprintln!("deleted alias {alias} of {name}");
         }
-        Command::Archive { name, version } => {
+        Command::Archive { model, version } => {
+            let (name, version) = model.exact(version)?;
             let request = pb::ArchiveModelVersionRequest { name, version };
             let version = session
                 .registry()
@@ -585,7 +729,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(ImportanceMethod::MeanAbsShap) => pb::ImportanceMethod::MeanAbsShap,
             };
             let request = pb::FeatureImportanceRequest {
-                model: importance.target.model_ref(),
+                model: importance.target.model_ref()?,
                 method: method.into(),
                 dataset: importance.dataset,
                 rows: Vec::new(),
@@ -613,7 +757,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             threshold,
         } => {
             let request = pb::EvaluateRequest {
-                model: target.model_ref(),
+                model: target.model_ref()?,
                 dataset,
                 rows: Vec::new(),
                 threshold,
@@ -626,8 +770,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             print_evaluation(&response, format)?;
         }
-        Command::Evaluations { name, version } => {
-            let request = pb::ListEvaluationsRequest { name, version };
+        Command::Evaluations { model, version } => {
+            let model = model.with_flags(version, None)?;
+            if model.alias.is_some() {
+                bail!("{model}: evaluations are listed by version number, not alias");
+            }
+            let request = pb::ListEvaluationsRequest {
+                name: model.name.clone(),
+                version: model.version.unwrap_or(0),
+            };
             let response = session
                 .registry()
                 .list_evaluations(session.request(request)?)
@@ -675,7 +826,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             table.print(format);
         }
         Command::Compare(compare) => {
-            let (champion, challenger) = compare.models();
+            let (champion, challenger) = compare.models()?;
             let request = pb::CompareRequest {
                 champion,
                 challenger,
@@ -697,7 +848,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             objective,
         } => {
             let request = pb::SuggestThresholdRequest {
-                model: target.model_ref(),
+                model: target.model_ref()?,
                 dataset,
                 rows: Vec::new(),
                 objective: objective.clone(),
@@ -733,11 +884,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ]);
             table.print(format);
         }
-        Command::SetThreshold {
-            name,
-            version,
-            threshold,
-        } => {
+        Command::SetThreshold { model, values } => {
+            let (name, version, threshold) = version_and_value(&model, &values)?;
+            let threshold: f64 = threshold
+                .parse()
+                .with_context(|| format!("THRESHOLD {threshold:?} is not a number"))?;
             let request = pb::SetThresholdRequest {
                 name,
                 version,
@@ -751,11 +902,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             show(&version, format);
         }
-        Command::SetReference {
-            name,
-            version,
-            dataset,
-        } => {
+        Command::SetReference { model, values } => {
+            let (name, version, dataset) = version_and_value(&model, &values)?;
             let request = pb::SetReferenceDatasetRequest {
                 name,
                 version,
@@ -769,6 +917,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             show(&version, format);
         }
+        Command::Audit {
+            name,
+            limit,
+            before,
+        } => {
+            let request = pb::ListAuditEventsRequest {
+                name,
+                limit,
+                before_id: before.unwrap_or(0),
+            };
+            let page = session
+                .registry()
+                .list_audit_events(session.request(request)?)
+                .await
+                .map_err(status)?
+                .into_inner();
+            let mut table = Table::new(&["AT", "ACTOR", "ACTION", "NAME", "DETAIL", "ID"]);
+            for event in page.events {
+                let detail: Value =
+                    serde_json::from_str(&event.detail_json).unwrap_or(json!(event.detail_json));
+                table.row(vec![
+                    json!(
+                        event
+                            .at
+                            .as_ref()
+                            .map_or_else(String::new, |t| utc(t.seconds))
+                    ),
+                    json!(event.actor),
+                    json!(event.action),
+                    json!(event.name),
+                    detail,
+                    json!(event.id),
+                ]);
+            }
+            table.print(format);
+            if page.next_before_id > 0 && format == Format::Table {
+                eprintln!("older events: --before {}", page.next_before_id);
+            }
+        }
+        Command::Completions { shell } => print_completions(shell),
     }
     Ok(())
 }
@@ -808,19 +996,16 @@ fn upload_messages<M, W: Fn(Vec<u8>) -> M>(
     bytes: Vec<u8>,
     wrap: W,
 ) -> impl Iterator<Item = M> + use<M, W> {
-    let mut progress = Some(Progress::new(
-        format!("uploading {}", file.display()),
+    let bar = progress_bar(
         bytes.len() as u64,
-    ));
+        "{msg} [{bar:20}] {percent:>3}%  {bytes}/{total_bytes}  {bytes_per_sec}",
+    );
+    bar.set_message(format!("uploading {}", file.display()));
     let chunks: Vec<Vec<u8>> = bytes.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
     let count = chunks.len();
     chunks.into_iter().enumerate().map(move |(i, chunk)| {
-        if let Some(bar) = progress.as_mut() {
-            bar.advance(chunk.len() as u64);
-        }
-        if i + 1 == count
-            && let Some(bar) = progress.take()
-        {
+        bar.inc(chunk.len() as u64);
+        if i + 1 == count {
             bar.finish();
         }
         wrap(chunk)
@@ -833,7 +1018,7 @@ async fn explain_customer(
     format: Format,
 ) -> anyhow::Result<()> {
     let request = pb::ExplainRequest {
-        model: explain.target.model_ref(),
+        model: explain.target.model_ref()?,
         customer: Some(customer(&explain.input.read()?)?),
     };
     let response = session
@@ -1049,7 +1234,7 @@ fn reasons_text(reasons: &[pb::Reason]) -> String {
 }
 
 async fn score_customers(session: &Session, score: Score, format: Format) -> anyhow::Result<()> {
-    let model = score.target.model_ref();
+    let model = score.target.model_ref()?;
     let top_reasons = score.top_reasons;
     let input = score.input.read()?;
     let mut table = Table::new(&[

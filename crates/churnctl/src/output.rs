@@ -1,4 +1,5 @@
-//! How churnctl prints: aligned tables for people, JSON for scripts.
+//! How churnctl prints: aligned tables (comfy-table) for people, JSON for scripts, progress
+//! bars (indicatif) on standard error.
 
 use std::io::Write;
 
@@ -12,7 +13,7 @@ pub fn line(text: &str) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC, from seconds since the Unix epoch.
+/// RFC 3339 in UTC (`2026-11-22T18:06:42Z`), from seconds since the Unix epoch.
 pub fn utc(seconds: i64) -> String {
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Howard Hinnant's civil-from-days algorithm.
@@ -31,7 +32,7 @@ pub fn utc(seconds: i64) -> String {
     };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         second_of_day / 3600,
         second_of_day % 3600 / 60,
         second_of_day % 60
@@ -79,31 +80,19 @@ impl Table {
                 }
             }
             Format::Table => {
-                let text: Vec<Vec<String>> = self
-                    .rows
-                    .iter()
-                    .map(|row| row.iter().map(cell_text).collect())
-                    .collect();
-                let widths: Vec<usize> = (0..self.header.len())
-                    .map(|i| {
-                        text.iter()
-                            .map(|row| row[i].chars().count())
-                            .chain([self.header[i].len()])
-                            .max()
-                            .unwrap_or(0)
-                    })
-                    .collect();
-                let print_row = |cells: Vec<&str>| {
-                    let padded: Vec<String> = cells
-                        .iter()
-                        .zip(&widths)
-                        .map(|(c, w)| format!("{c:<w$}"))
-                        .collect();
-                    line(padded.join("  ").trim_end());
-                };
-                print_row(self.header.clone());
-                for row in &text {
-                    print_row(row.iter().map(String::as_str).collect());
+                let mut table = comfy_table::Table::new();
+                table
+                    .load_preset(comfy_table::presets::NOTHING)
+                    .set_header(self.header.clone());
+                for row in &self.rows {
+                    table.add_row(row.iter().map(cell_text));
+                }
+                // Columns two spaces apart, flush left, as `kubectl get` prints them.
+                for column in table.column_iter_mut() {
+                    column.set_padding((0, 2));
+                }
+                for text in table.lines() {
+                    line(text.trim_end());
                 }
             }
         }
@@ -123,47 +112,14 @@ fn cell_text(value: &Value) -> String {
     }
 }
 
-/// Shows upload progress on standard error, one line redrawn in place.
-#[derive(Debug)]
-pub struct Progress {
-    label: String,
-    total: u64,
-    done: u64,
-    started: std::time::Instant,
-}
-
-impl Progress {
-    pub fn new(label: String, total: u64) -> Progress {
-        Progress {
-            label,
-            total,
-            done: 0,
-            started: std::time::Instant::now(),
-        }
+/// A progress bar on standard error (drawn only when it is a terminal), from `template`
+/// (indicatif's syntax) over `total` steps.
+pub fn progress_bar(total: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("#>-"));
     }
-
-    pub fn advance(&mut self, bytes: u64) {
-        self.done += bytes;
-        let percent = if self.total == 0 {
-            100.0
-        } else {
-            self.done as f64 * 100.0 / self.total as f64
-        };
-        let filled = (percent / 5.0) as usize;
-        let rate = self.done as f64 / 1_048_576.0 / self.started.elapsed().as_secs_f64().max(1e-3);
-        eprint!(
-            "\r{} [{}{}] {percent:5.1}%  {:.1}/{:.1} MiB  {rate:.1} MiB/s",
-            self.label,
-            "#".repeat(filled),
-            " ".repeat(20 - filled.min(20)),
-            self.done as f64 / 1_048_576.0,
-            self.total as f64 / 1_048_576.0,
-        );
-    }
-
-    pub fn finish(self) {
-        eprintln!();
-    }
+    bar
 }
 
 #[cfg(test)]
@@ -171,10 +127,10 @@ mod tests {
     #[test]
     fn utc_dates() {
         for (seconds, expected) in [
-            (0, "1970-01-01 00:00:00"),
-            (951_782_400, "2000-02-29 00:00:00"),
-            (1_795_370_802, "2026-11-22 18:06:42"),
-            (-1, "1969-12-31 23:59:59"),
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_370_802, "2026-11-22T18:06:42Z"),
+            (-1, "1969-12-31T23:59:59Z"),
         ] {
             assert_eq!(super::utc(seconds), expected);
         }

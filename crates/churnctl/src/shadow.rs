@@ -1,35 +1,42 @@
 //! `churnctl shadow`: run a version beside an alias on live traffic and see how the two
 //! agree before promoting it.
 
+use anyhow::bail;
 use churn_api::v1 as pb;
 use clap::Subcommand;
 use serde_json::json;
 
 use crate::output::{Format, Table};
+use crate::reference::ModelArg;
 use crate::{Session, status};
 
 #[derive(Debug, Subcommand)]
 pub enum ShadowCommand {
-    /// Score everything ALIAS serves (Score, ScoreBatch) also with VERSION, off the
-    /// request path.
+    /// Score everything ALIAS serves (Score, ScoreBatch) also with a version, off the
+    /// request path: `shadow set models:/NAME/VERSION ALIAS` or `shadow set NAME ALIAS VERSION`.
     Set {
-        name: String,
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
         alias: String,
-        version: u32,
+        version: Option<u32>,
         /// Keep each (customer id, served score, shadow score) in the registry.
         #[arg(long)]
         record: bool,
     },
     /// Stop the shadow of ALIAS.
-    Delete { name: String, alias: String },
-    /// How the shadow agrees with what ALIAS serves.
-    Stats {
-        /// Model name; empty: the server's default model.
-        #[arg(default_value = "")]
-        name: String,
-        /// Alias; default `production`.
-        #[arg(default_value = "")]
+    Delete {
+        #[arg(value_name = "MODEL")]
+        model: ModelArg,
         alias: String,
+    },
+    /// How the shadow agrees with what an alias serves: `shadow stats models:/NAME@ALIAS`
+    /// or `shadow stats NAME ALIAS`.
+    Stats {
+        /// The model; empty: the server's default model.
+        #[arg(value_name = "MODEL", default_value = "")]
+        model: ModelArg,
+        /// Alias; default `production`.
+        alias: Option<String>,
     },
 }
 
@@ -40,11 +47,12 @@ pub async fn shadow(
 ) -> anyhow::Result<()> {
     match command {
         ShadowCommand::Set {
-            name,
+            model,
             alias,
             version,
             record,
         } => {
+            let (name, version) = model.exact(version)?;
             let request = pb::SetShadowRequest {
                 name,
                 alias,
@@ -66,7 +74,8 @@ pub async fn shadow(
             ]);
             table.print(format);
         }
-        ShadowCommand::Delete { name, alias } => {
+        ShadowCommand::Delete { model, alias } => {
+            let name = model.name_only()?;
             let request = pb::DeleteShadowRequest {
                 name: name.clone(),
                 alias: alias.clone(),
@@ -78,8 +87,15 @@ pub async fn shadow(
                 .map_err(status)?;
             eprintln!("stopped the shadow of {name} {alias}");
         }
-        ShadowCommand::Stats { name, alias } => {
-            let request = pb::ShadowStatsRequest { name, alias };
+        ShadowCommand::Stats { model, alias } => {
+            let model = model.with_flags(None, alias.as_deref())?;
+            if model.version.is_some() {
+                bail!("{model}: a shadow belongs to an alias; name it as models:/NAME@ALIAS");
+            }
+            let request = pb::ShadowStatsRequest {
+                name: model.name,
+                alias: model.alias.unwrap_or_default(),
+            };
             let stats = session
                 .scoring()
                 .shadow_stats(session.request(request)?)

@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
+use parquet::basic::{
+    Compression, ConvertedType, GzipLevel, Repetition, Type as PhysicalType, ZstdLevel,
+};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -287,7 +289,7 @@ async fn top_ranks_by_value_at_risk_as_a_full_sort_does() {
 
 /// The hold-out file as Parquet with typed columns: strings, INT64 for whole numbers,
 /// DOUBLE for charges, and nulls where the CSV has a blank.
-fn write_parquet(path: &Path, header: &[String], rows: &[Vec<String>]) {
+fn write_parquet(path: &Path, header: &[String], rows: &[Vec<String>], compression: Compression) {
     let whole = ["seniorcitizen", "tenure"];
     let doubles = ["monthlycharges", "totalcharges"];
     let fields = header
@@ -317,7 +319,11 @@ fn write_parquet(path: &Path, header: &[String], rows: &[Vec<String>]) {
     let mut writer = SerializedFileWriter::new(
         file,
         Arc::new(schema),
-        Arc::new(WriterProperties::builder().build()),
+        Arc::new(
+            WriterProperties::builder()
+                .set_compression(compression)
+                .build(),
+        ),
     )
     .expect("parquet writer");
     let mut group = writer.next_row_group().expect("row group");
@@ -373,7 +379,7 @@ async fn csv_and_parquet_inputs_and_outputs_carry_the_same_scores() {
     );
     let csv_input = repo_path("models/data/test.csv");
     let parquet_input = path(dir.path(), "customers.parquet");
-    write_parquet(&parquet_input, &header, &rows);
+    write_parquet(&parquet_input, &header, &rows, Compression::SNAPPY);
 
     let from_csv = path(dir.path(), "from-csv.csv");
     let from_parquet = path(dir.path(), "from-parquet.csv");
@@ -398,6 +404,31 @@ async fn csv_and_parquet_inputs_and_outputs_carry_the_same_scores() {
         assert_eq!(summary["version"], 2);
     }
     assert_eq!(read_text(&from_csv), read_text(&from_parquet));
+    // What other writers use: Polars writes zstd by default, Spark and pandas offer gzip and
+    // LZ4.
+    for (codec, compression) in [
+        ("zstd", Compression::ZSTD(ZstdLevel::default())),
+        ("gzip", Compression::GZIP(GzipLevel::default())),
+        ("lz4", Compression::LZ4_RAW),
+        ("lz4-hadoop", Compression::LZ4),
+    ] {
+        let input = path(dir.path(), &format!("customers-{codec}.parquet"));
+        write_parquet(&input, &header, &rows, compression);
+        let output = path(dir.path(), &format!("from-{codec}.csv"));
+        let summary = run(
+            &server,
+            &[
+                "score-file",
+                input.to_str().expect("path"),
+                output.to_str().expect("path"),
+                "--model",
+                "models:/telco-churn@challenger",
+            ],
+        )
+        .await;
+        assert_eq!(summary["rejected"], 0, "{codec}");
+        assert_eq!(read_text(&output), read_text(&from_csv), "{codec}");
+    }
 
     let reader = SerializedFileReader::new(std::fs::File::open(&as_parquet).expect("open"))
         .expect("a Parquet file");

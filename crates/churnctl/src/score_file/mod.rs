@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::output::{Format, Table, line};
+use crate::output::{Format, Table, line, progress_bar};
+use crate::reference::ModelArg;
 use crate::{Session, reasons_text, status};
 use input::{ColumnPlan, InputRow, LocalError, ReadProgress};
 use journal::{Entry, JobHeader, JournalWriter, Progress};
@@ -41,9 +42,10 @@ pub struct ScoreFile {
     /// The scores: CSV, or Parquet when the name ends in `.parquet` / `.pq`.
     #[arg(value_name = "OUTPUT")]
     scores: PathBuf,
-    /// Model name; default: the server's default model.
+    /// The model: NAME, NAME@ALIAS, NAME/VERSION, models:/NAME@ALIAS or
+    /// models:/NAME/VERSION; default: the server's default model.
     #[arg(long, default_value = "")]
-    model: String,
+    model: ModelArg,
     /// Exact version; default: the alias `production` at the start of the job.
     #[arg(long, conflicts_with = "alias")]
     version: Option<u32>,
@@ -107,15 +109,8 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
             eprintln!("nothing to resume: {} is complete", args.scores.display());
             return Ok(());
         }
-        let version = version(
-            session,
-            pb::ModelRef {
-                name: args.model.clone(),
-                version: args.version.unwrap_or(0),
-                alias: args.alias.clone().unwrap_or_default(),
-            },
-        )
-        .await?;
+        let model = args.model.with_flags(args.version, args.alias.as_deref())?;
+        let version = version(session, model.to_proto()).await?;
         let header = JobHeader::new(
             args.input.display().to_string(),
             input_bytes,
@@ -633,9 +628,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// `rows · rows/s · percent · ETA` on one redrawn stderr line.
+/// `percent · rows · rows/s · ETA` as a progress bar on standard error.
 struct ProgressLine {
-    enabled: bool,
+    bar: Option<indicatif::ProgressBar>,
     started: Instant,
     drawn: Instant,
     /// When the first answer came and how far the reader was: the ETA's baseline, so a
@@ -643,11 +638,15 @@ struct ProgressLine {
     baseline: Option<(Instant, f64)>,
 }
 
+/// Steps of the bar: the fraction of the input read, in thousandths.
+const PROGRESS_STEPS: u64 = 1000;
+
 impl ProgressLine {
     fn new(enabled: bool) -> ProgressLine {
         let now = Instant::now();
         ProgressLine {
-            enabled,
+            bar: enabled
+                .then(|| progress_bar(PROGRESS_STEPS, "scoring [{bar:20}] {percent:>3}%  {msg}")),
             started: now,
             drawn: now,
             baseline: None,
@@ -655,7 +654,8 @@ impl ProgressLine {
     }
 
     fn draw(&mut self, rows: u64, fraction: f64) {
-        if !self.enabled || self.drawn.elapsed() < PROGRESS_EVERY {
+        let Some(bar) = &self.bar else { return };
+        if self.drawn.elapsed() < PROGRESS_EVERY {
             return;
         }
         self.drawn = Instant::now();
@@ -667,19 +667,16 @@ impl ProgressLine {
         } else {
             "-".to_owned()
         };
-        let filled = ((fraction * 20.0) as usize).min(20);
-        eprint!(
-            "\rscoring [{}{}] {:5.1}%  {rows} rows  {:.0} rows/s  ETA {eta}   ",
-            "#".repeat(filled),
-            " ".repeat(20 - filled),
-            fraction * 100.0,
-            rows as f64 / elapsed.max(1e-3),
-        );
+        bar.set_position((fraction * PROGRESS_STEPS as f64) as u64);
+        bar.set_message(format!(
+            "{rows} rows  {:.0} rows/s  ETA {eta}",
+            rows as f64 / elapsed.max(1e-3)
+        ));
     }
 
     fn finish(&self) {
-        if self.enabled {
-            eprintln!();
+        if let Some(bar) = &self.bar {
+            bar.finish();
         }
     }
 }

@@ -285,6 +285,21 @@ impl RegistryService for RegistryApi {
         }))
     }
 
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = request.into_inner();
+        let before_id =
+            (request.before_id > 0).then(|| request.before_id.min(i64::MAX as u64) as i64);
+        let page = self
+            .catalog
+            .audit_page(&request.name, before_id, request.limit)
+            .await?;
+        Ok(Response::new(to_proto::audit_events(page)))
+    }
+
     async fn list_evaluations(
         &self,
         request: Request<pb::ListEvaluationsRequest>,

@@ -7,6 +7,7 @@ use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
 use churn_metrics::{AucComparison, Metrics, ThresholdChoice};
 
+use crate::domain::catalog::AuditPage;
 use crate::domain::evaluating::{Evaluated, StoredEvaluation};
 use crate::domain::explaining::ImportanceMethod;
 use crate::domain::scoring::{Scored, ScoredBatch};
@@ -273,6 +274,24 @@ pub fn dataset(record: DatasetRecord) -> pb::Dataset {
         columns: record.columns,
         sha256: record.sha256,
         created_at: Some(timestamp(record.created_at_millis)),
+    }
+}
+
+pub fn audit_events(page: AuditPage) -> pb::ListAuditEventsResponse {
+    pb::ListAuditEventsResponse {
+        next_before_id: page.next_before_id.map_or(0, |id| id as u64),
+        events: page
+            .entries
+            .into_iter()
+            .map(|e| pb::AuditEvent {
+                id: e.id as u64,
+                at: Some(timestamp(e.at_millis)),
+                actor: e.actor,
+                action: e.action,
+                name: e.name,
+                detail_json: e.detail,
+            })
+            .collect(),
     }
 }
 

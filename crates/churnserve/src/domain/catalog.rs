@@ -13,15 +13,22 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use churn_engine::{ColumnMapping, Customer, FeatureKind, Model, ModelOptions, OnnxRuntime};
 use churn_registry::{
-    Actor, ArtifactKind, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
-    NewDataset, NewEvaluation, NewVersion, Registry, RegistryError, ShadowConfig, ShadowScore,
-    Staged, Staging, VersionMetadata, VersionRecord, VersionRef,
+    Actor, ArtifactKind, AuditEntry, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord,
+    ModelSummary, NewDataset, NewEvaluation, NewVersion, Registry, RegistryError, ShadowConfig,
+    ShadowScore, Staged, Staging, VersionMetadata, VersionRecord, VersionRef,
 };
 use tokio::sync::mpsc;
 
 use crate::domain::error::ServiceError;
 use crate::domain::served::{ModelCache, ModelSelector, ServedModel};
 use crate::sync::lock;
+
+/// A page of the audit log, newest first, and where the next (older) page starts.
+#[derive(Debug)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_before_id: Option<i64>,
+}
 
 /// Rows read ahead of the one being scored while a dataset is scanned.
 const SCAN_AHEAD_CHUNKS: usize = 1;
@@ -580,6 +587,30 @@ impl Catalog {
 
     pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, ServiceError> {
         Ok(self.registry.dataset(name).await?)
+    }
+
+    /// A page of the audit log, newest first: at most `limit` entries (default 100, at
+    /// most 1000) older than `before_id`, of `name` when it is not empty.
+    pub async fn audit_page(
+        &self,
+        name: &str,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<AuditPage, ServiceError> {
+        let limit = match limit {
+            0 => 100,
+            n => n.min(1000),
+        };
+        let name = (!name.is_empty()).then_some(name);
+        // One entry more than asked tells whether an older page exists.
+        let mut entries = self.registry.audit_page(name, before_id, limit + 1).await?;
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next_before_id = more.then(|| entries.last().map(|e| e.id)).flatten();
+        Ok(AuditPage {
+            entries,
+            next_before_id,
+        })
     }
 
     /// The evaluations of `name` (of one version when given), newest first.

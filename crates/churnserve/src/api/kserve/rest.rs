@@ -140,7 +140,9 @@ async fn server_live(State(api): State<KServeApi>, headers: HeaderMap) -> RestRe
     let live = api
         .server_live(grpc_request(&headers, pb::ServerLiveRequest {}))
         .await?;
-    boolean(live.into_inner().live, || "the server is not live".to_owned())
+    boolean(live.into_inner().live, || {
+        "the server is not live".to_owned()
+    })
 }
 
 async fn server_ready(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
@@ -393,9 +395,8 @@ fn grpc_infer_request(
     let mut inputs = Vec::with_capacity(request.inputs.len());
     let mut raw = Vec::with_capacity(request.inputs.len());
     for input in request.inputs {
-        let invalid = |message: String| {
-            RestError::bad_request(format!("input `{}`: {message}", input.name))
-        };
+        let invalid =
+            |message: String| RestError::bad_request(format!("input `{}`: {message}", input.name));
         let bytes = match (input.parameters.get("binary_data_size"), &input.data) {
             (Some(size), _) => {
                 let size = size
@@ -593,7 +594,10 @@ mod tests {
             (-2i32).to_le_bytes()
         );
         let wrong = encode("FP32", &json!([1, "x"])).unwrap_err();
-        assert!(wrong.contains("element 1") && wrong.contains("FP32"), "{wrong}");
+        assert!(
+            wrong.contains("element 1") && wrong.contains("FP32"),
+            "{wrong}"
+        );
         assert!(encode("INT32", &json!([1u64 << 40])).is_err());
     }
 

@@ -106,6 +106,11 @@ class RegistryServiceStub(object):
                 request_serializer=churn_dot_v1_dot_registry__pb2.DeleteShadowRequest.SerializeToString,
                 response_deserializer=churn_dot_v1_dot_registry__pb2.DeleteShadowResponse.FromString,
                 _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/churn.v1.RegistryService/ListAuditEvents',
+                request_serializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer(object):
@@ -214,6 +219,14 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """The audit log, newest first: who changed what, when (not in the original contract;
+        added for `churnctl audit`). Needs the read token when one is configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -286,6 +299,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.DeleteShadow,
                     request_deserializer=churn_dot_v1_dot_registry__pb2.DeleteShadowRequest.FromString,
                     response_serializer=churn_dot_v1_dot_registry__pb2.DeleteShadowResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -667,6 +685,33 @@ class RegistryService(object):
             '/churn.v1.RegistryService/DeleteShadow',
             churn_dot_v1_dot_registry__pb2.DeleteShadowRequest.SerializeToString,
             churn_dot_v1_dot_registry__pb2.DeleteShadowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.RegistryService/ListAuditEvents',
+            churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.SerializeToString,
+            churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
