@@ -191,6 +191,11 @@ pub async fn serve(
         scoring,
         auth: auth.clone(),
     };
+    let admission = api::admission::AdmissionLayer::new(api::admission::AdmissionLimits {
+        max_concurrent: config.max_concurrent_requests,
+        max_queued: config.max_queued_requests,
+        queue_timeout: Duration::from_millis(config.queue_timeout_ms),
+    });
     let http_server = match http_listener {
         Some(listener) => {
             let bound = listener.local_addr().map_err(ServerError::Listener)?;
@@ -201,7 +206,13 @@ pub async fn serve(
                 ready: Arc::clone(&ready),
                 catalog: Arc::clone(&catalog),
             };
-            let v2 = api::kserve::rest::routes(kserve.clone(), config.max_message_bytes);
+            let v2 = api::kserve::rest::routes(
+                api::kserve::rest::RestState {
+                    api: kserve.clone(),
+                    admission: admission.clone(),
+                },
+                config.max_message_bytes,
+            );
             Some(tokio::spawn(api::http::serve(
                 listener,
                 api::http::router(state, v2, timeout),
@@ -245,11 +256,6 @@ pub async fn serve(
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let address = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(data_dir = %config.registry.data_dir.display(), "listening on {address}");
-    let admission = api::admission::AdmissionLayer::new(api::admission::AdmissionLimits {
-        max_concurrent: config.max_concurrent_requests,
-        max_queued: config.max_queued_requests,
-        queue_timeout: Duration::from_millis(config.queue_timeout_ms),
-    });
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = config.tls()? {
         builder = builder
@@ -269,7 +275,7 @@ pub async fn serve(
         ))
         .layer(metrics.request_layer())
         .layer(observe::request_id::RequestIdLayer)
-        .layer(admission)
+        .layer(admission.clone())
         .add_service(
             ScoringServiceServer::new(scoring_api)
                 .max_decoding_message_size(config.max_message_bytes)

@@ -87,35 +87,52 @@ where
         }
         let gate = Arc::clone(&self.gate);
         Box::pin(async move {
-            let permit = match gate.running.try_acquire() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    let limits = gate.limits;
-                    if gate.queued.fetch_add(1, Ordering::AcqRel) >= limits.max_queued {
-                        gate.queued.fetch_sub(1, Ordering::AcqRel);
-                        return Ok(shed(format!(
-                            "the server is at capacity ({} requests running, {} queued); retry with backoff",
-                            limits.max_concurrent, limits.max_queued
-                        )));
-                    }
-                    let waited =
-                        tokio::time::timeout(limits.queue_timeout, gate.running.acquire()).await;
-                    gate.queued.fetch_sub(1, Ordering::AcqRel);
-                    match waited {
-                        Ok(Ok(permit)) => permit,
-                        _ => {
-                            return Ok(shed(format!(
-                                "the server is at capacity: no slot freed within {} ms; retry with backoff",
-                                limits.queue_timeout.as_millis()
-                            )));
-                        }
+            match gate.admit(inner.call(request)).await {
+                Ok(response) => response,
+                Err(message) => Ok(shed(message)),
+            }
+        })
+    }
+}
+
+impl AdmissionLayer {
+    /// Runs `work` once a slot is free, or answers why it was shed: the same limits for
+    /// every protocol (the V2 REST routes ask here too).
+    pub async fn admit<T>(&self, work: impl Future<Output = T>) -> Result<T, String> {
+        self.0.admit(work).await
+    }
+}
+
+impl Gate {
+    async fn admit<T>(&self, work: impl Future<Output = T>) -> Result<T, String> {
+        let permit = match self.running.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let limits = self.limits;
+                if self.queued.fetch_add(1, Ordering::AcqRel) >= limits.max_queued {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                    return Err(format!(
+                        "the server is at capacity ({} requests running, {} queued); retry with backoff",
+                        limits.max_concurrent, limits.max_queued
+                    ));
+                }
+                let waited =
+                    tokio::time::timeout(limits.queue_timeout, self.running.acquire()).await;
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    _ => {
+                        return Err(format!(
+                            "the server is at capacity: no slot freed within {} ms; retry with backoff",
+                            limits.queue_timeout.as_millis()
+                        ));
                     }
                 }
-            };
-            let response = inner.call(request).await;
-            drop(permit);
-            response
-        })
+            }
+        };
+        let done = work.await;
+        drop(permit);
+        Ok(done)
     }
 }
 

@@ -26,12 +26,21 @@ use tonic::Code;
 use tonic::metadata::MetadataMap;
 
 use super::KServeApi;
+use crate::api::admission::AdmissionLayer;
 
 /// The header that splits a binary-extension body into its JSON and its tensors.
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
-/// The V2 REST routes, answering through `api`; bodies over `max_body_bytes` get 413.
-pub fn routes(api: KServeApi, max_body_bytes: usize) -> Router {
+/// What the V2 REST routes answer through: the gRPC V2 adapter, and the admission limits
+/// the gRPC port applies, shared with it.
+#[derive(Debug, Clone)]
+pub struct RestState {
+    pub api: KServeApi,
+    pub admission: AdmissionLayer,
+}
+
+/// The V2 REST routes; bodies over `max_body_bytes` get 413.
+pub fn routes(state: RestState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(server_live))
@@ -47,7 +56,7 @@ pub fn routes(api: KServeApi, max_body_bytes: usize) -> Router {
         .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/v2/repository/index", post(repository_index))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(api)
+        .with_state(state)
 }
 
 /// A model named in the path, with its version when the path has one.
@@ -136,7 +145,10 @@ fn boolean(value: bool, why: impl FnOnce() -> String) -> RestResult {
     }
 }
 
-async fn server_live(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+async fn server_live(
+    State(RestState { api, .. }): State<RestState>,
+    headers: HeaderMap,
+) -> RestResult {
     let live = api
         .server_live(grpc_request(&headers, pb::ServerLiveRequest {}))
         .await?;
@@ -145,7 +157,10 @@ async fn server_live(State(api): State<KServeApi>, headers: HeaderMap) -> RestRe
     })
 }
 
-async fn server_ready(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+async fn server_ready(
+    State(RestState { api, .. }): State<RestState>,
+    headers: HeaderMap,
+) -> RestResult {
     let ready = api
         .server_ready(grpc_request(&headers, pb::ServerReadyRequest {}))
         .await?;
@@ -154,7 +169,10 @@ async fn server_ready(State(api): State<KServeApi>, headers: HeaderMap) -> RestR
     })
 }
 
-async fn server_metadata(State(api): State<KServeApi>, headers: HeaderMap) -> RestResult {
+async fn server_metadata(
+    State(RestState { api, .. }): State<RestState>,
+    headers: HeaderMap,
+) -> RestResult {
     let metadata = api
         .server_metadata(grpc_request(&headers, pb::ServerMetadataRequest {}))
         .await?
@@ -168,7 +186,7 @@ async fn server_metadata(State(api): State<KServeApi>, headers: HeaderMap) -> Re
 }
 
 async fn model_ready(
-    State(api): State<KServeApi>,
+    State(RestState { api, .. }): State<RestState>,
     Path(model): Path<ModelPath>,
     headers: HeaderMap,
 ) -> RestResult {
@@ -186,7 +204,7 @@ async fn model_ready(
 }
 
 async fn model_metadata(
-    State(api): State<KServeApi>,
+    State(RestState { api, .. }): State<RestState>,
     Path(model): Path<ModelPath>,
     headers: HeaderMap,
 ) -> RestResult {
@@ -221,7 +239,7 @@ struct IndexRequest {
 }
 
 async fn repository_index(
-    State(api): State<KServeApi>,
+    State(RestState { api, .. }): State<RestState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> RestResult {
@@ -286,7 +304,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, RestErro
 }
 
 async fn infer(
-    State(api): State<KServeApi>,
+    State(RestState { api, admission }): State<RestState>,
     Path(model): Path<ModelPath>,
     headers: HeaderMap,
     body: Bytes,
@@ -302,9 +320,13 @@ async fn infer(
     let request: InferRequest = parse_json(&nan_as_null(json))?;
     let binary_outputs = binary_outputs(&request);
     let grpc = grpc_infer_request(model, request, binary)?;
-    let response = api
-        .model_infer(grpc_request(&headers, grpc))
-        .await?
+    let response = admission
+        .admit(api.model_infer(grpc_request(&headers, grpc)))
+        .await
+        .map_err(|message| RestError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message,
+        })??
         .into_inner();
     Ok(infer_response(response, &binary_outputs))
 }
