@@ -711,6 +711,34 @@ pub struct Pki {
     pub client: (String, String),
 }
 
+/// The files of a [`Pki`], written to a directory.
+#[derive(Debug)]
+pub struct PkiFiles {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Pki {
+    /// Writes every certificate and key as a PEM file in `dir`.
+    pub fn write_to(&self, dir: &Path) -> PkiFiles {
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("writes a PEM file");
+            path
+        };
+        PkiFiles {
+            ca: write("ca.pem", &self.ca),
+            server_cert: write("server.pem", &self.server.0),
+            server_key: write("server.key", &self.server.1),
+            client_cert: write("client.pem", &self.client.0),
+            client_key: write("client.key", &self.client.1),
+        }
+    }
+}
+
 pub fn pki() -> Pki {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");

@@ -33,16 +33,8 @@ async fn score_over(endpoint: Endpoint) -> Result<f64, String> {
 async fn tls_and_mutual_tls() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let write = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("writes");
-        path
-    };
-    let (cert, key, ca) = (
-        write("server.pem", &pki.server.0),
-        write("server.key", &pki.server.1),
-        write("ca.pem", &pki.ca),
-    );
+    let files = pki.write_to(dir.path());
+    let (cert, key, ca) = (files.server_cert, files.server_key, files.ca);
     let trusting = || {
         ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&pki.ca))

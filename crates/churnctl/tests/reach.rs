@@ -39,31 +39,18 @@ fn json_lines(output: &Output) -> Vec<Value> {
 async fn tls_with_a_test_ca_and_client_certificates() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let write = |name: &str, text: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("writes");
-        path
-    };
-    let (cert, key, ca) = (
-        write("server.pem", &pki.server.0),
-        write("server.key", &pki.server.1),
-        write("ca.pem", &pki.ca),
-    );
-    let (client_cert, client_key) = (
-        write("client.pem", &pki.client.0),
-        write("client.key", &pki.client.1),
-    );
+    let files = pki.write_to(dir.path());
     let server = TestServer::start_with(|config| {
-        config.tls_cert = Some(cert.clone());
-        config.tls_key = Some(key.clone());
-        config.tls_client_ca = Some(ca.clone());
+        config.tls_cert = Some(files.server_cert.clone());
+        config.tls_key = Some(files.server_key.clone());
+        config.tls_client_ca = Some(files.ca.clone());
     })
     .await;
     let https = format!("https://localhost:{}", server.address.port());
     let (ca, client_cert, client_key) = (
-        ca.to_str().expect("path"),
-        client_cert.to_str().expect("path"),
-        client_key.to_str().expect("path"),
+        files.ca.to_str().expect("path"),
+        files.client_cert.to_str().expect("path"),
+        files.client_key.to_str().expect("path"),
     );
 
     let mutual = output(churnctl(

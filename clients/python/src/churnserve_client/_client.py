@@ -291,12 +291,10 @@ class Client:
             aliases=list(aliases),
         )
 
-        def parts() -> Iterator[registry_pb2.RegisterModelRequest]:
-            yield registry_pb2.RegisterModelRequest(metadata=metadata)
-            for start in range(0, len(payload), CHUNK_BYTES):
-                yield registry_pb2.RegisterModelRequest(onnx_chunk=payload[start : start + CHUNK_BYTES])
-
-        return self._call(self._registry.RegisterModel, parts)
+        return self._call(
+            self._registry.RegisterModel,
+            _upload(registry_pb2.RegisterModelRequest, metadata, "onnx_chunk", payload),
+        )
 
     def upload_dataset(
         self,
@@ -312,12 +310,10 @@ class Client:
             name=name, label_column=label_column, positive_label=positive_label, description=description
         )
 
-        def parts() -> Iterator[registry_pb2.UploadDatasetRequest]:
-            yield registry_pb2.UploadDatasetRequest(metadata=metadata)
-            for start in range(0, len(payload), CHUNK_BYTES):
-                yield registry_pb2.UploadDatasetRequest(csv_chunk=payload[start : start + CHUNK_BYTES])
-
-        return self._call(self._registry.UploadDataset, parts)
+        return self._call(
+            self._registry.UploadDataset,
+            _upload(registry_pb2.UploadDatasetRequest, metadata, "csv_chunk", payload),
+        )
 
     def model_version(
         self, model: str | None = None, version: int | None = None, alias: str | None = None
@@ -334,6 +330,18 @@ class Client:
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._call(self._registry.DeleteAlias, registry_pb2.DeleteAliasRequest(name=name, alias=alias))
+
+
+def _upload(message: Callable[..., Any], metadata: Any, chunk_field: str, payload: bytes) -> Callable[[], Iterator[Any]]:
+    """A client stream's messages, made afresh for each attempt: the metadata, then the
+    payload in chunks."""
+
+    def parts() -> Iterator[Any]:
+        yield message(metadata=metadata)
+        for start in range(0, len(payload), CHUNK_BYTES):
+            yield message(**{chunk_field: payload[start : start + CHUNK_BYTES]})
+
+    return parts
 
 
 def _churned(outcome: Any) -> bool:
