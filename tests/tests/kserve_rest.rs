@@ -271,5 +271,8 @@ async fn bad_requests_get_an_error_body_with_a_4xx_status() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     let (status, _) = http_get(port, "/v2/models/no-such-model/ready").await;
     assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    let (status, body) = http_get(port, "/v2/models/telco-churn/config").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    assert!(body.contains("not a V2 endpoint"), "{body}");
     server.stop().await.expect("stops");
 }

@@ -249,3 +249,21 @@ def test_register_alias_evaluate_and_explain(tmp_path, holdout):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_tokens_are_sent_as_bearer_credentials(tmp_path, holdout):
+    process, running = start_server(tmp_path / "data", "--read-token", "reader", "--write-token", "writer")
+    try:
+        with pytest.raises(ChurnserveError) as anonymous:
+            Client(running.address, retries=0).score(holdout.head(1))
+        assert anonymous.value.code == grpc.StatusCode.UNAUTHENTICATED
+        scored = Client(running.address, token="reader").score(holdout.head(3))
+        assert (scored.error == "").all()
+        with pytest.raises(ChurnserveError) as reader_writes:
+            Client(running.address, token="reader", retries=0).set_alias(MODEL, "staging", 2)
+        assert reader_writes.value.code == grpc.StatusCode.PERMISSION_DENIED
+        moved = Client(running.address, token="writer").set_alias(MODEL, "staging", 2)
+        assert "staging" in moved.aliases
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -40,6 +40,37 @@ async fn tls_with_a_test_ca_and_client_certificates() {
     let pki = pki();
     let dir = tempfile::tempdir().expect("temporary directory");
     let files = pki.write_to(dir.path());
+    let ca = files.ca.to_str().expect("path");
+
+    // TLS alone: the test CA is enough, and a client certificate is not needed.
+    let tls_only = TestServer::start_with(|config| {
+        config.tls_cert = Some(files.server_cert.clone());
+        config.tls_key = Some(files.server_key.clone());
+    })
+    .await;
+    let https = format!("https://localhost:{}", tls_only.address.port());
+    let scored = output(churnctl(
+        &[
+            "--server",
+            &https,
+            "--ca-cert",
+            ca,
+            "--output",
+            "json",
+            "show",
+            "models:/telco-churn/1",
+        ],
+        &[],
+    ))
+    .await;
+    assert_eq!(json_lines(&scored)[0]["version"], 1);
+    let unverified = output(churnctl(&["--server", &https, "models"], &[])).await;
+    assert!(
+        !unverified.status.success(),
+        "the platform's roots do not know the test CA"
+    );
+    tls_only.stop().await.expect("stops");
+
     let server = TestServer::start_with(|config| {
         config.tls_cert = Some(files.server_cert.clone());
         config.tls_key = Some(files.server_key.clone());

@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use churn_api::inference as pb;
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceService;
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,7 @@ pub fn routes(state: RestState, max_body_bytes: usize) -> Router {
         .route("/v2/models/{name}/infer", post(infer))
         .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/v2/repository/index", post(repository_index))
+        .route("/v2/{*rest}", any(unknown_endpoint))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -142,6 +143,16 @@ fn boolean(value: bool, why: impl FnOnce() -> String) -> RestResult {
         Ok(StatusCode::OK.into_response())
     } else {
         Err(RestError::bad_request(why()))
+    }
+}
+
+async fn unknown_endpoint(uri: axum::http::Uri) -> RestError {
+    RestError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "{} is not a V2 endpoint; see /v2, /v2/health/live|ready, /v2/models/NAME[/versions/VERSION][/ready|/infer]",
+            uri.path()
+        ),
     }
 }
 
