@@ -520,18 +520,12 @@ fn print_completions(shell: clap_complete::Shell) {
 /// certificate when one is given.
 fn endpoint(cli: &Cli) -> anyhow::Result<Endpoint> {
     let tls = cli.server.starts_with("https://") || cli.ca_cert.is_some();
-    let address = if cli.server.contains("://") {
-        cli.server.clone()
-    } else if tls {
-        format!("https://{}", cli.server)
-    } else {
-        format!("http://{}", cli.server)
-    };
-    let address = match address.strip_prefix("http://") {
-        Some(rest) if tls => format!("https://{rest}"),
-        _ => address,
-    };
-    let endpoint = Endpoint::from_shared(address).with_context(|| {
+    let host = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| cli.server.strip_prefix(scheme))
+        .unwrap_or(&cli.server);
+    let scheme = if tls { "https" } else { "http" };
+    let endpoint = Endpoint::from_shared(format!("{scheme}://{host}")).with_context(|| {
         format!(
             "{:?} is not a server address such as http://127.0.0.1:50051",
             cli.server

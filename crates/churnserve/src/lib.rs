@@ -275,7 +275,7 @@ pub async fn serve(
         ))
         .layer(metrics.request_layer())
         .layer(observe::request_id::RequestIdLayer)
-        .layer(admission.clone())
+        .layer(admission)
         .add_service(
             ScoringServiceServer::new(scoring_api)
                 .max_decoding_message_size(config.max_message_bytes)

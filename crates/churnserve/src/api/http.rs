@@ -1,9 +1,10 @@
 //! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and the routes other
-//! adapters hand it, such as the KServe V2 REST API) served over HTTP/1.1 with keep-alive. A client gets `timeout` to send
-//! each request's headers — the clock starts when the connection opens and again when it
-//! goes idle, so idle and byte-at-a-time connections are closed — and a request gets
-//! `timeout` to be answered, its body included. Accept errors (out of file descriptors)
-//! back off instead of spinning. The port closes when the gRPC server stops.
+//! adapters hand it, such as the KServe V2 REST API) served over HTTP/1.1 with keep-alive.
+//! A client gets `timeout` to send each request's headers — the clock starts when the
+//! connection opens and again when it goes idle, so idle and byte-at-a-time connections
+//! are closed — and a request gets `timeout` to be answered, its body included. Accept
+//! errors (out of file descriptors) back off instead of spinning. The port closes when the
+//! gRPC server stops.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
