@@ -64,7 +64,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import (accuracy_score, average_precision_score, brier_score_loss, confusion_matrix,
                              f1_score, log_loss, precision_recall_curve, precision_score, recall_score,
-                             roc_auc_score)
+                             roc_auc_score, roc_curve)
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
@@ -461,7 +461,30 @@ def metrics(scores, churned, threshold):
         "recall": recall_score(churned, predicted, **zero), "f1": f1_score(churned, predicted, **zero),
         "confusion": {"tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn)},
         "calibration": calibration, "lift": lift,
+        "roc_curve": curve_points(*roc_curve(churned, scores, drop_intermediate=True)),
+        "pr_curve": curve_points(*pr_points(churned, scores)),
     }
+
+
+MAX_CURVE_POINTS = 1000
+
+
+def pr_points(churned, scores):
+    """precision_recall_curve as (x = recall, y = precision, threshold); its last point
+    (recall 0, precision 1) has no threshold, which churnserve calls +inf."""
+    precision, recall, thresholds = precision_recall_curve(churned, scores, drop_intermediate=True)
+    return recall, precision, np.append(thresholds, np.inf)
+
+
+def curve_points(x, y, thresholds):
+    """Points as churnserve stores them: at most MAX_CURVE_POINTS, evenly spaced with both
+    ends kept, and +inf as null (JSON has no infinity)."""
+    kept = np.arange(len(x))
+    if len(kept) > MAX_CURVE_POINTS:
+        last = len(kept) - 1
+        kept = (np.arange(MAX_CURVE_POINTS) * last + (MAX_CURVE_POINTS - 1) // 2) // (MAX_CURVE_POINTS - 1)
+    return [{"x": float(x[k]), "y": float(y[k]),
+             "threshold": None if np.isinf(thresholds[k]) else float(thresholds[k])} for k in kept]
 
 
 def delong(scores_a, scores_b, churned):
@@ -502,11 +525,15 @@ def metric_cases(test, probabilities):
     logreg = probabilities["telco-logreg"]
     saturated = logreg.copy()
     saturated[:50], saturated[50:100] = 0.0, 1.0
+    rng = np.random.default_rng(19)
+    many = rng.random(6000)
+    many_churned = rng.random(6000) < many
     cases = [
         ("telco-logreg hold-out", logreg, churned, THRESHOLD),
         ("telco-lgbm hold-out", probabilities["telco-lgbm"], churned, THRESHOLD),
         ("ties: scores rounded to one decimal", np.round(logreg, 1), churned, 0.3),
         ("saturated scores: log loss clipping", saturated, churned, 0.7),
+        ("many distinct scores: curves thinned to the cap", many, many_churned, 0.5),
     ]
     return [{"name": name, "threshold": threshold, "scores": [float(v) for v in scores],
              "churned": [bool(v) for v in labels], "expected": metrics(scores, labels, threshold)}

@@ -509,6 +509,39 @@ pub fn assert_metrics_match(context: &str, ours: &churn_metrics::Metrics, expect
             );
         }
     }
+    for (name, curve) in [("roc_curve", &ours.roc_curve), ("pr_curve", &ours.pr_curve)] {
+        assert_curve_matches(&format!("{context} {name}"), curve, &expected[name]);
+    }
+}
+
+/// A curve against scikit-learn's points; `null` is the threshold `+∞`.
+fn assert_curve_matches(context: &str, ours: &[churn_metrics::CurvePoint], expected: &Value) {
+    let points = expected.as_array().expect("curve points");
+    assert_eq!(ours.len(), points.len(), "{context}: number of points");
+    for (k, (point, python)) in ours.iter().zip(points).enumerate() {
+        assert_close(&format!("{context}[{k}].x"), point.x, &python["x"]);
+        assert_close(&format!("{context}[{k}].y"), point.y, &python["y"]);
+        if python["threshold"].is_null() {
+            assert_eq!(point.threshold, f64::INFINITY, "{context}[{k}].threshold");
+        } else {
+            assert_close(
+                &format!("{context}[{k}].threshold"),
+                point.threshold,
+                &python["threshold"],
+            );
+        }
+    }
+}
+
+fn curve_from_proto(points: &[pb::CurvePoint]) -> Vec<churn_metrics::CurvePoint> {
+    points
+        .iter()
+        .map(|p| churn_metrics::CurvePoint {
+            x: p.x,
+            y: p.y,
+            threshold: p.threshold,
+        })
+        .collect()
 }
 
 /// The metrics a server answered, as the metrics crate holds them.
@@ -552,6 +585,8 @@ pub fn metrics_from_proto(metrics: &pb::Metrics) -> churn_metrics::Metrics {
                 cumulative_capture: b.cumulative_capture,
             })
             .collect(),
+        roc_curve: curve_from_proto(&metrics.roc_curve),
+        pr_curve: curve_from_proto(&metrics.pr_curve),
     }
 }
 

@@ -2,9 +2,11 @@
 //! DeLong test comparing two models' ROC AUC on the same rows. Pure functions over plain
 //! slices: an evaluation holds only the scores and the labels, whatever its size.
 
+mod curves;
 mod delong;
 mod threshold;
 
+pub use curves::{CurvePoint, MAX_CURVE_POINTS, precision_recall_curve, roc_curve};
 pub use delong::{AucComparison, compare_roc_auc};
 pub use threshold::{Objective, ThresholdChoice, suggest_threshold};
 
@@ -80,6 +82,11 @@ pub struct Metrics {
     pub confusion: Confusion,
     pub calibration: Vec<CalibrationBin>,
     pub lift: Vec<LiftBin>,
+    /// Empty in evaluations stored before curves were.
+    #[serde(default)]
+    pub roc_curve: Vec<CurvePoint>,
+    #[serde(default)]
+    pub pr_curve: Vec<CurvePoint>,
 }
 
 /// All metrics of `scores` (churn probabilities) against `churned`, deciding churn at
@@ -128,6 +135,8 @@ pub fn evaluate(scores: &[f64], churned: &[bool], threshold: f64) -> Result<Metr
         confusion,
         calibration: calibration(scores, churned),
         lift: lift(scores, churned, positives),
+        roc_curve: roc_curve(scores, churned),
+        pr_curve: precision_recall_curve(scores, churned),
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use churn_api::v1 as pb;
 use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_explain::{Attribution, Explanation, FeatureImportance};
-use churn_metrics::{AucComparison, Metrics, ThresholdChoice};
+use churn_metrics::{AucComparison, CurvePoint, Metrics, ThresholdChoice};
 
 use crate::domain::catalog::AuditPage;
 use crate::domain::evaluating::{Evaluated, StoredEvaluation};
@@ -167,7 +167,20 @@ pub fn metrics(metrics: &Metrics) -> pb::Metrics {
                 cumulative_capture: bin.cumulative_capture,
             })
             .collect(),
+        roc_curve: curve(&metrics.roc_curve),
+        pr_curve: curve(&metrics.pr_curve),
     }
+}
+
+fn curve(points: &[CurvePoint]) -> Vec<pb::CurvePoint> {
+    points
+        .iter()
+        .map(|point| pb::CurvePoint {
+            x: point.x,
+            y: point.y,
+            threshold: point.threshold,
+        })
+        .collect()
 }
 
 pub fn evaluate_response(evaluated: &Evaluated) -> pb::EvaluateResponse {

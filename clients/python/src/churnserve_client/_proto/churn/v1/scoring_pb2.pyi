@@ -278,7 +278,7 @@ class LiftBin(_message.Message):
     def __init__(self, decile: _Optional[int] = ..., churn_rate: _Optional[float] = ..., lift: _Optional[float] = ..., cumulative_capture: _Optional[float] = ...) -> None: ...
 
 class Metrics(_message.Message):
-    __slots__ = ("rows", "positives", "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "confusion", "calibration", "lift")
+    __slots__ = ("rows", "positives", "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "confusion", "calibration", "lift", "roc_curve", "pr_curve")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     POSITIVES_FIELD_NUMBER: _ClassVar[int]
     ROC_AUC_FIELD_NUMBER: _ClassVar[int]
@@ -292,6 +292,8 @@ class Metrics(_message.Message):
     CONFUSION_FIELD_NUMBER: _ClassVar[int]
     CALIBRATION_FIELD_NUMBER: _ClassVar[int]
     LIFT_FIELD_NUMBER: _ClassVar[int]
+    ROC_CURVE_FIELD_NUMBER: _ClassVar[int]
+    PR_CURVE_FIELD_NUMBER: _ClassVar[int]
     rows: int
     positives: int
     roc_auc: float
@@ -305,7 +307,19 @@ class Metrics(_message.Message):
     confusion: ConfusionMatrix
     calibration: _containers.RepeatedCompositeFieldContainer[CalibrationBin]
     lift: _containers.RepeatedCompositeFieldContainer[LiftBin]
-    def __init__(self, rows: _Optional[int] = ..., positives: _Optional[int] = ..., roc_auc: _Optional[float] = ..., pr_auc: _Optional[float] = ..., log_loss: _Optional[float] = ..., brier: _Optional[float] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ..., lift: _Optional[_Iterable[_Union[LiftBin, _Mapping]]] = ...) -> None: ...
+    roc_curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
+    pr_curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
+    def __init__(self, rows: _Optional[int] = ..., positives: _Optional[int] = ..., roc_auc: _Optional[float] = ..., pr_auc: _Optional[float] = ..., log_loss: _Optional[float] = ..., brier: _Optional[float] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ..., lift: _Optional[_Iterable[_Union[LiftBin, _Mapping]]] = ..., roc_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., pr_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ...) -> None: ...
+
+class CurvePoint(_message.Message):
+    __slots__ = ("x", "y", "threshold")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    threshold: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("served_by", "evaluation_id", "metrics", "rejected_rows", "rejections")
