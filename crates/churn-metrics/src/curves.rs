@@ -67,7 +67,8 @@ pub fn roc_curve(scores: &[f64], churned: &[bool]) -> Vec<CurvePoint> {
     let n = tps.len();
     // A point stays when the curve bends there: a non-zero second difference.
     let bends = |v: &[f64], i: usize| v[i - 1] - 2.0 * v[i] + v[i + 1] != 0.0;
-    let kept = (0..n).filter(|&i| n <= 2 || i == 0 || i == n - 1 || bends(&fps, i) || bends(&tps, i));
+    let kept =
+        (0..n).filter(|&i| n <= 2 || i == 0 || i == n - 1 || bends(&fps, i) || bends(&tps, i));
     let (positives, negatives) = (tps[n - 1], fps[n - 1]);
     let points = std::iter::once(CurvePoint {
         x: 0.0,
@@ -157,7 +158,10 @@ mod tests {
             .collect();
         let thinned = thinned(points);
         assert_eq!(thinned.len(), MAX_CURVE_POINTS);
-        assert_eq!((thinned[0].x, thinned[MAX_CURVE_POINTS - 1].x), (0.0, 4999.0));
+        assert_eq!(
+            (thinned[0].x, thinned[MAX_CURVE_POINTS - 1].x),
+            (0.0, 4999.0)
+        );
         assert!(thinned.windows(2).all(|w| w[0].x < w[1].x));
     }
 
@@ -170,6 +174,9 @@ mod tests {
         };
         let json = serde_json::to_string(&point).expect("serializes");
         assert_eq!(json, r#"{"x":0.0,"y":1.0,"threshold":null}"#);
-        assert_eq!(serde_json::from_str::<CurvePoint>(&json).expect("parses"), point);
+        assert_eq!(
+            serde_json::from_str::<CurvePoint>(&json).expect("parses"),
+            point
+        );
     }
 }

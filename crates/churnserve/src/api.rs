@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod console;
 mod from_proto;
 pub mod http;
 pub mod kserve;

@@ -14,6 +14,7 @@ pub mod seed;
 pub mod served;
 pub mod shadows;
 pub mod streams;
+pub mod views;
 
 pub use batching::MicroBatchSettings;
 /// The registry's records and names, as the domain speaks them to its adapters.

@@ -144,7 +144,7 @@ pub async fn serve(
         reference_requests,
     ));
     let metrics = Arc::new(observe::metrics::Metrics::new(
-        drift,
+        Arc::clone(&drift),
         Arc::new(domain::monitoring::ServingView {
             catalog: Arc::clone(&catalog),
             shadows: Arc::clone(&shadowing),
@@ -178,6 +178,13 @@ pub async fn serve(
         config.micro_batching(),
         config.max_batch_rows,
     ));
+    let views = Arc::new(domain::views::Views::new(
+        Arc::clone(&catalog),
+        Arc::clone(&evaluating),
+        Arc::clone(&explaining),
+        Arc::clone(&shadowing),
+        Arc::clone(&drift),
+    ));
     let scoring_api = ScoringApi {
         draining: draining.subscribe(),
         scoring: Arc::clone(&scoring),
@@ -199,7 +206,9 @@ pub async fn serve(
     let http_server = match http_listener {
         Some(listener) => {
             let bound = listener.local_addr().map_err(ServerError::Listener)?;
-            tracing::info!("KServe V2 REST, metrics, /healthz and /readyz on http://{bound}");
+            tracing::info!(
+                "console, KServe V2 REST, metrics, /healthz and /readyz on http://{bound}"
+            );
             let timeout = Duration::from_millis(config.http_timeout_ms);
             let state = api::http::HttpState {
                 metrics: Arc::clone(&metrics),
@@ -213,9 +222,13 @@ pub async fn serve(
                 },
                 config.max_message_bytes,
             );
+            let console = api::console::routes(api::console::ConsoleState {
+                views,
+                auth: auth.clone(),
+            });
             Some(tokio::spawn(api::http::serve(
                 listener,
-                api::http::router(state, v2, timeout),
+                api::http::router(state, v2.merge(console), timeout),
                 timeout,
                 stopped.subscribe(),
             )))

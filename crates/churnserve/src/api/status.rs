@@ -1,6 +1,8 @@
-//! The one place where domain errors become gRPC statuses. Every match is exhaustive so
-//! a new error variant cannot reach a client without a deliberate code.
+//! The one place where domain errors become gRPC statuses, and gRPC codes HTTP statuses
+//! for the HTTP port. Every match is exhaustive so a new error variant cannot reach a
+//! client without a deliberate code.
 
+use axum::http::StatusCode;
 use churn_engine::EngineError;
 use churn_explain::ExplainError;
 use churn_metrics::MetricsError;
@@ -8,6 +10,26 @@ use tonic::{Code, Status};
 
 use crate::domain::RegistryError;
 use crate::domain::error::ServiceError;
+
+/// The HTTP status of a gRPC code, for the REST API and the console.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Status {

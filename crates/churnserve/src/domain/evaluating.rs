@@ -68,6 +68,19 @@ impl Scored {
     }
 }
 
+/// The precision floor of the recall objective a contrast reports.
+const CONTRAST_RECALL_AT_PRECISION: Objective = Objective::RecallAtPrecision(0.6);
+
+/// Two versions on the same rows, unstored.
+#[derive(Debug, Clone)]
+pub struct Contrast {
+    pub comparison: AucComparison,
+    pub paired_rows: u64,
+    /// Per objective, the threshold the champion and the challenger would choose (`None`
+    /// when the objective cannot be met).
+    pub thresholds: Vec<(Objective, Option<ThresholdChoice>, Option<ThresholdChoice>)>,
+}
+
 /// What a stored evaluation's JSON holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredMetrics {
@@ -146,13 +159,7 @@ impl Evaluating {
             .await?;
         let challenger_scored = scored.pop().expect("two versions");
         let champion_scored = scored.pop().expect("two versions");
-        let ((a, b), labels): ((Vec<f64>, Vec<f64>), Vec<bool>) = champion_scored
-            .scores
-            .iter()
-            .zip(&challenger_scored.scores)
-            .zip(&churned)
-            .filter_map(|((a, b), &c)| Some(((a.as_ref().copied()?, b.as_ref().copied()?), c)))
-            .unzip();
+        let (a, b, labels) = paired(&champion_scored, &challenger_scored, &churned);
         let comparison = churn_metrics::compare_roc_auc(&a, &b, &labels)?;
         let champion = self
             .record(
@@ -175,6 +182,42 @@ impl Evaluating {
             )
             .await?;
         Ok((champion, challenger, comparison, labels.len() as u64))
+    }
+
+    /// What two versions' scores of a registered dataset say, storing nothing: DeLong's
+    /// test of their ROC AUCs over the rows both scored, and the threshold each would
+    /// choose for every objective of `CONTRAST_OBJECTIVES`.
+    pub async fn contrast(
+        &self,
+        champion: &ModelSelector,
+        challenger: &ModelSelector,
+        dataset: &str,
+    ) -> Result<Contrast, ServiceError> {
+        let champion = self.catalog.resolve(champion).await?;
+        let challenger = self.catalog.resolve(challenger).await?;
+        let (_, churned, scored) = self
+            .score(
+                vec![champion, challenger],
+                LabelledData::Dataset(dataset.to_owned()),
+            )
+            .await?;
+        let (a, b, labels) = paired(&scored[0], &scored[1], &churned);
+        let comparison = churn_metrics::compare_roc_auc(&a, &b, &labels)?;
+        let top_tenth = Objective::TopK((labels.len() / 10).max(1));
+        let thresholds = [Objective::F1, CONTRAST_RECALL_AT_PRECISION, top_tenth]
+            .into_iter()
+            .map(|objective| {
+                let choose = |scores: &[f64]| {
+                    churn_metrics::suggest_threshold(scores, &labels, objective).ok()
+                };
+                (objective, choose(&a), choose(&b))
+            })
+            .collect();
+        Ok(Contrast {
+            comparison,
+            paired_rows: labels.len() as u64,
+            thresholds,
+        })
     }
 
     /// Points `alias` at `version` once the promotion gate, when there is one, is met.
@@ -404,6 +447,22 @@ impl Evaluating {
             }
         }
     }
+}
+
+/// The rows both versions scored: their two probabilities and the label.
+fn paired(
+    champion: &Scored,
+    challenger: &Scored,
+    churned: &[bool],
+) -> (Vec<f64>, Vec<f64>, Vec<bool>) {
+    let ((a, b), labels): ((Vec<f64>, Vec<f64>), Vec<bool>) = champion
+        .scores
+        .iter()
+        .zip(&challenger.scores)
+        .zip(churned)
+        .filter_map(|((a, b), &c)| Some(((a.as_ref().copied()?, b.as_ref().copied()?), c)))
+        .unzip();
+    (a, b, labels)
 }
 
 /// Scores one chunk whose first row is `first_row` of the data, on the calling thread.

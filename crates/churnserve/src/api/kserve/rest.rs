@@ -22,11 +22,11 @@ use churn_api::inference as pb;
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceService;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tonic::Code;
 use tonic::metadata::MetadataMap;
 
 use super::KServeApi;
 use crate::api::admission::AdmissionLayer;
+use crate::api::status::http_status;
 
 /// The header that splits a binary-extension body into its JSON and its tensors.
 const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -86,22 +86,7 @@ impl RestError {
 
 impl From<tonic::Status> for RestError {
     fn from(status: tonic::Status) -> RestError {
-        let code = match status.code() {
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                StatusCode::BAD_REQUEST
-            }
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
-            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
+        let code = http_status(status.code());
         RestError {
             status: code,
             message: status.message().to_owned(),

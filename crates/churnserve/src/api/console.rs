@@ -1,0 +1,385 @@
+//! The web console on the HTTP port: read-only pages of the registry, the evaluations and
+//! their curves, two versions compared, drift and shadows. Each handler checks the read
+//! token (a bearer header, or the cookie the login form sets), makes one call to
+//! `domain::views` and renders it (`pages.rs`, charts in `charts.rs`). Pages carry no
+//! script and load nothing but `/console.css`, which the binary embeds.
+
+mod charts;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use maud::{Markup, html};
+use serde::Deserialize;
+use tonic::metadata::MetadataMap;
+
+use crate::api::auth::{Access, Auth};
+use crate::api::status::http_status;
+use crate::domain::error::ServiceError;
+use crate::domain::views::{CompareRequest, Views};
+
+const STYLESHEET: &str = include_str!("console/console.css");
+/// The cookie the login form sets: the token, hex-encoded so that any token fits.
+const TOKEN_COOKIE: &str = "churnserve_token";
+/// No script, no frame, nothing from elsewhere: an injected tag could do nothing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    pub views: Arc<Views>,
+    pub auth: Auth,
+}
+
+pub fn routes(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/", get(models))
+        .route("/console.css", get(stylesheet))
+        .route("/login", get(login_form).post(login))
+        .route("/models/{name}", get(model))
+        .route("/models/{name}/versions/{version}", get(version))
+        .route("/models/{name}/compare", get(compare))
+        .route("/models/{name}/monitoring", get(monitoring))
+        .with_state(state)
+}
+
+/// A page that could not be shown: its status and why.
+#[derive(Debug)]
+struct ConsoleError {
+    status: StatusCode,
+    message: String,
+    /// Where the login form sends the reader back to, when a token is what is missing.
+    login_next: Option<String>,
+}
+
+impl ConsoleError {
+    fn bad_request(message: String) -> ConsoleError {
+        ConsoleError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            login_next: None,
+        }
+    }
+}
+
+impl From<ServiceError> for ConsoleError {
+    fn from(error: ServiceError) -> ConsoleError {
+        let status = tonic::Status::from(error);
+        ConsoleError {
+            status: http_status(status.code()),
+            message: status.message().to_owned(),
+            login_next: None,
+        }
+    }
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error").to_owned();
+        let body = html! {
+            p.error { (self.message) }
+            @if let Some(next) = &self.login_next { (login_markup(next)) }
+            p { a href="/" { "All models" } }
+        };
+        page(self.status, pages::layout(&title, &[], body))
+    }
+}
+
+type PageResult = Result<Response, ConsoleError>;
+
+fn page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+/// The request's credentials as gRPC metadata: its `authorization` header, or else the
+/// token cookie as a bearer token.
+fn credentials(headers: &HeaderMap) -> MetadataMap {
+    let mut metadata = MetadataMap::from_headers(headers.clone());
+    if metadata.get("authorization").is_none()
+        && let Some(token) = cookie_token(headers)
+        && let Ok(value) = format!("Bearer {token}").parse()
+    {
+        metadata.insert("authorization", value);
+    }
+    metadata
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .find_map(|cookie| cookie.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+        .and_then(unhex)
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// Lets the request through when its credentials may read; otherwise the error page
+/// carries the login form, which sends the reader back to `path`.
+fn check(state: &ConsoleState, headers: &HeaderMap, uri: &Uri) -> Result<(), ConsoleError> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    state
+        .auth
+        .check(&credentials(headers), Access::Read)
+        .map_err(|error| ConsoleError {
+            login_next: Some(local_path(path)),
+            ..ConsoleError::from(error)
+        })
+}
+
+fn login_markup(next: &str) -> Markup {
+    html! {
+        form.login method="post" action="/login" {
+            input type="hidden" name="next" value=(next);
+            label { "Read token " input type="password" name="token" autocomplete="current-password" required; }
+            button type="submit" { "Sign in" }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    token: String,
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn login_form(Query(query): Query<LoginQuery>) -> Response {
+    page(
+        StatusCode::OK,
+        pages::layout("Sign in", &[], login_markup(&local_path(&query.next))),
+    )
+}
+
+/// Sets the token cookie when the token may read, then returns to the page asked for.
+async fn login(State(state): State<ConsoleState>, Form(login): Form<Login>) -> PageResult {
+    let mut metadata = MetadataMap::new();
+    let bearer = format!("Bearer {}", login.token)
+        .parse()
+        .map_err(|_| ConsoleError::bad_request("token: not a valid header value".to_owned()))?;
+    metadata.insert("authorization", bearer);
+    let next = local_path(&login.next);
+    state
+        .auth
+        .check(&metadata, Access::Read)
+        .map_err(|error| ConsoleError {
+            login_next: Some(next.clone()),
+            ..ConsoleError::from(error)
+        })?;
+    let cookie = format!(
+        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+        hex(&login.token)
+    );
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, next), (header::SET_COOKIE, cookie)],
+    )
+        .into_response())
+}
+
+/// `next` when it is a path on this server, else `/`: the form never sends a reader away.
+fn local_path(next: &str) -> String {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if local { next } else { "/" }.to_owned()
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+async fn models(State(state): State<ConsoleState>, headers: HeaderMap, uri: Uri) -> PageResult {
+    check(&state, &headers, &uri)?;
+    let view = state.views.models().await?;
+    Ok(page(StatusCode::OK, pages::models(&view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelQuery {
+    before: Option<String>,
+}
+
+async fn model(
+    State(state): State<ConsoleState>,
+    Path(name): Path<String>,
+    Query(query): Query<ModelQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> PageResult {
+    check(&state, &headers, &uri)?;
+    let before = query
+        .before
+        .map(|text| {
+            text.parse::<i64>().map_err(|_| {
+                ConsoleError::bad_request(format!(
+                    "before: expected an audit entry id, got {text:?}"
+                ))
+            })
+        })
+        .transpose()?;
+    let view = state.views.model(&name, before).await?;
+    Ok(page(StatusCode::OK, pages::model(&view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    evaluation: Option<String>,
+}
+
+/// A version number from the path or the query: 1 or more.
+fn version_number(field: &str, text: &str) -> Result<u32, ConsoleError> {
+    match text.parse::<u32>() {
+        Ok(0) => Err(ConsoleError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("{field}: versions are numbered from 1; there is no version 0"),
+            login_next: None,
+        }),
+        Ok(number) => Ok(number),
+        Err(_) => Err(ConsoleError::bad_request(format!(
+            "{field}: expected a version number, got {text:?}"
+        ))),
+    }
+}
+
+async fn version(
+    State(state): State<ConsoleState>,
+    Path((name, version)): Path<(String, String)>,
+    Query(query): Query<VersionQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> PageResult {
+    check(&state, &headers, &uri)?;
+    let number = version_number("version", &version)?;
+    let view = state.views.version(&name, number).await?;
+    let chosen = match &query.evaluation {
+        None => view.evaluations.first(),
+        Some(id) => Some(
+            view.evaluations
+                .iter()
+                .find(|e| &e.record.evaluation_id == id)
+                .ok_or_else(|| ConsoleError {
+                    status: StatusCode::NOT_FOUND,
+                    message: format!("evaluation {id:?} is not an evaluation of this version"),
+                    login_next: None,
+                })?,
+        ),
+    };
+    Ok(page(StatusCode::OK, pages::version(&view, chosen)))
+}
+
+#[derive(Debug, Deserialize)]
+struct CompareQuery {
+    champion: Option<String>,
+    challenger: Option<String>,
+    dataset: Option<String>,
+}
+
+async fn compare(
+    State(state): State<ConsoleState>,
+    Path(name): Path<String>,
+    Query(query): Query<CompareQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> PageResult {
+    check(&state, &headers, &uri)?;
+    let number = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| version_number(field, t))
+            .transpose()
+    };
+    let request = CompareRequest {
+        champion: number("champion", &query.champion)?,
+        challenger: number("challenger", &query.challenger)?,
+        dataset: query.dataset,
+    };
+    let view = state.views.compare(&name, request).await?;
+    Ok(page(StatusCode::OK, pages::compare(&view)))
+}
+
+async fn monitoring(
+    State(state): State<ConsoleState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> PageResult {
+    check(&state, &headers, &uri)?;
+    let view = state.views.monitoring(&name).await?;
+    Ok(page(StatusCode::OK, pages::monitoring(&view)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_carries_any_token() {
+        for token in ["plain", "with space; and=signs", "ünïcode"] {
+            assert_eq!(unhex(&hex(token)).as_deref(), Some(token));
+        }
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("abc"), None);
+    }
+
+    #[test]
+    fn the_login_form_returns_only_to_this_server() {
+        assert_eq!(local_path("/models/a?b=1"), "/models/a?b=1");
+        for away in [
+            "https://elsewhere.example",
+            "//elsewhere.example",
+            "/\\elsewhere",
+            "",
+            "/a\r\nSet-Cookie: x",
+        ] {
+            assert_eq!(local_path(away), "/", "{away}");
+        }
+    }
+}

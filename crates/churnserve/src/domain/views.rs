@@ -1,0 +1,403 @@
+//! What the console shows, each page gathered in one call: the registry's records, the
+//! stored evaluations, importance and two versions' contrast (both computed once per
+//! version and kept, since versions and datasets never change), drift and shadows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use churn_explain::FeatureImportance;
+use serde::Deserialize;
+
+use crate::domain::catalog::{AuditPage, Catalog};
+use crate::domain::error::ServiceError;
+use crate::domain::evaluating::{Contrast, Evaluating, StoredEvaluation};
+use crate::domain::explaining::{Explaining, ImportanceMethod};
+use crate::domain::served::ModelSelector;
+use crate::domain::shadows::{ShadowStats, Shadowing};
+use crate::domain::{ModelSummary, RegistryError, ShadowConfig, VersionRecord};
+use crate::observe::drift::{Drift, VersionDrift};
+use crate::sync::lock;
+
+/// Audit entries a model page shows at once.
+const AUDIT_PAGE_ENTRIES: u32 = 50;
+/// Computed importances and contrasts kept; past it the memo starts again.
+const MEMO_ENTRIES: usize = 256;
+
+/// The models and where their aliases point.
+#[derive(Debug)]
+pub struct ModelsView {
+    pub models: Vec<ModelSummary>,
+}
+
+/// One model: its versions, newest first, with their latest evaluation's ROC AUC, and
+/// its audit history.
+#[derive(Debug)]
+pub struct ModelView {
+    pub summary: ModelSummary,
+    pub versions: Vec<VersionRecord>,
+    pub latest_roc_auc: BTreeMap<u32, f64>,
+    pub audit: AuditPage,
+}
+
+/// One version: its record, its evaluations newest first, and its feature importance by
+/// each method that applies.
+#[derive(Debug)]
+pub struct VersionView {
+    pub record: VersionRecord,
+    pub evaluations: Vec<StoredEvaluation>,
+    /// `None` while it is being computed (mean |SHAP| can take seconds).
+    pub importance: Vec<(ImportanceMethod, Option<ImportanceResult>)>,
+}
+
+pub type ImportanceResult = Result<Arc<Vec<FeatureImportance>>, String>;
+
+/// Two versions of a model side by side.
+#[derive(Debug)]
+pub struct CompareView {
+    pub champion: VersionRecord,
+    pub challenger: VersionRecord,
+    /// Datasets both versions were evaluated on, most recent first.
+    pub datasets: Vec<String>,
+    /// The dataset compared on, when there is one.
+    pub dataset: Option<String>,
+    /// Each version's latest evaluation on `dataset` (or at all, without one).
+    pub champion_evaluation: Option<StoredEvaluation>,
+    pub challenger_evaluation: Option<StoredEvaluation>,
+    pub contrast: Option<Result<Arc<Contrast>, String>>,
+}
+
+/// What serving has seen of one model since start.
+#[derive(Debug)]
+pub struct MonitoringView {
+    pub summary: ModelSummary,
+    pub drift: Vec<VersionDrift>,
+    pub shadows: Vec<(ShadowConfig, ShadowStats)>,
+}
+
+/// Which two versions a compare page shows, and on what.
+#[derive(Debug, Default, Clone)]
+pub struct CompareRequest {
+    pub champion: Option<u32>,
+    pub challenger: Option<u32>,
+    pub dataset: Option<String>,
+}
+
+/// Just the headline of a stored evaluation: reading it skips the curves.
+#[derive(Deserialize)]
+struct Headline {
+    roc_auc: f64,
+}
+
+#[derive(Debug)]
+pub struct Views {
+    pub catalog: Arc<Catalog>,
+    pub evaluating: Arc<Evaluating>,
+    pub explaining: Arc<Explaining>,
+    pub shadowing: Arc<Shadowing>,
+    pub drift: Arc<Drift>,
+    importance: Arc<Memo<(String, u32, String, bool), Arc<Vec<FeatureImportance>>>>,
+    contrasts: Memo<(String, u32, u32, String), Arc<Contrast>>,
+}
+
+impl Views {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        evaluating: Arc<Evaluating>,
+        explaining: Arc<Explaining>,
+        shadowing: Arc<Shadowing>,
+        drift: Arc<Drift>,
+    ) -> Views {
+        Views {
+            catalog,
+            evaluating,
+            explaining,
+            shadowing,
+            drift,
+            importance: Arc::default(),
+            contrasts: Memo::default(),
+        }
+    }
+
+    pub async fn models(&self) -> Result<ModelsView, ServiceError> {
+        Ok(ModelsView {
+            models: self.catalog.list_models().await?,
+        })
+    }
+
+    /// `before_audit`: show the audit entries older than this id.
+    pub async fn model(
+        &self,
+        name: &str,
+        before_audit: Option<i64>,
+    ) -> Result<ModelView, ServiceError> {
+        let summary = self.summary(name).await?;
+        let mut versions = self.catalog.list_versions(name, true).await?;
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+        let mut latest_roc_auc = BTreeMap::new();
+        for record in self.catalog.evaluations(name, None).await? {
+            if latest_roc_auc.contains_key(&record.version) {
+                continue;
+            }
+            let headline: Headline = serde_json::from_str(&record.metrics_json).map_err(|e| {
+                ServiceError::TaskFailed(format!("a stored evaluation cannot be read: {e}"))
+            })?;
+            latest_roc_auc.insert(record.version, headline.roc_auc);
+        }
+        let audit = self
+            .catalog
+            .audit_page(name, before_audit, AUDIT_PAGE_ENTRIES)
+            .await?;
+        Ok(ModelView {
+            summary,
+            versions,
+            latest_roc_auc,
+            audit,
+        })
+    }
+
+    pub async fn version(&self, name: &str, version: u32) -> Result<VersionView, ServiceError> {
+        let selector = ModelSelector::by_number(name, version);
+        let record = self.catalog.version_record(&selector).await?;
+        let evaluations = self.evaluating.evaluations(name, Some(version)).await?;
+        let mut methods = vec![ImportanceMethod::ModelNative];
+        if !record.metadata.reference_dataset.is_empty() {
+            methods.push(ImportanceMethod::MeanAbsShap);
+        }
+        let mut importance = Vec::new();
+        for method in methods {
+            let key = (
+                name.to_owned(),
+                version,
+                record.metadata.reference_dataset.clone(),
+                method == ImportanceMethod::MeanAbsShap,
+            );
+            let (explaining, selector) = (Arc::clone(&self.explaining), selector.clone());
+            let compute = async move {
+                let (_, _, features) = explaining.importance(&selector, Some(method), None).await?;
+                Ok(Arc::new(features))
+            };
+            let outcome = match method {
+                ImportanceMethod::MeanAbsShap => self.importance.get_or_start(key, compute),
+                _ => Some(self.importance.get_or_compute(key, compute).await),
+            };
+            importance.push((method, outcome));
+        }
+        Ok(VersionView {
+            record,
+            evaluations,
+            importance,
+        })
+    }
+
+    /// The champion defaults to the `production` version, the challenger to the
+    /// `challenger` version or else the latest other one; the dataset to the one both
+    /// were last evaluated on.
+    pub async fn compare(
+        &self,
+        name: &str,
+        request: CompareRequest,
+    ) -> Result<CompareView, ServiceError> {
+        let summary = self.summary(name).await?;
+        let champion_number = request
+            .champion
+            .or_else(|| summary.aliases.get("production").copied())
+            .unwrap_or(summary.latest_version);
+        let challenger_number = request
+            .challenger
+            .or_else(|| {
+                summary
+                    .aliases
+                    .get("challenger")
+                    .copied()
+                    .filter(|&v| v != champion_number)
+            })
+            .unwrap_or(if summary.latest_version == champion_number {
+                champion_number.saturating_sub(1).max(1)
+            } else {
+                summary.latest_version
+            });
+        let champion = self
+            .catalog
+            .version_record(&ModelSelector::by_number(name, champion_number))
+            .await?;
+        let challenger = self
+            .catalog
+            .version_record(&ModelSelector::by_number(name, challenger_number))
+            .await?;
+        let champion_evaluations = self
+            .evaluating
+            .evaluations(name, Some(champion.version))
+            .await?;
+        let challenger_evaluations = self
+            .evaluating
+            .evaluations(name, Some(challenger.version))
+            .await?;
+        let mut datasets: Vec<String> = Vec::new();
+        for evaluation in &champion_evaluations {
+            let dataset = &evaluation.record.dataset;
+            let shared = challenger_evaluations
+                .iter()
+                .any(|e| &e.record.dataset == dataset);
+            if !dataset.is_empty() && shared && !datasets.contains(dataset) {
+                datasets.push(dataset.clone());
+            }
+        }
+        let dataset = match request.dataset {
+            Some(dataset) if dataset.is_empty() => None,
+            Some(dataset) => Some(self.catalog.dataset(&dataset).await?.name),
+            None => datasets.first().cloned(),
+        };
+        let latest_on = |evaluations: Vec<StoredEvaluation>| {
+            evaluations.into_iter().find(|e| {
+                dataset
+                    .as_ref()
+                    .is_none_or(|dataset| &e.record.dataset == dataset)
+            })
+        };
+        let contrast = match &dataset {
+            None => None,
+            Some(dataset) => {
+                let key = (
+                    name.to_owned(),
+                    champion.version,
+                    challenger.version,
+                    dataset.clone(),
+                );
+                let compute = async {
+                    let contrast = self
+                        .evaluating
+                        .contrast(
+                            &ModelSelector::by_number(name, champion.version),
+                            &ModelSelector::by_number(name, challenger.version),
+                            dataset,
+                        )
+                        .await?;
+                    Ok(Arc::new(contrast))
+                };
+                Some(self.contrasts.get_or_compute(key, compute).await)
+            }
+        };
+        Ok(CompareView {
+            champion_evaluation: latest_on(champion_evaluations),
+            challenger_evaluation: latest_on(challenger_evaluations),
+            champion,
+            challenger,
+            datasets,
+            dataset,
+            contrast,
+        })
+    }
+
+    pub async fn monitoring(&self, name: &str) -> Result<MonitoringView, ServiceError> {
+        let summary = self.summary(name).await?;
+        let drift = self
+            .drift
+            .reports()
+            .into_iter()
+            .filter(|d| d.model == summary.name)
+            .collect();
+        let shadows = self
+            .shadowing
+            .all_stats()
+            .into_iter()
+            .filter(|(config, _)| config.name == summary.name)
+            .collect();
+        Ok(MonitoringView {
+            summary,
+            drift,
+            shadows,
+        })
+    }
+
+    async fn summary(&self, name: &str) -> Result<ModelSummary, ServiceError> {
+        self.catalog
+            .list_models()
+            .await?
+            .into_iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| RegistryError::ModelNotFound(name.to_owned()).into())
+    }
+}
+
+/// Results computed once per key and kept, failures included (the keys name immutable
+/// versions and datasets, so a result never goes stale); at `MEMO_ENTRIES` it forgets
+/// the finished ones, which bounds it without bookkeeping.
+#[derive(Debug)]
+struct Memo<K, V> {
+    entries: Mutex<HashMap<K, Slot<V>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Slot<V> {
+    Computing,
+    Done(Result<V, String>),
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
+    fn done(&self, key: &K) -> Option<Result<V, String>> {
+        match lock(&self.entries).get(key) {
+            Some(Slot::Done(result)) => Some(result.clone()),
+            _ => None,
+        }
+    }
+
+    fn keep(&self, key: K, result: Result<V, ServiceError>) -> Result<V, String> {
+        let result = result.map_err(|e| e.to_string());
+        let mut entries = lock(&self.entries);
+        if entries.len() >= MEMO_ENTRIES {
+            entries.retain(|_, slot| matches!(slot, Slot::Computing));
+        }
+        entries.insert(key, Slot::Done(result.clone()));
+        result
+    }
+
+    /// The result, computed now when it is not known yet.
+    async fn get_or_compute(
+        &self,
+        key: K,
+        compute: impl Future<Output = Result<V, ServiceError>>,
+    ) -> Result<V, String> {
+        if let Some(result) = self.done(&key) {
+            return result;
+        }
+        let result = compute.await;
+        self.keep(key, result)
+    }
+
+    /// The result when it is known; otherwise `None`, and the computation starts in the
+    /// background (once), so that a slow one never holds a page.
+    fn get_or_start(
+        self: &Arc<Self>,
+        key: K,
+        compute: impl Future<Output = Result<V, ServiceError>> + Send + 'static,
+    ) -> Option<Result<V, String>>
+    where
+        K: Clone,
+    {
+        {
+            let mut entries = lock(&self.entries);
+            match entries.get(&key) {
+                Some(Slot::Done(result)) => return Some(result.clone()),
+                Some(Slot::Computing) => return None,
+                None => entries.insert(key.clone(), Slot::Computing),
+            };
+        }
+        let memo = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = compute.await;
+            if let Err(error) = memo.keep(key, result) {
+                tracing::warn!(%error, "the console could not compute an importance");
+            }
+        });
+        None
+    }
+}
