@@ -706,6 +706,18 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (String, String) {
+    let (status, _, body) = http_exchange(port, method, path, headers, body).await;
+    (status, body)
+}
+
+/// As `http_request`, with the response's header lines between the status and the body.
+pub async fn http_exchange(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, Vec<String>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = http_connect(port).await;
     let mut request = format!(
@@ -723,10 +735,9 @@ pub async fn http_request(
     let _ = stream.read_to_end(&mut response).await;
     let response = String::from_utf8_lossy(&response);
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
-    (
-        head.lines().next().unwrap_or_default().to_owned(),
-        body.to_owned(),
-    )
+    let mut lines = head.lines().map(str::to_owned);
+    let status = lines.next().unwrap_or_default();
+    (status, lines.collect(), body.to_owned())
 }
 
 /// The value of the sample `series` (name and labels, exactly) in a scrape.
