@@ -34,6 +34,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Starts `churnserve serve` on ephemeral ports with a fresh data directory named $1 in the
+# scratch space; sets $address (gRPC) and $http_address.
+start_server() {
+    local server_log="$scratch/$1.log"
+    target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$scratch/$1" >"$server_log" 2>&1 &
+    server_pid=$!
+    address=""
+    for _ in $(seq 1 300); do
+        address="$(grep -o 'listening on [0-9.:]*' "$server_log" | awk '{print $3}' || true)"
+        [[ -n "$address" ]] && break
+        sleep 0.1
+    done
+    [[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
+    http_address="$(grep -o 'on http://[0-9.:]*' "$server_log" | head -n 1 | sed 's|on http://||')"
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" || true
+    server_pid=""
+}
+
 step "a throwaway PostgreSQL cluster for the registry's conformance suite and the replica tests (scripts/postgres.sh)"
 CHURNSERVE_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$scratch/postgres")"
 export CHURNSERVE_TEST_POSTGRES_URL
@@ -64,23 +86,21 @@ fi
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
 .venv-clients/bin/python clients/python/generate_stubs.py --check
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check ./clients/python
-data_dir="$scratch/data"
-server_log="$scratch/server.log"
-target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data_dir" >"$server_log" 2>&1 &
-server_pid=$!
-address=""
-for _ in $(seq 1 300); do
-    address="$(grep -o 'listening on [0-9.:]*' "$server_log" | awk '{print $3}' || true)"
-    [[ -n "$address" ]] && break
-    sleep 0.1
-done
-[[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
-http_address="$(grep -o 'on http://[0-9.:]*' "$server_log" | head -n 1 | sed 's|on http://||')"
+start_server data
 PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address" "$http_address"
 .venv-clients/bin/python tests/clients/metrics_check.py "$address" "$http_address"
-kill "$server_pid"
-wait "$server_pid" || true
-server_pid=""
+stop_server
+
+step "the web console in headless Chromium (Debian's chromium, installed when missing; playwright-core from npm, pinned in tests/console): every page at 1280x800 and 390x844 against the API's numbers; screenshots in target/console-screenshots"
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
+start_server console
+.venv-clients/bin/python tests/console/api_facts.py "$address" "$scratch/console-facts.json"
+node tests/console/console.test.mjs "$http_address" "$scratch/console-facts.json" target/console-screenshots
+stop_server
 
 step "the Python client (clients/python, installed above): pytest against real servers"
 (cd clients/python && CHURNSERVE_BIN="$root/target/debug/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)

@@ -15,7 +15,7 @@ const BOTTOM: f64 = 44.0;
 /// Horizontal bars: height of one bar's row, and the room its label takes.
 const BAR_ROW: f64 = 20.0;
 const BAR_LABEL: f64 = 170.0;
-const TICKS: usize = 4;
+const TICKS: usize = 5;
 
 /// One plotted point: where it is, and its row in the data table (one cell per column).
 #[derive(Debug, Clone)]
@@ -83,9 +83,9 @@ pub fn nice_ceiling(value: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
+/// The shortest decimal of a tick, rounded past the float noise of `max * k / TICKS`.
 fn tick_label(value: f64) -> String {
-    let text = format!("{value:.2}");
-    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    ((value * 1e6).round() / 1e6).to_string()
 }
 
 pub fn line_chart(chart: &LineChart) -> Markup {
@@ -237,6 +237,8 @@ mod tests {
         assert_eq!(nice_ceiling(0.031), 0.05);
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(f64::NAN), 1.0);
+        assert_eq!(tick_label(0.25 * 3.0 / 5.0), "0.15");
+        assert_eq!(tick_label(10.0), "10");
     }
 
     #[test]

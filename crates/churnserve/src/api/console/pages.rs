@@ -515,8 +515,8 @@ pub fn monitoring(view: &MonitoringView) -> Markup {
                     thead { tr { th { "alias" } th { "shadow version" } th { "compared" } th { "mean difference" } th { "mean |difference|" } th { "p99 |difference|" } th { "label agreement" } th { "Spearman" } th { "dropped" } th { "failed" } } }
                     tbody {
                         @for (config, stats) in &view.shadows {
-                            tr {
-                                td { (config.alias) } td.num { "v" (config.shadow_version) } td.num { (stats.compared) }
+                            tr data-alias=(config.alias) {
+                                td { (config.alias) } td.num.shadow-version { "v" (config.shadow_version) } td.num.compared { (stats.compared) }
                                 td.num { (number(stats.mean_difference())) } td.num { (number(stats.mean_abs_difference())) }
                                 td.num { (number(stats.abs_difference_quantile(0.99))) } td.num { (number(stats.label_agreement())) }
                                 td.num { (number(stats.rank_correlation())) } td.num { (stats.dropped) } td.num { (stats.failed) }
@@ -542,6 +542,7 @@ pub fn monitoring(view: &MonitoringView) -> Markup {
 
 fn version_drift(name: &str, drift: &VersionDrift) -> Markup {
     html! {
+        section data-version=(drift.version) {
         h3 { a href=(version_href(name, drift.version)) { "v" (drift.version) } " over its last " (drift.window_rows) " scored rows" }
         @match &drift.report {
             None => p.note { "No reference yet: the version needs a reference dataset (" code { "churnctl set-reference" } ")." },
@@ -559,6 +560,7 @@ fn version_drift(name: &str, drift: &VersionDrift) -> Markup {
                     })
                 })
             }
+        }
         }
     }
 }

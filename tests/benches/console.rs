@@ -1,0 +1,133 @@
+//! Console page times, in one run, for a model with 100 versions and 100 stored
+//! evaluations (each with its ROC and precision-recall curves): each page fetched over a
+//! real HTTP port, warm (the first fetch computes what a page keeps: importance, the two
+//! versions' contrast), against `/healthz` on the same port as the baseline of the round
+//! trip. The target is under 50 ms of server time per page; the figures are printed, not
+//! asserted. Run: `cargo bench -p tests --bench console`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use churn_api::v1 as pb;
+use common::{Latency, latency};
+use tests::{BUNDLED_MODEL, TestServer, free_port, http_get, register, repo_bytes};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const VERSIONS: u32 = 100;
+const SAMPLES: usize = 40;
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Fetches `path` until what it computes in the background is ready, then times it.
+async fn measure(port: u16, path: &str) -> (Latency, usize) {
+    let mut body = String::new();
+    for _ in 0..600 {
+        let (status, page) = http_get(port, path).await;
+        assert!(status.contains("200"), "{path}: {status}");
+        body = page;
+        if !body.contains("is being computed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let start = Instant::now();
+        let (status, _) = http_get(port, path).await;
+        samples.push(start.elapsed());
+        assert!(status.contains("200"), "{path}: {status}");
+    }
+    (latency(samples), body.len())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let port = free_port();
+    let server = runtime.block_on(TestServer::start_with(|config| {
+        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+    }));
+    let setup = Instant::now();
+    runtime.block_on(async {
+        let mut registry = server.registry().await;
+        let onnx = repo_bytes("models/telco-logreg.onnx");
+        for copy in 3..=VERSIONS {
+            register(
+                &mut registry,
+                pb::RegisterModelMetadata {
+                    name: BUNDLED_MODEL.to_owned(),
+                    description: format!("copy {copy} of the logistic pipeline"),
+                    tags: [("copy".to_owned(), copy.to_string())].into(),
+                    reference_dataset: "telco-holdout".to_owned(),
+                    ..Default::default()
+                },
+                &onnx,
+            )
+            .await
+            .expect("registers");
+        }
+        let mut scoring = server.scoring().await;
+        for version in 1..=VERSIONS {
+            scoring
+                .evaluate(pb::EvaluateRequest {
+                    model: Some(pb::ModelRef {
+                        name: BUNDLED_MODEL.to_owned(),
+                        version,
+                        alias: String::new(),
+                    }),
+                    dataset: "telco-holdout".to_owned(),
+                    rows: Vec::new(),
+                    threshold: 0.0,
+                })
+                .await
+                .expect("evaluates");
+        }
+    });
+    println!(
+        "console pages: model {BUNDLED_MODEL} with {VERSIONS} versions and {VERSIONS} evaluations of 2,113 rows (set up in {:.1} s); {SAMPLES} warm fetches each, one connection per fetch",
+        setup.elapsed().as_secs_f64()
+    );
+    let pages = [
+        ("/healthz (baseline)", "/healthz".to_owned()),
+        ("models", "/".to_owned()),
+        ("model", format!("/models/{BUNDLED_MODEL}")),
+        (
+            "version",
+            format!("/models/{BUNDLED_MODEL}/versions/{}", VERSIONS / 2),
+        ),
+        (
+            "compare",
+            format!("/models/{BUNDLED_MODEL}/compare?champion=1&challenger={VERSIONS}"),
+        ),
+        ("monitoring", format!("/models/{BUNDLED_MODEL}/monitoring")),
+    ];
+    let mut baseline = Duration::ZERO;
+    let mut slowest = 0.0_f64;
+    for (label, path) in pages {
+        let (page, bytes) = runtime.block_on(measure(port, &path));
+        if baseline.is_zero() {
+            baseline = page.p50;
+        } else {
+            slowest = slowest.max(millis(page.p50 - baseline.min(page.p50)));
+        }
+        println!(
+            "  {label:20} p50 {:7.2} ms   p99 {:7.2} ms   {:6.1} x baseline   {:7} bytes",
+            millis(page.p50),
+            millis(page.p99),
+            page.p50.as_secs_f64() / baseline.as_secs_f64(),
+            bytes
+        );
+    }
+    println!(
+        "  slowest page p50 less the baseline round trip: {slowest:.2} ms ({} the 50 ms target)",
+        if slowest < 50.0 { "within" } else { "over" }
+    );
+    runtime.block_on(server.stop()).expect("stops");
+}

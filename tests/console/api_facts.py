@@ -1,0 +1,95 @@
+"""What the console must show, read from the gRPC API of a running server.
+
+    python tests/console/api_facts.py HOST:PORT facts.json
+
+First compares the bundled model's two versions on the bundled hold-out dataset (so each
+has a stored evaluation with curves), shadows `production` with version 2 and scores the
+hold-out customers (so the monitoring page has drift and agreement to show), then writes,
+as JSON: the models and their aliases, every version, every evaluation (metrics and curve
+lengths), the DeLong p-value and the shadow's comparisons. The browser test
+(console.test.mjs) checks the pages against this file.
+"""
+
+import json
+import pathlib
+import sys
+import time
+
+import pandas as pd
+from churnserve_client import Client, _frames
+
+import grpc
+from churnserve_client._proto.churn.v1 import (
+    common_pb2,
+    registry_pb2,
+    registry_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
+
+MODEL = "telco-churn"
+DATASET = "telco-holdout"
+HOLDOUT = pathlib.Path(__file__).resolve().parents[2] / "models" / "data" / "test.csv"
+
+
+def main() -> None:
+    address, out = sys.argv[1], sys.argv[2]
+    channel = grpc.insecure_channel(address)
+    scoring = scoring_pb2_grpc.ScoringServiceStub(channel)
+    registry = registry_pb2_grpc.RegistryServiceStub(channel)
+    compared = scoring.Compare(scoring_pb2.CompareRequest(
+        champion=common_pb2.ModelRef(name=MODEL, version=1),
+        challenger=common_pb2.ModelRef(name=MODEL, version=2),
+        dataset=DATASET,
+    ))
+    registry.SetShadow(registry_pb2.SetShadowRequest(name=MODEL, alias="production", version=2))
+    customers = pd.read_csv(HOLDOUT).rename(columns={"customerid": "customer_id"})
+    schema = Client(address).model_version(MODEL, alias="production")
+    # By the alias, as backend services call it, so that its shadow scores them too. The
+    # first scores ask for the drift reference, which is read in the background.
+    for rows in (customers.head(100), customers):
+        scored = scoring.ScoreBatch(scoring_pb2.ScoreBatchRequest(
+            model=common_pb2.ModelRef(name=MODEL, alias="production"),
+            columns=_frames.columns(rows, schema.features),
+        ))
+        assert all(r.HasField("prediction") for r in scored.results), "every hold-out customer is scored"
+        time.sleep(1)
+    models = registry.ListModels(registry_pb2.ListModelsRequest()).models
+    facts = {
+        "model": MODEL,
+        "dataset": DATASET,
+        "models": [{"name": m.name, "latest_version": m.latest_version, "aliases": dict(m.aliases)} for m in models],
+        "versions": [],
+        "evaluations": [],
+        "p_value": compared.roc_auc_difference.p_value,
+        "paired_rows": compared.paired_rows,
+    }
+    for version in registry.ListModelVersions(registry_pb2.ListModelVersionsRequest(name=MODEL, include_archived=True)).versions:
+        facts["versions"].append({
+            "version": version.version,
+            "aliases": list(version.aliases),
+            "threshold": version.threshold,
+            "features": [f.name for f in version.features],
+        })
+    for evaluation in registry.ListEvaluations(registry_pb2.ListEvaluationsRequest(name=MODEL)).evaluations:
+        metrics = evaluation.metrics
+        facts["evaluations"].append({
+            "evaluation_id": evaluation.evaluation_id,
+            "version": evaluation.served_by.version,
+            "dataset": evaluation.dataset,
+            "threshold": evaluation.threshold,
+            "rows": metrics.rows,
+            "roc_auc": metrics.roc_auc,
+            "pr_auc": metrics.pr_auc,
+            "roc_points": len(metrics.roc_curve),
+            "pr_points": len(metrics.pr_curve),
+            "lift_points": len(metrics.lift),
+            "calibration_points": sum(1 for b in metrics.calibration if b.count > 0),
+        })
+    with open(out, "w") as file:
+        json.dump(facts, file, indent=2)
+    print(f"{len(facts['versions'])} versions, {len(facts['evaluations'])} evaluations, p-value {facts['p_value']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
