@@ -1,6 +1,8 @@
 //! Stored evaluations and the decision threshold: what a version scored on which data, and
 //! the threshold it decides churn at, both changed only with an audit entry.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 
 use crate::records::{Actor, EvaluationRecord, NewEvaluation, VersionRecord, VersionRef};
@@ -31,8 +33,8 @@ impl Registry {
         let evaluation_id = uuid::Uuid::new_v4().to_string();
         self.change(actor, async |change| {
             sqlx::query(
-                "INSERT INTO evaluations (evaluation_id, name, version, dataset, dataset_sha256, threshold, metrics, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO evaluations (evaluation_id, name, version, dataset, dataset_sha256, threshold, metrics, created_at, roc_auc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&evaluation_id)
             .bind(&new.name)
@@ -42,6 +44,7 @@ impl Registry {
             .bind(new.threshold)
             .bind(&new.metrics_json)
             .bind(now_millis())
+            .bind(new.roc_auc)
             .execute(change.db())
             .await?;
             change
@@ -97,6 +100,23 @@ impl Registry {
                 created_at_millis: row.created_at,
             })
             .collect())
+    }
+
+    /// The ROC AUC of each evaluated version's latest evaluation, read without the metrics.
+    pub async fn latest_roc_auc(&self, name: &str) -> Result<BTreeMap<u32, f64>, RegistryError> {
+        self.require_model(name).await?;
+        let rows: Vec<(i64, f64)> = sqlx::query_as(
+            "SELECT version, roc_auc FROM evaluations WHERE name = $1 \
+             ORDER BY created_at DESC, rowid DESC",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut latest = BTreeMap::new();
+        for (version, roc_auc) in rows {
+            latest.entry(version as u32).or_insert(roc_auc);
+        }
+        Ok(latest)
     }
 
     /// Changes the probability at or above which a version predicts churn.

@@ -107,6 +107,8 @@ pub struct NewEvaluation {
     pub dataset: String,
     pub dataset_sha256: String,
     pub threshold: f64,
+    /// The headline, kept beside the JSON so that listings need not read it.
+    pub roc_auc: f64,
     pub metrics_json: String,
 }
 

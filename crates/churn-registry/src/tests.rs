@@ -146,6 +146,7 @@ conformance_suite!(
         datasets_are_counted_unique_and_checked,
         the_audit_log_refuses_updates_and_deletes,
         audit_pages_are_newest_first_and_by_name,
+        evaluations_are_listed_newest_first_with_each_versions_latest_roc_auc,
         thresholds_and_timestamps_keep_their_precision,
         seeding_is_claimed_once_and_never_on_a_used_registry,
     ],
@@ -737,6 +738,56 @@ async fn audit_pages_are_newest_first_and_by_name(store: Store) {
         .expect("page");
     let paged: Vec<i64> = first.iter().chain(&rest).map(|e| e.id).collect();
     assert_eq!(paged, newest_first);
+}
+
+async fn evaluations_are_listed_newest_first_with_each_versions_latest_roc_auc(store: Store) {
+    let registry = two_versions(&store).await;
+    assert!(
+        registry
+            .latest_roc_auc("churn")
+            .await
+            .expect("none yet")
+            .is_empty()
+    );
+    let evaluate = |version: u32, roc_auc: f64| NewEvaluation {
+        name: "churn".to_owned(),
+        version,
+        dataset: "holdout".to_owned(),
+        dataset_sha256: "ab".repeat(32),
+        threshold: 0.5,
+        roc_auc,
+        metrics_json: format!(r#"{{"roc_auc":{roc_auc}}}"#),
+    };
+    for (version, roc_auc) in [(1, 0.71), (2, 0.8), (1, 0.7301), (1, 0.7302)] {
+        registry
+            .record_evaluation(evaluate(version, roc_auc), &actor())
+            .await
+            .expect("recorded");
+    }
+    let latest = registry.latest_roc_auc("churn").await.expect("latest");
+    assert_eq!(latest, BTreeMap::from([(1, 0.7302), (2, 0.8)]));
+    let listed = registry
+        .evaluations("churn", Some(1))
+        .await
+        .expect("listed");
+    let stored: Vec<&str> = listed.iter().map(|e| e.metrics_json.as_str()).collect();
+    assert_eq!(
+        stored,
+        [
+            r#"{"roc_auc":0.7302}"#,
+            r#"{"roc_auc":0.7301}"#,
+            r#"{"roc_auc":0.71}"#
+        ],
+        "newest first, the JSON as given"
+    );
+    assert!(matches!(
+        registry.latest_roc_auc("nobody").await,
+        Err(RegistryError::ModelNotFound(_))
+    ));
+    assert!(matches!(
+        registry.record_evaluation(evaluate(3, 0.9), &actor()).await,
+        Err(RegistryError::VersionNotFound { .. })
+    ));
 }
 
 async fn thresholds_and_timestamps_keep_their_precision(store: Store) {

@@ -1,5 +1,6 @@
 //! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and the routes other
-//! adapters hand it, such as the KServe V2 REST API) served over HTTP/1.1 with keep-alive.
+//! adapters hand it: the KServe V2 REST API and the web console) served over HTTP/1.1 with
+//! keep-alive.
 //! A client gets `timeout` to send each request's headers — the clock starts when the
 //! connection opens and again when it goes idle, so idle and byte-at-a-time connections
 //! are closed — and a request gets `timeout` to be answered, its body included. Accept
@@ -51,7 +52,7 @@ pub fn router(state: HttpState, adapters: Router, timeout: Duration) -> Router {
         .fallback(|| async {
             (
                 StatusCode::NOT_FOUND,
-                "try /v2, /metrics, /healthz or /readyz\n",
+                "try / (the console), /v2, /metrics, /healthz or /readyz\n",
             )
         })
         .layer(RequestBodyTimeoutLayer::new(timeout))

@@ -6,7 +6,7 @@
 //! an `Arc` of its version, so a swap never disturbs a request in flight: it finishes on
 //! the version it started with.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -620,6 +620,11 @@ impl Catalog {
         version: Option<u32>,
     ) -> Result<Vec<EvaluationRecord>, ServiceError> {
         Ok(self.registry.evaluations(name, version).await?)
+    }
+
+    /// The ROC AUC of each evaluated version's latest evaluation.
+    pub async fn latest_roc_auc(&self, name: &str) -> Result<BTreeMap<u32, f64>, ServiceError> {
+        Ok(self.registry.latest_roc_auc(name).await?)
     }
 
     pub async fn record_evaluation(

@@ -369,6 +369,7 @@ impl Evaluating {
                     dataset: source.dataset.clone(),
                     dataset_sha256: source.sha256.clone(),
                     threshold,
+                    roc_auc: metrics.roc_auc,
                     metrics_json: serde_json::to_string(&stored)
                         .map_err(|e| ServiceError::TaskFailed(e.to_string()))?,
                 },

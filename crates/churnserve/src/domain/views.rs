@@ -7,7 +7,6 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use churn_explain::FeatureImportance;
-use serde::Deserialize;
 
 use crate::domain::catalog::{AuditPage, Catalog};
 use crate::domain::error::ServiceError;
@@ -83,12 +82,6 @@ pub struct CompareRequest {
     pub dataset: Option<String>,
 }
 
-/// Just the headline of a stored evaluation: reading it skips the curves.
-#[derive(Deserialize)]
-struct Headline {
-    roc_auc: f64,
-}
-
 #[derive(Debug)]
 pub struct Views {
     pub catalog: Arc<Catalog>,
@@ -134,16 +127,7 @@ impl Views {
         let summary = self.summary(name).await?;
         let mut versions = self.catalog.list_versions(name, true).await?;
         versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-        let mut latest_roc_auc = BTreeMap::new();
-        for record in self.catalog.evaluations(name, None).await? {
-            if latest_roc_auc.contains_key(&record.version) {
-                continue;
-            }
-            let headline: Headline = serde_json::from_str(&record.metrics_json).map_err(|e| {
-                ServiceError::TaskFailed(format!("a stored evaluation cannot be read: {e}"))
-            })?;
-            latest_roc_auc.insert(record.version, headline.roc_auc);
-        }
+        let latest_roc_auc = self.catalog.latest_roc_auc(name).await?;
         let audit = self
             .catalog
             .audit_page(name, before_audit, AUDIT_PAGE_ENTRIES)
