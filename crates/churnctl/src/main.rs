@@ -1094,6 +1094,21 @@ fn print_evaluation(response: &pb::EvaluateResponse, format: Format) -> anyhow::
             "lift".to_owned(),
             json!(metrics.lift.iter().map(|l| json!({"decile": l.decile, "churn_rate": l.churn_rate, "lift": l.lift, "cumulative_capture": l.cumulative_capture})).collect::<Vec<_>>()),
         );
+        // JSON has no infinity: the threshold +inf of the curves' end point becomes null.
+        for (key, curve) in [
+            ("roc_curve", &metrics.roc_curve),
+            ("pr_curve", &metrics.pr_curve),
+        ] {
+            details.insert(
+                key.to_owned(),
+                json!(
+                    curve
+                        .iter()
+                        .map(|p| json!({"x": p.x, "y": p.y, "threshold": p.threshold}))
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
         line(&Value::Object(details).to_string());
         return Ok(());
     }

@@ -489,6 +489,23 @@ async fn evaluates_compares_gates_and_tunes_the_threshold() {
         assert!((a - b).abs() <= 1e-9, "{ours}: {a} vs scikit-learn {b}");
     }
     assert_eq!(evaluated[0]["true_positives"], expected["confusion"]["tp"]);
+    for curve in ["roc_curve", "pr_curve"] {
+        let (ours, python) = (
+            evaluated[0][curve].as_array().expect("our curve"),
+            expected[curve].as_array().expect("scikit-learn's curve"),
+        );
+        assert_eq!(ours.len(), python.len(), "{curve}");
+        for (a, b) in ours.iter().zip(python) {
+            for key in ["x", "y", "threshold"] {
+                match (a[key].as_f64(), b[key].as_f64()) {
+                    (Some(a), Some(b)) => {
+                        assert!((a - b).abs() <= 1e-9, "{curve}.{key}: {a} vs {b}")
+                    }
+                    (a, b) => assert_eq!(a, b, "{curve}.{key}: +inf is null"),
+                }
+            }
+        }
+    }
 
     let compared = churnctl(
         &server,

@@ -82,6 +82,11 @@ pub struct CompareRequest {
     pub dataset: Option<String>,
 }
 
+/// Model, version, reference dataset, and whether it is mean |SHAP| (else native).
+type ImportanceKey = (String, u32, String, bool);
+/// Model, champion, challenger, dataset.
+type ContrastKey = (String, u32, u32, String);
+
 #[derive(Debug)]
 pub struct Views {
     pub catalog: Arc<Catalog>,
@@ -89,8 +94,8 @@ pub struct Views {
     pub explaining: Arc<Explaining>,
     pub shadowing: Arc<Shadowing>,
     pub drift: Arc<Drift>,
-    importance: Arc<Memo<(String, u32, String, bool), Arc<Vec<FeatureImportance>>>>,
-    contrasts: Memo<(String, u32, u32, String), Arc<Contrast>>,
+    importance: Arc<Memo<ImportanceKey, Arc<Vec<FeatureImportance>>>>,
+    contrasts: Memo<ContrastKey, Arc<Contrast>>,
 }
 
 impl Views {

@@ -72,7 +72,7 @@ pub fn number(value: f64) -> String {
 
 /// A multiple of 1, 2 or 5 times a power of ten at or above `value`, for an axis's end.
 pub fn nice_ceiling(value: f64) -> f64 {
-    if !(value > 0.0) || !value.is_finite() {
+    if value.is_nan() || value <= 0.0 || value.is_infinite() {
         return 1.0;
     }
     let power = 10f64.powf(value.log10().floor());
