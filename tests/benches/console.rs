@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use churn_api::v1 as pb;
 use common::{Latency, latency, print_latency};
-use tests::{BUNDLED_MODEL, TestServer, free_port, http_get, register, repo_bytes};
+use tests::{BUNDLED_MODEL, TestServer, http_get, register, repo_bytes};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -54,10 +54,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let port = free_port();
-    let server = runtime.block_on(TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
-    }));
+    let (server, port) = runtime.block_on(TestServer::start_with_http(|_| {}));
     let setup = Instant::now();
     runtime.block_on(async {
         let mut registry = server.registry().await;

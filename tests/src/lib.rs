@@ -45,6 +45,17 @@ impl TestServer {
     }
 
     /// A server on an existing data directory, which outlives it.
+    /// As `start_with`, with the HTTP port on a free port, which it returns.
+    pub async fn start_with_http(adjust: impl FnOnce(&mut Config)) -> (TestServer, u16) {
+        let port = free_port();
+        let server = TestServer::start_with(|config| {
+            config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+            adjust(config);
+        })
+        .await;
+        (server, port)
+    }
+
     pub async fn start_on(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await

@@ -5,19 +5,9 @@
 //! (Headless Chromium drives the same pages in tests/console/console.test.mjs.)
 
 use churn_api::v1 as pb;
-use tests::{TestServer, free_port, http_exchange, http_get, http_request, register, repo_bytes};
+use tests::{TestServer, http_exchange, http_get, http_request, register, repo_bytes};
 
 const MODEL: &str = "telco-churn";
-
-async fn server(adjust: impl FnOnce(&mut churnserve::Config)) -> (TestServer, u16) {
-    let port = free_port();
-    let server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
-        adjust(config);
-    })
-    .await;
-    (server, port)
-}
 
 /// The value of `attribute` on the element that carries `marker`, searched from `marker`.
 fn attribute_after<'a>(html: &'a str, marker: &str, attribute: &str) -> Option<&'a str> {
@@ -39,7 +29,7 @@ fn header(headers: &[String], name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_show_the_apis_numbers_and_one_point_per_curve_point() {
-    let (server, port) = server(|_| {}).await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let compared = server
         .scoring()
         .await
@@ -160,7 +150,7 @@ async fn pages_show_the_apis_numbers_and_one_point_per_curve_point() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_paths_get_a_page_and_registrants_text_stays_text() {
-    let (server, port) = server(|_| {}).await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let script = "<script>alert('description')</script>";
     let mut registry = server.registry().await;
     register(
@@ -214,7 +204,8 @@ async fn bad_paths_get_a_page_and_registrants_text_stays_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_token_is_asked_for_and_kept_in_a_cookie() {
-    let (server, port) = server(|config| config.read_token = Some("reader".into())).await;
+    let (server, port) =
+        TestServer::start_with_http(|config| config.read_token = Some("reader".into())).await;
     let (status, page) = http_get(port, &format!("/models/{MODEL}")).await;
     assert!(status.contains("401"), "{status}");
     assert!(page.contains(r#"<form class="login" method="post" action="/login">"#));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use churn_api::v1 as pb;
-use tests::{TestServer, free_port, http_connect, http_get, sample};
+use tests::{TestServer, http_connect, http_get, sample};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The body of `GET /metrics`.
@@ -32,11 +32,7 @@ fn series(scrape: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invented_methods_add_no_series_and_stream_errors_count_their_code() {
-    let port = free_port();
-    let server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
-    })
-    .await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let channel = server.channel().await;
     let call = |path: String| {
         let channel = channel.clone();
@@ -151,9 +147,7 @@ async fn idle_and_slow_connections_neither_starve_metrics_nor_stay_open() {
     const IDLE: usize = 500;
     const SLOW: usize = 50;
     const TIMEOUT: Duration = Duration::from_secs(3);
-    let port = free_port();
-    let _server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+    let (_server, port) = TestServer::start_with_http(|config| {
         config.http_timeout_ms = TIMEOUT.as_millis() as u64;
     })
     .await;

@@ -4,7 +4,7 @@
 //! `tritonclient.http`, binary tensors included, runs in tests/clients/kserve_check.py.)
 
 use serde_json::{Value, json};
-use tests::{FixtureValue, TestServer, fixture, free_port, http_get, http_request};
+use tests::{FixtureValue, TestServer, fixture, http_get, http_request};
 
 const MODEL_PATH: &str = "/v2/models/telco-churn/versions/1";
 
@@ -18,16 +18,6 @@ type BadRequest<'a> = (
     &'a str,
     &'a str,
 );
-
-async fn server(adjust: impl FnOnce(&mut churnserve::Config)) -> (TestServer, u16) {
-    let port = free_port();
-    let server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
-        adjust(config);
-    })
-    .await;
-    (server, port)
-}
 
 async fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (String, Value) {
     let (status, body) = http_request(port, "POST", path, headers, body).await;
@@ -75,7 +65,8 @@ async fn metadata(port: u16, headers: &[(&str, &str)]) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_infer_equals_score_and_the_read_token_guards_everything_but_the_probes() {
-    let (server, port) = server(|config| config.read_token = Some("reader".into())).await;
+    let (server, port) =
+        TestServer::start_with_http(|config| config.read_token = Some("reader".into())).await;
     let bearer = [("authorization", "Bearer reader")];
 
     let (status, _) = http_get(port, "/v2/health/live").await;
@@ -144,7 +135,7 @@ async fn json_infer_equals_score_and_the_read_token_guards_everything_but_the_pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_an_error_body_with_a_4xx_status() {
-    let (server, port) = server(|config| {
+    let (server, port) = TestServer::start_with_http(|config| {
         config.max_batch_rows = 5;
         config.max_message_bytes = 64 * 1024;
     })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use churn_api::inference as kserve;
 use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
-use tests::{BUNDLED_MODEL, PYTHON_TOLERANCE, TestServer, fixture, free_port, http_get, sample};
+use tests::{BUNDLED_MODEL, PYTHON_TOLERANCE, TestServer, fixture, http_get, sample};
 
 /// Rows scored and ONNX Runtime runs so far, from the batch-size histogram.
 async fn engine_rows_and_runs(port: u16) -> (f64, f64) {
@@ -20,9 +20,7 @@ async fn engine_rows_and_runs(port: u16) -> (f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_counters_and_drift_on_the_metrics_port() {
-    let port = free_port();
-    let server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+    let (server, port) = TestServer::start_with_http(|config| {
         config.drift_window = 400;
     })
     .await;
@@ -206,9 +204,7 @@ async fn concurrent_score_calls_share_runs_and_keep_their_own_answers() {
     const CALLS: usize = 64;
     const INFER_CALLS: usize = 32;
     for micro_batching in [true, false] {
-        let port = free_port();
-        let server = TestServer::start_with(|config| {
-            config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+        let (server, port) = TestServer::start_with_http(|config| {
             config.no_micro_batching = !micro_batching;
         })
         .await;

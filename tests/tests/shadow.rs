@@ -81,11 +81,7 @@ fn predictions(response: &pb::ScoreBatchResponse) -> Vec<(f64, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shadow_scores_what_production_serves_and_agrees_as_computed_here() {
-    let port = tests::free_port();
-    let server = TestServer::start_with(|config| {
-        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
-    })
-    .await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let mut registry = server.registry().await;
     let mut scoring = server.scoring().await;
     let shadow = registry

@@ -22,13 +22,13 @@ pub struct CurvePoint {
 
 /// Cumulative true and false positives at each distinct score, highest score first, and
 /// that score: scikit-learn's `_binary_clf_curve`.
-struct Cumulative {
-    true_positives: Vec<f64>,
-    false_positives: Vec<f64>,
-    thresholds: Vec<f64>,
+pub(crate) struct Cumulative {
+    pub true_positives: Vec<f64>,
+    pub false_positives: Vec<f64>,
+    pub thresholds: Vec<f64>,
 }
 
-fn cumulative(scores: &[f64], churned: &[bool]) -> Cumulative {
+pub(crate) fn cumulative(scores: &[f64], churned: &[bool]) -> Cumulative {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut counts = Cumulative {

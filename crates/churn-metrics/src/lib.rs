@@ -205,23 +205,12 @@ pub fn average_precision(scores: &[f64], churned: &[bool]) -> f64 {
     if positives == 0.0 {
         return 0.0;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp, mut previous_recall, mut total) = (0.0, 0.0, 0.0, 0.0);
-    for (k, &i) in order.iter().enumerate() {
-        if churned[i] {
-            tp += 1.0;
-        } else {
-            fp += 1.0;
-        }
-        let last_of_tie = order
-            .get(k + 1)
-            .is_none_or(|&next| scores[next] != scores[i]);
-        if last_of_tie {
-            let recall = tp / positives;
-            total += (recall - previous_recall) * tp / (tp + fp);
-            previous_recall = recall;
-        }
+    let counts = curves::cumulative(scores, churned);
+    let (mut previous_recall, mut total) = (0.0, 0.0);
+    for (&tp, &fp) in counts.true_positives.iter().zip(&counts.false_positives) {
+        let recall = tp / positives;
+        total += (recall - previous_recall) * tp / (tp + fp);
+        previous_recall = recall;
     }
     total
 }
