@@ -81,7 +81,7 @@ const checks = {
     await chartPoints(page, 'Calibration', `v${number}`, shown.calibration_points);
     await chartPoints(page, 'Lift', `v${number}`, shown.lift_points);
     await chartPoints(page, 'Cumulative gain', `v${number}`, shown.lift_points);
-    const importance = page.locator('svg[role="img"][aria-label="Feature importance (model native)"]');
+    const importance = page.locator('svg[role="img"][aria-label="Feature importance"]');
     assert.equal(await importance.count(), 1, 'feature importance chart');
     assert.equal(await importance.locator('rect').count(), version.features.length, 'a bar per raw feature');
     assert.equal(await page.locator('#schema tbody tr').count(), version.features.length);

@@ -114,11 +114,7 @@ async fn pages_show_the_apis_numbers_and_one_point_per_curve_point() {
         metrics.roc_curve.len() > 100,
         "an exact curve, not a sketch"
     );
-    for label in [
-        "Calibration",
-        "Cumulative gain",
-        "Feature importance (model native)",
-    ] {
+    for label in ["Calibration", "Cumulative gain", "Feature importance"] {
         assert!(
             version_page.contains(&format!(r#"role="img" aria-label="{label}""#)),
             "{label}"

@@ -214,6 +214,7 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
             (evaluation_charts(&[(format!("v{version}"), &evaluation.stored.metrics)]))
         }
         h2 { "Feature importance" }
+        p.note { "The model's own measure (split counts of a tree ensemble, the spread of each feature's term of a linear model), and the mean |SHAP| over the reference dataset." }
         div.charts {
             @for (method, outcome) in &view.importance {
                 @match outcome {
@@ -262,7 +263,8 @@ fn dataset_name(evaluation: &StoredEvaluation) -> &str {
 
 fn importance_label(method: ImportanceMethod) -> &'static str {
     match method {
-        ImportanceMethod::ModelNative => "Feature importance (model native)",
+        // The model's own measure is the chart a reader (or a script) looks for first.
+        ImportanceMethod::ModelNative => "Feature importance",
         ImportanceMethod::MeanAbsShap => "Feature importance (mean |SHAP|)",
         ImportanceMethod::Permutation => "Feature importance (permutation)",
     }
