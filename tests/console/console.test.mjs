@@ -146,7 +146,12 @@ try {
       page.on('response', (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
       const label = `${target.name} at ${viewport.width}×${viewport.height}`;
       try {
-        const response = await page.goto(base + target.path, { waitUntil: 'load' });
+        let response = await page.goto(base + target.path, { waitUntil: 'load' });
+        // A comparison still being computed in the background: the page says so; reload.
+        for (let wait = 0; wait < 120 && (await page.locator('p.note', { hasText: "DeLong's test" }).count()) > 0; wait++) {
+          await page.waitForTimeout(500);
+          response = await page.reload({ waitUntil: 'load' });
+        }
         assert.equal(response.status(), 200, `${label}: status`);
         const number = target.name.startsWith('version-') ? Number(target.name.slice(8)) : undefined;
         await (number === undefined ? checks[target.name](page) : checks.version(page, number));

@@ -121,8 +121,16 @@ async fn pages_show_the_apis_numbers_and_one_point_per_curve_point() {
         );
     }
 
-    let (status, compare) = http_get(port, &format!("/models/{MODEL}/compare")).await;
-    assert!(status.contains("200"), "{status}");
+    let mut compare = String::new();
+    for _ in 0..120 {
+        let (status, page) = http_get(port, &format!("/models/{MODEL}/compare")).await;
+        assert!(status.contains("200"), "{status}");
+        compare = page;
+        if !compare.contains("are being computed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     let comparison = compared.roc_auc_difference.expect("comparison");
     assert!(
         compare.contains(&format!(

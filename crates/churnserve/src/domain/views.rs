@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use churn_explain::FeatureImportance;
 
@@ -20,6 +21,8 @@ use crate::sync::lock;
 
 /// Audit entries a model page shows at once.
 const AUDIT_PAGE_ENTRIES: u32 = 50;
+/// How long a page waits for what it computes before it says it is being computed.
+const PAGE_PATIENCE: Duration = Duration::from_secs(2);
 /// Computed importances and contrasts kept; past it the memo starts again.
 const MEMO_ENTRIES: usize = 256;
 
@@ -45,11 +48,18 @@ pub struct ModelView {
 pub struct VersionView {
     pub record: VersionRecord,
     pub evaluations: Vec<StoredEvaluation>,
-    /// `None` while it is being computed (mean |SHAP| can take seconds).
-    pub importance: Vec<(ImportanceMethod, Option<ImportanceResult>)>,
+    /// Mean |SHAP| can take seconds: it is computed in the background.
+    pub importance: Vec<(ImportanceMethod, Computed<Arc<Vec<FeatureImportance>>>)>,
 }
 
-pub type ImportanceResult = Result<Arc<Vec<FeatureImportance>>, String>;
+/// Something a page computes once and keeps.
+#[derive(Debug, Clone)]
+pub enum Computed<T> {
+    Ready(T),
+    Failed(String),
+    /// Still going on in the background.
+    Computing,
+}
 
 /// Two versions of a model side by side.
 #[derive(Debug)]
@@ -63,7 +73,8 @@ pub struct CompareView {
     /// Each version's latest evaluation on `dataset` (or at all, without one).
     pub champion_evaluation: Option<StoredEvaluation>,
     pub challenger_evaluation: Option<StoredEvaluation>,
-    pub contrast: Option<Result<Arc<Contrast>, String>>,
+    /// `None` without a dataset.
+    pub contrast: Option<Computed<Arc<Contrast>>>,
 }
 
 /// What serving has seen of one model since start.
@@ -95,7 +106,7 @@ pub struct Views {
     pub shadowing: Arc<Shadowing>,
     pub drift: Arc<Drift>,
     importance: Arc<Memo<ImportanceKey, Arc<Vec<FeatureImportance>>>>,
-    contrasts: Memo<ContrastKey, Arc<Contrast>>,
+    contrasts: Arc<Memo<ContrastKey, Arc<Contrast>>>,
 }
 
 impl Views {
@@ -113,7 +124,7 @@ impl Views {
             shadowing,
             drift,
             importance: Arc::default(),
-            contrasts: Memo::default(),
+            contrasts: Arc::default(),
         }
     }
 
@@ -166,10 +177,11 @@ impl Views {
                 let (_, _, features) = explaining.importance(&selector, Some(method), None).await?;
                 Ok(Arc::new(features))
             };
-            let outcome = match method {
-                ImportanceMethod::MeanAbsShap => self.importance.get_or_start(key, compute),
-                _ => Some(self.importance.get_or_compute(key, compute).await),
+            let patience = match method {
+                ImportanceMethod::MeanAbsShap => Duration::ZERO,
+                _ => PAGE_PATIENCE,
             };
+            let outcome = self.importance.get_within(key, patience, compute).await;
             importance.push((method, outcome));
         }
         Ok(VersionView {
@@ -253,18 +265,17 @@ impl Views {
                     challenger.version,
                     dataset.clone(),
                 );
-                let compute = async {
-                    let contrast = self
-                        .evaluating
-                        .contrast(
-                            &ModelSelector::by_number(name, champion.version),
-                            &ModelSelector::by_number(name, challenger.version),
-                            dataset,
-                        )
+                let evaluating = Arc::clone(&self.evaluating);
+                let champion = ModelSelector::by_number(name, champion.version);
+                let challenger = ModelSelector::by_number(name, challenger.version);
+                let dataset = dataset.clone();
+                let compute = async move {
+                    let contrast = evaluating
+                        .contrast(&champion, &challenger, &dataset)
                         .await?;
                     Ok(Arc::new(contrast))
                 };
-                Some(self.contrasts.get_or_compute(key, compute).await)
+                Some(self.contrasts.get_within(key, PAGE_PATIENCE, compute).await)
             }
         };
         Ok(CompareView {
@@ -309,6 +320,15 @@ impl Views {
     }
 }
 
+impl<T> From<Result<T, String>> for Computed<T> {
+    fn from(result: Result<T, String>) -> Computed<T> {
+        match result {
+            Ok(value) => Computed::Ready(value),
+            Err(why) => Computed::Failed(why),
+        }
+    }
+}
+
 /// Results computed once per key and kept, failures included (the keys name immutable
 /// versions and datasets, so a result never goes stale); at `MEMO_ENTRIES` it forgets
 /// the finished ones, which bounds it without bookkeeping.
@@ -332,13 +352,6 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: Eq + Hash + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
-    fn done(&self, key: &K) -> Option<Result<V, String>> {
-        match lock(&self.entries).get(key) {
-            Some(Slot::Done(result)) => Some(result.clone()),
-            _ => None,
-        }
-    }
-
     fn keep(&self, key: K, result: Result<V, ServiceError>) -> Result<V, String> {
         let result = result.map_err(|e| e.to_string());
         let mut entries = lock(&self.entries);
@@ -349,44 +362,35 @@ impl<K: Eq + Hash + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
         result
     }
 
-    /// The result, computed now when it is not known yet.
-    async fn get_or_compute(
-        &self,
-        key: K,
-        compute: impl Future<Output = Result<V, ServiceError>>,
-    ) -> Result<V, String> {
-        if let Some(result) = self.done(&key) {
-            return result;
-        }
-        let result = compute.await;
-        self.keep(key, result)
-    }
-
-    /// The result when it is known; otherwise `None`, and the computation starts in the
-    /// background (once), so that a slow one never holds a page.
-    fn get_or_start(
+    /// The result when it is known, or once computed within `patience`; otherwise
+    /// `Computing` while the computation (started once) goes on in the background, so
+    /// that a slow one never holds a page past the HTTP timeout.
+    async fn get_within(
         self: &Arc<Self>,
         key: K,
+        patience: Duration,
         compute: impl Future<Output = Result<V, ServiceError>> + Send + 'static,
-    ) -> Option<Result<V, String>>
+    ) -> Computed<V>
     where
         K: Clone,
     {
         {
             let mut entries = lock(&self.entries);
             match entries.get(&key) {
-                Some(Slot::Done(result)) => return Some(result.clone()),
-                Some(Slot::Computing) => return None,
+                Some(Slot::Done(result)) => return Computed::from(result.clone()),
+                Some(Slot::Computing) => return Computed::Computing,
                 None => entries.insert(key.clone(), Slot::Computing),
             };
         }
         let memo = Arc::clone(self);
-        tokio::spawn(async move {
+        let computing = tokio::spawn(async move {
             let result = compute.await;
-            if let Err(error) = memo.keep(key, result) {
-                tracing::warn!(%error, "the console could not compute an importance");
-            }
+            memo.keep(key, result)
         });
-        None
+        match tokio::time::timeout(patience, computing).await {
+            Ok(Ok(result)) => Computed::from(result),
+            Ok(Err(panicked)) => Computed::Failed(panicked.to_string()),
+            Err(_) => Computed::Computing,
+        }
     }
 }

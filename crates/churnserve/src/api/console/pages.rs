@@ -9,7 +9,9 @@ use maud::{DOCTYPE, Markup, html};
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
 use crate::domain::evaluating::StoredEvaluation;
 use crate::domain::explaining::ImportanceMethod;
-use crate::domain::views::{CompareView, ModelView, ModelsView, MonitoringView, VersionView};
+use crate::domain::views::{
+    CompareView, Computed, ModelView, ModelsView, MonitoringView, VersionView,
+};
 use crate::observe::drift::VersionDrift;
 
 /// PSI below this is read as stable; at or above `PSI_ACT`, act.
@@ -218,15 +220,15 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
         div.charts {
             @for (method, outcome) in &view.importance {
                 @match outcome {
-                    None => p.note { (importance_label(*method)) " is being computed: reload the page in a moment." },
-                    Some(Ok(features)) => (charts::bar_chart(&BarChart {
+                    Computed::Computing => p.note { (importance_label(*method)) " is being computed: reload the page in a moment." },
+                    Computed::Ready(features) => (charts::bar_chart(&BarChart {
                         label: importance_label(*method),
                         value_axis: "importance",
                         marks: &[],
                         columns: &["importance", "stddev"],
                         bars: features.iter().map(|f| (f.feature.clone(), f.importance, vec![number(f.importance), number(f.stddev)])).collect(),
                     })),
-                    Some(Err(why)) => p.note { (importance_label(*method)) ": " (why) },
+                    Computed::Failed(why) => p.note { (importance_label(*method)) ": " (why) },
                 }
             }
         }
@@ -433,7 +435,7 @@ pub fn compare(view: &CompareView) -> Markup {
             }
         }
         @match &view.contrast {
-            Some(Ok(contrast)) => {
+            Some(Computed::Ready(contrast)) => {
                 @let test = &contrast.comparison;
                 p #delong {
                     "DeLong's test over " span.paired { (contrast.paired_rows) } " paired rows: ROC AUC difference (v" (b) " − v" (a) ") "
@@ -441,11 +443,12 @@ pub fn compare(view: &CompareView) -> Markup {
                     ", p-value " span.p-value { (format!("{:.4}", test.p_value)) } "."
                 }
             }
-            Some(Err(why)) => p.note { "The versions could not be compared: " (why) },
+            Some(Computed::Failed(why)) => p.note { "The versions could not be compared: " (why) },
+            Some(Computed::Computing) => p.note { "DeLong's test and the threshold suggestions are being computed: reload the page in a moment." },
             None => {}
         }
         (evaluation_charts(&evaluated))
-        @if let Some(Ok(contrast)) = &view.contrast {
+        @if let Some(Computed::Ready(contrast)) = &view.contrast {
                 h2 { "Threshold suggestions on " (view.dataset.as_deref().unwrap_or_default()) }
                 div.scroll {
                     table #thresholds {
