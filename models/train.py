@@ -26,6 +26,12 @@ Regenerates, from models/data/*.csv alone:
                       scikit-learn's metrics (ROC AUC, average precision, log loss, Brier,
                       threshold metrics, calibration and lift tables) for the bundled models'
                       hold-out probabilities and for cases with ties and saturated scores
+  fixtures/outcomes.json
+                      a prediction log of telco-churn version 1 (hold-out customers scored
+                      across day, ISO week and month edges, some more than once) and delayed
+                      outcomes (some before their prediction, some past the horizon, some
+                      twice), with each cohort's join done in pandas, its realized metrics by
+                      scikit-learn and its label-free estimate in numpy
   fixtures/explain-*.json, ../tests/models/explain-telco-xgb.json
                       shap attributions in log-odds for hold-out customers against the first
                       EXPLAIN_BACKGROUND rows of test.csv: shap.TreeExplainer (interventional,
@@ -518,6 +524,125 @@ def threshold_suggestions(scores, churned):
     }
 
 
+def estimated_metrics(probabilities, will_churn):
+    """Confidence-based performance estimation, as the API contract states it: each
+    probability taken as calibrated."""
+    p, flagged = np.asarray(probabilities, dtype=np.float64), np.asarray(will_churn, dtype=bool)
+    tp, fp = p[flagged].sum(), (1 - p[flagged]).sum()
+    fn, tn = p[~flagged].sum(), (1 - p[~flagged]).sum()
+    ratio = lambda num, den: float(num / den) if den else 0.0  # noqa: E731
+    descending = np.sort(p)[::-1]
+    last_of_tie = np.r_[descending[1:] != descending[:-1], True]
+    tpr = np.r_[0.0, np.cumsum(descending)[last_of_tie] / p.sum()]
+    fpr = np.r_[0.0, np.cumsum(1 - descending)[last_of_tie] / (1 - p).sum()]
+    return {"roc_auc": float(np.trapezoid(tpr, fpr)), "accuracy": float((tp + tn) / len(p)),
+            "precision": ratio(tp, tp + fp), "recall": ratio(tp, tp + fn), "f1": ratio(2 * tp, 2 * tp + fp + fn)}
+
+
+DAY_MS = 86_400_000
+LOG_START = pd.Timestamp("2026-02-20T00:00:00Z")  # a Friday: the log spans week and month edges
+
+
+def cohort_starts(scored_at, period):
+    """Each time's cohort start (UTC), by pandas' calendar."""
+    times = pd.to_datetime(scored_at, unit="ms", utc=True)
+    if period == "DAY":
+        starts = times.dt.floor("D")
+    elif period == "WEEK":
+        starts = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.floor("D")
+    else:
+        starts = times.dt.tz_localize(None).dt.to_period("M").dt.start_time.dt.tz_localize("UTC")
+    return ((starts - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy()
+
+
+def outcome_fixture(test, probabilities):
+    """A prediction log of telco-churn version 1 and outcomes, and what RealizedPerformance
+    must answer: per cohort, each customer's last prediction in it, labelled by the
+    customer's first outcome at or after it within the horizon."""
+    rng = np.random.default_rng(20)
+    ids = test.customerid.to_numpy()
+    n = len(ids)
+    start = int(LOG_START.value // 1_000_000)
+    # Every customer scored once over 20 days; a third twice more, earlier, with other
+    # probabilities (the last prediction is the one that counts).
+    last_at = start + rng.integers(0, 20 * DAY_MS, n)
+    rows = [(ids[i], float(probabilities[i]), int(last_at[i])) for i in range(n)]
+    again = rng.choice(n, n // 3, replace=False)
+    for i in again:
+        for _ in range(2):
+            rows.append((ids[i], float(rng.random()), int(last_at[i] - rng.integers(1, 3 * DAY_MS))))
+    # Cohort edges to the millisecond: Monday 2026-02-23 00:00 and Sunday 23:59:59.999,
+    # 2026-03-01 00:00 and the millisecond before.
+    for k, at in enumerate(["2026-02-22T23:59:59.999Z", "2026-02-23T00:00:00Z", "2026-02-28T23:59:59.999Z",
+                            "2026-03-01T00:00:00Z"]):
+        rows.append((ids[k], float(probabilities[k]), int(pd.Timestamp(at).value // 1_000_000)))
+    log = pd.DataFrame(rows, columns=["customer_id", "probability", "scored_at"])
+    log["will_churn"] = log.probability >= THRESHOLD
+    # Outcomes: for most customers, observed after their last prediction, some past the
+    # 90-day horizon; for some, an earlier outcome before the prediction (ignored) or a
+    # second, later one (the first counts); one recorded twice.
+    churned = test.label.to_numpy().astype(bool)
+    outcomes = []
+    for i in range(n):
+        if rng.random() < 0.15:
+            continue
+        delay = int(rng.integers(0, 120 * DAY_MS))
+        outcomes.append((ids[i], bool(churned[i]), int(last_at[i] + delay)))
+        if rng.random() < 0.1:
+            outcomes.append((ids[i], not churned[i], int(last_at[i] + delay + DAY_MS)))
+        if rng.random() < 0.1:
+            outcomes.append((ids[i], not churned[i], int(last_at[i] - 5 * DAY_MS - 1)))
+    outcomes.append(outcomes[0])
+    outcomes = pd.DataFrame(outcomes, columns=["customer_id", "churned", "observed_at"])
+
+    def realized(request):
+        since, until, horizon = request["since"], request["until"], request["horizon_days"] * DAY_MS
+        window = log[(log.scored_at >= since) & (log.scored_at < until)].copy()
+        window["cohort"] = cohort_starts(window.scored_at, request["cohort"])
+        last = window.sort_values("scored_at", kind="stable").groupby(["cohort", "customer_id"]).tail(1)
+        joined = last.merge(outcomes.drop_duplicates(), on="customer_id", how="left")
+        joined = joined[(joined.observed_at >= joined.scored_at) & (joined.observed_at <= joined.scored_at + horizon)]
+        first = joined.sort_values(["observed_at", "churned"]).groupby(["cohort", "customer_id"]).head(1)
+        labelled = last.merge(first[["cohort", "customer_id", "churned"]], on=["cohort", "customer_id"], how="left")
+        cohorts = []
+        for cohort, group in labelled.groupby("cohort", sort=True):
+            known = group[group.churned.notna()]
+            labels = known.churned.to_numpy().astype(bool)
+            both = len(known) > 0 and labels.any() and not labels.all()
+            cohorts.append({
+                "start": int(cohort), "scored": len(group), "labelled": len(known), "churned": int(labels.sum()),
+                "realized": metrics(known.probability.to_numpy(), labels, THRESHOLD) if both else None,
+                "estimated": estimated_metrics(group.probability.to_numpy(), group.will_churn.to_numpy()),
+            })
+        return cohorts
+
+    at = lambda text: int(pd.Timestamp(text).value // 1_000_000)  # noqa: E731
+    requests = [
+        {"cohort": "DAY", "since": at("2026-02-27T00:00:00Z"), "until": at("2026-03-03T00:00:00Z"), "horizon_days": 90},
+        {"cohort": "WEEK", "since": at("2026-02-01T00:00:00Z"), "until": at("2026-04-01T00:00:00Z"), "horizon_days": 90},
+        {"cohort": "MONTH", "since": at("2026-02-01T00:00:00Z"), "until": at("2026-04-01T00:00:00Z"), "horizon_days": 90},
+        {"cohort": "WEEK", "since": at("2026-02-01T00:00:00Z"), "until": at("2026-04-01T00:00:00Z"), "horizon_days": 30},
+    ]
+    return {
+        "source": "models/train.py: a synthetic prediction log of telco-churn version 1 (onnxruntime's hold-out "
+                  "probabilities) joined to outcomes in pandas; realized metrics by scikit-learn, the estimate in numpy",
+        "model": "telco-churn", "version": 1, "threshold": THRESHOLD,
+        "predictions": [{"customer_id": c, "probability": p, "will_churn": bool(w), "scored_at": int(t)}
+                        for c, p, w, t in log[["customer_id", "probability", "will_churn", "scored_at"]].itertuples(index=False)],
+        "outcomes": [{"customer_id": c, "churned": bool(ch), "observed_at": int(t)}
+                     for c, ch, t in outcomes.itertuples(index=False)],
+        "requests": [{**request, "cohorts": realized(request)} for request in requests],
+        "estimates": [
+            {"name": name, "probabilities": [float(v) for v in p], "will_churn": [bool(v) for v in p >= threshold],
+             "expected": estimated_metrics(p, p >= threshold)}
+            for name, p, threshold in [
+                ("telco-logreg hold-out", probabilities, THRESHOLD),
+                ("ties: probabilities rounded to one decimal", np.round(probabilities, 1), 0.3),
+            ]
+        ],
+    }
+
+
 def metric_cases(test, probabilities):
     """Hold-out probabilities as onnxruntime computes them (float32, widened exactly), plus
     ties and saturated scores."""
@@ -594,7 +719,7 @@ GENERATED = [
     "tests/models/telco-xgb-opset5.onnx",
     *(f"tests/models/{name}.onnx" for name in FAMILIES),
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
-    "models/fixtures/metrics.json",
+    "models/fixtures/metrics.json", "models/fixtures/outcomes.json",
     "models/fixtures/explain-telco-logreg.json", "models/fixtures/explain-telco-lgbm.json",
     "tests/models/explain-telco-xgb.json",
 ]
@@ -704,6 +829,8 @@ def generate(out):
                        **delong(hold_out["telco-logreg"], hold_out["telco-lgbm"], churned)},
         "thresholds": {"model": "telco-logreg", **threshold_suggestions(hold_out["telco-logreg"], churned)},
     }) + "\n")
+
+    (fixtures / "outcomes.json").write_text(json.dumps(outcome_fixture(test, hold_out["telco-logreg"])) + "\n")
 
     explanations = {
         fixtures / "explain-telco-logreg.json": (

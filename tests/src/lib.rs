@@ -444,6 +444,33 @@ pub fn assert_close(context: &str, ours: f64, python: &Value) {
     );
 }
 
+/// `models/fixtures/outcomes.json`: a prediction log, outcomes, and what each cohort's
+/// realized metrics (scikit-learn) and estimate (numpy) must be.
+pub fn outcomes_fixture() -> Value {
+    fixture_json("models/fixtures/outcomes.json")
+}
+
+/// The label-free estimate against numpy's, within 1e-9.
+pub fn assert_estimate_matches(
+    context: &str,
+    ours: &churn_metrics::EstimatedMetrics,
+    expected: &Value,
+) {
+    for (name, value) in [
+        ("roc_auc", ours.roc_auc),
+        ("accuracy", ours.accuracy),
+        ("precision", ours.precision),
+        ("recall", ours.recall),
+        ("f1", ours.f1),
+    ] {
+        assert_close(
+            &format!("{context} estimated {name}"),
+            value,
+            &expected[name],
+        );
+    }
+}
+
 /// Every field against the fixture's, numbers within 1e-9 and counts exactly.
 pub fn assert_metrics_match(context: &str, ours: &churn_metrics::Metrics, expected: &Value) {
     assert_eq!(

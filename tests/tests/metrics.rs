@@ -1,8 +1,9 @@
 //! The metrics crate against scikit-learn on fixtures written by `models/train.py`: the
 //! bundled models' hold-out probabilities, tied scores and saturated scores; and the
-//! DeLong comparison against its pairwise definition in numpy.
+//! DeLong comparison against its pairwise definition in numpy; the label-free estimate
+//! against the contract's formulas in numpy.
 
-use churn_metrics::{compare_roc_auc, evaluate};
+use churn_metrics::{compare_roc_auc, estimate, evaluate};
 use serde_json::Value;
 use tests::{assert_close, assert_metrics_match, metrics_fixture};
 
@@ -62,4 +63,20 @@ fn delong_matches_its_pairwise_definition() {
         &expected["standard_error"],
     );
     assert_close("p value", compared.p_value, &expected["p_value"]);
+}
+
+#[test]
+fn estimates_match_the_contracts_formulas_in_numpy() {
+    let fixture = tests::outcomes_fixture();
+    let cases = fixture["estimates"].as_array().expect("estimates");
+    assert!(cases.len() >= 2);
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let estimated = estimate(
+            &numbers(&case["probabilities"]),
+            &flags(&case["will_churn"]),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        tests::assert_estimate_matches(name, &estimated, &case["expected"]);
+    }
 }

@@ -4,10 +4,12 @@
 
 mod curves;
 mod delong;
+mod estimate;
 mod threshold;
 
 pub use curves::{CurvePoint, MAX_CURVE_POINTS, precision_recall_curve, roc_curve};
 pub use delong::{AucComparison, compare_roc_auc};
+pub use estimate::{EstimatedMetrics, estimate};
 pub use threshold::{Objective, ThresholdChoice, suggest_threshold};
 
 use serde::{Deserialize, Serialize};
