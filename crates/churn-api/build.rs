@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "churn/v1/common.proto",
         "churn/v1/scoring.proto",
         "churn/v1/registry.proto",
+        "churn/v1/monitoring.proto",
         "inference/grpc_predict_v2.proto",
     ]
     .map(|file| proto_root.join(file));

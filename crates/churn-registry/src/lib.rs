@@ -13,6 +13,7 @@ mod database;
 mod datasets;
 mod error;
 mod evaluations;
+mod predictions;
 mod records;
 mod rows;
 mod shadows;
@@ -30,6 +31,7 @@ pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
 pub use error::RegistryError;
+pub use predictions::{LabelledPrediction, LoggedPrediction, OutcomeRecord, PredictionWindow};
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
     NewDataset, NewEvaluation, NewVersion, VersionMetadata, VersionRecord, VersionRef,

@@ -147,6 +147,7 @@ conformance_suite!(
         the_audit_log_refuses_updates_and_deletes,
         audit_pages_are_newest_first_and_by_name,
         evaluations_are_listed_newest_first_with_each_versions_latest_roc_auc,
+        logged_predictions_are_labelled_by_the_first_outcome_in_the_horizon,
         thresholds_and_timestamps_keep_their_precision,
         seeding_is_claimed_once_and_never_on_a_used_registry,
     ],
@@ -788,6 +789,102 @@ async fn evaluations_are_listed_newest_first_with_each_versions_latest_roc_auc(s
         registry.record_evaluation(evaluate(3, 0.9), &actor()).await,
         Err(RegistryError::VersionNotFound { .. })
     ));
+}
+
+async fn logged_predictions_are_labelled_by_the_first_outcome_in_the_horizon(store: Store) {
+    let registry = two_versions(&store).await;
+    const DAY: i64 = 86_400_000;
+    let logged = |customer: &str, version: u32, probability: f64, at: i64| LoggedPrediction {
+        name: "churn".to_owned(),
+        version,
+        customer_id: customer.to_owned(),
+        probability,
+        will_churn: probability >= 0.5,
+        scored_at_millis: at,
+    };
+    registry
+        .log_predictions(&[
+            logged("b", 1, 0.25, 10 * DAY),
+            logged("a", 1, 0.75, 20 * DAY),
+            logged("a", 1, 0.5, 10 * DAY),
+            logged("c", 1, 0.125, 10 * DAY),
+            logged("d", 1, 0.375, 10 * DAY),
+            logged("a", 2, 0.875, 10 * DAY),
+            logged("e", 1, 0.625, 40 * DAY),
+        ])
+        .await
+        .expect("logged");
+    let outcome = |customer: &str, churned: bool, at: i64| OutcomeRecord {
+        customer_id: customer.to_owned(),
+        churned,
+        observed_at_millis: at,
+    };
+    let outcomes = [
+        // a: before its second prediction, so it labels only the first; then a later one.
+        outcome("a", true, 15 * DAY),
+        outcome("a", false, 25 * DAY),
+        // b: observed before the prediction, ignored; then within the horizon.
+        outcome("b", true, 9 * DAY),
+        outcome("b", false, 12 * DAY),
+        // c: past a 30-day horizon.
+        outcome("c", true, 41 * DAY),
+        // d: a stay and a churn at the same instant: the stay first.
+        outcome("d", true, 11 * DAY),
+        outcome("d", false, 11 * DAY),
+    ];
+    let matched = registry
+        .record_outcomes(&outcomes, 30 * DAY)
+        .await
+        .expect("recorded");
+    assert_eq!(
+        matched, 5,
+        "all but c's, which is past the horizon, and b's early one"
+    );
+    let scan = async || {
+        let mut seen = Vec::new();
+        registry
+            .scan_labelled_predictions(
+                &PredictionWindow {
+                    name: "churn".to_owned(),
+                    version: 1,
+                    since_millis: 10 * DAY,
+                    until_millis: 40 * DAY,
+                    horizon_millis: 30 * DAY,
+                },
+                |p| seen.push((p.customer_id, p.scored_at_millis / DAY, p.churned)),
+            )
+            .await
+            .expect("scanned");
+        seen
+    };
+    let expected = vec![
+        ("a".to_owned(), 10, Some(true)),
+        ("a".to_owned(), 20, Some(false)),
+        ("b".to_owned(), 10, Some(false)),
+        ("c".to_owned(), 10, None),
+        ("d".to_owned(), 10, Some(false)),
+    ];
+    assert_eq!(
+        scan().await,
+        expected,
+        "by customer then time; e is past until"
+    );
+    assert_eq!(
+        registry
+            .record_outcomes(&outcomes, 30 * DAY)
+            .await
+            .expect("recorded again"),
+        matched
+    );
+    assert_eq!(scan().await, expected, "recording twice changes nothing");
+    assert_eq!(
+        registry
+            .delete_predictions_before(15 * DAY)
+            .await
+            .expect("deleted"),
+        5
+    );
+    assert_eq!(scan().await, vec![("a".to_owned(), 20, Some(false))]);
 }
 
 async fn thresholds_and_timestamps_keep_their_precision(store: Store) {

@@ -1,0 +1,183 @@
+//! The prediction log and the outcomes that label it. High-volume, unaudited rows: they
+//! are written in multi-row statements outside the registry's write lock (SQLite still
+//! serializes them with its own lock), and read back joined, one version at a time.
+
+use futures_util::TryStreamExt;
+
+use crate::{Registry, RegistryError, now_millis};
+
+/// Rows per INSERT statement: 500 rows of 6 values stay far below both databases' limit
+/// on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// One answer the server gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedPrediction {
+    pub name: String,
+    pub version: u32,
+    pub customer_id: String,
+    pub probability: f64,
+    pub will_churn: bool,
+    pub scored_at_millis: i64,
+}
+
+/// What became of a customer, and when it was observed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OutcomeRecord {
+    pub customer_id: String,
+    pub churned: bool,
+    pub observed_at_millis: i64,
+}
+
+/// A logged prediction of one version, with the label its customer's outcomes give it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledPrediction {
+    pub customer_id: String,
+    pub probability: f64,
+    pub will_churn: bool,
+    pub scored_at_millis: i64,
+    /// The first outcome observed at or after the prediction and within the horizon.
+    pub churned: Option<bool>,
+}
+
+/// Which logged predictions a join reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictionWindow {
+    pub name: String,
+    pub version: u32,
+    /// Scored at or after this, and before `until_millis`.
+    pub since_millis: i64,
+    pub until_millis: i64,
+    pub horizon_millis: i64,
+}
+
+/// `(p1, p2, …), (…)`: `rows` tuples of `width` numbered placeholders.
+fn placeholders(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=width)
+                .map(|k| format!("${}", row * width + k))
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Registry {
+    /// Appends logged predictions, in one transaction.
+    pub async fn log_predictions(&self, rows: &[LoggedPrediction]) -> Result<(), RegistryError> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO predictions (name, version, customer_id, probability, will_churn, scored_at) VALUES {}",
+                placeholders(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(row.name.clone())
+                    .bind(i64::from(row.version))
+                    .bind(row.customer_id.clone())
+                    .bind(row.probability)
+                    .bind(i64::from(row.will_churn))
+                    .bind(row.scored_at_millis);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the predictions scored before `millis`; how many.
+    pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, RegistryError> {
+        let deleted = sqlx::query("DELETE FROM predictions WHERE scored_at < $1")
+            .bind(millis)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Records outcomes, each once however often it is sent, in one transaction; how many
+    /// of them label a logged prediction of their customer scored at most `horizon_millis`
+    /// before them.
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[OutcomeRecord],
+        horizon_millis: i64,
+    ) -> Result<u64, RegistryError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_millis();
+        let mut matched = 0;
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            let insert = format!(
+                "INSERT INTO outcomes (customer_id, observed_at, churned, recorded_at) VALUES {} \
+                 ON CONFLICT (customer_id, observed_at, churned) DO NOTHING",
+                placeholders(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+            for outcome in chunk {
+                query = query
+                    .bind(outcome.customer_id.clone())
+                    .bind(outcome.observed_at_millis)
+                    .bind(i64::from(outcome.churned))
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+            let count = format!(
+                "WITH sent (customer_id, observed_at) AS (VALUES {}) \
+                 SELECT COUNT(*) FROM sent WHERE EXISTS (SELECT 1 FROM predictions p \
+                 WHERE p.customer_id = sent.customer_id AND p.scored_at <= sent.observed_at \
+                 AND p.scored_at >= sent.observed_at - ${})",
+                placeholders(chunk.len(), 2),
+                chunk.len() * 2 + 1
+            );
+            let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count));
+            for outcome in chunk {
+                query = query
+                    .bind(outcome.customer_id.clone())
+                    .bind(outcome.observed_at_millis);
+            }
+            matched += query.bind(horizon_millis).fetch_one(&mut *tx).await?.0 as u64;
+        }
+        tx.commit().await?;
+        Ok(matched)
+    }
+
+    /// Visits every prediction of `window`, by customer and then time, each with its label:
+    /// the customer's first outcome observed at or after it and within the horizon (among
+    /// outcomes at the same instant, a stay before a churn).
+    pub async fn scan_labelled_predictions(
+        &self,
+        window: &PredictionWindow,
+        mut visit: impl FnMut(LabelledPrediction),
+    ) -> Result<(), RegistryError> {
+        let mut rows = sqlx::query_as::<_, (String, f64, i64, i64, Option<i64>)>(
+            "SELECT p.customer_id, p.probability, p.will_churn, p.scored_at, \
+                    (SELECT o.churned FROM outcomes o WHERE o.customer_id = p.customer_id \
+                       AND o.observed_at >= p.scored_at AND o.observed_at <= p.scored_at + $1 \
+                     ORDER BY o.observed_at, o.churned LIMIT 1) \
+             FROM predictions p \
+             WHERE p.name = $2 AND p.version = $3 AND p.scored_at >= $4 AND p.scored_at < $5 \
+             ORDER BY p.customer_id, p.scored_at",
+        )
+        .bind(window.horizon_millis)
+        .bind(&window.name)
+        .bind(i64::from(window.version))
+        .bind(window.since_millis)
+        .bind(window.until_millis)
+        .fetch(&self.pool);
+        while let Some((customer_id, probability, will_churn, scored_at, churned)) =
+            rows.try_next().await?
+        {
+            visit(LabelledPrediction {
+                customer_id,
+                probability,
+                will_churn: will_churn != 0,
+                scored_at_millis: scored_at,
+                churned: churned.map(|c| c != 0),
+            });
+        }
+        Ok(())
+    }
+}

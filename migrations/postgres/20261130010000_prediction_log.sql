@@ -1,0 +1,25 @@
+-- The prediction log (every answer with a customer id, written off the request path in
+-- batches and deleted after --prediction-log-days) and the outcomes that label it.
+
+CREATE TABLE predictions (
+    name         TEXT NOT NULL,
+    version      BIGINT NOT NULL,
+    customer_id  TEXT NOT NULL,
+    probability  DOUBLE PRECISION NOT NULL,
+    will_churn   BIGINT NOT NULL,
+    scored_at    BIGINT NOT NULL
+);
+-- A version's predictions by customer then time: the order the cohort join reads them in.
+CREATE INDEX predictions_by_version ON predictions (name, version, customer_id, scored_at);
+-- Whether an outcome labels anything.
+CREATE INDEX predictions_by_customer ON predictions (customer_id, scored_at);
+-- Retention deletes the oldest.
+CREATE INDEX predictions_by_time ON predictions (scored_at);
+
+CREATE TABLE outcomes (
+    customer_id  TEXT NOT NULL,
+    observed_at  BIGINT NOT NULL,
+    churned      BIGINT NOT NULL,
+    recorded_at  BIGINT NOT NULL,
+    PRIMARY KEY (customer_id, observed_at, churned)
+);
