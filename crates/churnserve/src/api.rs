@@ -9,6 +9,7 @@ pub mod console;
 mod from_proto;
 pub mod http;
 pub mod kserve;
+pub mod monitoring;
 pub mod registry;
 pub mod scoring;
 mod status;

@@ -14,10 +14,19 @@ use churn_explain::ExplainOptions;
 use crate::api::auth::Token;
 use crate::domain::MicroBatchSettings;
 use crate::domain::explaining::ExplainSettings;
+use crate::domain::prediction_log::PredictionLogSettings;
 use crate::observe::telemetry::LogFormat;
 
 /// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.
 const PERMUTATION_REPEATS: usize = 5;
+
+/// A feature turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
+}
 
 /// Everything `serve` needs to know.
 #[derive(Debug, Clone, clap::Args, serde::Serialize)]
@@ -169,6 +178,37 @@ pub struct Config {
     /// Reference rows drift compares with: the first rows of the version's reference dataset.
     #[arg(long, env = "CHURNSERVE_DRIFT_REFERENCE_ROWS", default_value_t = 2_000)]
     pub drift_reference_rows: usize,
+    /// Keep every answer with a customer id in the registry, for outcomes and realized
+    /// performance: `on` or `off`.
+    #[arg(
+        long,
+        env = "CHURNSERVE_PREDICTION_LOG",
+        value_enum,
+        default_value = "on"
+    )]
+    pub prediction_log: Switch,
+    /// The share of customers whose answers are logged, chosen by a hash of the customer id
+    /// (a customer is always in or always out), in [0, 1].
+    #[arg(long, env = "CHURNSERVE_PREDICTION_LOG_SAMPLE", default_value_t = 1.0)]
+    pub prediction_log_sample: f64,
+    /// Logged predictions are deleted this many days after they were made.
+    #[arg(long, env = "CHURNSERVE_PREDICTION_LOG_DAYS", default_value_t = 400)]
+    pub prediction_log_days: u32,
+    /// Warn when the latest cohort's realized or estimated ROC AUC is more than this below
+    /// the version's latest stored evaluation.
+    #[arg(
+        long,
+        env = "CHURNSERVE_PERFORMANCE_ALERT_MARGIN",
+        default_value_t = 0.05
+    )]
+    pub performance_alert_margin: f64,
+    /// Minutes between two checks of the aliased versions' realized performance.
+    #[arg(
+        long,
+        env = "CHURNSERVE_PERFORMANCE_CHECK_MINUTES",
+        default_value_t = 60
+    )]
+    pub performance_check_minutes: u64,
     /// Most rows MEAN_ABS_SHAP importance explains (a dataset's first rows).
     #[arg(long, env = "CHURNSERVE_SHAP_IMPORTANCE_ROWS", default_value_t = 200)]
     pub shap_importance_rows: usize,
@@ -313,6 +353,11 @@ impl Config {
             log_format: LogFormat::Human,
             drift_window: 1_000,
             drift_reference_rows: 2_000,
+            prediction_log: Switch::On,
+            prediction_log_sample: 1.0,
+            prediction_log_days: 400,
+            performance_alert_margin: 0.05,
+            performance_check_minutes: 60,
         }
     }
 
@@ -340,6 +385,17 @@ impl Config {
         {
             return Err(ConfigError(
                 "write_token and read_token must not be empty when set".to_owned(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.prediction_log_sample) {
+            return Err(ConfigError(format!(
+                "prediction_log_sample {} must be within [0, 1]",
+                self.prediction_log_sample
+            )));
+        }
+        if self.prediction_log_days == 0 || self.performance_check_minutes == 0 {
+            return Err(ConfigError(
+                "prediction_log_days and performance_check_minutes must be at least 1".to_owned(),
             ));
         }
         if self.sessions_per_model == Some(0) || self.intra_op_threads == 0 {
@@ -401,6 +457,14 @@ impl Config {
             shap_importance_rows: self.shap_importance_rows,
             permutation_repeats: PERMUTATION_REPEATS,
         }
+    }
+
+    /// What the prediction log keeps; `None` when it is off.
+    pub fn prediction_log(&self) -> Option<PredictionLogSettings> {
+        (self.prediction_log == Switch::On).then_some(PredictionLogSettings {
+            sample_rate: self.prediction_log_sample,
+            retention_days: self.prediction_log_days,
+        })
     }
 
     /// How concurrent Score calls are fused; `None` when micro-batching is off.

@@ -8,7 +8,9 @@ pub mod error;
 pub mod evaluating;
 pub mod explaining;
 pub mod monitoring;
+pub mod performance;
 mod predict;
+pub mod prediction_log;
 pub mod scoring;
 pub mod seed;
 pub mod served;
@@ -19,7 +21,7 @@ pub mod views;
 pub use batching::MicroBatchSettings;
 /// The registry's records and names, as the domain speaks them to its adapters.
 pub use churn_registry::{
-    Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, RegistryError, ShadowConfig,
-    Staged, VersionRecord,
+    Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, OutcomeRecord, RegistryError,
+    ShadowConfig, Staged, VersionRecord,
 };
 pub use predict::Predictor;

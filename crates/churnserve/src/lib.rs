@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use churn_api::v1::monitoring_service_server::MonitoringServiceServer;
 use churn_api::v1::registry_service_server::RegistryServiceServer;
 use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use churn_engine::{EngineError, OnnxRuntime};
@@ -24,6 +25,7 @@ use tonic::transport::server::TcpIncoming;
 
 pub use api::auth::Token;
 use api::kserve::KServeApi;
+use api::monitoring::MonitoringApi;
 use api::registry::RegistryApi;
 use api::scoring::ScoringApi;
 pub use config::{Config, ConfigError, RegistryArgs};
@@ -73,6 +75,7 @@ async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool
         <ScoringServiceServer<ScoringApi> as tonic::server::NamedService>::NAME,
         <RegistryServiceServer<RegistryApi> as tonic::server::NamedService>::NAME,
         <GrpcInferenceServiceServer<KServeApi> as tonic::server::NamedService>::NAME,
+        <MonitoringServiceServer<MonitoringApi> as tonic::server::NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }
@@ -162,6 +165,27 @@ pub async fn serve(
         ),
         None => None,
     };
+    let prediction_log = config.prediction_log().map(|settings| {
+        domain::prediction_log::PredictionLog::start(
+            Arc::clone(&catalog),
+            settings,
+            Arc::clone(&metrics),
+        )
+    });
+    let performance = Arc::new(domain::performance::Performance::new(
+        Arc::clone(&catalog),
+        config.max_batch_rows,
+    ));
+    let performance_signal = tokio::spawn(domain::performance::watch_performance(
+        Arc::clone(&performance),
+        Arc::clone(&metrics),
+        Duration::from_secs(config.performance_check_minutes * 60),
+        config.performance_alert_margin,
+    ));
+    let monitoring = MonitoringApi {
+        performance,
+        auth: auth.clone(),
+    };
     let evaluating = Arc::new(domain::evaluating::Evaluating::new(
         Arc::clone(&catalog),
         config.max_batch_rows,
@@ -174,7 +198,7 @@ pub async fn serve(
         Arc::clone(&catalog),
         Arc::clone(&explaining),
         Arc::clone(&shadowing),
-        domain::Predictor::new(Arc::clone(&metrics)),
+        domain::Predictor::new(Arc::clone(&metrics), prediction_log.clone()),
         config.micro_batching(),
         config.max_batch_rows,
     ));
@@ -304,6 +328,11 @@ pub async fn serve(
                 .max_decoding_message_size(config.max_message_bytes)
                 .max_encoding_message_size(config.max_message_bytes),
         )
+        .add_service(
+            MonitoringServiceServer::new(monitoring)
+                .max_decoding_message_size(config.max_message_bytes)
+                .max_encoding_message_size(config.max_message_bytes),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -337,9 +366,13 @@ pub async fn serve(
     if let Some(http_server) = http_server {
         let _ = http_server.await;
     }
+    if let Some(prediction_log) = &prediction_log {
+        prediction_log.close().await;
+    }
     catalog.close().await;
     poller.abort();
     drift_references.abort();
+    performance_signal.abort();
     served?;
     tracing::info!("server stopped");
     Ok(())

@@ -7,10 +7,11 @@ use crate::domain::catalog::Registration;
 use crate::domain::error::ServiceError;
 use crate::domain::evaluating::{Gate, LabelledData};
 use crate::domain::explaining::ImportanceMethod;
+use crate::domain::performance::{CohortPeriod, PerformanceRequest};
 use crate::domain::scoring::{BatchRequest, ScoreRequest};
 use crate::domain::served::ModelSelector;
 use crate::domain::streams::StreamMessage;
-use crate::domain::{NewDataset, ShadowConfig};
+use crate::domain::{NewDataset, OutcomeRecord, ShadowConfig};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
     let model = model.unwrap_or_default();
@@ -141,6 +142,78 @@ pub fn shadow(request: pb::SetShadowRequest) -> ShadowConfig {
         shadow_version: request.version,
         record: request.record,
     }
+}
+
+/// The last second of 9999-12-31, the end of the range RFC 3339 and every client can write.
+const LAST_TIMESTAMP_SECOND: i64 = 253_402_300_799;
+
+/// A timestamp in milliseconds, checked to be within 1970..=9999.
+fn millis(field: &str, timestamp: &prost_types::Timestamp) -> Result<i64, ServiceError> {
+    if !(0..=LAST_TIMESTAMP_SECOND).contains(&timestamp.seconds)
+        || !(0..1_000_000_000).contains(&timestamp.nanos)
+    {
+        return Err(ServiceError::InvalidRequest(format!(
+            "{field}: {}s {}ns is not a time between 1970-01-01 and 9999-12-31 (UTC)",
+            timestamp.seconds, timestamp.nanos
+        )));
+    }
+    Ok(timestamp.seconds * 1000 + i64::from(timestamp.nanos / 1_000_000))
+}
+
+/// Every outcome, or the first invalid one's field and what was expected.
+pub fn outcomes(outcomes: Vec<pb::Outcome>) -> Result<Vec<OutcomeRecord>, ServiceError> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(row, outcome)| {
+            if outcome.customer_id.is_empty() {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "outcomes[{row}].customer_id: empty; expected the id the customer was scored with"
+                )));
+            }
+            let observed_at = outcome.observed_at.as_ref().ok_or_else(|| {
+                ServiceError::InvalidRequest(format!(
+                    "outcomes[{row}].observed_at: missing; expected when the outcome was observed"
+                ))
+            })?;
+            Ok(OutcomeRecord {
+                observed_at_millis: millis(&format!("outcomes[{row}].observed_at"), observed_at)?,
+                customer_id: outcome.customer_id,
+                churned: outcome.churned,
+            })
+        })
+        .collect()
+}
+
+/// `since` unset: the start of the log; `until` unset: `now_millis`.
+pub fn performance_request(
+    request: pb::RealizedPerformanceRequest,
+    now_millis: i64,
+) -> Result<PerformanceRequest, ServiceError> {
+    let period = match pb::CohortPeriod::try_from(request.cohort) {
+        Ok(pb::CohortPeriod::Unspecified | pb::CohortPeriod::Week) => CohortPeriod::Week,
+        Ok(pb::CohortPeriod::Day) => CohortPeriod::Day,
+        Ok(pb::CohortPeriod::Month) => CohortPeriod::Month,
+        Err(_) => {
+            return Err(ServiceError::InvalidRequest(format!(
+                "cohort: {} is not a CohortPeriod; expected DAY (1), WEEK (2) or MONTH (3)",
+                request.cohort
+            )));
+        }
+    };
+    Ok(PerformanceRequest {
+        selector: model_selector(request.model)?,
+        since_millis: request
+            .since
+            .as_ref()
+            .map_or(Ok(0), |t| millis("since", t))?,
+        until_millis: request
+            .until
+            .as_ref()
+            .map_or(Ok(now_millis), |t| millis("until", t))?,
+        period,
+        horizon_days: request.horizon_days,
+    })
 }
 
 /// `None`: the server picks.

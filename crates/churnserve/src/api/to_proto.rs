@@ -10,6 +10,7 @@ use churn_metrics::{AucComparison, CurvePoint, Metrics, ThresholdChoice};
 use crate::domain::catalog::AuditPage;
 use crate::domain::evaluating::{Evaluated, StoredEvaluation};
 use crate::domain::explaining::ImportanceMethod;
+use crate::domain::performance::CohortPerformance;
 use crate::domain::scoring::{Scored, ScoredBatch};
 use crate::domain::served::ServedModel;
 use crate::domain::shadows::ShadowStats;
@@ -169,6 +170,32 @@ pub fn metrics(metrics: &Metrics) -> pb::Metrics {
             .collect(),
         roc_curve: curve(&metrics.roc_curve),
         pr_curve: curve(&metrics.pr_curve),
+    }
+}
+
+pub fn realized_performance(
+    served: &ServedModel,
+    cohorts: &[CohortPerformance],
+) -> pb::RealizedPerformanceResponse {
+    pb::RealizedPerformanceResponse {
+        served_by: Some(served_by(served)),
+        cohorts: cohorts
+            .iter()
+            .map(|cohort| pb::Cohort {
+                start: Some(timestamp(cohort.start_millis)),
+                scored: cohort.scored,
+                labelled: cohort.labelled,
+                churned: cohort.churned,
+                realized: cohort.realized.as_ref().map(metrics),
+                estimated: Some(pb::EstimatedMetrics {
+                    roc_auc: cohort.estimated.roc_auc,
+                    accuracy: cohort.estimated.accuracy,
+                    precision: cohort.estimated.precision,
+                    recall: cohort.estimated.recall,
+                    f1: cohort.estimated.f1,
+                }),
+            })
+            .collect(),
     }
 }
 

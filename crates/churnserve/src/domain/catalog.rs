@@ -14,8 +14,9 @@ use arc_swap::ArcSwap;
 use churn_engine::{ColumnMapping, Customer, FeatureKind, Model, ModelOptions, OnnxRuntime};
 use churn_registry::{
     Actor, ArtifactKind, AuditEntry, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord,
-    ModelSummary, NewDataset, NewEvaluation, NewVersion, Registry, RegistryError, ShadowConfig,
-    ShadowScore, Staged, Staging, VersionMetadata, VersionRecord, VersionRef,
+    LabelledPrediction, LoggedPrediction, ModelSummary, NewDataset, NewEvaluation, NewVersion,
+    OutcomeRecord, PredictionWindow, Registry, RegistryError, ShadowConfig, ShadowScore, Staged,
+    Staging, VersionMetadata, VersionRecord, VersionRef,
 };
 use tokio::sync::mpsc;
 
@@ -620,6 +621,39 @@ impl Catalog {
         version: Option<u32>,
     ) -> Result<Vec<EvaluationRecord>, ServiceError> {
         Ok(self.registry.evaluations(name, version).await?)
+    }
+
+    pub async fn log_predictions(&self, rows: &[LoggedPrediction]) -> Result<(), ServiceError> {
+        Ok(self.registry.log_predictions(rows).await?)
+    }
+
+    pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, ServiceError> {
+        Ok(self.registry.delete_predictions_before(millis).await?)
+    }
+
+    /// Records outcomes once each; how many label a prediction logged at most
+    /// `horizon_millis` before them.
+    pub async fn record_outcomes(
+        &self,
+        outcomes: &[OutcomeRecord],
+        horizon_millis: i64,
+    ) -> Result<u64, ServiceError> {
+        Ok(self
+            .registry
+            .record_outcomes(outcomes, horizon_millis)
+            .await?)
+    }
+
+    /// Visits a version's logged predictions by customer and time, each with its label.
+    pub async fn scan_labelled_predictions(
+        &self,
+        window: &PredictionWindow,
+        visit: impl FnMut(LabelledPrediction),
+    ) -> Result<(), ServiceError> {
+        Ok(self
+            .registry
+            .scan_labelled_predictions(window, visit)
+            .await?)
     }
 
     /// The ROC AUC of each evaluated version's latest evaluation.

@@ -1,6 +1,7 @@
 //! One engine call for a batch of one version's customers: on the calling worker for a
 //! handful of rows, else on the blocking pool, so ONNX Runtime never stalls a tokio
-//! worker for long; its rows, time and scores are told to the metrics.
+//! worker for long; its rows, time and scores are told to the metrics, and its answers
+//! handed to the prediction log.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,6 +9,7 @@ use std::time::Instant;
 use churn_engine::{CustomerBatch, Prediction, RowError};
 
 use crate::domain::error::ServiceError;
+use crate::domain::prediction_log::PredictionLog;
 use crate::domain::served::ServedModel;
 use crate::observe::metrics::Metrics;
 use crate::observe::request_id;
@@ -22,11 +24,13 @@ pub type Outcomes = Vec<Result<Prediction, RowError>>;
 #[derive(Debug, Clone)]
 pub struct Predictor {
     metrics: Arc<Metrics>,
+    log: Option<Arc<PredictionLog>>,
 }
 
 impl Predictor {
-    pub fn new(metrics: Arc<Metrics>) -> Predictor {
-        Predictor { metrics }
+    /// `log`: where answers are logged, when the prediction log is on.
+    pub fn new(metrics: Arc<Metrics>, log: Option<Arc<PredictionLog>>) -> Predictor {
+        Predictor { metrics, log }
     }
 
     /// Scores `customers` with `served`; each row gets its prediction or its own
@@ -42,6 +46,7 @@ impl Predictor {
         request_id::record_model(&served.name, served.version, customers.len());
         let rows = customers.len();
         let metrics = Arc::clone(&self.metrics);
+        let log = self.log.clone();
         let run = move || {
             let start = Instant::now();
             let outcomes = served.model.predict_batch(&customers)?;
@@ -57,6 +62,9 @@ impl Predictor {
                 &scores,
                 start.elapsed(),
             );
+            if let Some(log) = log {
+                log.offer(&served.name, served.version, &customers, &outcomes);
+            }
             Ok((customers, outcomes))
         };
         if rows <= INLINE_ROWS {

@@ -11,6 +11,7 @@ mod rpcs;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use churn_engine::{CustomerBatch, Schema};
@@ -70,6 +71,12 @@ impl VersionLabels {
             version,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LogLabels {
+    /// `written` or `dropped`.
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -160,6 +167,9 @@ pub struct Metrics {
     rows_scored: Family<VersionLabels, Counter>,
     predict_seconds: Family<VersionLabels, Histogram>,
     scores: Family<VersionLabels, Histogram>,
+    prediction_log: Family<LogLabels, Counter>,
+    realized_roc_auc: Family<VersionLabels, Gauge<f64, AtomicU64>>,
+    estimated_roc_auc: Family<VersionLabels, Gauge<f64, AtomicU64>>,
     drift: Arc<Drift>,
 }
 
@@ -225,6 +235,24 @@ impl Metrics {
             "Churn probabilities served, by model version",
             scores.clone(),
         );
+        let prediction_log = Family::<LogLabels, Counter>::default();
+        registry.register(
+            "churn_prediction_log_rows",
+            "Answers for the prediction log: written to the registry, or dropped (queue full, or the write failed)",
+            prediction_log.clone(),
+        );
+        let realized_roc_auc = Family::<VersionLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "churn_realized_roc_auc",
+            "ROC AUC of the latest weekly cohort with labelled outcomes, by model version",
+            realized_roc_auc.clone(),
+        );
+        let estimated_roc_auc = Family::<VersionLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "churn_estimated_roc_auc",
+            "ROC AUC the served probabilities expect for the latest weekly cohort, without labels, by model version",
+            estimated_roc_auc.clone(),
+        );
         registry.register(
             "churnserve_build",
             "The running build",
@@ -242,8 +270,35 @@ impl Metrics {
             rows_scored,
             predict_seconds,
             scores,
+            prediction_log,
+            realized_roc_auc,
+            estimated_roc_auc,
             drift,
         }
+    }
+
+    /// Rows the prediction log wrote to the registry, and rows it had to drop.
+    pub fn record_prediction_log(&self, written: u64, dropped: u64) {
+        for (outcome, rows) in [("written", written), ("dropped", dropped)] {
+            self.prediction_log
+                .get_or_create(&LogLabels { outcome })
+                .inc_by(rows);
+        }
+    }
+
+    /// The latest cohort's realized (when labelled) and estimated ROC AUC of a version.
+    pub fn set_cohort_roc_auc(
+        &self,
+        model: &str,
+        version: u32,
+        realized: Option<f64>,
+        estimated: f64,
+    ) {
+        let labels = VersionLabels::new(model, version);
+        if let Some(realized) = realized {
+            self.realized_roc_auc.get_or_create(&labels).set(realized);
+        }
+        self.estimated_roc_auc.get_or_create(&labels).set(estimated);
     }
 
     /// Records one engine call: its rows, its time, and the scored rows' probabilities

@@ -1,0 +1,47 @@
+//! `churn.v1.MonitoringService`: outcomes in, realized performance out.
+
+use std::sync::Arc;
+
+use churn_api::v1 as pb;
+use churn_api::v1::monitoring_service_server::MonitoringService;
+use churn_registry::now_millis;
+use tonic::{Request, Response, Status};
+
+use crate::api::auth::{Access, Auth};
+use crate::api::{from_proto, to_proto};
+use crate::domain::performance::Performance;
+
+#[derive(Debug, Clone)]
+pub struct MonitoringApi {
+    pub performance: Arc<Performance>,
+    pub auth: Auth,
+}
+
+#[tonic::async_trait]
+impl MonitoringService for MonitoringApi {
+    /// Outcomes are written to the registry: they need the write token when one is set.
+    async fn record_outcomes(
+        &self,
+        request: Request<pb::RecordOutcomesRequest>,
+    ) -> Result<Response<pb::RecordOutcomesResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Write)?;
+        let outcomes = from_proto::outcomes(request.into_inner().outcomes)?;
+        let (recorded, matched) = self.performance.record_outcomes(outcomes).await?;
+        Ok(Response::new(pb::RecordOutcomesResponse {
+            recorded,
+            matched,
+        }))
+    }
+
+    async fn realized_performance(
+        &self,
+        request: Request<pb::RealizedPerformanceRequest>,
+    ) -> Result<Response<pb::RealizedPerformanceResponse>, Status> {
+        self.auth.check(request.metadata(), Access::Read)?;
+        let request = from_proto::performance_request(request.into_inner(), now_millis())?;
+        let (served, cohorts) = self.performance.realized(request).await?;
+        Ok(Response::new(to_proto::realized_performance(
+            &served, &cohorts,
+        )))
+    }
+}
