@@ -19,7 +19,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 PROTO_ROOT = HERE.parents[1] / "proto"
 PACKAGE = "churnserve_client._proto"
 TARGET = HERE / "src" / "churnserve_client" / "_proto"
-PROTOS = ["churn/v1/common.proto", "churn/v1/scoring.proto", "churn/v1/registry.proto"]
+PROTOS = ["churn/v1/common.proto", "churn/v1/scoring.proto", "churn/v1/registry.proto", "churn/v1/monitoring.proto"]
 
 
 def generate(into: pathlib.Path) -> None:
