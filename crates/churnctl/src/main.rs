@@ -2,6 +2,7 @@
 //! talks to the server through the public gRPC API only, so everything it does a client
 //! author can do too.
 
+mod outcomes;
 mod output;
 mod reference;
 mod score_file;
@@ -173,6 +174,12 @@ enum Command {
         #[arg(value_name = "[VERSION] DATASET", num_args = 1..=2, required = true)]
         values: Vec<String>,
     },
+    /// Record what became of customers (delayed outcomes), from a CSV file.
+    #[command(subcommand)]
+    Outcomes(outcomes::OutcomesCommand),
+    /// How good a version's predictions turned out, cohort by cohort: realized metrics over
+    /// the outcomes recorded, and the estimate the probabilities make without them.
+    Performance(outcomes::Performance),
     /// Who changed what, when: the registry's audit log, newest first.
     Audit {
         /// Only the changes of this model or dataset.
@@ -949,6 +956,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if page.next_before_id > 0 && format == Format::Table {
                 eprintln!("older events: --before {}", page.next_before_id);
             }
+        }
+        Command::Outcomes(command) => outcomes::outcomes(&session, command).await?,
+        Command::Performance(performance) => {
+            outcomes::performance(&session, performance, format).await?;
         }
         Command::Completions { shell } => print_completions(shell),
     }

@@ -580,3 +580,85 @@ async fn evaluates_compares_gates_and_tunes_the_threshold() {
     .await;
     assert_eq!(set[0]["threshold"].as_f64(), Some(threshold));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_outcomes_from_a_csv_and_shows_each_cohorts_performance() {
+    let server = TestServer::start().await;
+    let customers: Vec<Value> = fixture("models/fixtures/telco-logreg.json", "customers")
+        .iter()
+        .take(30)
+        .map(customer_json)
+        .collect();
+    let scored = json_lines(
+        &server,
+        &["score", "telco-churn/1", "--customers", "-"],
+        &Value::Array(customers.clone()).to_string(),
+    )
+    .await;
+    assert_eq!(scored.len(), 30);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let csv = dir.path().join("outcomes.csv");
+    let tomorrow = "2999-01-01T00:00:00Z";
+    let mut text = "customer_id,churned,observed_at\n".to_owned();
+    for (k, customer) in customers.iter().enumerate() {
+        let id = customer["customer_id"].as_str().expect("id");
+        text.push_str(&format!(
+            "{id},{},{tomorrow}\n",
+            if k % 3 == 0 { "yes" } else { "no" }
+        ));
+    }
+    text.push_str(",yes,2026-01-01\nX-1,perhaps,2026-01-01\nX-2,no,soon\n");
+    std::fs::write(&csv, text).expect("write the CSV");
+    let recorded = churnctl(
+        &server,
+        &["outcomes", "upload", csv.to_str().expect("path")],
+        "",
+    )
+    .await;
+    let said = String::from_utf8_lossy(&recorded.stdout);
+    assert!(
+        recorded.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    assert!(said.starts_with("recorded 30 outcomes"), "{said}");
+    assert!(said.contains("3 rows rejected"), "{said}");
+    let rejected = std::fs::read_to_string(dir.path().join("outcomes.csv.rejected.csv"))
+        .expect("the side file");
+    for reason in [
+        "32,\",yes,2026-01-01\",customer_id: empty",
+        "expected true/false, yes/no or 1/0",
+        "is not an RFC 3339 time or a YYYY-MM-DD date",
+    ] {
+        assert!(rejected.contains(reason), "{reason}: {rejected}");
+    }
+    let mut cohorts = Vec::new();
+    for _ in 0..50 {
+        cohorts = json_lines(
+            &server,
+            &[
+                "performance",
+                "telco-churn/1",
+                "--cohort",
+                "day",
+                "--until",
+                tomorrow,
+                "--horizon-days",
+                "400000",
+            ],
+            "",
+        )
+        .await;
+        if cohorts.len() == 1 && cohorts[0]["labelled"] == 30 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(cohorts.len(), 1, "{cohorts:?}");
+    assert_eq!(
+        (&cohorts[0]["scored"], &cohorts[0]["churned"]),
+        (&json!(30), &json!(10))
+    );
+    assert!(cohorts[0]["roc_auc"].as_f64().is_some(), "{cohorts:?}");
+    assert!(cohorts[0]["est_roc_auc"].as_f64().is_some(), "{cohorts:?}");
+}
