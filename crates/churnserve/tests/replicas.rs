@@ -4,13 +4,15 @@
 //! Changes made through any replica are served by every replica; scoring never fails
 //! while aliases move; version numbers stay gap-free across replicas; a replica killed in
 //! the middle of a registration, a database restart and a stopped object store leave the
-//! registry consistent and the other replicas serving.
+//! registry consistent and the other replicas serving; what either replica answers is in
+//! one prediction log.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use churn_api::v1 as pb;
+use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 use tonic::Code;
 
@@ -458,4 +460,48 @@ fn a_bad_registry_url_or_artifact_store_stops_the_start_with_one_line() {
             "the password is not printed: {last}"
         );
     }
+}
+
+#[test]
+fn predictions_served_by_two_replicas_are_in_one_cohort() {
+    let (_turn, backing) = exclusive_backing();
+    let replicas = [backing.replica("a"), backing.replica("b")];
+    runtime().block_on(async {
+        for (replica, prefix) in replicas.iter().zip(["A", "B"]) {
+            let mut scoring = replica.scoring().await;
+            for k in 0..5 {
+                let mut request = score_request();
+                if let Some(customer) = request.customer.as_mut() {
+                    customer.customer_id = format!("{prefix}-{k}");
+                }
+                scoring.score(request).await.expect("scored");
+            }
+        }
+        let mut monitoring = MonitoringServiceClient::connect(replicas[0].address.clone())
+            .await
+            .expect("connect");
+        let started = Instant::now();
+        loop {
+            let cohorts = monitoring
+                .realized_performance(pb::RealizedPerformanceRequest {
+                    model: score_request().model,
+                    cohort: pb::CohortPeriod::Day.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("realized performance")
+                .into_inner()
+                .cohorts;
+            let scored: u64 = cohorts.iter().map(|c| c.scored).sum();
+            if scored == 10 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{scored} of the 10 customers both replicas scored are in the log"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    backing.assert_undamaged();
 }
