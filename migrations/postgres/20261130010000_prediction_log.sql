@@ -1,10 +1,12 @@
 -- The prediction log (every answer with a customer id, written off the request path in
 -- batches and deleted after --prediction-log-days) and the outcomes that label it.
 
+-- Customer ids sort by their bytes ("C"), as on SQLite: the join merges two streams
+-- ordered by them.
 CREATE TABLE predictions (
     name         TEXT NOT NULL,
     version      BIGINT NOT NULL,
-    customer_id  TEXT NOT NULL,
+    customer_id  TEXT COLLATE "C" NOT NULL,
     probability  DOUBLE PRECISION NOT NULL,
     will_churn   BIGINT NOT NULL,
     scored_at    BIGINT NOT NULL
@@ -17,7 +19,7 @@ CREATE INDEX predictions_by_customer ON predictions (customer_id, scored_at);
 CREATE INDEX predictions_by_time ON predictions (scored_at);
 
 CREATE TABLE outcomes (
-    customer_id  TEXT NOT NULL,
+    customer_id  TEXT COLLATE "C" NOT NULL,
     observed_at  BIGINT NOT NULL,
     churned      BIGINT NOT NULL,
     recorded_at  BIGINT NOT NULL,

@@ -146,36 +146,65 @@ impl Registry {
 
     /// Visits every prediction of `window`, by customer and then time, each with its label:
     /// the customer's first outcome observed at or after it and within the horizon (among
-    /// outcomes at the same instant, a stay before a churn).
+    /// outcomes at the same instant, a stay before a churn). The predictions and the
+    /// outcomes that can label them are read as two streams ordered by customer id (byte
+    /// order on both databases: PostgreSQL's columns use the "C" collation) and merged, so
+    /// the time grows with the rows, without a lookup per prediction.
     pub async fn scan_labelled_predictions(
         &self,
         window: &PredictionWindow,
         mut visit: impl FnMut(LabelledPrediction),
     ) -> Result<(), RegistryError> {
-        let mut rows = sqlx::query_as::<_, (String, f64, i64, i64, Option<i64>)>(
-            "SELECT p.customer_id, p.probability, p.will_churn, p.scored_at, \
-                    (SELECT o.churned FROM outcomes o WHERE o.customer_id = p.customer_id \
-                       AND o.observed_at >= p.scored_at AND o.observed_at <= p.scored_at + $1 \
-                     ORDER BY o.observed_at, o.churned LIMIT 1) \
-             FROM predictions p \
-             WHERE p.name = $2 AND p.version = $3 AND p.scored_at >= $4 AND p.scored_at < $5 \
-             ORDER BY p.customer_id, p.scored_at",
+        let mut predictions = sqlx::query_as::<_, (String, f64, i64, i64)>(
+            "SELECT customer_id, probability, will_churn, scored_at FROM predictions \
+             WHERE name = $1 AND version = $2 AND scored_at >= $3 AND scored_at < $4 \
+             ORDER BY customer_id, scored_at",
         )
-        .bind(window.horizon_millis)
         .bind(&window.name)
         .bind(i64::from(window.version))
         .bind(window.since_millis)
         .bind(window.until_millis)
         .fetch(&self.pool);
-        while let Some((customer_id, probability, will_churn, scored_at, churned)) =
-            rows.try_next().await?
+        let mut outcomes = sqlx::query_as::<_, (String, i64, i64)>(
+            "SELECT customer_id, observed_at, churned FROM outcomes \
+             WHERE observed_at >= $1 AND observed_at <= $2 \
+             ORDER BY customer_id, observed_at, churned",
+        )
+        .bind(window.since_millis)
+        .bind(window.until_millis.saturating_add(window.horizon_millis))
+        .fetch(&self.pool);
+        // The outcomes of the customer being visited, oldest first, and the next one's first.
+        let mut theirs: Vec<(i64, bool)> = Vec::new();
+        let mut pending: Option<(String, i64, i64)> = outcomes.try_next().await?;
+        let mut current: Option<String> = None;
+        while let Some((customer_id, probability, will_churn, scored_at)) =
+            predictions.try_next().await?
         {
+            if current.as_deref() != Some(customer_id.as_str()) {
+                theirs.clear();
+                while let Some(outcome) = pending.take() {
+                    if outcome.0 > customer_id {
+                        pending = Some(outcome);
+                        break;
+                    }
+                    if outcome.0 == customer_id {
+                        theirs.push((outcome.1, outcome.2 != 0));
+                    }
+                    pending = outcomes.try_next().await?;
+                }
+                current = Some(customer_id.clone());
+            }
+            let first = theirs.partition_point(|(observed_at, _)| *observed_at < scored_at);
+            let churned = theirs
+                .get(first)
+                .filter(|(observed_at, _)| *observed_at - scored_at <= window.horizon_millis)
+                .map(|(_, churned)| *churned);
             visit(LabelledPrediction {
                 customer_id,
                 probability,
                 will_churn: will_churn != 0,
                 scored_at_millis: scored_at,
-                churned: churned.map(|c| c != 0),
+                churned,
             });
         }
         Ok(())
