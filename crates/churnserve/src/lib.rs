@@ -28,7 +28,7 @@ use api::kserve::KServeApi;
 use api::monitoring::MonitoringApi;
 use api::registry::RegistryApi;
 use api::scoring::ScoringApi;
-pub use config::{Config, ConfigError, RegistryArgs};
+pub use config::{Config, ConfigError, RegistryArgs, SecretUrl, Switch};
 use domain::catalog::{Catalog, CatalogOptions};
 use domain::error::ServiceError;
 pub use domain::seed::BUNDLED_MODEL;
