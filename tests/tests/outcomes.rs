@@ -6,13 +6,15 @@
 
 use std::time::Duration;
 
+use churn_api::inference as kserve_pb;
+use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
 use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use churn_registry::{LoggedPrediction, Registry};
 use serde_json::Value;
 use tests::{
-    BUNDLED_MODEL, TestServer, assert_estimate_matches, assert_metrics_match, fixture,
-    metrics_from_proto, outcomes_fixture,
+    BUNDLED_MODEL, TestServer, assert_estimate_matches, assert_metrics_match, fixture, http_get,
+    kserve_inputs, metrics_from_proto, outcomes_fixture,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -198,7 +200,7 @@ async fn cohorts_match_scikit_learn_on_the_pandas_join_and_recording_twice_chang
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_answers_are_logged_and_labelled() {
-    let server = TestServer::start().await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let customers: Vec<pb::Customer> = fixture("models/fixtures/telco-logreg.json", "customers")
         .iter()
         .take(40)
@@ -225,6 +227,37 @@ async fn served_answers_are_logged_and_labelled() {
         })
         .await
         .expect("scores");
+    // KServe V2 rows carry their ids in the optional `customer_id` input.
+    let mut kserve = GrpcInferenceServiceClient::new(server.channel().await);
+    let metadata = kserve
+        .model_metadata(kserve_pb::ModelMetadataRequest {
+            name: BUNDLED_MODEL.to_owned(),
+            version: "1".to_owned(),
+        })
+        .await
+        .expect("metadata")
+        .into_inner();
+    let v2_rows = &fixture("models/fixtures/telco-logreg.json", "customers")[40..42];
+    let mut inputs = kserve_inputs(&metadata, v2_rows);
+    inputs.push(kserve_pb::model_infer_request::InferInputTensor {
+        name: "customer_id".to_owned(),
+        datatype: "BYTES".to_owned(),
+        shape: vec![2, 1],
+        parameters: Default::default(),
+        contents: Some(kserve_pb::InferTensorContents {
+            bytes_contents: vec![b"V2-0".to_vec(), b"V2-1".to_vec()],
+            ..Default::default()
+        }),
+    });
+    kserve
+        .model_infer(kserve_pb::ModelInferRequest {
+            model_name: BUNDLED_MODEL.to_owned(),
+            model_version: "1".to_owned(),
+            inputs,
+            ..Default::default()
+        })
+        .await
+        .expect("infers");
     let mut client = monitoring(&server).await;
     let ask = pb::RealizedPerformanceRequest {
         model: version(1),
@@ -239,7 +272,7 @@ async fn served_answers_are_logged_and_labelled() {
             .expect("asks")
             .into_inner();
         scored = answer.cohorts.iter().map(|c| c.scored).sum::<u64>();
-        if scored == 39 {
+        if scored == 41 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -273,8 +306,20 @@ async fn served_answers_are_logged_and_labelled() {
         .expect("asks")
         .into_inner();
     let cohort = &answer.cohorts[0];
-    assert_eq!((cohort.scored, cohort.labelled), (39, 39));
+    assert_eq!((cohort.scored, cohort.labelled), (41, 39));
     assert!(cohort.realized.is_some());
+    let (status, page) = http_get(port, &format!("/models/{BUNDLED_MODEL}/versions/1")).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        page.contains(r#"role="img" aria-label="Realized performance""#),
+        "the console's version page charts the cohorts"
+    );
+    for series in ["realized", "estimated"] {
+        assert!(
+            page.contains(&format!(r#"data-series="{series}" data-points="1""#)),
+            "{series}: one weekly cohort"
+        );
+    }
     server.stop().await.expect("stops");
 }
 

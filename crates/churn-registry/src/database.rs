@@ -45,6 +45,29 @@ impl Backend {
         }
     }
 
+    /// `(…), (…)`: `rows` tuples of `width` parameters, bound in order: PostgreSQL's `$N`;
+    /// SQLite's bare `?`, because it looks every named or numbered parameter up by a linear
+    /// scan, which made a 3,000-parameter insert ten times slower.
+    pub(crate) fn parameter_tuples(self, rows: usize, width: usize) -> String {
+        (0..rows)
+            .map(|row| {
+                let values: Vec<String> = (1..=width)
+                    .map(|k| self.parameter(row * width + k))
+                    .collect();
+                format!("({})", values.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The `index`th (1-based) parameter, for statements whose parameters appear in order.
+    pub(crate) fn parameter(self, index: usize) -> String {
+        match self {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${index}"),
+        }
+    }
+
     /// The JSON member `key` of text column `column`, in this backend's SQL.
     pub(crate) fn json_text(self, column: &str, key: &str) -> String {
         match self {

@@ -51,19 +51,6 @@ pub struct PredictionWindow {
     pub horizon_millis: i64,
 }
 
-/// `(p1, p2, …), (…)`: `rows` tuples of `width` numbered placeholders.
-fn placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let values: Vec<String> = (1..=width)
-                .map(|k| format!("${}", row * width + k))
-                .collect();
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Registry {
     /// Appends logged predictions, in one transaction.
     pub async fn log_predictions(&self, rows: &[LoggedPrediction]) -> Result<(), RegistryError> {
@@ -71,7 +58,7 @@ impl Registry {
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO predictions (name, version, customer_id, probability, will_churn, scored_at) VALUES {}",
-                placeholders(chunk.len(), 6)
+                self.backend.parameter_tuples(chunk.len(), 6)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in chunk {
@@ -113,7 +100,7 @@ impl Registry {
             let insert = format!(
                 "INSERT INTO outcomes (customer_id, observed_at, churned, recorded_at) VALUES {} \
                  ON CONFLICT (customer_id, observed_at, churned) DO NOTHING",
-                placeholders(chunk.len(), 4)
+                self.backend.parameter_tuples(chunk.len(), 4)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
             for outcome in chunk {
@@ -128,9 +115,9 @@ impl Registry {
                 "WITH sent (customer_id, observed_at) AS (VALUES {}) \
                  SELECT COUNT(*) FROM sent WHERE EXISTS (SELECT 1 FROM predictions p \
                  WHERE p.customer_id = sent.customer_id AND p.scored_at <= sent.observed_at \
-                 AND p.scored_at >= sent.observed_at - ${})",
-                placeholders(chunk.len(), 2),
-                chunk.len() * 2 + 1
+                 AND p.scored_at >= sent.observed_at - {})",
+                self.backend.parameter_tuples(chunk.len(), 2),
+                self.backend.parameter(chunk.len() * 2 + 1)
             );
             let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count));
             for outcome in chunk {

@@ -183,7 +183,7 @@ pub async fn serve(
         config.performance_alert_margin,
     ));
     let monitoring = MonitoringApi {
-        performance,
+        performance: Arc::clone(&performance),
         auth: auth.clone(),
     };
     let evaluating = Arc::new(domain::evaluating::Evaluating::new(
@@ -208,6 +208,7 @@ pub async fn serve(
         Arc::clone(&explaining),
         Arc::clone(&shadowing),
         Arc::clone(&drift),
+        Arc::clone(&performance),
     ));
     let scoring_api = ScoringApi {
         draining: draining.subscribe(),

@@ -8,11 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use churn_explain::FeatureImportance;
+use churn_registry::now_millis;
 
 use crate::domain::catalog::{AuditPage, Catalog};
 use crate::domain::error::ServiceError;
 use crate::domain::evaluating::{Contrast, Evaluating, StoredEvaluation};
 use crate::domain::explaining::{Explaining, ImportanceMethod};
+use crate::domain::performance::{
+    CohortPerformance, CohortPeriod, DAY_MILLIS, DEFAULT_HORIZON_DAYS, Performance,
+    PerformanceRequest,
+};
 use crate::domain::served::ModelSelector;
 use crate::domain::shadows::{ShadowStats, Shadowing};
 use crate::domain::{ModelSummary, RegistryError, ShadowConfig, VersionRecord};
@@ -23,6 +28,10 @@ use crate::sync::lock;
 const AUDIT_PAGE_ENTRIES: u32 = 50;
 /// How long a page waits for what it computes before it says it is being computed.
 const PAGE_PATIENCE: Duration = Duration::from_secs(2);
+/// How long a version page shows the same realized performance.
+const PERFORMANCE_FRESHNESS_MILLIS: i64 = 10 * 60 * 1000;
+/// How far back a version page's cohorts go.
+const PERFORMANCE_WEEKS: i64 = 26;
 /// Computed importances and contrasts kept; past it the memo starts again.
 const MEMO_ENTRIES: usize = 256;
 
@@ -50,6 +59,8 @@ pub struct VersionView {
     pub evaluations: Vec<StoredEvaluation>,
     /// Mean |SHAP| can take seconds: it is computed in the background.
     pub importance: Vec<(ImportanceMethod, Computed<Arc<Vec<FeatureImportance>>>)>,
+    /// Weekly cohorts of its logged predictions over the last half year, oldest first.
+    pub performance: Computed<Arc<Vec<CohortPerformance>>>,
 }
 
 /// Something a page computes once and keeps.
@@ -97,6 +108,9 @@ pub struct CompareRequest {
 type ImportanceKey = (String, u32, String, bool);
 /// Model, champion, challenger, dataset.
 type ContrastKey = (String, u32, u32, String);
+/// Model, version, and the period of `PERFORMANCE_FRESHNESS` it was computed in: the log
+/// grows, so a page recomputes it that often.
+type PerformanceKey = (String, u32, i64);
 
 #[derive(Debug)]
 pub struct Views {
@@ -105,8 +119,10 @@ pub struct Views {
     pub explaining: Arc<Explaining>,
     pub shadowing: Arc<Shadowing>,
     pub drift: Arc<Drift>,
+    pub performance: Arc<Performance>,
     importance: Arc<Memo<ImportanceKey, Arc<Vec<FeatureImportance>>>>,
     contrasts: Arc<Memo<ContrastKey, Arc<Contrast>>>,
+    cohorts: Arc<Memo<PerformanceKey, Arc<Vec<CohortPerformance>>>>,
 }
 
 impl Views {
@@ -116,6 +132,7 @@ impl Views {
         explaining: Arc<Explaining>,
         shadowing: Arc<Shadowing>,
         drift: Arc<Drift>,
+        performance: Arc<Performance>,
     ) -> Views {
         Views {
             catalog,
@@ -123,8 +140,10 @@ impl Views {
             explaining,
             shadowing,
             drift,
+            performance,
             importance: Arc::default(),
             contrasts: Arc::default(),
+            cohorts: Arc::default(),
         }
     }
 
@@ -184,10 +203,28 @@ impl Views {
             let outcome = self.importance.get_within(key, patience, compute).await;
             importance.push((method, outcome));
         }
+        let now = now_millis();
+        let key = (name.to_owned(), version, now / PERFORMANCE_FRESHNESS_MILLIS);
+        let (performance, request) = (
+            Arc::clone(&self.performance),
+            PerformanceRequest {
+                selector,
+                since_millis: now - PERFORMANCE_WEEKS * 7 * DAY_MILLIS,
+                until_millis: now,
+                period: CohortPeriod::Week,
+                horizon_days: DEFAULT_HORIZON_DAYS,
+            },
+        );
+        let compute = async move {
+            let (_, cohorts) = performance.realized(request).await?;
+            Ok(Arc::new(cohorts))
+        };
+        let performance = self.cohorts.get_within(key, PAGE_PATIENCE, compute).await;
         Ok(VersionView {
             record,
             evaluations,
             importance,
+            performance,
         })
     }
 

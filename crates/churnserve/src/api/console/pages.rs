@@ -9,6 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
 use crate::domain::evaluating::StoredEvaluation;
 use crate::domain::explaining::ImportanceMethod;
+use crate::domain::performance::CohortPerformance;
 use crate::domain::views::{
     CompareView, Computed, ModelView, ModelsView, MonitoringView, VersionView,
 };
@@ -215,6 +216,16 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
             h2 { "Curves of the evaluation on " (dataset_name(evaluation)) ", " (utc(evaluation.record.created_at_millis)) }
             (evaluation_charts(&[(format!("v{version}"), &evaluation.stored.metrics)]))
         }
+        @match &view.performance {
+            Computed::Ready(cohorts) if !cohorts.is_empty() => {
+                h2 { "Realized performance" }
+                p { "Weekly cohorts of this version's logged predictions: the ROC AUC of those whose outcome is known, and the one the probabilities expect without labels." }
+                (performance_chart(cohorts))
+            }
+            Computed::Ready(_) => {}
+            Computed::Computing => p.note { "The realized performance is being computed: reload the page in a moment." },
+            Computed::Failed(why) => p.note { "The realized performance could not be read: " (why) },
+        }
         h2 { "Feature importance" }
         p.note { "The model's own measure (split counts of a tree ensemble, the spread of each feature's term of a linear model), and the mean |SHAP| over the reference dataset." }
         div.charts {
@@ -253,6 +264,51 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
         ],
         body,
     )
+}
+
+/// Realized and estimated ROC AUC by weekly cohort, oldest first.
+fn performance_chart(cohorts: &[CohortPerformance]) -> Markup {
+    let point = |k: usize, cohort: &CohortPerformance, auc: f64| Point {
+        x: (k + 1) as f64,
+        y: auc,
+        cells: vec![
+            utc(cohort.start_millis)[..10].to_owned(),
+            cohort.scored.to_string(),
+            cohort.labelled.to_string(),
+            number(auc),
+        ],
+    };
+    let realized = cohorts
+        .iter()
+        .enumerate()
+        .filter_map(|(k, c)| Some(point(k, c, c.realized.as_ref()?.roc_auc)))
+        .collect();
+    let estimated = cohorts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.estimated.roc_auc.is_finite())
+        .map(|(k, c)| point(k, c, c.estimated.roc_auc))
+        .collect();
+    charts::line_chart(&LineChart {
+        label: "Realized performance",
+        x_axis: "weekly cohort (1 = oldest)",
+        y_axis: "ROC AUC",
+        x_max: cohorts.len().max(1) as f64,
+        y_max: 1.0,
+        diagonal: false,
+        baseline: Some(0.5),
+        columns: &["week of", "scored", "labelled", "ROC AUC"],
+        series: vec![
+            Series {
+                name: "realized".to_owned(),
+                points: realized,
+            },
+            Series {
+                name: "estimated".to_owned(),
+                points: estimated,
+            },
+        ],
+    })
 }
 
 fn dataset_name(evaluation: &StoredEvaluation) -> &str {

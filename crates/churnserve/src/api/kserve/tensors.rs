@@ -150,7 +150,12 @@ fn datatype(tensor_type: TensorType) -> &'static str {
     }
 }
 
-/// The request's customers, by the model's raw feature names.
+/// The optional BYTES input `[N]` or `[N, 1]` with each row's customer id: rows with one
+/// are kept in the prediction log.
+const CUSTOMER_ID_INPUT: &str = "customer_id";
+
+/// The request's customers, by the model's raw feature names, with the ids of the
+/// `customer_id` input (empty without it).
 pub fn customers(
     schema: &Schema,
     request: &pb::ModelInferRequest,
@@ -196,10 +201,30 @@ pub fn customers(
             Ok((input, elements))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    match schema.dense_input() {
-        Some(name) => dense_customers(schema, name, &decoded),
-        None => per_feature_customers(schema, &decoded),
+    // An input naming each row's customer, unless the model has a feature of that name.
+    let (ids, features): (Vec<_>, Vec<_>) = decoded.into_iter().partition(|(input, _)| {
+        input.name == CUSTOMER_ID_INPUT && schema.feature(CUSTOMER_ID_INPUT).is_none()
+    });
+    let mut customers = match schema.dense_input() {
+        Some(name) => dense_customers(schema, name, &features),
+        None => per_feature_customers(schema, &features),
+    }?;
+    match ids.first() {
+        None => {}
+        Some((_, Elements::Texts(ids))) if ids.len() == customers.len() => {
+            for (customer, id) in customers.iter_mut().zip(ids) {
+                customer.id.clone_from(id);
+            }
+        }
+        Some((_, ids)) => {
+            return Err(invalid(format!(
+                "input `{CUSTOMER_ID_INPUT}`: expected BYTES, one per row ({}), got {} elements",
+                customers.len(),
+                ids.len()
+            )));
+        }
     }
+    Ok(customers)
 }
 
 fn per_feature_customers(
@@ -232,7 +257,7 @@ fn per_feature_customers(
     }
     Ok((0..rows)
         .map(|row| Customer {
-            id: row.to_string(),
+            id: String::new(),
             features: decoded
                 .iter()
                 .map(|(input, elements)| (input.name.clone(), elements.value(row)))
@@ -293,7 +318,7 @@ fn dense_customers(
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Customer {
-                id: row.to_string(),
+                id: String::new(),
                 features,
             })
         })
