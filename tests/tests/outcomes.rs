@@ -278,7 +278,7 @@ async fn served_answers_are_logged_and_labelled() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        scored, 39,
+        scored, 41,
         "every answer with a customer id, off the request path"
     );
     let later = churn_registry::now_millis() + 60_000;
