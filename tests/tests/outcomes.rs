@@ -2,7 +2,8 @@
 //! (`models/fixtures/outcomes.json`) and outcomes recorded through `RecordOutcomes` give,
 //! cohort by cohort, the realized metrics scikit-learn computes on the same join in pandas
 //! and the estimate numpy computes; recording twice changes nothing; answers served by the
-//! server are logged and labelled; bad requests get a clear status and record nothing.
+//! server are logged and labelled; bad requests get a clear status and record nothing; the
+//! latest cohort's ROC AUC is on `/metrics`.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use churn_api::inference as kserve_pb;
 use churn_api::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use churn_api::v1 as pb;
 use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
-use churn_registry::{LoggedPrediction, Registry};
+use churn_registry::{LoggedPrediction, OutcomeRecord, Registry};
 use serde_json::Value;
 use tests::{
     BUNDLED_MODEL, TestServer, assert_estimate_matches, assert_metrics_match, fixture, http_get,
@@ -425,5 +426,75 @@ async fn bad_requests_get_a_clear_status_and_record_nothing() {
         "no refused request recorded anything"
     );
     registry.close().await;
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_cohorts_roc_auc_is_on_the_metrics() {
+    let dir = tempfile::tempdir().expect("temporary data directory");
+    let server = TestServer::start_on(dir.path(), |_| {}).await;
+    let registry = beside(&server).await;
+    // Last week's hold-out customers, and what became of them.
+    let fixture = tests::metrics_fixture();
+    let case = &fixture["cases"][0];
+    let scored_at = churn_registry::now_millis() - 7 * 86_400_000;
+    let ids: Vec<String> = (0..case["scores"].as_array().expect("scores").len())
+        .map(|k| format!("M{k}"))
+        .collect();
+    let logged: Vec<LoggedPrediction> = case["scores"]
+        .as_array()
+        .expect("scores")
+        .iter()
+        .zip(&ids)
+        .map(|(p, id)| LoggedPrediction {
+            name: BUNDLED_MODEL.to_owned(),
+            version: 1,
+            customer_id: id.clone(),
+            probability: p.as_f64().expect("probability"),
+            will_churn: p.as_f64().expect("probability") >= 0.5,
+            scored_at_millis: scored_at,
+        })
+        .collect();
+    registry.log_predictions(&logged).await.expect("logged");
+    let outcomes: Vec<OutcomeRecord> = case["churned"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .zip(&ids)
+        .map(|(churned, id)| OutcomeRecord {
+            customer_id: id.clone(),
+            churned: churned.as_bool().expect("label"),
+            observed_at_millis: scored_at + 1,
+        })
+        .collect();
+    registry
+        .record_outcomes(&outcomes, 90 * 86_400_000)
+        .await
+        .expect("recorded");
+    registry.close().await;
+    server.stop().await.expect("stops");
+    // The signal is read when the server starts, then every --performance-check-minutes.
+    let port = tests::free_port();
+    let server = TestServer::start_on(dir.path(), |config| {
+        config.http_listen.0 = Some(([127, 0, 0, 1], port).into());
+    })
+    .await;
+    let series = format!("churn_realized_roc_auc{{model=\"{BUNDLED_MODEL}\",version=\"1\"}}");
+    let mut realized = None;
+    for _ in 0..100 {
+        realized = tests::sample(&http_get(port, "/metrics").await.1, &series);
+        if realized.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expected = case["expected"]["roc_auc"].as_f64().expect("roc_auc");
+    let realized = realized.expect("the realized ROC AUC gauge");
+    assert!(
+        (realized - expected).abs() < 1e-9,
+        "{realized} vs scikit-learn {expected}"
+    );
+    let estimated = format!("churn_estimated_roc_auc{{model=\"{BUNDLED_MODEL}\",version=\"1\"}}");
+    assert!(tests::sample(&http_get(port, "/metrics").await.1, &estimated).is_some());
     server.stop().await.expect("stops");
 }
