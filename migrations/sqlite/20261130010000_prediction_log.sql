@@ -9,12 +9,10 @@ CREATE TABLE predictions (
     will_churn   INTEGER NOT NULL,
     scored_at    INTEGER NOT NULL
 );
--- A version's predictions by customer then time: the order the cohort join reads them in.
-CREATE INDEX predictions_by_version ON predictions (name, version, customer_id, scored_at);
--- Whether an outcome labels anything.
+-- The one index, kept to one so that logging stays cheap: by customer then time, the order
+-- the cohort join reads a version's predictions in (other versions' rows are skipped), and
+-- how an outcome finds the predictions it labels. Retention deletes scan the table.
 CREATE INDEX predictions_by_customer ON predictions (customer_id, scored_at);
--- Retention deletes the oldest.
-CREATE INDEX predictions_by_time ON predictions (scored_at);
 
 CREATE TABLE outcomes (
     customer_id  TEXT NOT NULL,
