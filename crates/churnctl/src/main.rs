@@ -20,7 +20,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::{Value, json};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-use output::{Format, Table, line, progress_bar, utc};
+use output::{Format, Table, line, progress_bar, utc_of};
 use reference::ModelArg;
 
 const UPLOAD_CHUNK: usize = 256 * 1024;
@@ -806,11 +806,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let served_by = e.served_by.clone().unwrap_or_default();
                 table.row(vec![
                     json!(e.evaluation_id),
-                    json!(
-                        e.created_at
-                            .as_ref()
-                            .map_or_else(String::new, |t| utc(t.seconds))
-                    ),
+                    json!(utc_of(e.created_at.as_ref())),
                     json!(served_by.name),
                     json!(served_by.version),
                     json!(e.dataset),
@@ -939,12 +935,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let detail: Value =
                     serde_json::from_str(&event.detail_json).unwrap_or(json!(event.detail_json));
                 table.row(vec![
-                    json!(
-                        event
-                            .at
-                            .as_ref()
-                            .map_or_else(String::new, |t| utc(t.seconds))
-                    ),
+                    json!(utc_of(event.at.as_ref())),
                     json!(event.actor),
                     json!(event.action),
                     json!(event.name),
@@ -1366,11 +1357,7 @@ fn versions_table(versions: &[pb::ModelVersion]) -> Table {
         table.row(vec![
             json!(v.name),
             json!(v.version),
-            json!(
-                v.created_at
-                    .as_ref()
-                    .map_or_else(String::new, |t| utc(t.seconds))
-            ),
+            json!(utc_of(v.created_at.as_ref())),
             json!(v.sha256.get(..12).unwrap_or(&v.sha256)),
             json!(v.size_bytes),
             json!(v.aliases),

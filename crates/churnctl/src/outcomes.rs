@@ -10,9 +10,8 @@ use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::output::{Format, Table, line, progress_bar, utc};
-use crate::reference::ModelArg;
-use crate::{Session, status};
+use crate::output::{Format, Table, line, progress_bar, utc_of};
+use crate::{Session, Target, status};
 
 #[derive(Debug, Subcommand)]
 pub enum OutcomesCommand {
@@ -40,15 +39,8 @@ pub enum Cohort {
 
 #[derive(Debug, Args)]
 pub struct Performance {
-    /// The model; empty: the server's default model.
-    #[arg(value_name = "MODEL", default_value = "")]
-    model: ModelArg,
-    /// Exact version (same as MODEL/VERSION).
-    #[arg(long, conflicts_with = "alias")]
-    version: Option<u32>,
-    /// Alias (same as MODEL@ALIAS); default `production`.
-    #[arg(long)]
-    alias: Option<String>,
+    #[command(flatten)]
+    target: Target,
     /// Predictions scored at or after this (RFC 3339 or a date); default: the start of the log.
     #[arg(long)]
     since: Option<String>,
@@ -232,9 +224,6 @@ pub async fn performance(
     performance: Performance,
     format: Format,
 ) -> anyhow::Result<()> {
-    let model = performance
-        .model
-        .with_flags(performance.version, performance.alias.as_deref())?;
     let parse = |flag: &str, value: &Option<String>| {
         value
             .as_deref()
@@ -242,7 +231,7 @@ pub async fn performance(
             .transpose()
     };
     let request = pb::RealizedPerformanceRequest {
-        model: Some(model.to_proto()),
+        model: performance.target.model_ref()?,
         since: parse("since", &performance.since)?,
         until: parse("until", &performance.until)?,
         cohort: match performance.cohort {
@@ -279,12 +268,7 @@ pub async fn performance(
         let estimated = cohort.estimated.unwrap_or_default();
         let measured = |value: Option<f64>| value.map_or(json!(null), |v| json!(v));
         table.row(vec![
-            json!(
-                cohort
-                    .start
-                    .as_ref()
-                    .map_or_else(String::new, |t| utc(t.seconds))
-            ),
+            json!(utc_of(cohort.start.as_ref())),
             json!(cohort.scored),
             json!(cohort.labelled),
             json!(cohort.churned),

@@ -14,6 +14,11 @@ pub fn line(text: &str) {
 }
 
 /// RFC 3339 in UTC (`2026-11-22T18:06:42Z`), from seconds since the Unix epoch.
+/// A protobuf timestamp as `utc` writes it; empty when there is none.
+pub fn utc_of(timestamp: Option<&prost_types::Timestamp>) -> String {
+    timestamp.map_or_else(String::new, |t| utc(t.seconds))
+}
+
 pub fn utc(seconds: i64) -> String {
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Howard Hinnant's civil-from-days algorithm.
