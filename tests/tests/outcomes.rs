@@ -498,3 +498,58 @@ async fn the_latest_cohorts_roc_auc_is_on_the_metrics() {
     assert!(tests::sample(&http_get(port, "/metrics").await.1, &estimated).is_some());
     server.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_can_be_sampled_by_customer_or_turned_off() {
+    let customers: Vec<pb::Customer> = fixture("models/fixtures/telco-logreg.json", "customers")
+        .iter()
+        .map(|c| c.to_proto())
+        .collect();
+    let rows: Vec<pb::Customer> = (0..400)
+        .map(|k| {
+            let mut customer = customers[k % customers.len()].clone();
+            customer.customer_id = format!("S{k}");
+            customer
+        })
+        .collect();
+    let mut logged = Vec::new();
+    for (switch, rate) in [
+        (churnserve::Switch::On, 0.5),
+        (churnserve::Switch::Off, 1.0),
+    ] {
+        let server = TestServer::start_with(|config| {
+            config.prediction_log = switch;
+            config.prediction_log_sample = rate;
+        })
+        .await;
+        let mut scoring = server.scoring().await;
+        scoring
+            .score_batch(pb::ScoreBatchRequest {
+                model: version(1),
+                customers: rows.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("scores");
+        // Past the writer's 200 ms batching, with room for a slow machine.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let cohorts = monitoring(&server)
+            .await
+            .realized_performance(pb::RealizedPerformanceRequest {
+                model: version(1),
+                ..Default::default()
+            })
+            .await
+            .expect("asks")
+            .into_inner()
+            .cohorts;
+        logged.push(cohorts.iter().map(|c| c.scored).sum::<u64>());
+        server.stop().await.expect("stops");
+    }
+    assert!(
+        (140..=260).contains(&logged[0]),
+        "about half of 400 customers at a sample of 0.5: {}",
+        logged[0]
+    );
+    assert_eq!(logged[1], 0, "--prediction-log off logs nothing");
+}

@@ -120,7 +120,8 @@ impl PredictionLog {
 }
 
 /// Whether `customer_id` is in a sample of `rate`: by its FNV-1a hash, the same on every
-/// replica and every run.
+/// replica and every run, mixed by MurmurHash3's finalizer (FNV alone leaves the high bits
+/// of short, similar ids such as `C000123` far from uniform).
 fn sampled(customer_id: &str, rate: f64) -> bool {
     if rate >= 1.0 {
         return true;
@@ -130,7 +131,12 @@ fn sampled(customer_id: &str, rate: f64) -> bool {
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
         });
-    ((hash >> 11) as f64 / (1u64 << 53) as f64) < rate
+    let mut mixed = hash ^ (hash >> 33);
+    mixed = mixed.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    mixed ^= mixed >> 33;
+    mixed = mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    mixed ^= mixed >> 33;
+    ((mixed >> 11) as f64 / (1u64 << 53) as f64) < rate
 }
 
 async fn write(
