@@ -24,13 +24,16 @@ class Server:
     log: pathlib.Path
 
 
-def start_server(data_dir: pathlib.Path, *flags: str) -> tuple[subprocess.Popen, Server]:
-    binary = os.environ.get("CHURNSERVE_BIN", str(REPO / "target/debug/churnserve"))
+def start_server(
+    data_dir: pathlib.Path, *flags: str, env: dict[str, str] | None = None, binary: str | None = None
+) -> tuple[subprocess.Popen, Server]:
+    binary = binary or os.environ.get("CHURNSERVE_BIN", str(REPO / "target/debug/churnserve"))
     log = data_dir.parent / f"{data_dir.name}.log"
     process = subprocess.Popen(
         [binary, "serve", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
+        env=env,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

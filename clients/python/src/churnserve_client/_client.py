@@ -48,10 +48,44 @@ def _error(error: grpc.RpcError) -> ChurnserveError:
     return ChurnserveError(error.code(), error.details() or "")  # type: ignore[attr-defined]
 
 
-def _read(source: str | pathlib.Path | bytes | None) -> bytes | None:
+def read_bytes(source: str | pathlib.Path | bytes | None) -> bytes | None:
     if source is None or isinstance(source, bytes):
         return source
     return pathlib.Path(source).read_bytes()
+
+
+def channel(
+    address: str,
+    ca_cert: str | pathlib.Path | bytes | None = None,
+    client_cert: str | pathlib.Path | bytes | None = None,
+    client_key: str | pathlib.Path | bytes | None = None,
+) -> grpc.Channel:
+    """A channel to `HOST:PORT`: TLS when the address starts with `https://` or a `ca_cert`
+    is given (a PEM path or bytes; the system's roots otherwise), plain with `http://` or
+    no prefix."""
+    target, tls = address, ca_cert is not None
+    if target.startswith("https://"):
+        target, tls = target.removeprefix("https://"), True
+    elif target.startswith("http://"):
+        target = target.removeprefix("http://")
+    target = target.rstrip("/")
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ]
+    if not tls:
+        return grpc.insecure_channel(target, options=options)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read_bytes(ca_cert),
+        private_key=read_bytes(client_key),
+        certificate_chain=read_bytes(client_cert),
+    )
+    return grpc.secure_channel(target, credentials, options=options)
+
+
+def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata that carries `token`, if any."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
 
 
 def model_ref(model: str | None = None, version: int | None = None, alias: str | None = None) -> common_pb2.ModelRef:
@@ -86,26 +120,8 @@ class Client:
         backoff: float = 0.05,
         timeout: float | None = 300.0,
     ):
-        target, tls = address, ca_cert is not None
-        if target.startswith("https://"):
-            target, tls = target.removeprefix("https://"), True
-        elif target.startswith("http://"):
-            target = target.removeprefix("http://")
-        target = target.rstrip("/")
-        options = [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
-        if tls:
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read(ca_cert),
-                private_key=_read(client_key),
-                certificate_chain=_read(client_cert),
-            )
-            self._channel = grpc.secure_channel(target, credentials, options=options)
-        else:
-            self._channel = grpc.insecure_channel(target, options=options)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel = channel(address, ca_cert, client_cert, client_key)
+        self._metadata = bearer(token)
         self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
         self.retries = retries
@@ -278,7 +294,7 @@ class Client:
         risk_band_cuts: Sequence[float] = (),
     ) -> registry_pb2.ModelVersion:
         """Registers an ONNX file (a path or its bytes) as the next version of `name`."""
-        payload = _read(onnx) or b""
+        payload = read_bytes(onnx) or b""
         metadata = registry_pb2.RegisterModelMetadata(
             name=name,
             description=description,
@@ -305,7 +321,7 @@ class Client:
         description: str = "",
     ) -> registry_pb2.Dataset:
         """Uploads a labelled CSV file (a path or its bytes) under a new name."""
-        payload = _read(csv) or b""
+        payload = read_bytes(csv) or b""
         metadata = registry_pb2.DatasetMetadata(
             name=name, label_column=label_column, positive_label=positive_label, description=description
         )

@@ -1,0 +1,266 @@
+"""Scoring a Spark DataFrame through the serving replicas.
+
+The driver resolves the alias once; every executor scores by that exact version, so the
+registry knows which version produced every score and an alias moved mid-job changes
+nothing in the job. Executors hold one channel per replica for the life of their Python
+worker, spread `ScoreBatch` calls over the replicas with a few in flight, and move a call
+that a replica could not answer to another replica: a row's result is taken from exactly
+one answer, so no row is lost or scored twice in the output.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from churnserve_client import _frames
+from churnserve_client._client import ChurnserveError, Client, bearer, channel, read_bytes
+from churnserve_client._proto.churn.v1 import common_pb2, scoring_pb2, scoring_pb2_grpc
+
+if TYPE_CHECKING:
+    import pathlib
+
+    import pyarrow as pa
+    from pyspark.sql import DataFrame
+
+SCORE_COLUMNS = ["churn_probability", "will_churn", "risk_band", "model", "version", "error"]
+
+# A replica that stopped answering is resolved, restarting or gone: a hung call gives up
+# after CALL_TIMEOUT and moves on like a refused one.
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED)
+CALL_TIMEOUT = 120.0
+# Attempts per call before the task fails (and Spark retries the task): with backoff capped
+# at MAX_BACKOFF, about a minute with every replica down.
+MAX_ATTEMPTS = 16
+MAX_BACKOFF = 5.0
+# A replica that failed a call is tried last for this long.
+SHUNNED_SECONDS = 5.0
+# Calls in flight per replica and per Python worker.
+IN_FLIGHT_PER_REPLICA = 2
+
+
+def score_spark(
+    df: DataFrame,
+    addresses: Sequence[str] | str,
+    model: str | None = None,
+    alias: str | None = None,
+    version: int | None = None,
+    token: str | None = None,
+    ca_cert: str | pathlib.Path | bytes | None = None,
+    batch_rows: int = 1000,
+) -> DataFrame:
+    """Scores every row of a Spark DataFrame through the replicas at `addresses`
+    (`HOST:PORT`, a list or one string) and returns the DataFrame with
+    `churn_probability`, `will_churn`, `risk_band`, `model`, `version` and `error` added.
+
+    The alias (default `production`) is resolved now, on the driver, and every row is scored
+    by that version. A bad row gets its `error` (its probability, decision and band are
+    null) and never fails the others; a call a replica cannot answer is retried on another.
+    Columns are read by the version's schema, as `Client.score` reads them; an optional
+    `customer_id` column is sent along for the server's prediction log.
+
+    Executors need `churnserve-client` installed (with `pyarrow`), as for any Python UDF.
+    """
+    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, StructField, StructType
+
+    addresses = [addresses] if isinstance(addresses, str) else list(addresses)
+    if not addresses:
+        raise ValueError("score_spark needs at least one replica address")
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
+    clashes = [name for name in SCORE_COLUMNS if name in df.columns]
+    if clashes:
+        raise ValueError(f"the DataFrame already has the output column(s) {', '.join(clashes)}: rename them first")
+    certificate = read_bytes(ca_cert)
+    pinned = _resolve(addresses, model, version, alias, token, certificate)
+    job = _Job(
+        addresses=tuple(addresses),
+        token=token,
+        ca_cert=certificate,
+        model=pinned.name,
+        version=pinned.version,
+        features=tuple((feature.name, feature.kind) for feature in pinned.features),
+        batch_rows=batch_rows,
+    )
+    added = [
+        StructField("churn_probability", DoubleType()),
+        StructField("will_churn", BooleanType()),
+        StructField("risk_band", StringType()),
+        StructField("model", StringType()),
+        StructField("version", LongType()),
+        StructField("error", StringType()),
+    ]
+    return df.mapInArrow(job, StructType(df.schema.fields + added))
+
+
+def _resolve(
+    addresses: Sequence[str], model: str | None, version: int | None, alias: str | None, token: str | None, ca_cert: bytes | None
+) -> Any:
+    """The version the reference names now, asked of the first replica that answers."""
+    unavailable: list[str] = []
+    for address in addresses:
+        with Client(address, token=token, ca_cert=ca_cert, retries=2) as client:
+            try:
+                return client.model_version(model, version, alias)
+            except ChurnserveError as error:
+                if error.code not in RETRYABLE:
+                    raise
+                unavailable.append(f"{address}: {error.message}")
+    raise ChurnserveError(grpc.StatusCode.UNAVAILABLE, "no replica answered: " + "; ".join(unavailable))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every executor needs: the replicas, the credentials and the pinned version with
+    its schema. Called by `mapInArrow` with a partition's Arrow batches."""
+
+    addresses: tuple[str, ...]
+    token: str | None
+    ca_cert: bytes | None
+    model: str
+    version: int
+    features: tuple[tuple[str, int], ...]
+    batch_rows: int
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        replicas = _Replicas.of(self.addresses, self.token, self.ca_cert)
+        schema = [common_pb2.FeatureSpec(name=name, kind=kind) for name, kind in self.features]
+        ref = common_pb2.ModelRef(name=self.model, version=self.version)
+        limit = IN_FLIGHT_PER_REPLICA * len(self.addresses)
+        window: deque[_Call] = deque()
+        for batch in batches:
+            frame = self._frame(batch)
+            answers: list[Any] = []
+            starts = range(0, batch.num_rows, self.batch_rows)
+            if not starts:
+                yield _scored(batch, [])
+            for start in starts:
+                if len(window) >= limit:
+                    yield from window.popleft().finish()
+                chunk = frame.iloc[start : start + self.batch_rows]
+                request = scoring_pb2.ScoreBatchRequest(model=ref, columns=_frames.columns(chunk, schema))
+                ids = _frames.customer_ids(chunk)
+                last = start + self.batch_rows >= batch.num_rows
+                window.append(_Call(replicas, request, ids, answers, batch if last else None))
+        while window:
+            yield from window.popleft().finish()
+
+    def _frame(self, batch: pa.RecordBatch) -> Any:
+        """The columns the version reads (and `customer_id`) as pandas; decimals as floats,
+        since the model takes numbers."""
+        import pyarrow as pa
+
+        wanted = {name for name, _ in self.features} | {_frames.CUSTOMER_ID}
+        names = [name for name in batch.schema.names if name in wanted]
+        columns = [
+            column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column
+            for column in (batch.column(name) for name in names)
+        ]
+        return pa.RecordBatch.from_arrays(columns, names=names).to_pandas() if names else _empty_frame(batch.num_rows)
+
+
+def _empty_frame(rows: int) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(index=range(rows))
+
+
+class _Call:
+    """One chunk's `ScoreBatch`, moved to another replica while replicas cannot answer it.
+    `answers` collects the answers of its input batch; the batch's last call carries the
+    batch, and finishing it yields the scored batch."""
+
+    def __init__(self, replicas: _Replicas, request: Any, ids: list[str], answers: list[Any], batch: pa.RecordBatch | None):
+        self.replicas = replicas
+        self.request = request
+        self.ids = ids
+        self.answers = answers
+        self.batch = batch
+        self.replica = replicas.pick()
+        self.future = replicas.send(self.replica, request)
+
+    def finish(self) -> Iterator[pa.RecordBatch]:
+        self.answers.append(_frames.results_frame(self.ids, [self._answer()]))
+        if self.batch is not None:
+            yield _scored(self.batch, self.answers)
+
+    def _answer(self) -> Any:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                return self.future.result()
+            except grpc.RpcError as error:
+                code = error.code()  # type: ignore[attr-defined]
+                if code not in RETRYABLE or attempt == MAX_ATTEMPTS:
+                    raise ChurnserveError(code, f"{self.replicas.addresses[self.replica]}: {error.details()}") from None  # type: ignore[attr-defined]
+                self.replicas.shun(self.replica)
+                if attempt >= len(self.replicas.addresses):
+                    # Every replica has failed this call: give them time to come back.
+                    delay = min(0.05 * 2 ** (attempt - len(self.replicas.addresses)), MAX_BACKOFF)
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                self.replica = self.replicas.pick(avoid=self.replica)
+                self.future = self.replicas.send(self.replica, self.request)
+        raise AssertionError("unreachable: the last attempt raises")
+
+
+def _scored(batch: pa.RecordBatch, answers: list[Any]) -> pa.RecordBatch:
+    """The input batch with the score columns added; a row with an error has a null
+    probability, decision and band."""
+    import pandas as pd
+    import pyarrow as pa
+
+    scores = pd.concat(answers, ignore_index=True) if answers else _frames.results_frame([], [])
+    failed = (scores["error"] != "").to_numpy()
+    added = [
+        pa.array(scores["churn_probability"].to_numpy(), type=pa.float64(), mask=failed),
+        pa.array(scores["will_churn"].to_numpy(), type=pa.bool_(), mask=failed),
+        pa.array(scores["risk_band"].tolist(), type=pa.string(), mask=failed),
+        pa.array(scores["model"].tolist(), type=pa.string()),
+        pa.array(scores["version"].to_numpy(), type=pa.int64()),
+        pa.array(scores["error"].tolist(), type=pa.string()),
+    ]
+    return pa.RecordBatch.from_arrays(list(batch.columns) + added, names=batch.schema.names + SCORE_COLUMNS)
+
+
+class _Replicas:
+    """One channel per replica, kept for the life of the Python worker and shared by its
+    tasks; calls go round the replicas from a random start, and a replica that failed a call
+    is tried last for SHUNNED_SECONDS."""
+
+    _kept: dict[tuple[tuple[str, ...], str | None, bytes | None], _Replicas] = {}
+
+    @classmethod
+    def of(cls, addresses: tuple[str, ...], token: str | None, ca_cert: bytes | None) -> _Replicas:
+        key = (addresses, token, ca_cert)
+        if key not in cls._kept:
+            cls._kept[key] = cls(addresses, token, ca_cert)
+        return cls._kept[key]
+
+    def __init__(self, addresses: tuple[str, ...], token: str | None, ca_cert: bytes | None):
+        self.addresses = addresses
+        self.stubs = [scoring_pb2_grpc.ScoringServiceStub(channel(address, ca_cert)) for address in addresses]
+        self.metadata = bearer(token)
+        self.turn = random.randrange(len(addresses))
+        self.shunned_until = [0.0] * len(addresses)
+
+    def pick(self, avoid: int | None = None) -> int:
+        now = time.monotonic()
+        count = len(self.addresses)
+        for step in range(count):
+            replica = (self.turn + step) % count
+            if replica != avoid and self.shunned_until[replica] <= now:
+                self.turn = replica + 1
+                return replica
+        # Every other replica is shunned too: the one that comes back first.
+        return min(range(count), key=lambda replica: (replica == avoid and count > 1, self.shunned_until[replica]))
+
+    def shun(self, replica: int) -> None:
+        self.shunned_until[replica] = time.monotonic() + SHUNNED_SECONDS
+
+    def send(self, replica: int, request: Any) -> Any:
+        return self.stubs[replica].ScoreBatch.future(request, metadata=self.metadata, timeout=CALL_TIMEOUT)

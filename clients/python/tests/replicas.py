@@ -1,0 +1,124 @@
+"""Replicas of one churnserve service for the Spark tests and benchmark: a throwaway
+PostgreSQL cluster and S3-compatible server started by the project's own scripts
+(`scripts/postgres.sh`, `scripts/s3.sh`), churnserve processes sharing them, and generated
+customers drawn from the hold-out set."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from conftest import REPO, Server, start_server
+
+
+@dataclass
+class Replica:
+    process: subprocess.Popen
+    server: Server
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+    def rows_scored(self, model: str, version: int) -> float:
+        """The replica's `churn_rows_scored` counter of one version."""
+        text = urllib.request.urlopen(f"http://{self.server.http_address}/metrics", timeout=10).read().decode()
+        pattern = rf'^churn_rows_scored_total\{{[^}}]*model="{re.escape(model)}",version="{version}"[^}}]*\}} (\S+)$'
+        found = re.search(pattern, text, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@dataclass
+class Backing:
+    """PostgreSQL and S3 servers in a directory of their own, and the replicas started on
+    them; `stop` stops them all and removes the directory."""
+
+    directory: pathlib.Path = field(default_factory=lambda: pathlib.Path(tempfile.mkdtemp(prefix="churnserve-replicas-")))
+    registry_url: str = ""
+    s3_env: dict[str, str] = field(default_factory=dict)
+    replicas: list[Replica] = field(default_factory=list)
+
+    def start(self) -> Backing:
+        # As root, the PostgreSQL cluster runs as the `postgres` user, which must reach it
+        # (pytest's own temporary directories are private to their user).
+        self.directory.chmod(0o755)
+        self.registry_url = _script("postgres.sh", "start", self.directory / "postgres").strip()
+        exports = _script("s3.sh", "start", self.directory / "s3")
+        self.s3_env = dict(re.findall(r"^export (\w+)=(.*)$", exports, re.MULTILINE))
+        return self
+
+    def replica(self, name: str, binary: str | None = None) -> Replica:
+        """A replica with a node-local data directory of its own; replicas are started one
+        after the other, so that the first seeds the shared registry alone."""
+        bucket = self.s3_env["CHURNSERVE_TEST_S3_BUCKET"]
+        process, server = start_server(
+            self.directory / name,
+            "--registry-url",
+            self.registry_url,
+            "--artifact-store",
+            f"s3://{bucket}/registry",
+            "--registry-poll-ms",
+            "500",
+            env={**os.environ, **self.s3_env},
+            binary=binary,
+        )
+        self.replicas.append(Replica(process, server))
+        return self.replicas[-1]
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            if replica.process.poll() is None:
+                replica.process.kill()
+                replica.process.wait()
+        _script("s3.sh", "stop", self.directory / "s3")
+        _script("postgres.sh", "stop", self.directory / "postgres")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _script(name: str, *args: object) -> str:
+    return subprocess.run(
+        [str(REPO / "scripts" / name), *map(str, args)], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def generated_customers(holdout: pd.DataFrame, count: int, seed: int = 7) -> pd.DataFrame:
+    """`count` customers with unique ids: each categorical feature drawn from the hold-out
+    set's values, tenure and charges drawn over their hold-out ranges."""
+    rng = np.random.default_rng(seed)
+    features = holdout.drop(columns=["customer_id", "churn"])
+    customers = {"customer_id": [f"G{k:07d}" for k in range(count)]}
+    for name in features.columns:
+        customers[name] = features[name].to_numpy()[rng.integers(0, len(features), count)]
+    tenure = rng.integers(0, 73, count)
+    monthly = np.round(rng.uniform(18.0, 119.0, count), 2)
+    customers["tenure"] = tenure
+    customers["monthlycharges"] = monthly
+    customers["totalcharges"] = np.round(tenure * monthly * rng.uniform(0.9, 1.1, count), 2)
+    return pd.DataFrame(customers)
+
+
+def write_parquet(customers: pd.DataFrame, directory: pathlib.Path, files: int) -> pathlib.Path:
+    """The customers as `files` Parquet files in `directory` (Spark reads one partition
+    per file at this size), as a data lake holds a table."""
+    directory.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(customers, preserve_index=False)
+    rows = -(-len(customers) // files)
+    for part in range(files):
+        pq.write_table(table.slice(part * rows, rows), directory / f"part-{part:03d}.parquet")
+    return directory

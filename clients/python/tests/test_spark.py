@@ -1,0 +1,252 @@
+"""score_spark on a real Spark (PySpark from PyPI, local mode with two cores) through two
+real churnserve replicas sharing a PostgreSQL registry and an S3 artifact store: 200,000
+generated customers come back exactly once with the probabilities of `ScoreBatch`, an
+alias moved mid-job and a replica killed mid-job change nothing in the output, and bad
+rows come back with their error."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnserve_client import ChurnserveError, Client, score_spark
+from replicas import Backing, Replica, generated_customers, write_parquet
+
+MODEL = "telco-churn"
+CUSTOMERS = 200_000
+# Mid-job: the job has scored this many rows and not all of them.
+MID_JOB_ROWS = 40_000
+
+
+@pytest.fixture(scope="module")
+def backing() -> Iterator[Backing]:
+    started = Backing().start()
+    try:
+        started.replica("a")
+        started.replica("b")
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # The executors' Python must be this one, which has churnserve_client installed.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("churnserve-score-spark-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def customers(holdout) -> pd.DataFrame:
+    return generated_customers(holdout, CUSTOMERS)
+
+
+@pytest.fixture(scope="module")
+def customers_parquet(customers, tmp_path_factory):
+    return write_parquet(customers, tmp_path_factory.mktemp("customers"), files=8)
+
+
+@pytest.fixture(scope="module")
+def production(backing) -> int:
+    with Client(backing.replicas[0].address) as client:
+        return client.model_version(MODEL, alias="production").version
+
+
+@pytest.fixture(scope="module")
+def expected(backing, customers, production) -> pd.DataFrame:
+    """Every generated customer through `ScoreBatch` (Client.score) on one replica, by the
+    version `production` names before any job runs, indexed by customer id."""
+    with Client(backing.replicas[0].address) as client:
+        scored = client.score(customers, model=MODEL, version=production)
+    assert (scored.error == "").all(), scored.error[scored.error != ""].head()
+    return scored.set_index("customer_id")
+
+
+def read_scored(spark, path) -> pd.DataFrame:
+    return spark.read.parquet(str(path)).toPandas()
+
+
+def assert_every_customer_once_as_score_batch(scored: pd.DataFrame, expected: pd.DataFrame, version: int) -> None:
+    assert len(scored) == len(expected), f"{len(scored)} rows out of {len(expected)}"
+    assert scored.customer_id.is_unique, scored.customer_id[scored.customer_id.duplicated()].head()
+    assert set(scored.customer_id) == set(expected.index)
+    assert (scored.error == "").all(), scored.error[scored.error != ""].head()
+    assert (scored.model == MODEL).all() and (scored.version == version).all(), scored.version.value_counts()
+    aligned = expected.loc[scored.customer_id]
+    difference = np.abs(scored.churn_probability.to_numpy() - aligned.churn_probability.to_numpy())
+    assert difference.max() <= 1e-6, difference.max()
+    assert (scored.will_churn.to_numpy() == aligned.will_churn.to_numpy()).all()
+    assert (scored.risk_band.to_numpy() == aligned.risk_band.to_numpy()).all()
+
+
+def rows_scored(replicas: list[Replica], version: int) -> float:
+    return sum(replica.rows_scored(MODEL, version) for replica in replicas)
+
+
+def run_in_background(job: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            job()
+        except BaseException as failure:
+            failures.append(failure)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, failures
+
+
+def wait_until_scored(replicas: list[Replica], version: int, rows: float, thread: threading.Thread) -> float:
+    """Waits until the replicas have scored `rows` more rows of `version`, and returns
+    their count then; fails if the job ended first."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        count = rows_scored(replicas, version)
+        if count >= rows:
+            return count
+        assert thread.is_alive(), "the job ended before it was half done"
+        time.sleep(0.02)
+    raise AssertionError(f"the replicas did not score {rows} rows in 300 s")
+
+
+def test_200000_customers_through_two_replicas_equal_score_batch(spark, backing, customers_parquet, expected, production, tmp_path):
+    before = [replica.rows_scored(MODEL, production) for replica in backing.replicas]
+    started = time.monotonic()
+    scored = score_spark(spark.read.parquet(str(customers_parquet)), [r.address for r in backing.replicas], model=MODEL)
+    scored.write.parquet(str(tmp_path / "scored"))
+    took = time.monotonic() - started
+    output = read_scored(spark, tmp_path / "scored")
+    assert_every_customer_once_as_score_batch(output, expected, production)
+    spread = [replica.rows_scored(MODEL, production) - b for replica, b in zip(backing.replicas, before)]
+    # Every row went to one replica or the other, and each took a fair share.
+    assert sum(spread) == CUSTOMERS and min(spread) >= CUSTOMERS / 4, spread
+    print(f"\n{CUSTOMERS} customers in {took:.1f} s ({CUSTOMERS / took:,.0f} rows/s), replicas scored {spread}")
+
+
+def test_input_columns_come_back_unchanged_beside_the_scores(spark, backing, customers_parquet, production):
+    frame = spark.read.parquet(str(customers_parquet)).limit(500)
+    scored = score_spark(frame, [r.address for r in backing.replicas], model=MODEL, version=production).toPandas()
+    original = frame.toPandas()
+    assert list(scored.columns) == list(original.columns) + [
+        "churn_probability",
+        "will_churn",
+        "risk_band",
+        "model",
+        "version",
+        "error",
+    ]
+    pd.testing.assert_frame_equal(scored[original.columns].sort_values("customer_id").reset_index(drop=True),
+                                  original.sort_values("customer_id").reset_index(drop=True))
+
+
+def test_an_alias_moved_mid_job_changes_nothing_in_the_job(spark, backing, customers_parquet, expected, production, tmp_path):
+    addresses = [r.address for r in backing.replicas]
+    scored = score_spark(spark.read.parquet(str(customers_parquet)), addresses, model=MODEL, alias="production")
+    baseline = rows_scored(backing.replicas, production)
+    thread, failures = run_in_background(lambda: scored.write.parquet(str(tmp_path / "scored")))
+    moved_at = wait_until_scored(backing.replicas, production, baseline + MID_JOB_ROWS, thread)
+    with Client(addresses[0]) as client:
+        # The bundled telco-churn has versions 1 and 2.
+        moved_to = client.set_alias(MODEL, "production", 3 - production).version
+    try:
+        # Every replica serves the move while the job still runs.
+        for address in addresses:
+            with Client(address) as client:
+                deadline = time.monotonic() + 5
+                while client.model_version(MODEL, alias="production").version != moved_to:
+                    assert time.monotonic() < deadline, f"{address} did not serve the alias move"
+                    time.sleep(0.05)
+        served_at = rows_scored(backing.replicas, production)
+        thread.join()
+        assert not failures, failures
+        print(f"\nalias moved after {moved_at - baseline:.0f} rows, served everywhere after {served_at - baseline:.0f}")
+        assert served_at - baseline < CUSTOMERS, "the job had ended before every replica served the move"
+        assert_every_customer_once_as_score_batch(read_scored(spark, tmp_path / "scored"), expected, production)
+        with Client(addresses[1]) as client:
+            assert client.score(expected.reset_index().head(1), model=MODEL).version[0] == moved_to
+    finally:
+        with Client(addresses[0]) as client:
+            client.set_alias(MODEL, "production", production)
+
+
+def test_bad_rows_come_back_with_their_error_and_the_partition_is_scored(spark, backing, holdout, tmp_path):
+    customers = holdout.drop(columns=["churn"]).head(1000).copy()
+    customers.loc[5, "contract"] = "Fortnightly"
+    customers.loc[17, "paymentmethod"] = None
+    path = write_parquet(customers, tmp_path / "bad", files=2)
+    addresses = [r.address for r in backing.replicas]
+    # The challenger (LightGBM) refuses categories it was not trained on.
+    scored = score_spark(spark.read.parquet(str(path)), addresses, model=MODEL, alias="challenger")
+    scored = scored.toPandas().set_index("customer_id")
+    assert len(scored) == 1000 and scored.index.is_unique
+    unknown, missing = scored.loc[customers.customer_id[5]], scored.loc[customers.customer_id[17]]
+    assert "`contract`" in unknown.error and "Fortnightly" in unknown.error, unknown.error
+    assert "`paymentmethod`" in missing.error, missing.error
+    for bad in (unknown, missing):
+        assert pd.isna(bad.churn_probability) and pd.isna(bad.will_churn) and pd.isna(bad.risk_band)
+        assert bad.model == MODEL and bad.version > 0
+    good = scored.drop(index=[customers.customer_id[5], customers.customer_id[17]])
+    assert (good.error == "").all() and good.churn_probability.between(0, 1).all() and good.risk_band.notna().all()
+
+    # Without a required column at all, every row says which one, and none is dropped.
+    without = score_spark(spark.read.parquet(str(path)).drop("contract"), addresses, model=MODEL).toPandas()
+    assert len(without) == 1000 and without.error.str.contains("`contract`").all(), without.error.head()
+
+
+def test_what_cannot_be_scored_at_all_is_refused_on_the_driver(spark, backing, customers_parquet):
+    frame = spark.read.parquet(str(customers_parquet))
+    addresses = [r.address for r in backing.replicas]
+    with pytest.raises(ChurnserveError) as refused:
+        score_spark(frame, addresses, model="no-such-model")
+    assert refused.value.code == grpc.StatusCode.NOT_FOUND, refused.value
+    with pytest.raises(ChurnserveError) as refused:
+        score_spark(frame, addresses, model=MODEL, alias="no-such-alias")
+    assert refused.value.code == grpc.StatusCode.NOT_FOUND, refused.value
+    with pytest.raises(ValueError, match="version"):
+        score_spark(frame.withColumnRenamed("tenure", "version"), addresses, model=MODEL)
+    with pytest.raises(ValueError, match="batch_rows"):
+        score_spark(frame, addresses, model=MODEL, batch_rows=0)
+    # A dead address first: the alias is resolved through the next one.
+    dead = backing.directory / "nothing-listens"
+    scored = score_spark(frame.limit(10), [f"unix:{dead}", *addresses], model=MODEL)
+    assert scored.count() == 10
+
+
+def test_a_replica_killed_mid_job_loses_and_repeats_no_row(spark, backing, customers_parquet, expected, production, tmp_path):
+    first, second = backing.replicas
+    scored = score_spark(spark.read.parquet(str(customers_parquet)), [first.address, second.address], model=MODEL)
+    before = [replica.rows_scored(MODEL, production) for replica in backing.replicas]
+    thread, failures = run_in_background(lambda: scored.write.parquet(str(tmp_path / "scored")))
+    wait_until_scored(backing.replicas, production, sum(before) + MID_JOB_ROWS, thread)
+    at_kill = [replica.rows_scored(MODEL, production) - b for replica, b in zip(backing.replicas, before)]
+    second.process.kill()
+    second.process.wait()
+    thread.join()
+    assert not failures, failures
+    after_kill = first.rows_scored(MODEL, production) - before[0] - at_kill[0]
+    print(f"\nsecond replica killed at {at_kill} rows scored; the first scored {after_kill:.0f} more")
+    assert_every_customer_once_as_score_batch(read_scored(spark, tmp_path / "scored"), expected, production)
+    assert at_kill[1] > 0 and sum(at_kill) < CUSTOMERS, at_kill
+    # The rest of the job, the calls in flight on the killed replica included, went to the
+    # survivor.
+    assert after_kill >= CUSTOMERS - sum(at_kill) - 10_000, after_kill
