@@ -83,7 +83,8 @@ step "KServe V2 clients (tritonclient gRPC and HTTP, grpcurl) and the Prometheus
 if [[ ! -x .venv-clients/bin/python ]]; then
     python3 -m venv .venv-clients
 fi
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+# No cache: PySpark alone would leave a gigabyte of downloads and built wheels behind.
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt
 .venv-clients/bin/python clients/python/generate_stubs.py --check
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check ./clients/python
 start_server data
@@ -102,7 +103,11 @@ start_server console
 node tests/console/console.test.mjs "$http_address" "$scratch/console-facts.json" target/console-screenshots
 stop_server
 
-step "the Python client (clients/python, installed above): pytest against real servers"
+step "the Python client (clients/python, installed above): pytest against real servers, and score_spark on PySpark in local mode (Java 17) through two replicas on PostgreSQL and S3"
+if ! command -v java >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
 (cd clients/python && CHURNSERVE_BIN="$root/target/debug/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)
 
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"

@@ -47,6 +47,7 @@ def spark():
         SparkSession.builder.master("local[2]")
         .appName("churnserve-score-spark-test")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .getOrCreate()
     )
