@@ -7,6 +7,7 @@ rows come back with their error."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -15,9 +16,11 @@ from collections.abc import Callable, Iterator
 import grpc
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from churnserve_client import ChurnserveError, Client, score_spark
+from conftest import REPO
 from replicas import Backing, Replica, generated_customers, write_parquet
 
 MODEL = "telco-churn"
@@ -82,8 +85,8 @@ def expected(backing, customers, production) -> pd.DataFrame:
     return scored.set_index("customer_id")
 
 
-def read_scored(spark, path) -> pd.DataFrame:
-    return spark.read.parquet(str(path)).toPandas()
+def read_scored(path) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas()
 
 
 def assert_every_customer_once_as_score_batch(scored: pd.DataFrame, expected: pd.DataFrame, version: int) -> None:
@@ -136,7 +139,7 @@ def test_200000_customers_through_two_replicas_equal_score_batch(spark, backing,
     scored = score_spark(spark.read.parquet(str(customers_parquet)), [r.address for r in backing.replicas], model=MODEL)
     scored.write.parquet(str(tmp_path / "scored"))
     took = time.monotonic() - started
-    output = read_scored(spark, tmp_path / "scored")
+    output = read_scored(tmp_path / "scored")
     assert_every_customer_once_as_score_batch(output, expected, production)
     spread = [replica.rows_scored(MODEL, production) - b for replica, b in zip(backing.replicas, before)]
     # Every row went to one replica or the other, and each took a fair share.
@@ -182,7 +185,7 @@ def test_an_alias_moved_mid_job_changes_nothing_in_the_job(spark, backing, custo
         assert not failures, failures
         print(f"\nalias moved after {moved_at - baseline:.0f} rows, served everywhere after {served_at - baseline:.0f}")
         assert served_at - baseline < CUSTOMERS, "the job had ended before every replica served the move"
-        assert_every_customer_once_as_score_batch(read_scored(spark, tmp_path / "scored"), expected, production)
+        assert_every_customer_once_as_score_batch(read_scored(tmp_path / "scored"), expected, production)
         with Client(addresses[1]) as client:
             assert client.score(expected.reset_index().head(1), model=MODEL).version[0] == moved_to
     finally:
@@ -233,6 +236,20 @@ def test_what_cannot_be_scored_at_all_is_refused_on_the_driver(spark, backing, c
     assert scored.count() == 10
 
 
+def test_the_nightly_example_scores_a_parquet_table_into_another(backing, holdout, production, tmp_path):
+    customers = holdout.drop(columns=["churn"]).head(1000)
+    source = write_parquet(customers, tmp_path / "customers", files=2)
+    replicas = ",".join(r.address for r in backing.replicas)
+    command = [sys.executable, str(REPO / "clients/python/examples/nightly_scoring.py"), "--input", str(source),
+               "--output", str(tmp_path / "scores"), "--replicas", replicas, "--model", MODEL, "--master", "local[1]"]
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"scored 1000 customers with {MODEL} version {production}; 0 refused" in finished.stdout, finished.stdout
+    written = pq.read_table(tmp_path / "scores").to_pandas()
+    assert sorted(written.customer_id) == sorted(customers.customer_id)
+    assert (written.model == MODEL).all() and (written.version == production).all()
+
+
 def test_a_replica_killed_mid_job_loses_and_repeats_no_row(spark, backing, customers_parquet, expected, production, tmp_path):
     first, second = backing.replicas
     scored = score_spark(spark.read.parquet(str(customers_parquet)), [first.address, second.address], model=MODEL)
@@ -246,7 +263,7 @@ def test_a_replica_killed_mid_job_loses_and_repeats_no_row(spark, backing, custo
     assert not failures, failures
     after_kill = first.rows_scored(MODEL, production) - before[0] - at_kill[0]
     print(f"\nsecond replica killed at {at_kill} rows scored; the first scored {after_kill:.0f} more")
-    assert_every_customer_once_as_score_batch(read_scored(spark, tmp_path / "scored"), expected, production)
+    assert_every_customer_once_as_score_batch(read_scored(tmp_path / "scored"), expected, production)
     assert at_kill[1] > 0 and sum(at_kill) < CUSTOMERS, at_kill
     # The rest of the job, the calls in flight on the killed replica included, went to the
     # survivor.

@@ -32,7 +32,16 @@ def as_frame(customers: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFr
 def customer_ids(frame: pd.DataFrame) -> list[str]:
     if CUSTOMER_ID not in frame.columns:
         return [""] * len(frame)
-    return ["" if _missing(v) else str(v) for v in frame[CUSTOMER_ID].tolist()]
+    ids = frame[CUSTOMER_ID]
+    if _all_text(ids):
+        return ids.tolist()
+    return ["" if _missing(v) else str(v) for v in ids.tolist()]
+
+
+def _all_text(series: pd.Series) -> bool:
+    """Whether every cell is a string, none missing (checked in C, not cell by cell)."""
+    # A string dtype is "string" to infer_dtype whatever its missing cells.
+    return not series.hasnans and pd.api.types.infer_dtype(series, skipna=False) == "string"
 
 
 def columns(frame: pd.DataFrame, schema: Sequence[common_pb2.FeatureSpec]) -> scoring_pb2.CustomerColumns:
@@ -57,12 +66,10 @@ def columns(frame: pd.DataFrame, schema: Sequence[common_pb2.FeatureSpec]) -> sc
             column.mixed.values.extend(number_value(v) for v in series.tolist())
         elif kinds[name] == common_pb2.TEXT and numeric:
             column.mixed.values.extend(text_value(v) for v in series.tolist())
+        elif _all_text(series):
+            column.texts.values.extend(series.tolist())
         else:
-            values = series.tolist()
-            if all(isinstance(v, str) for v in values):
-                column.texts.values.extend(values)
-            else:
-                column.mixed.values.extend(value(v) for v in values)
+            column.mixed.values.extend(value(v) for v in series.tolist())
         features.append(column)
     return scoring_pb2.CustomerColumns(customer_ids=customer_ids(frame), features=features)
 
@@ -130,6 +137,14 @@ def _missing(cell: Any) -> bool:
 def results_frame(ids: list[str], responses: Iterable[scoring_pb2.ScoreBatchResponse], first_row: int = 0) -> pd.DataFrame:
     """One row per id, in order, from the responses that answered them; a row no response
     answered is an error rather than a silent gap."""
+    return pd.DataFrame(results_columns(ids, responses, first_row), columns=RESULT_COLUMNS)
+
+
+def results_columns(
+    ids: list[str], responses: Iterable[scoring_pb2.ScoreBatchResponse], first_row: int = 0
+) -> dict[str, Any]:
+    """`results_frame`'s columns: numpy arrays for the numbers and flags, lists for the
+    texts."""
     count = len(ids)
     probability = np.full(count, np.nan)
     will_churn = np.zeros(count, dtype=bool)
@@ -153,15 +168,12 @@ def results_frame(ids: list[str], responses: Iterable[scoring_pb2.ScoreBatchResp
             else:
                 # The server's message names the row and the feature already.
                 error[row] = result.error.message
-    return pd.DataFrame(
-        {
-            "customer_id": ids,
-            "churn_probability": probability,
-            "will_churn": will_churn,
-            "risk_band": band,
-            "model": model,
-            "version": version,
-            "error": error,
-        },
-        columns=RESULT_COLUMNS,
-    )
+    return {
+        "customer_id": ids,
+        "churn_probability": probability,
+        "will_churn": will_churn,
+        "risk_band": band,
+        "model": model,
+        "version": version,
+        "error": error,
+    }

@@ -186,7 +186,7 @@ class _Call:
         self.future = replicas.send(self.replica, request)
 
     def finish(self) -> Iterator[pa.RecordBatch]:
-        self.answers.append(_frames.results_frame(self.ids, [self._answer()]))
+        self.answers.append(_frames.results_columns(self.ids, [self._answer()]))
         if self.batch is not None:
             yield _scored(self.batch, self.answers)
 
@@ -208,21 +208,27 @@ class _Call:
         raise AssertionError("unreachable: the last attempt raises")
 
 
-def _scored(batch: pa.RecordBatch, answers: list[Any]) -> pa.RecordBatch:
+def _scored(batch: pa.RecordBatch, answers: list[dict[str, Any]]) -> pa.RecordBatch:
     """The input batch with the score columns added; a row with an error has a null
     probability, decision and band."""
-    import pandas as pd
+    import numpy as np
     import pyarrow as pa
 
-    scores = pd.concat(answers, ignore_index=True) if answers else _frames.results_frame([], [])
-    failed = (scores["error"] != "").to_numpy()
+    def joined(name: str) -> Any:
+        return np.concatenate([answer[name] for answer in answers]) if answers else np.array([])
+
+    def texts(name: str) -> list[str]:
+        return [text for answer in answers for text in answer[name]]
+
+    error = texts("error")
+    failed = np.array([bool(text) for text in error], dtype=bool)
     added = [
-        pa.array(scores["churn_probability"].to_numpy(), type=pa.float64(), mask=failed),
-        pa.array(scores["will_churn"].to_numpy(), type=pa.bool_(), mask=failed),
-        pa.array(scores["risk_band"].tolist(), type=pa.string(), mask=failed),
-        pa.array(scores["model"].tolist(), type=pa.string()),
-        pa.array(scores["version"].to_numpy(), type=pa.int64()),
-        pa.array(scores["error"].tolist(), type=pa.string()),
+        pa.array(joined("churn_probability"), type=pa.float64(), mask=failed),
+        pa.array(joined("will_churn"), type=pa.bool_(), mask=failed),
+        pa.array(texts("risk_band"), type=pa.string(), mask=failed),
+        pa.array(texts("model"), type=pa.string()),
+        pa.array(joined("version"), type=pa.int64()),
+        pa.array(error, type=pa.string()),
     ]
     return pa.RecordBatch.from_arrays(list(batch.columns) + added, names=batch.schema.names + SCORE_COLUMNS)
 
