@@ -1,4 +1,4 @@
-"""Nightly scoring on Spark against `churnctl score-file`, in one run on the same rows:
+"""Nightly scoring on Spark (and Ray) against `churnctl score-file`, in one run on the same rows:
 
 two churnserve replicas (release build) share a PostgreSQL registry and an S3 artifact
 store (the project's scripts start both); N generated customers are written as Parquet,
@@ -8,12 +8,14 @@ eight files for Spark and one for churnctl. Each round times
 - a Spark job in local mode with two cores: read the Parquet files, `score_spark` through
   both replicas, write Parquet,
 - the same Spark job with constant scores instead of `score_spark`: what Spark itself costs,
+- the Ray Data job of the first: `read_parquet`, `score_ray` through both replicas,
+  `write_parquet`, on a local Ray of two CPUs,
 
 and prints rows/s and the ratio of the first two. The JVM, the Python workers and both replicas are warmed
 by a small job first; the session's start is not timed.
 
-Run: python benches/spark.py [--rows 200000] [--rounds 2] (needs tests/clients/requirements.txt
-and clients/python installed, Java 17, and the release binaries).
+Run: python benches/spark.py [--rows 200000] [--rounds 2] (needs tests/clients/requirements.txt,
+requirements-jobs.txt and clients/python installed, Java 17, and the release binaries).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ import pyarrow.parquet as pq
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "clients/python/tests"))
 
-from churnserve_client import Client, score_spark  # noqa: E402
-from churnserve_client._spark import SCORE_COLUMNS  # noqa: E402
+from churnserve_client import Client, score_ray, score_spark  # noqa: E402
+from churnserve_client._distributed import SCORE_COLUMNS  # noqa: E402
 from replicas import Backing, generated_customers, write_parquet  # noqa: E402
 
 MODEL = "telco-churn"
@@ -104,6 +106,20 @@ def main() -> None:
             assert len(written) == rows and not any(written), "the job lost rows or refused some"
             return rate
 
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024 * 1024, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+
+        def ray_job(source: pathlib.Path, destination: pathlib.Path, rows: int) -> float:
+            shutil.rmtree(destination, ignore_errors=True)
+            started = time.perf_counter()
+            score_ray(ray.data.read_parquet(str(source)), addresses, model=MODEL, version=version).write_parquet(str(destination))
+            rate = rows / (time.perf_counter() - started)
+            written = pq.read_table(destination, columns=["error"]).column("error").to_pylist()
+            assert len(written) == rows and not any(written), "the job lost rows or refused some"
+            return rate
+
         def churnctl() -> float:
             out = scratch / "scores.parquet"
             out.unlink(missing_ok=True)
@@ -119,18 +135,21 @@ def main() -> None:
 
         warm = write_parquet(customers.head(20_000), scratch / "warm", files=2)
         spark_job(warm, scratch / "warm-out", 20_000)
+        ray_job(warm, scratch / "warm-out", 20_000)
         churnctl()
         print(f"{args.rows:,} customers, version {version} of {MODEL}, 2 cores shared by Spark, both replicas and churnctl")
         print("| round | churnctl score-file (1 replica) | Spark score_spark (2 replicas) | Spark ÷ churnctl "
-              "| Spark job without scoring |")
-        print("|---|---|---|---|---|")
+              "| Spark job without scoring | Ray score_ray (2 replicas) |")
+        print("|---|---|---|---|---|---|")
         for round_number in range(1, args.rounds + 1):
             churnctl_rate = churnctl()
             spark_rate = spark_job(lake, scratch / "scored", args.rows)
             unscored_rate = spark_job(lake, scratch / "unscored", args.rows, scoring=False)
+            ray_rate = ray_job(lake, scratch / "ray-scored", args.rows)
             print(f"| {round_number} | {churnctl_rate:,.0f} rows/s | {spark_rate:,.0f} rows/s | {spark_rate / churnctl_rate:.2f} "
-                  f"| {unscored_rate:,.0f} rows/s |", flush=True)
+                  f"| {unscored_rate:,.0f} rows/s | {ray_rate:,.0f} rows/s |", flush=True)
         spark.stop()
+        ray.shutdown()
     finally:
         backing.stop()
 

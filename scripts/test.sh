@@ -83,7 +83,6 @@ step "KServe V2 clients (tritonclient gRPC and HTTP, grpcurl) and the Prometheus
 if [[ ! -x .venv-clients/bin/python ]]; then
     python3 -m venv .venv-clients
 fi
-# No cache: PySpark alone would leave a gigabyte of downloads and built wheels behind.
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt
 .venv-clients/bin/python clients/python/generate_stubs.py --check
 .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check ./clients/python
@@ -103,13 +102,6 @@ start_server console
 node tests/console/console.test.mjs "$http_address" "$scratch/console-facts.json" target/console-screenshots
 stop_server
 
-step "the Python client (clients/python, installed above): pytest against real servers, and score_spark on PySpark in local mode (Java 17) through two replicas on PostgreSQL and S3"
-if ! command -v java >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
-fi
-(cd clients/python && CHURNSERVE_BIN="$root/target/debug/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)
-
 step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
 .venv-clients/bin/hadolint Dockerfile
 
@@ -124,6 +116,16 @@ command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (ku
 rm -rf target/debug
 cargo build --release --locked -p churnserve --bin churnserve
 .venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
+
+step "the Python client (clients/python, installed above): pytest against real servers (release build), and score_spark / score_ray on PySpark and Ray in local mode (Java 17) through two replicas on PostgreSQL and S3"
+# Installed only now, once the debug build is gone: they are most of a gigabyte.
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements-jobs.txt -c tests/clients/requirements.txt
+if ! command -v java >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+(cd clients/python && CHURNSERVE_BIN="$root/target/release/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)
+
 # The fuzz build below needs the disk more than a release build kept for nothing.
 rm -rf target/release
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
+# Replicas on a shared PostgreSQL registry and S3 store, for the Spark and Ray modules.
+pytest_plugins = ["replicas"]
 
 
 @dataclass

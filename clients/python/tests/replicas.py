@@ -12,14 +12,20 @@ import shutil
 import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from churnserve_client import Client
 from conftest import REPO, Server, start_server
+
+MODEL = "telco-churn"
+CUSTOMERS = 200_000
 
 
 @dataclass
@@ -122,3 +128,54 @@ def write_parquet(customers: pd.DataFrame, directory: pathlib.Path, files: int) 
     for part in range(files):
         pq.write_table(table.slice(part * rows, rows), directory / f"part-{part:03d}.parquet")
     return directory
+
+
+# Fixtures for the modules that score through replicas (each module gets its own).
+
+
+@pytest.fixture(scope="module")
+def backing() -> Iterator[Backing]:
+    started = Backing().start()
+    try:
+        started.replica("a")
+        started.replica("b")
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def customers(holdout) -> pd.DataFrame:
+    return generated_customers(holdout, CUSTOMERS)
+
+
+@pytest.fixture(scope="module")
+def production(backing) -> int:
+    with Client(backing.replicas[0].address) as client:
+        return client.model_version(MODEL, alias="production").version
+
+
+@pytest.fixture(scope="module")
+def expected(backing, customers, production) -> pd.DataFrame:
+    """Every generated customer through `ScoreBatch` (Client.score) on one replica, by the
+    version `production` names before any job runs, indexed by customer id."""
+    with Client(backing.replicas[0].address) as client:
+        scored = client.score(customers, model=MODEL, version=production)
+    assert (scored.error == "").all(), scored.error[scored.error != ""].head()
+    return scored.set_index("customer_id")
+
+
+def assert_every_customer_once_as_score_batch(scored: pd.DataFrame, expected: pd.DataFrame, version: int) -> float:
+    """Every expected customer exactly once, scored by `version` as `ScoreBatch` scored it;
+    returns the largest difference of probability."""
+    assert len(scored) == len(expected), f"{len(scored)} rows out of {len(expected)}"
+    assert scored.customer_id.is_unique, scored.customer_id[scored.customer_id.duplicated()].head()
+    assert set(scored.customer_id) == set(expected.index)
+    assert (scored.error == "").all(), scored.error[scored.error != ""].head()
+    assert (scored.model == MODEL).all() and (scored.version == version).all(), scored.version.value_counts()
+    aligned = expected.loc[scored.customer_id]
+    difference = np.abs(scored.churn_probability.to_numpy() - aligned.churn_probability.to_numpy())
+    assert difference.max() <= 1e-6, difference.max()
+    assert (scored.will_churn.to_numpy() == aligned.will_churn.to_numpy()).all()
+    assert (scored.risk_band.to_numpy() == aligned.risk_band.to_numpy()).all()
+    return float(difference.max())

@@ -12,7 +12,6 @@ import threading
 import urllib.request
 
 import grpc
-import numpy as np
 import pandas as pd
 import pytest
 

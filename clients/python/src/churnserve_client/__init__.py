@@ -10,6 +10,6 @@ scoring with bounded memory, and register, alias, evaluate and explain models.
 """
 
 from churnserve_client._client import ChurnserveError, Client, Customers, model_ref
-from churnserve_client._spark import score_spark
+from churnserve_client._distributed import score_ray, score_spark
 
-__all__ = ["ChurnserveError", "Client", "Customers", "model_ref", "score_spark"]
+__all__ = ["ChurnserveError", "Client", "Customers", "model_ref", "score_ray", "score_spark"]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnserve_client._proto.churn.v1 import common_pb2, registry_pb2, scoring_pb2
+from churnserve_client._proto.churn.v1 import common_pb2, scoring_pb2
 
 CUSTOMER_ID = "customer_id"
 RESULT_COLUMNS = ["customer_id", "churn_probability", "will_churn", "risk_band", "model", "version", "error"]

@@ -1,4 +1,4 @@
-"""Scoring a Spark DataFrame through the serving replicas.
+"""Scoring a Spark DataFrame or a Ray Dataset through the serving replicas.
 
 The driver resolves the alias once; every executor scores by that exact version, so the
 registry knows which version produced every score and an alias moved mid-job changes
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pathlib
 
     import pyarrow as pa
+    import ray.data
     from pyspark.sql import DataFrame
 
 SCORE_COLUMNS = ["churn_probability", "will_churn", "risk_band", "model", "version", "error"]
@@ -43,6 +44,8 @@ MAX_BACKOFF = 5.0
 SHUNNED_SECONDS = 5.0
 # Calls in flight per replica and per Python worker.
 IN_FLIGHT_PER_REPLICA = 2
+# Rows per Ray Data batch, as Spark's default Arrow batch.
+ARROW_BATCH_ROWS = 10_000
 
 
 def score_spark(
@@ -69,25 +72,7 @@ def score_spark(
     """
     from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, StructField, StructType
 
-    addresses = [addresses] if isinstance(addresses, str) else list(addresses)
-    if not addresses:
-        raise ValueError("score_spark needs at least one replica address")
-    if batch_rows < 1:
-        raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
-    clashes = [name for name in SCORE_COLUMNS if name in df.columns]
-    if clashes:
-        raise ValueError(f"the DataFrame already has the output column(s) {', '.join(clashes)}: rename them first")
-    certificate = read_bytes(ca_cert)
-    pinned = _resolve(addresses, model, version, alias, token, certificate)
-    job = _Job(
-        addresses=tuple(addresses),
-        token=token,
-        ca_cert=certificate,
-        model=pinned.name,
-        version=pinned.version,
-        features=tuple((feature.name, feature.kind) for feature in pinned.features),
-        batch_rows=batch_rows,
-    )
+    job = _Job.pinned(addresses, df.columns, model, alias, version, token, ca_cert, batch_rows)
     added = [
         StructField("churn_probability", DoubleType()),
         StructField("will_churn", BooleanType()),
@@ -97,6 +82,23 @@ def score_spark(
         StructField("error", StringType()),
     ]
     return df.mapInArrow(job, StructType(df.schema.fields + added))
+
+
+def score_ray(
+    dataset: ray.data.Dataset,
+    addresses: Sequence[str] | str,
+    model: str | None = None,
+    alias: str | None = None,
+    version: int | None = None,
+    token: str | None = None,
+    ca_cert: str | pathlib.Path | bytes | None = None,
+    batch_rows: int = 1000,
+) -> ray.data.Dataset:
+    """`score_spark` for a Ray Dataset, over `map_batches`: the same columns added, the
+    version pinned now, the same retries. The returned Dataset is lazy, as Ray's are; it is
+    scored when consumed, by the version pinned here."""
+    job = _Job.pinned(addresses, dataset.columns(), model, alias, version, token, ca_cert, batch_rows)
+    return dataset.map_batches(job.score_table, batch_format="pyarrow", batch_size=ARROW_BATCH_ROWS)
 
 
 def _resolve(
@@ -128,6 +130,48 @@ class _Job:
     features: tuple[tuple[str, int], ...]
     batch_rows: int
 
+    @classmethod
+    def pinned(
+        cls,
+        addresses: Sequence[str] | str,
+        columns: Sequence[str],
+        model: str | None,
+        alias: str | None,
+        version: int | None,
+        token: str | None,
+        ca_cert: str | pathlib.Path | bytes | None,
+        batch_rows: int,
+    ) -> _Job:
+        """The job for a table with `columns`, by the version the reference names now."""
+        addresses = [addresses] if isinstance(addresses, str) else list(addresses)
+        if not addresses:
+            raise ValueError("scoring needs at least one replica address")
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be at least 1, not {batch_rows}")
+        clashes = [name for name in SCORE_COLUMNS if name in columns]
+        if clashes:
+            raise ValueError(f"the table already has the output column(s) {', '.join(clashes)}: rename them first")
+        certificate = read_bytes(ca_cert)
+        resolved = _resolve(addresses, model, version, alias, token, certificate)
+        return cls(
+            addresses=tuple(addresses),
+            token=token,
+            ca_cert=certificate,
+            model=resolved.name,
+            version=resolved.version,
+            features=tuple((feature.name, feature.kind) for feature in resolved.features),
+            batch_rows=batch_rows,
+        )
+
+    def score_table(self, table: pa.Table) -> pa.Table:
+        """One Ray Data batch, scored."""
+        import pyarrow as pa
+
+        if table.num_rows == 0:
+            nobody = pa.RecordBatch.from_pylist([], schema=table.schema)
+            return pa.Table.from_batches([_scored(nobody, [_frames.results_columns([], [])])])
+        return pa.Table.from_batches(list(self(iter(table.combine_chunks().to_batches()))))
+
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         replicas = _Replicas.of(self.addresses, self.token, self.ca_cert)
         schema = [common_pb2.FeatureSpec(name=name, kind=kind) for name, kind in self.features]
@@ -137,10 +181,7 @@ class _Job:
         for batch in batches:
             frame = self._frame(batch)
             answers: list[Any] = []
-            starts = range(0, batch.num_rows, self.batch_rows)
-            if not starts:
-                yield _scored(batch, [])
-            for start in starts:
+            for start in range(0, batch.num_rows, self.batch_rows):
                 if len(window) >= limit:
                     yield from window.popleft().finish()
                 chunk = frame.iloc[start : start + self.batch_rows]
@@ -215,7 +256,7 @@ def _scored(batch: pa.RecordBatch, answers: list[dict[str, Any]]) -> pa.RecordBa
     import pyarrow as pa
 
     def joined(name: str) -> Any:
-        return np.concatenate([answer[name] for answer in answers]) if answers else np.array([])
+        return np.concatenate([answer[name] for answer in answers])
 
     def texts(name: str) -> list[str]:
         return [text for answer in answers for text in answer[name]]
