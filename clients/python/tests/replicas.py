@@ -5,12 +5,14 @@ customers drawn from the hold-out set."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from conftest import REPO, Server, start_server
 
 MODEL = "telco-churn"
 CUSTOMERS = 200_000
+# What score_spark and score_ray add to the input columns (API.md, "Python client").
+SCORE_COLUMNS = ["churn_probability", "will_churn", "risk_band", "model", "version", "error"]
 
 
 @dataclass
@@ -179,3 +183,51 @@ def assert_every_customer_once_as_score_batch(scored: pd.DataFrame, expected: pd
     assert (scored.will_churn.to_numpy() == aligned.will_churn.to_numpy()).all()
     assert (scored.risk_band.to_numpy() == aligned.risk_band.to_numpy()).all()
     return float(difference.max())
+
+
+@contextlib.contextmanager
+def production_moved(addresses: list[str], production: int) -> Iterator[int]:
+    """Moves `production` to the bundled model's other version (it has versions 1 and 2),
+    waits until every replica serves the move, and yields the version moved to; moves the
+    alias back at the end."""
+    with Client(addresses[0]) as client:
+        moved_to = client.set_alias(MODEL, "production", 3 - production).version
+    try:
+        for address in addresses:
+            with Client(address) as client:
+                deadline = time.monotonic() + 5
+                while client.model_version(MODEL, alias="production").version != moved_to:
+                    assert time.monotonic() < deadline, f"{address} did not serve the alias move"
+                    time.sleep(0.05)
+        yield moved_to
+    finally:
+        with Client(addresses[0]) as client:
+            client.set_alias(MODEL, "production", production)
+
+
+# Scored by the challenger (LightGBM), which refuses categories it was not trained on.
+BAD_ROWS_ALIAS = "challenger"
+
+
+def bad_customers(holdout: pd.DataFrame) -> pd.DataFrame:
+    """1,000 hold-out customers: the sixth with a contract no model knows, the eighteenth
+    without a payment method."""
+    customers = holdout.drop(columns=["churn"]).head(1000).copy()
+    customers.loc[5, "contract"] = "Fortnightly"
+    customers.loc[17, "paymentmethod"] = None
+    return customers
+
+
+def assert_bad_rows_answered(scored: pd.DataFrame, customers: pd.DataFrame) -> None:
+    """The two bad customers of `bad_customers` carry their error and null scores; every
+    other one is scored."""
+    scored = scored.set_index("customer_id")
+    assert len(scored) == len(customers) and scored.index.is_unique
+    unknown, missing = scored.loc[customers.customer_id[5]], scored.loc[customers.customer_id[17]]
+    assert "`contract`" in unknown.error and "Fortnightly" in unknown.error, unknown.error
+    assert "`paymentmethod`" in missing.error, missing.error
+    for bad in (unknown, missing):
+        assert pd.isna(bad.churn_probability) and pd.isna(bad.will_churn) and pd.isna(bad.risk_band)
+        assert bad.model == MODEL and bad.version > 0
+    good = scored.drop(index=[customers.customer_id[5], customers.customer_id[17]])
+    assert (good.error == "").all() and good.churn_probability.between(0, 1).all() and good.risk_band.notna().all()

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import pytest
 
-from churnserve_client import Client, score_ray
-from replicas import CUSTOMERS, MODEL, assert_every_customer_once_as_score_batch, write_parquet
+from churnserve_client import score_ray
+from replicas import (
+    BAD_ROWS_ALIAS,
+    CUSTOMERS,
+    MODEL,
+    SCORE_COLUMNS,
+    assert_bad_rows_answered,
+    assert_every_customer_once_as_score_batch,
+    bad_customers,
+    production_moved,
+    write_parquet,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +43,7 @@ def test_200000_customers_through_two_replicas_equal_score_batch(ray_cluster, ba
     output = scored.to_pandas()
     took = time.monotonic() - started
     largest = assert_every_customer_once_as_score_batch(output, expected, production)
-    assert list(output.columns) == list(customers.columns) + [
-        "churn_probability",
-        "will_churn",
-        "risk_band",
-        "model",
-        "version",
-        "error",
-    ]
+    assert list(output.columns) == list(customers.columns) + SCORE_COLUMNS
     spread = [replica.rows_scored(MODEL, production) - b for replica, b in zip(backing.replicas, before)]
     assert sum(spread) == CUSTOMERS and min(spread) >= CUSTOMERS / 4, spread
     print(f"\n{CUSTOMERS} customers in {took:.1f} s ({CUSTOMERS / took:,.0f} rows/s), replicas scored {spread}, "
@@ -52,40 +54,17 @@ def test_the_version_is_pinned_when_score_ray_is_called(ray_cluster, backing, cu
     addresses = [r.address for r in backing.replicas]
     some = customers.head(20_000)
     scored = score_ray(ray_cluster.data.from_pandas(some), addresses, model=MODEL, alias="production")
-    with Client(addresses[0]) as client:
-        # The bundled telco-churn has versions 1 and 2.
-        moved_to = client.set_alias(MODEL, "production", 3 - production).version
-    try:
-        for address in addresses:
-            with Client(address) as client:
-                deadline = time.monotonic() + 5
-                while client.model_version(MODEL, alias="production").version != moved_to:
-                    assert time.monotonic() < deadline, f"{address} did not serve the alias move"
-                    time.sleep(0.05)
+    with production_moved(addresses, production):
         # Ray runs the job only now, after the move.
         output = scored.to_pandas()
-        assert_every_customer_once_as_score_batch(output, expected.loc[some.customer_id], production)
-    finally:
-        with Client(addresses[0]) as client:
-            client.set_alias(MODEL, "production", production)
+    assert_every_customer_once_as_score_batch(output, expected.loc[some.customer_id], production)
 
 
 def test_bad_rows_come_back_with_their_error_and_an_empty_dataset_with_the_columns(ray_cluster, backing, holdout):
     addresses = [r.address for r in backing.replicas]
-    some = holdout.drop(columns=["churn"]).head(1000).copy()
-    some.loc[5, "contract"] = "Fortnightly"
-    some.loc[17, "paymentmethod"] = None
-    # The challenger (LightGBM) refuses categories it was not trained on.
-    scored = score_ray(ray_cluster.data.from_pandas(some), addresses, model=MODEL, alias="challenger").to_pandas()
-    scored = scored.set_index("customer_id")
-    assert len(scored) == 1000 and scored.index.is_unique
-    unknown, missing = scored.loc[some.customer_id[5]], scored.loc[some.customer_id[17]]
-    assert "`contract`" in unknown.error and "Fortnightly" in unknown.error, unknown.error
-    assert "`paymentmethod`" in missing.error, missing.error
-    for bad in (unknown, missing):
-        assert pd.isna(bad.churn_probability) and pd.isna(bad.will_churn) and pd.isna(bad.risk_band)
-    good = scored.drop(index=[some.customer_id[5], some.customer_id[17]])
-    assert (good.error == "").all() and good.churn_probability.between(0, 1).all()
+    some = bad_customers(holdout)
+    scored = score_ray(ray_cluster.data.from_pandas(some), addresses, model=MODEL, alias=BAD_ROWS_ALIAS)
+    assert_bad_rows_answered(scored.to_pandas(), some)
 
     nobody = score_ray(ray_cluster.data.from_pandas(some.head(0)), addresses, model=MODEL)
     assert nobody.count() == 0

@@ -20,7 +20,18 @@ import pytest
 
 from churnserve_client import ChurnserveError, Client, score_spark
 from conftest import REPO
-from replicas import CUSTOMERS, MODEL, Replica, assert_every_customer_once_as_score_batch, write_parquet
+from replicas import (
+    BAD_ROWS_ALIAS,
+    CUSTOMERS,
+    MODEL,
+    SCORE_COLUMNS,
+    Replica,
+    assert_bad_rows_answered,
+    assert_every_customer_once_as_score_batch,
+    bad_customers,
+    production_moved,
+    write_parquet,
+)
 
 # Mid-job: the job has scored this many rows and not all of them.
 MID_JOB_ROWS = 40_000
@@ -103,14 +114,7 @@ def test_input_columns_come_back_unchanged_beside_the_scores(spark, backing, cus
     frame = spark.read.parquet(str(customers_parquet)).limit(500)
     scored = score_spark(frame, [r.address for r in backing.replicas], model=MODEL, version=production).toPandas()
     original = frame.toPandas()
-    assert list(scored.columns) == list(original.columns) + [
-        "churn_probability",
-        "will_churn",
-        "risk_band",
-        "model",
-        "version",
-        "error",
-    ]
+    assert list(scored.columns) == list(original.columns) + SCORE_COLUMNS
     pd.testing.assert_frame_equal(scored[original.columns].sort_values("customer_id").reset_index(drop=True),
                                   original.sort_values("customer_id").reset_index(drop=True))
 
@@ -121,17 +125,8 @@ def test_an_alias_moved_mid_job_changes_nothing_in_the_job(spark, backing, custo
     baseline = rows_scored(backing.replicas, production)
     thread, failures = run_in_background(lambda: scored.write.parquet(str(tmp_path / "scored")))
     moved_at = wait_until_scored(backing.replicas, production, baseline + MID_JOB_ROWS, thread)
-    with Client(addresses[0]) as client:
-        # The bundled telco-churn has versions 1 and 2.
-        moved_to = client.set_alias(MODEL, "production", 3 - production).version
-    try:
-        # Every replica serves the move while the job still runs.
-        for address in addresses:
-            with Client(address) as client:
-                deadline = time.monotonic() + 5
-                while client.model_version(MODEL, alias="production").version != moved_to:
-                    assert time.monotonic() < deadline, f"{address} did not serve the alias move"
-                    time.sleep(0.05)
+    # Every replica serves the move while the job still runs.
+    with production_moved(addresses, production) as moved_to:
         served_at = rows_scored(backing.replicas, production)
         thread.join()
         assert not failures, failures
@@ -140,29 +135,14 @@ def test_an_alias_moved_mid_job_changes_nothing_in_the_job(spark, backing, custo
         assert_every_customer_once_as_score_batch(read_scored(tmp_path / "scored"), expected, production)
         with Client(addresses[1]) as client:
             assert client.score(expected.reset_index().head(1), model=MODEL).version[0] == moved_to
-    finally:
-        with Client(addresses[0]) as client:
-            client.set_alias(MODEL, "production", production)
 
 
 def test_bad_rows_come_back_with_their_error_and_the_partition_is_scored(spark, backing, holdout, tmp_path):
-    customers = holdout.drop(columns=["churn"]).head(1000).copy()
-    customers.loc[5, "contract"] = "Fortnightly"
-    customers.loc[17, "paymentmethod"] = None
+    customers = bad_customers(holdout)
     path = write_parquet(customers, tmp_path / "bad", files=2)
     addresses = [r.address for r in backing.replicas]
-    # The challenger (LightGBM) refuses categories it was not trained on.
-    scored = score_spark(spark.read.parquet(str(path)), addresses, model=MODEL, alias="challenger")
-    scored = scored.toPandas().set_index("customer_id")
-    assert len(scored) == 1000 and scored.index.is_unique
-    unknown, missing = scored.loc[customers.customer_id[5]], scored.loc[customers.customer_id[17]]
-    assert "`contract`" in unknown.error and "Fortnightly" in unknown.error, unknown.error
-    assert "`paymentmethod`" in missing.error, missing.error
-    for bad in (unknown, missing):
-        assert pd.isna(bad.churn_probability) and pd.isna(bad.will_churn) and pd.isna(bad.risk_band)
-        assert bad.model == MODEL and bad.version > 0
-    good = scored.drop(index=[customers.customer_id[5], customers.customer_id[17]])
-    assert (good.error == "").all() and good.churn_probability.between(0, 1).all() and good.risk_band.notna().all()
+    scored = score_spark(spark.read.parquet(str(path)), addresses, model=MODEL, alias=BAD_ROWS_ALIAS)
+    assert_bad_rows_answered(scored.toPandas(), customers)
 
     # Without a required column at all, every row says which one, and none is dropped.
     without = score_spark(spark.read.parquet(str(path)).drop("contract"), addresses, model=MODEL).toPandas()

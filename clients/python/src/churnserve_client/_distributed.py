@@ -120,7 +120,8 @@ def _resolve(
 @dataclass(frozen=True)
 class _Job:
     """What every executor needs: the replicas, the credentials and the pinned version with
-    its schema. Called by `mapInArrow` with a partition's Arrow batches."""
+    its schema. Called by Spark's `mapInArrow` with a partition's Arrow batches; Ray's
+    `map_batches` calls `score_table` with one batch."""
 
     addresses: tuple[str, ...]
     token: str | None
