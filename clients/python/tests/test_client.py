@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-import subprocess
 import threading
 import urllib.request
 
@@ -129,26 +128,6 @@ def test_arrow_record_batches_stream_like_dataframes(server, holdout):
     streamed = pd.concat(results, ignore_index=True)
     direct = Client(server.address).score(features)
     assert list(streamed.churn_probability) == list(direct.churn_probability)
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A test CA, a server certificate for 127.0.0.1 and a client certificate, by openssl."""
-    folder = tmp_path_factory.mktemp("pki")
-    ca_key, ca = folder / "ca.key", folder / "ca.pem"
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
-            "-days", "2", "-subj", "/CN=churnserve test CA")
-    for leaf, extension in [("server", "subjectAltName=IP:127.0.0.1,DNS:localhost"), ("client", "extendedKeyUsage=clientAuth")]:
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(folder / f"{leaf}.key"),
-                "-out", str(folder / f"{leaf}.csr"), "-subj", f"/CN=churnserve test {leaf}")
-        (folder / f"{leaf}.ext").write_text(extension + "\n")
-        openssl("x509", "-req", "-in", str(folder / f"{leaf}.csr"), "-CA", str(ca), "-CAkey", str(ca_key),
-                "-CAcreateserial", "-days", "2", "-out", str(folder / f"{leaf}.pem"), "-extfile", str(folder / f"{leaf}.ext"))
-    return folder
 
 
 def test_tls_with_a_test_ca_and_client_certificates(tmp_path, pki, holdout):

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from churnserve_client import ChurnserveError, Client, score_spark
-from conftest import REPO
+from conftest import REPO, start_server
 from replicas import (
     BAD_ROWS_ALIAS,
     CUSTOMERS,
@@ -166,6 +166,24 @@ def test_what_cannot_be_scored_at_all_is_refused_on_the_driver(spark, backing, c
     dead = backing.directory / "nothing-listens"
     scored = score_spark(frame.limit(10), [f"unix:{dead}", *addresses], model=MODEL)
     assert scored.count() == 10
+
+
+def test_tls_and_a_read_token_reach_the_executors(spark, pki, customers_parquet, tmp_path):
+    process, running = start_server(
+        tmp_path / "data", "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
+        "--read-token", "reader",
+    )
+    try:
+        frame = spark.read.parquet(str(customers_parquet)).limit(100)
+        # The CA's bytes are read on the driver: executors need no file of it.
+        scored = score_spark(frame, [running.address], model=MODEL, token="reader", ca_cert=pki / "ca.pem").toPandas()
+        assert len(scored) == 100 and (scored.error == "").all(), scored.error.head()
+        with pytest.raises(ChurnserveError) as anonymous:
+            score_spark(frame, [running.address], model=MODEL, ca_cert=pki / "ca.pem")
+        assert anonymous.value.code == grpc.StatusCode.UNAUTHENTICATED, anonymous.value
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def test_the_nightly_example_scores_a_parquet_table_into_another(backing, holdout, production, tmp_path):
