@@ -111,12 +111,20 @@ def test_200000_customers_through_two_replicas_equal_score_batch(spark, backing,
 
 
 def test_input_columns_come_back_unchanged_beside_the_scores(spark, backing, customers_parquet, production):
-    frame = spark.read.parquet(str(customers_parquet)).limit(500)
-    scored = score_spark(frame, [r.address for r in backing.replicas], model=MODEL, version=production).toPandas()
-    original = frame.toPandas()
-    assert list(scored.columns) == list(original.columns) + SCORE_COLUMNS
-    pd.testing.assert_frame_equal(scored[original.columns].sort_values("customer_id").reset_index(drop=True),
-                                  original.sort_values("customer_id").reset_index(drop=True))
+    addresses = [r.address for r in backing.replicas]
+    frame = spark.read.parquet(str(customers_parquet)).where("customer_id < 'G0000500'")
+    scored = score_spark(frame, addresses, model=MODEL, version=production).toPandas().sort_values("customer_id")
+    original = frame.toPandas().sort_values("customer_id")
+    assert len(scored) == 500 and list(scored.columns) == list(original.columns) + SCORE_COLUMNS
+    pd.testing.assert_frame_equal(scored[original.columns].reset_index(drop=True), original.reset_index(drop=True))
+
+    # Decimal and integer columns, as a warehouse types money and counts, score the same.
+    typed = frame.withColumn("monthlycharges", frame.monthlycharges.cast("decimal(10,2)"))
+    typed = typed.withColumn("totalcharges", typed.totalcharges.cast("decimal(12,2)"))
+    typed = typed.withColumn("tenure", typed.tenure.cast("int"))
+    as_typed = score_spark(typed, addresses, model=MODEL, version=production).toPandas().sort_values("customer_id")
+    assert (as_typed.error == "").all(), as_typed.error.head()
+    assert (as_typed.churn_probability.to_numpy() == scored.churn_probability.to_numpy()).all()
 
 
 def test_an_alias_moved_mid_job_changes_nothing_in_the_job(spark, backing, customers_parquet, expected, production, tmp_path):
