@@ -118,8 +118,9 @@ cargo build --release --locked -p churnserve --bin churnserve
 .venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
 
 step "the Python client (clients/python, installed above): pytest against real servers (release build), and score_spark / score_ray on PySpark and Ray in local mode (Java 17) through two replicas on PostgreSQL and S3"
-# Installed only now, once the debug build is gone: they are most of a gigabyte.
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements-jobs.txt -c tests/clients/requirements.txt
+# PySpark and Ray only now, once the debug build is gone: they are most of a gigabyte
+# (requirements.txt again, so that its pins hold).
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt -r tests/clients/requirements-jobs.txt
 if ! command -v java >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
