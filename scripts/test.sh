@@ -112,15 +112,16 @@ step "deploy/: yamllint, every overlay and the KServe files rendered by kubectl 
 command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; exit 1; }
 .venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
 .venv-clients/bin/python deploy/validate.py
-# Every debug build has run by now: its directory makes room for the release build.
+# Every debug build has run by now: its directory makes room for the release build, and
+# for PySpark and Ray (for the Python client's step below): most of a gigabyte installed,
+# twice that while PySpark's wheel builds, so before the release build rather than beside
+# it (requirements.txt again, so that its pins hold).
 rm -rf target/debug
+.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt -r tests/clients/requirements-jobs.txt
 cargo build --release --locked -p churnserve --bin churnserve
 .venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
 
-step "the Python client (clients/python, installed above): pytest against real servers (release build), and score_spark / score_ray on PySpark and Ray in local mode (Java 17) through two replicas on PostgreSQL and S3"
-# PySpark and Ray only now, once the debug build is gone: they are most of a gigabyte
-# (requirements.txt again, so that its pins hold).
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt -r tests/clients/requirements-jobs.txt
+step "the Python client (clients/python, and PySpark and Ray, installed above): pytest against real servers (release build), and score_spark / score_ray on PySpark and Ray in local mode (Java 17) through two replicas on PostgreSQL and S3"
 if ! command -v java >/dev/null; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
