@@ -6,19 +6,30 @@
 #                             and prints the variables a client needs, as `export` lines
 #                             (and where the server keeps the objects, for tests)
 #   scripts/s3.sh stop DIR    stops it
-# The server is built once into .tools/ of the repository.
+#   scripts/s3.sh build       only builds the server
+# The server is built once into .tools/ of the repository (under a lock: tests running side
+# by side may start servers at the same moment).
 set -euo pipefail
 
 version="0.14.1"
-command="${1:?usage: scripts/s3.sh start|stop DIR}"
-dir="${2:?usage: scripts/s3.sh start|stop DIR}"
+command="${1:?usage: scripts/s3.sh start|stop DIR | build}"
+dir="${2:-}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 server="$root/.tools/bin/s3s-fs"
 
-if [[ ! -x "$server" ]] || ! "$server" --version | grep -q "$version"; then
-    echo "building s3s-fs $version into .tools/ (once; about two minutes)" >&2
-    cargo install --quiet --locked --root "$root/.tools" s3s-fs --version "$version" --features binary >&2
+built() { [[ -x "$server" ]] && "$server" --version | grep -q "$version"; }
+if ! built; then
+    mkdir -p "$root/.tools"
+    (
+        flock 9
+        if ! built; then
+            echo "building s3s-fs $version into .tools/ (once; about two minutes)" >&2
+            cargo install --quiet --locked --root "$root/.tools" s3s-fs --version "$version" --features binary >&2
+        fi
+    ) 9>"$root/.tools/build.lock"
 fi
+[[ "$command" == build ]] && exit 0
+[[ -n "$dir" ]] || { echo "usage: scripts/s3.sh start|stop DIR | build" >&2; exit 2; }
 
 case "$command" in
 start)

@@ -9,8 +9,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup-onnxruntime.sh >/dev/null
-release=()
-[[ "${PROFILE:-debug}" == release ]] && release=(--release)
-SOAK_SECONDS="${1:-600}" cargo test --locked "${release[@]}" -p churnserve --test soak -- \
-    --ignored --nocapture 2>&1 | grep -E '^soak:|test result|panicked|assert|failed'
+# The debug build is the test command's one debug build, which has the otlp feature.
+profile=(--features churnserve/otlp)
+[[ "${PROFILE:-debug}" == release ]] && profile=(--release)
+SOAK_SECONDS="${1:-600}" cargo test --locked "${profile[@]}" -p churnserve --test process -- \
+    soak:: --ignored --nocapture 2>&1 | grep -E '^soak:|test result|panicked|assert|failed'
 exit "${PIPESTATUS[0]}"

@@ -1,138 +1,306 @@
 #!/usr/bin/env bash
-# The one command that runs every check: formatting, lints, every Rust test (real ONNX
-# Runtime, real server on ephemeral ports), the regeneration of the bundled models and
-# fixtures by models/train.py, compared with what is committed, and stock KServe V2
-# clients (tritonclient, grpcurl) against a running server.
+# The one command that runs every check (what CI runs, through .ci/run), or some tiers:
+#   scripts/test.sh              every tier; independent tiers run side by side
+#   scripts/test.sh TIER...      only those, in the order given
+# Tiers:
+#   lint     cargo fmt --check; clippy on every target, with the otlp feature, -D warnings
+#   rust     cargo test --workspace (debug): unit tests, the registry's conformance suite on
+#            SQLite and on PostgreSQL + S3, the real server on ephemeral ports, the CLIs,
+#            crashes, replicas, the OTLP exporter
+#   models   models/train.py --check: every bundled model and fixture regenerated and compared
+#   clients  stock KServe V2 clients (tritonclient, grpcurl) and the Prometheus parser
+#            against a running server; the Python stubs against proto/
+#   browser  every console page in headless Chromium against the API's numbers
+#   deploy   hadolint, yamllint, kustomize + schema validation, each overlay run as the
+#            kubelet would (release build)
+#   python   the Python client's tests against real servers (release build)
+#   spark    score_spark and score_ray on PySpark and Ray in local mode, two replicas on
+#            PostgreSQL and S3 (release build)
+#   soak     60 s of scoring while the registry churns (scripts/soak.sh; longer: scripts/soak.sh 600)
+#   fuzz     each libFuzzer target for 60 s (scripts/fuzz.sh; longer: scripts/fuzz.sh 1800)
+# Each tier installs what it needs (Debian packages, Python environments, npm packages) when
+# it is missing, builds what it runs (each profile once: cargo does nothing the second
+# time) and starts and stops its own servers. Nothing here deletes a build directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-step() { printf '\n==> %s\n' "$*"; }
-
+all_tiers=(lint rust models clients browser deploy python spark soak fuzz)
 # A one-off build from a clean clone gains nothing from incremental caches, which would be
 # a third of target/ on CI's disk.
 export CARGO_INCREMENTAL=0
+# The otlp feature is built into the one debug build, so that its test needs no second one.
+cargo_features=(--features churnserve/otlp)
+logs="$root/target/test-logs"
+mkdir -p "$logs"
 
-step "onnx runtime"
-scripts/setup-onnxruntime.sh
+say() { printf '==> %s\n' "$*"; }
 
-step "cargo fmt --check"
-cargo fmt --all --check
+# Runs "$@" holding the lock named $1, so that tiers running side by side prepare a shared
+# thing (a Python environment, a Debian package) once.
+locked() {
+    local name="$1"
+    shift
+    mkdir -p "$root/target/locks"
+    (
+        flock 9
+        "$@"
+    ) 9>"$root/target/locks/$name"
+}
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --locked --workspace --all-targets -- -D warnings
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    say "installing Debian's ${missing[*]}"
+    [[ -f "$root/target/locks/apt-updated" ]] || { apt-get update -qq && touch "$root/target/locks/apt-updated"; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
 
-# Whatever ends the run, what it started is stopped and what it wrote is removed.
+venv() {
+    local dir="$1"
+    shift
+    [[ -x "$dir/bin/python" ]] || python3 -m venv "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "$@"
+}
+
+need_onnxruntime() { locked onnxruntime scripts/setup-onnxruntime.sh; }
+need_models_venv() { locked venv venv .venv -r models/requirements.txt; }
+need_clients_venv() {
+    locked venv venv .venv-clients -r tests/clients/requirements.txt
+    locked venv .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir ./clients/python
+}
+# PySpark and Ray (a gigabyte installed), beside requirements.txt's pins.
+need_jobs_venv() {
+    need_clients_venv
+    locked venv .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+        -r tests/clients/requirements.txt -r tests/clients/requirements-jobs.txt
+}
+need_debug_build() {
+    need_onnxruntime
+    locked cargo cargo test --locked --workspace "${cargo_features[@]}" --no-run --quiet
+}
+need_release_build() {
+    need_onnxruntime
+    locked cargo cargo build --release --locked -p churnserve -p churnctl --quiet
+}
+need_s3_server() { locked s3s scripts/s3.sh build; }
+
 scratch="$(mktemp -d)"
-chmod 755 "$scratch"  # the PostgreSQL cluster in it runs as its own user
+chmod 755 "$scratch" # a PostgreSQL cluster in it runs as its own user
 cleanup() {
-    [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null
-    [[ -f "$scratch/postgres/url" ]] && scripts/postgres.sh stop "$scratch/postgres" 2>/dev/null
-    [[ -f "$scratch/s3/port" ]] && scripts/s3.sh stop "$scratch/s3"
+    local pids
+    pids="$(jobs -p)"
+    [[ -n "$pids" ]] && kill $pids 2>/dev/null
+    for cluster in "$scratch"/*/postgres; do
+        [[ -f "$cluster/url" ]] && scripts/postgres.sh stop "$cluster" 2>/dev/null
+    done
+    for s3 in "$scratch"/*/s3; do
+        [[ -d "$s3" ]] && scripts/s3.sh stop "$s3" 2>/dev/null
+    done
     rm -rf "$scratch"
 }
 trap cleanup EXIT
 
-# Starts `churnserve serve` on ephemeral ports with a fresh data directory named $1 in the
-# scratch space; sets $address (gRPC) and $http_address.
+# Starts `BINARY serve` on ephemeral ports with a fresh data directory $2; prints the
+# server's pid, gRPC address and HTTP address on one line.
 start_server() {
-    local server_log="$scratch/$1.log"
-    target/debug/churnserve serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$scratch/$1" >"$server_log" 2>&1 &
-    server_pid=$!
-    address=""
+    local binary="$1" data="$2" log="$2.log"
+    "$binary" serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data" >"$log" 2>&1 &
+    local pid=$! address=""
     for _ in $(seq 1 300); do
-        address="$(grep -o 'listening on [0-9.:]*' "$server_log" | awk '{print $3}' || true)"
+        address="$(grep -o 'listening on [0-9.:]*' "$log" | awk '{print $3}' || true)"
         [[ -n "$address" ]] && break
         sleep 0.1
     done
-    [[ -n "$address" ]] || { cat "$server_log"; echo "the server did not start"; exit 1; }
-    http_address="$(grep -o 'on http://[0-9.:]*' "$server_log" | head -n 1 | sed 's|on http://||')"
+    [[ -n "$address" ]] || { cat "$log" >&2; echo "the server did not start" >&2; return 1; }
+    echo "$pid $address $(grep -o 'on http://[0-9.:]*' "$log" | head -n 1 | sed 's|on http://||')"
 }
 
-stop_server() {
-    kill "$server_pid"
-    wait "$server_pid" || true
-    server_pid=""
+tier_lint() {
+    need_onnxruntime
+    cargo fmt --all --check
+    locked cargo cargo clippy --locked --workspace --all-targets "${cargo_features[@]}" -- -D warnings
 }
 
-step "a throwaway PostgreSQL cluster for the registry's conformance suite and the replica tests (scripts/postgres.sh)"
-CHURNSERVE_TEST_POSTGRES_URL="$(scripts/postgres.sh start "$scratch/postgres")"
-export CHURNSERVE_TEST_POSTGRES_URL
+tier_rust() {
+    need_debug_build
+    need_s3_server
+    cargo test --locked --workspace "${cargo_features[@]}"
+}
 
-step "a throwaway S3-compatible server for the artifact store (scripts/s3.sh; s3s-fs is built into .tools/ once)"
-eval "$(scripts/s3.sh start "$scratch/s3")"
+tier_models() {
+    need_models_venv
+    .venv/bin/python models/train.py --check
+}
 
-step "cargo test"
-log="$scratch/test.log"
-cargo test --locked --workspace --lib --bins --tests 2>&1 | tee "$log"
+tier_clients() {
+    need_debug_build
+    need_clients_venv
+    .venv-clients/bin/python clients/python/generate_stubs.py --check
+    local pid address http_address
+    read -r pid address http_address < <(start_server target/debug/churnserve "$scratch/clients/data")
+    [[ -n "$http_address" ]] || return 1
+    PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address" "$http_address"
+    .venv-clients/bin/python tests/clients/metrics_check.py "$address" "$http_address"
+    kill "$pid"
+    wait "$pid" || true
+}
 
-step "the otlp cargo feature: clippy, and spans exported to a real OTLP collector"
-cargo clippy --locked -p churnserve --all-targets --features otlp -- -D warnings
-cargo test --locked -p churnserve --features otlp --test otlp 2>&1 | tee -a "$log"
-totals="$(awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed", passed, failed }' "$log")"
+tier_browser() {
+    need_debug_build
+    need_clients_venv
+    locked apt apt_install chromium
+    (cd tests/console && locked npm npm ci --no-audit --no-fund --loglevel=error)
+    local pid address http_address
+    read -r pid address http_address < <(start_server target/debug/churnserve "$scratch/browser/data")
+    [[ -n "$http_address" ]] || return 1
+    .venv-clients/bin/python tests/console/api_facts.py "$address" "$scratch/browser/facts.json"
+    node tests/console/console.test.mjs "$http_address" "$scratch/browser/facts.json" target/console-screenshots
+    kill "$pid"
+    wait "$pid" || true
+}
 
-step "models/train.py --check (python training environment in .venv)"
-if [[ ! -x .venv/bin/python ]]; then
-    python3 -m venv .venv
+tier_deploy() {
+    need_clients_venv
+    command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; return 1; }
+    .venv-clients/bin/hadolint Dockerfile
+    .venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
+    .venv-clients/bin/python deploy/validate.py
+    need_release_build
+    need_s3_server
+    local backing="$scratch/deploy"
+    mkdir -p "$backing"
+    CHURNSERVE_TEST_POSTGRES_URL="$(locked apt scripts/postgres.sh start "$backing/postgres")"
+    export CHURNSERVE_TEST_POSTGRES_URL
+    eval "$(scripts/s3.sh start "$backing/s3")"
+    .venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
+}
+
+python_tests() {
+    (cd clients/python && CHURNSERVE_BIN="$root/target/release/churnserve" \
+        "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider "$@")
+}
+
+tier_python() {
+    need_release_build
+    need_clients_venv
+    python_tests tests/test_client.py
+}
+
+tier_spark() {
+    need_release_build
+    need_jobs_venv
+    need_s3_server
+    command -v java >/dev/null || locked apt apt_install openjdk-17-jre-headless
+    locked apt apt_install postgresql
+    python_tests tests/test_spark.py tests/test_ray.py
+}
+
+tier_soak() {
+    need_debug_build
+    scripts/soak.sh 60
+}
+
+tier_fuzz() {
+    need_onnxruntime
+    scripts/fuzz.sh 60
+}
+
+# Runs one tier, its output in target/test-logs/TIER.log; prints how it ended and how long
+# it took, and the log itself when it failed.
+run_tier() {
+    local tier="$1" started=$SECONDS status=0
+    say "$tier: started"
+    # In the background and waited for: a subshell tested with || would run with set -e off.
+    ("tier_$tier") >"$logs/$tier.log" 2>&1 &
+    wait $! || status=$?
+    local took=$((SECONDS - started))
+    if [[ $status -eq 0 ]]; then
+        say "$tier: passed in ${took}s"
+    else
+        say "$tier: FAILED in ${took}s (exit $status); the end of target/test-logs/$tier.log:"
+        tail -n 60 "$logs/$tier.log"
+    fi
+    echo "$tier $status $took" >>"$logs/summary"
+    return $status
+}
+
+# Counts every test runner's results in the logs of the tiers that ran.
+summary() {
+    local tier status took
+    say "summary (logs in target/test-logs)"
+    while read -r tier status took; do
+        printf '    %-8s %-6s %4ss\n' "$tier" "$([[ $status -eq 0 ]] && echo passed || echo FAILED)" "$took"
+    done <"$logs/summary"
+    # cargo's "test result:" lines and pytest's closing line.
+    cat "$logs"/*.log | awk '
+        /^test result:/ { passed += $4; failed += $6 }
+        /^[0-9]+ passed/ || /^[0-9]+ failed/ {
+            for (i = 1; i < NF; i++) {
+                if ($(i + 1) ~ /^passed/) passed += $i
+                if ($(i + 1) ~ /^failed/) failed += $i
+            }
+        }
+        END { printf "tests: %d passed, %d failed\n", passed, failed }'
+}
+
+tiers=("$@")
+[[ ${#tiers[@]} -eq 0 ]] && tiers=("${all_tiers[@]}")
+for tier in "${tiers[@]}"; do
+    declare -F "tier_$tier" >/dev/null || { echo "unknown tier '$tier'; tiers: ${all_tiers[*]}" >&2; exit 2; }
+done
+rm -f "$logs/summary"
+started=$SECONDS
+failed=0
+
+if [[ $# -gt 0 ]]; then
+    for tier in "${tiers[@]}"; do
+        run_tier "$tier" || failed=1
+        # A tier run alone shows everything it printed.
+        [[ $failed -eq 0 ]] && cat "$logs/$tier.log"
+    done
+else
+    # Downloads first, side by side with the compiler: Python environments, npm packages,
+    # Debian packages and the S3 test server have nothing to do with each other.
+    say "preparing: ONNX Runtime, Python environments, npm and Debian packages, in the background"
+    need_onnxruntime
+    ( need_models_venv; need_jobs_venv ) >"$logs/prepare-python.log" 2>&1 &
+    prepare_python=$!
+    ( locked apt apt_install chromium postgresql openjdk-17-jre-headless
+      cd tests/console && locked npm npm ci --no-audit --no-fund --loglevel=error ) >"$logs/prepare-packages.log" 2>&1 &
+    prepare_packages=$!
+    # Lint first, alone: it is the quickest to fail and its check build is all CPU.
+    run_tier lint || failed=1
+    # Then the two builds, one after the other (two cargo builds on two cores only thrash).
+    say "building the debug and release profiles"
+    need_s3_server >"$logs/build.log" 2>&1
+    need_debug_build >>"$logs/build.log" 2>&1
+    need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
+    wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
+    wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
+    # Two lanes: the Rust suite and the soak beside everything that runs from Python,
+    # node and the fuzzer. Servers bind ephemeral ports and have their own data.
+    lane() {
+        local status=0
+        for tier in "$@"; do run_tier "$tier" || status=1; done
+        return $status
+    }
+    lane rust soak &
+    lane_rust=$!
+    lane models clients browser deploy python spark fuzz &
+    lane_other=$!
+    wait "$lane_rust" || failed=1
+    wait "$lane_other" || failed=1
+    # What each tier printed, for whoever reads CI's output.
+    for tier in "${all_tiers[@]}"; do
+        [[ -f "$logs/$tier.log" ]] && { echo; say "$tier: output"; cat "$logs/$tier.log"; }
+    done
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r models/requirements.txt
-.venv/bin/python models/train.py --check
 
-step "KServe V2 clients (tritonclient gRPC and HTTP, grpcurl) and the Prometheus parser against a running server (python clients in .venv-clients; the stubs of clients/python checked against proto/)"
-if [[ ! -x .venv-clients/bin/python ]]; then
-    python3 -m venv .venv-clients
-fi
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt
-.venv-clients/bin/python clients/python/generate_stubs.py --check
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check ./clients/python
-start_server data
-PATH="$root/.venv-clients/bin:$PATH" .venv-clients/bin/python tests/clients/kserve_check.py "$address" "$http_address"
-.venv-clients/bin/python tests/clients/metrics_check.py "$address" "$http_address"
-stop_server
-
-step "the web console in headless Chromium (Debian's chromium, installed when missing; playwright-core from npm, pinned in tests/console): every page at 1280x800 and 390x844 against the API's numbers; screenshots in target/console-screenshots"
-if ! command -v chromium >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-(cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
-start_server console
-.venv-clients/bin/python tests/console/api_facts.py "$address" "$scratch/console-facts.json"
-node tests/console/console.test.mjs "$http_address" "$scratch/console-facts.json" target/console-screenshots
-stop_server
-
-step "hadolint Dockerfile (Docker itself cannot run here; the image build shares scripts/build-release.sh)"
-.venv-clients/bin/hadolint Dockerfile
-
-step "soak: 60 s of scoring while the registry churns (scripts/soak.sh; longer: scripts/soak.sh 600)"
-scripts/soak.sh 60
-
-step "deploy/: yamllint, every overlay and the KServe files rendered by kubectl kustomize and validated (deploy/validate.py), each overlay's Deployment run as the kubelet would (tests/deploy/probe_check.py, release build)"
-command -v kubectl >/dev/null || { echo "kubectl is needed to render deploy/ (kubectl kustomize)"; exit 1; }
-.venv-clients/bin/yamllint --strict -c .yamllint.yaml deploy/
-.venv-clients/bin/python deploy/validate.py
-# Every debug build has run by now: its directory makes room for the release build, and
-# for PySpark and Ray (for the Python client's step below): most of a gigabyte installed,
-# twice that while PySpark's wheel builds, so before the release build rather than beside
-# it (requirements.txt again, so that its pins hold).
-rm -rf target/debug
-.venv-clients/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r tests/clients/requirements.txt -r tests/clients/requirements-jobs.txt
-cargo build --release --locked -p churnserve --bin churnserve
-.venv-clients/bin/python tests/deploy/probe_check.py single-node replicated
-
-step "the Python client (clients/python, and PySpark and Ray, installed above): pytest against real servers (release build), and score_spark / score_ray on PySpark and Ray in local mode (Java 17) through two replicas on PostgreSQL and S3"
-if ! command -v java >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
-fi
-(cd clients/python && CHURNSERVE_BIN="$root/target/release/churnserve" "$root/.venv-clients/bin/python" -m pytest -q -s -p no:cacheprovider)
-
-# The fuzz build below needs the disk more than a release build kept for nothing.
-rm -rf target/release
-
-step "fuzz targets, 60 s each from their seeds (nightly toolchain, cargo fuzz; longer: scripts/fuzz.sh 1800)"
-scripts/fuzz.sh 60
-
-step "summary"
-echo "rust tests: $totals"
+say "took $((SECONDS - started))s"
+summary
+exit $failed

@@ -3,8 +3,10 @@
 //! real SQLite file and an artifact directory in a temporary directory; and the replicated
 //! one, a fresh database of a real PostgreSQL server (`CHURNSERVE_TEST_POSTGRES_URL`) with
 //! artifacts under a fresh prefix of a bucket of a real S3-compatible server
-//! (`CHURNSERVE_TEST_S3_BUCKET` with the `AWS_*` variables). The test command starts both
-//! servers.
+//! (`CHURNSERVE_TEST_S3_BUCKET` with the `AWS_*` variables). When those variables are not
+//! set, `postgres_s3_suite_on_servers_of_its_own` starts both servers with the project's
+//! scripts and runs the replicated half again in a child process that has them, so that
+//! plain `cargo test` covers both halves with nothing set.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -79,21 +81,117 @@ impl Store {
     }
 }
 
+const POSTGRES_URL: &str = "CHURNSERVE_TEST_POSTGRES_URL";
+const S3_BUCKET: &str = "CHURNSERVE_TEST_S3_BUCKET";
+
+/// Whether this process was given a PostgreSQL server and an S3 bucket; without them the
+/// replicated half runs in a child process (see the module's comment).
+fn replicated_servers_are_set() -> bool {
+    std::env::var_os(POSTGRES_URL).is_some() && std::env::var_os(S3_BUCKET).is_some()
+}
+
+/// Whether a test of `backend` does not run in this process.
+fn skipped(backend: Backend) -> bool {
+    backend == Backend::Postgres && !replicated_servers_are_set()
+}
+
+/// A PostgreSQL cluster and an S3-compatible server started by the project's scripts in a
+/// temporary directory, stopped when dropped.
+struct OwnServers {
+    dir: tempfile::TempDir,
+}
+
+impl OwnServers {
+    fn script(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../scripts")
+            .join(name)
+    }
+
+    fn run(script: &str, command: &str, dir: &std::path::Path) -> Result<String, String> {
+        let output = std::process::Command::new(Self::script(script))
+            .arg(command)
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("{script}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{script} {command}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The servers and the variables that name them, or why they could not start.
+    fn start() -> Result<(OwnServers, Vec<(String, String)>), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        // The cluster runs as the `postgres` user when we are root: it must enter the folder.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| e.to_string())?;
+        let servers = OwnServers { dir };
+        let url = Self::run("postgres.sh", "start", &servers.dir.path().join("postgres"))?;
+        let exports = Self::run("s3.sh", "start", &servers.dir.path().join("s3"))?;
+        let mut variables: Vec<(String, String)> = exports
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect();
+        variables.push((POSTGRES_URL.to_owned(), url.trim().to_owned()));
+        Ok((servers, variables))
+    }
+}
+
+impl Drop for OwnServers {
+    fn drop(&mut self) {
+        let postgres = self.dir.path().join("postgres");
+        if postgres.join("url").exists() {
+            let _ = Self::run("postgres.sh", "stop", &postgres);
+        }
+        let _ = Self::run("s3.sh", "stop", &self.dir.path().join("s3"));
+    }
+}
+
+#[test]
+fn postgres_s3_suite_on_servers_of_its_own() {
+    if replicated_servers_are_set() {
+        // The suite's `postgres_s3` tests run in this process, on the servers named.
+        return;
+    }
+    let (servers, variables) = match OwnServers::start() {
+        Ok(started) => started,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED: the registry's PostgreSQL + S3 conformance suite: cannot start the \
+                 servers ({why}); `scripts/test.sh rust` runs it"
+            );
+            return;
+        }
+    };
+    let status = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["tests::postgres_s3::", "--test-threads", "2"])
+        .envs(variables)
+        .status()
+        .expect("run the replicated half");
+    drop(servers);
+    assert!(
+        status.success(),
+        "the PostgreSQL + S3 conformance suite failed: {status}"
+    );
+}
+
 /// A fresh key prefix in the test bucket.
 fn fresh_bucket_prefix() -> String {
-    let bucket = std::env::var("CHURNSERVE_TEST_S3_BUCKET").expect(
-        "the replicated half of the conformance suite needs CHURNSERVE_TEST_S3_BUCKET and the \
-         AWS_* variables of an S3-compatible server; scripts/test.sh starts one and sets them",
-    );
+    let bucket = std::env::var(S3_BUCKET).expect("checked by replicated_servers_are_set");
     format!("s3://{bucket}/{}", uuid::Uuid::new_v4().simple())
 }
 
 /// Creates an empty database on the test server and returns its URL.
 async fn fresh_postgres_database() -> String {
-    let admin = std::env::var("CHURNSERVE_TEST_POSTGRES_URL").expect(
-        "the PostgreSQL half of the conformance suite needs CHURNSERVE_TEST_POSTGRES_URL \
-         (postgres://USER@HOST:PORT/postgres); scripts/test.sh starts a throwaway cluster and sets it",
-    );
+    let admin = std::env::var(POSTGRES_URL).expect("checked by replicated_servers_are_set");
     let name = format!("registry_{}", uuid::Uuid::new_v4().simple());
     let mut connection = sqlx::PgConnection::connect(&admin)
         .await
@@ -115,18 +213,25 @@ macro_rules! conformance_suite {
         conformance_suite!(@backend sqlite_directory, Backend::Sqlite, [$($test),*], [$($property),*]);
         conformance_suite!(@backend postgres_s3, Backend::Postgres, [$($test),*], [$($property),*]);
     };
+
     (@backend $module:ident, $backend:expr, [$($test:ident),*], [$($property:ident),*]) => {
         mod $module {
             use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
+                    if skipped($backend) {
+                        return;
+                    }
                     super::$test(Store::new($backend).await).await
                 }
             )*
             $(
                 #[test]
                 fn $property() {
+                    if skipped($backend) {
+                        return;
+                    }
                     super::$property($backend)
                 }
             )*

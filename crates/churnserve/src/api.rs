@@ -1,10 +1,10 @@
 //! The adapters: tonic services and the HTTP port. They know the wire types and the
-//! transport, check tokens, convert requests into domain values and answers back, and map
-//! every domain error to a status in one place (`status.rs`); they call the domain, never
-//! the engine or the registry.
+//! transport, convert requests into domain values and answers back, and map every domain
+//! error to a status in one place (`status.rs`); who may call what is one layer and one
+//! table (`access.rs`). They call the domain, never the engine, the registry or `observe`.
 
+pub mod access;
 pub mod admission;
-pub mod auth;
 pub mod console;
 mod from_proto;
 pub mod http;

@@ -11,10 +11,10 @@ use churn_registry::{DEFAULT_ARTIFACT_CACHE_BYTES, Location};
 
 use churn_explain::ExplainOptions;
 
-use crate::api::auth::Token;
+use crate::api::access::Token;
 use crate::domain::MicroBatchSettings;
-use crate::domain::explaining::ExplainSettings;
-use crate::domain::prediction_log::PredictionLogSettings;
+use crate::domain::analysis::explaining::ExplainSettings;
+use crate::domain::monitoring::prediction_log::PredictionLogSettings;
 use crate::observe::telemetry::LogFormat;
 
 /// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.

@@ -1,27 +1,33 @@
-//! What the service does, in domain types: the catalog (the only door to the registry),
-//! scoring with its micro-batching and stream pipeline, explanations, evaluations,
-//! shadows, and what the domain hands to observation. It knows neither tonic nor HTTP.
+//! What the service does, in domain types, in three folders: `serving` (the catalog of
+//! loaded versions, scoring with its micro-batching and stream pipeline, seeding),
+//! `analysis` (explanations, evaluations, shadows) and `monitoring` (the prediction log,
+//! realized performance, what the domain hands to observation). It knows neither tonic
+//! nor HTTP.
 
-mod batching;
-pub mod catalog;
+pub mod analysis;
 pub mod error;
-pub mod evaluating;
-pub mod explaining;
 pub mod monitoring;
-pub mod performance;
-mod predict;
-pub mod prediction_log;
-pub mod scoring;
-pub mod seed;
-pub mod served;
-pub mod shadows;
-pub mod streams;
+pub mod records;
+pub mod serving;
 pub mod views;
 
-pub use batching::MicroBatchSettings;
 /// The registry's records and names, as the domain speaks them to its adapters.
 pub use churn_registry::{
     Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, OutcomeRecord, RegistryError,
     ShadowConfig, Staged, VersionRecord,
 };
-pub use predict::Predictor;
+pub use serving::batching::MicroBatchSettings;
+pub use serving::predict::Predictor;
+
+/// The engine's, the explainer's and the metrics' value types, which the adapters convert
+/// to and from the wire: the domain speaks them, so the adapters import them from here.
+pub use churn_engine::{
+    ColumnValues, Customer, CustomerBatch, CustomerColumns, EngineError, FeatureValue, Prediction,
+    RiskBand, RowError, Schema, TensorType,
+};
+pub use churn_explain::{Attribution, ExplainError, Explanation, FeatureImportance};
+pub use churn_metrics::{
+    AucComparison, CurvePoint, Metrics, MetricsError, Objective, ThresholdChoice,
+};
+/// Milliseconds since the Unix epoch, the registry's clock.
+pub use churn_registry::now_millis;

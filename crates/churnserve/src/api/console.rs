@@ -1,7 +1,7 @@
 //! The web console on the HTTP port: read-only pages of the registry, the evaluations and
-//! their curves, two versions compared, drift and shadows. Each handler checks the read
-//! token (a bearer header, or the cookie the login form sets), makes one call to
-//! `domain::views` and renders it (`pages.rs`, charts in `charts.rs`). Pages carry no
+//! their curves, two versions compared, drift and shadows. Each handler makes one call to
+//! `domain::views` and renders it (the access layer in front checks the read token: a
+//! bearer header, or the cookie the login form sets) (`pages.rs`, charts in `charts.rs`). Pages carry no
 //! script and load nothing but `/console.css`, which the binary embeds.
 
 mod charts;
@@ -11,28 +11,26 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tonic::metadata::MetadataMap;
 
-use crate::api::auth::{Access, Auth};
+use crate::api::access::{self, Role, TOKEN_COOKIE, Tokens};
 use crate::api::status::http_status;
 use crate::domain::error::ServiceError;
 use crate::domain::views::{CompareRequest, Views};
 
 const STYLESHEET: &str = include_str!("console/console.css");
-/// The cookie the login form sets: the token, hex-encoded so that any token fits.
-const TOKEN_COOKIE: &str = "churnserve_token";
 /// No script, no frame, nothing from elsewhere: an injected tag could do nothing.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 #[derive(Debug, Clone)]
 pub struct ConsoleState {
     pub views: Arc<Views>,
-    pub auth: Auth,
+    /// For the login form, which checks the token it is given.
+    pub tokens: Tokens,
 }
 
 pub fn routes(state: ConsoleState) -> Router {
@@ -114,52 +112,14 @@ fn page(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-/// The request's credentials as gRPC metadata: its `authorization` header, or else the
-/// token cookie as a bearer token.
-fn credentials(headers: &HeaderMap) -> MetadataMap {
-    let mut metadata = MetadataMap::from_headers(headers.clone());
-    if metadata.get("authorization").is_none()
-        && let Some(token) = cookie_token(headers)
-        && let Ok(value) = format!("Bearer {token}").parse()
-    {
-        metadata.insert("authorization", value);
+/// A page the access layer refused: the error, and the login form that sends the reader
+/// back to `path`.
+pub fn refusal(path: &str, refusal: ServiceError) -> Response {
+    ConsoleError {
+        login_next: Some(local_path(path)),
+        ..ConsoleError::from(refusal)
     }
-    metadata
-}
-
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .find_map(|cookie| cookie.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
-        .and_then(unhex)
-}
-
-fn hex(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
-}
-
-/// Lets the request through when its credentials may read; otherwise the error page
-/// carries the login form, which sends the reader back to `path`.
-fn check(state: &ConsoleState, headers: &HeaderMap, uri: &Uri) -> Result<(), ConsoleError> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    state
-        .auth
-        .check(&credentials(headers), Access::Read)
-        .map_err(|error| ConsoleError {
-            login_next: Some(local_path(path)),
-            ..ConsoleError::from(error)
-        })
+    .into_response()
 }
 
 fn login_markup(next: &str) -> Markup {
@@ -194,22 +154,17 @@ async fn login_form(Query(query): Query<LoginQuery>) -> Response {
 
 /// Sets the token cookie when the token may read, then returns to the page asked for.
 async fn login(State(state): State<ConsoleState>, Form(login): Form<Login>) -> PageResult {
-    let mut metadata = MetadataMap::new();
-    let bearer = format!("Bearer {}", login.token)
-        .parse()
-        .map_err(|_| ConsoleError::bad_request("token: not a valid header value".to_owned()))?;
-    metadata.insert("authorization", bearer);
     let next = local_path(&login.next);
     state
-        .auth
-        .check(&metadata, Access::Read)
+        .tokens
+        .allow(Role::Read, Some(&login.token))
         .map_err(|error| ConsoleError {
             login_next: Some(next.clone()),
             ..ConsoleError::from(error)
         })?;
     let cookie = format!(
         "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-        hex(&login.token)
+        access::hex(&login.token)
     );
     Ok((
         StatusCode::SEE_OTHER,
@@ -236,8 +191,7 @@ async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-async fn models(State(state): State<ConsoleState>, headers: HeaderMap, uri: Uri) -> PageResult {
-    check(&state, &headers, &uri)?;
+async fn models(State(state): State<ConsoleState>) -> PageResult {
     let view = state.views.models().await?;
     Ok(page(StatusCode::OK, pages::models(&view)))
 }
@@ -251,10 +205,7 @@ async fn model(
     State(state): State<ConsoleState>,
     Path(name): Path<String>,
     Query(query): Query<ModelQuery>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> PageResult {
-    check(&state, &headers, &uri)?;
     let before = query
         .before
         .map(|text| {
@@ -293,10 +244,7 @@ async fn version(
     State(state): State<ConsoleState>,
     Path((name, version)): Path<(String, String)>,
     Query(query): Query<VersionQuery>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> PageResult {
-    check(&state, &headers, &uri)?;
     let number = version_number("version", &version)?;
     let view = state.views.version(&name, number).await?;
     let chosen = match &query.evaluation {
@@ -326,10 +274,7 @@ async fn compare(
     State(state): State<ConsoleState>,
     Path(name): Path<String>,
     Query(query): Query<CompareQuery>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> PageResult {
-    check(&state, &headers, &uri)?;
     let number = |field: &str, text: &Option<String>| {
         text.as_deref()
             .filter(|t| !t.is_empty())
@@ -345,13 +290,7 @@ async fn compare(
     Ok(page(StatusCode::OK, pages::compare(&view)))
 }
 
-async fn monitoring(
-    State(state): State<ConsoleState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> PageResult {
-    check(&state, &headers, &uri)?;
+async fn monitoring(State(state): State<ConsoleState>, Path(name): Path<String>) -> PageResult {
     let view = state.views.monitoring(&name).await?;
     Ok(page(StatusCode::OK, pages::monitoring(&view)))
 }
@@ -359,15 +298,6 @@ async fn monitoring(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_cookie_carries_any_token() {
-        for token in ["plain", "with space; and=signs", "ünïcode"] {
-            assert_eq!(unhex(&hex(token)).as_deref(), Some(token));
-        }
-        assert_eq!(unhex("zz"), None);
-        assert_eq!(unhex("abc"), None);
-    }
 
     #[test]
     fn the_login_form_returns_only_to_this_server() {

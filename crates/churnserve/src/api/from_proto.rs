@@ -1,16 +1,16 @@
 //! Protobuf requests to domain values.
 
+use crate::domain::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
 use churn_api::v1 as pb;
-use churn_engine::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
 
-use crate::domain::catalog::Registration;
+use crate::domain::analysis::evaluating::{Gate, LabelledData};
+use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::error::ServiceError;
-use crate::domain::evaluating::{Gate, LabelledData};
-use crate::domain::explaining::ImportanceMethod;
-use crate::domain::performance::{CohortPeriod, PerformanceRequest};
-use crate::domain::scoring::{BatchRequest, ScoreRequest};
-use crate::domain::served::ModelSelector;
-use crate::domain::streams::StreamMessage;
+use crate::domain::monitoring::performance::{CohortPeriod, PerformanceRequest};
+use crate::domain::serving::catalog::Registration;
+use crate::domain::serving::scoring::{BatchRequest, ScoreRequest};
+use crate::domain::serving::served::ModelSelector;
+use crate::domain::serving::streams::StreamMessage;
 use crate::domain::{NewDataset, OutcomeRecord, ShadowConfig};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {

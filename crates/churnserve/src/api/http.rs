@@ -24,17 +24,22 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
-use crate::domain::catalog::Catalog;
-use crate::observe::metrics::{self, Metrics};
+use crate::domain::serving::catalog::Catalog;
 use crate::sync::raised;
 
 /// How long the accept loop waits after an accept error before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The OpenMetrics text format, which Prometheus scrapes.
+const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Renders every metric as OpenMetrics text at scrape time.
+pub type Scrape = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// What the probes and the scrape read.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpState {
-    pub metrics: Arc<Metrics>,
+    pub scrape: Scrape,
     /// Started and not draining.
     pub ready: Arc<AtomicBool>,
     /// Whether every alias serves the version the registry names.
@@ -62,10 +67,16 @@ pub fn router(state: HttpState, adapters: Router, timeout: Duration) -> Router {
         ))
 }
 
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState").finish_non_exhaustive()
+    }
+}
+
 async fn scrape(State(state): State<HttpState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.metrics.render(),
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        (state.scrape)(),
     )
 }
 

@@ -9,11 +9,11 @@ use churn_api::inference as pb;
 use churn_api::inference::grpc_inference_service_server::GrpcInferenceService;
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Access, Auth};
-use crate::domain::catalog::Catalog;
 use crate::domain::error::ServiceError;
-use crate::domain::scoring::Scoring;
-use crate::domain::served::ModelSelector;
+use crate::domain::records::versions::Versions;
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::scoring::Scoring;
+use crate::domain::serving::served::ModelSelector;
 
 pub mod rest;
 mod tensors;
@@ -23,8 +23,8 @@ pub use tensors::customers;
 #[derive(Debug, Clone)]
 pub struct KServeApi {
     pub catalog: Arc<Catalog>,
+    pub versions: Versions,
     pub scoring: Arc<Scoring>,
-    pub auth: Auth,
 }
 
 fn selector(name: &str, version: &str) -> Result<ModelSelector, ServiceError> {
@@ -52,9 +52,8 @@ impl GrpcInferenceService for KServeApi {
 
     async fn server_ready(
         &self,
-        request: Request<pb::ServerReadyRequest>,
+        _request: Request<pb::ServerReadyRequest>,
     ) -> Result<Response<pb::ServerReadyResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let ready = self.catalog.resolve(&selector("", "")?).await.is_ok();
         Ok(Response::new(pb::ServerReadyResponse { ready }))
     }
@@ -63,7 +62,6 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::ModelReadyRequest>,
     ) -> Result<Response<pb::ModelReadyResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let ready = self
             .catalog
@@ -75,9 +73,8 @@ impl GrpcInferenceService for KServeApi {
 
     async fn server_metadata(
         &self,
-        request: Request<pb::ServerMetadataRequest>,
+        _request: Request<pb::ServerMetadataRequest>,
     ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         Ok(Response::new(pb::ServerMetadataResponse {
             name: "churnserve".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -89,10 +86,9 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let selector = selector(&request.name, &request.version)?;
-        let (served, versions) = self.catalog.resolve_listed(&selector).await?;
+        let (served, versions) = self.versions.resolve_listed(&selector).await?;
         Ok(Response::new(tensors::model_metadata(&served, &versions)))
     }
 
@@ -100,7 +96,6 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         tensors::check_outputs(&request)?;
         let selector = selector(&request.model_name, &request.model_version)?;
@@ -115,9 +110,8 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::RepositoryIndexRequest>,
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let only_ready = request.into_inner().ready;
-        let versions = self.catalog.version_index().await?;
+        let versions = self.versions.version_index().await?;
         Ok(Response::new(tensors::repository_index(
             versions, only_ready,
         )))
@@ -127,7 +121,6 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
         let request = request.into_inner();
         self.catalog
             .resolve(&selector(&request.model_name, "")?)
@@ -139,9 +132,8 @@ impl GrpcInferenceService for KServeApi {
         &self,
         request: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
         let request = request.into_inner();
-        self.catalog
+        self.versions
             .list_versions(&request.model_name, true)
             .await?;
         let dropped = self.catalog.unload(&request.model_name);

@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
+use crate::domain::now_millis;
 use churn_api::v1 as pb;
 use churn_api::v1::monitoring_service_server::MonitoringService;
-use churn_registry::now_millis;
 use tonic::{Request, Response, Status};
 
-use crate::api::auth::{Access, Auth};
 use crate::api::{from_proto, to_proto};
-use crate::domain::performance::Performance;
+use crate::domain::monitoring::performance::Performance;
 
 #[derive(Debug, Clone)]
 pub struct MonitoringApi {
     pub performance: Arc<Performance>,
-    pub auth: Auth,
 }
 
 #[tonic::async_trait]
@@ -24,7 +22,6 @@ impl MonitoringService for MonitoringApi {
         &self,
         request: Request<pb::RecordOutcomesRequest>,
     ) -> Result<Response<pb::RecordOutcomesResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
         let outcomes = from_proto::outcomes(request.into_inner().outcomes)?;
         let (recorded, matched) = self.performance.record_outcomes(outcomes).await?;
         Ok(Response::new(pb::RecordOutcomesResponse {
@@ -37,7 +34,6 @@ impl MonitoringService for MonitoringApi {
         &self,
         request: Request<pb::RealizedPerformanceRequest>,
     ) -> Result<Response<pb::RealizedPerformanceResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = from_proto::performance_request(request.into_inner(), now_millis())?;
         let (served, cohorts) = self.performance.realized(request).await?;
         Ok(Response::new(to_proto::realized_performance(

@@ -7,13 +7,15 @@ use churn_api::v1 as pb;
 use churn_api::v1::registry_service_server::RegistryService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::api::auth::{self, Access, Auth};
+use crate::api::access;
 use crate::api::scoring::stream_read_error;
 use crate::api::{from_proto, to_proto};
-use crate::domain::catalog::Catalog;
+use crate::domain::analysis::evaluating::Evaluating;
+use crate::domain::analysis::shadows::Shadowing;
 use crate::domain::error::ServiceError;
-use crate::domain::evaluating::Evaluating;
-use crate::domain::shadows::Shadowing;
+use crate::domain::records::datasets::Datasets;
+use crate::domain::records::versions::Versions;
+use crate::domain::serving::catalog::Catalog;
 use crate::domain::{ArtifactKind, Staged};
 
 #[derive(Debug, Clone)]
@@ -21,7 +23,8 @@ pub struct RegistryApi {
     pub shadowing: Arc<Shadowing>,
     pub evaluating: Arc<Evaluating>,
     pub catalog: Arc<Catalog>,
-    pub auth: Auth,
+    pub versions: Versions,
+    pub datasets: Datasets,
     pub max_model_bytes: u64,
     pub max_dataset_bytes: u64,
 }
@@ -67,7 +70,7 @@ impl UploadMessage for pb::UploadDatasetRequest {
 
 /// Reads an upload stream into a staged file: metadata first, then chunks, within `limit`.
 async fn receive_upload<T: UploadMessage>(
-    catalog: &Catalog,
+    datasets: &Datasets,
     mut stream: Streaming<T>,
     kind: ArtifactKind,
     limit: u64,
@@ -79,7 +82,7 @@ async fn receive_upload<T: UploadMessage>(
         )
         .into());
     };
-    let mut staging = catalog.stage(kind, limit).await?;
+    let mut staging = datasets.stage(kind, limit).await?;
     while let Some(message) = stream.message().await.map_err(stream_read_error)? {
         match message.into_part() {
             UploadPart::Chunk(bytes) => staging.write(&bytes).await.map_err(ServiceError::from)?,
@@ -108,10 +111,9 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<Streaming<pb::RegisterModelRequest>>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let (metadata, staged) = receive_upload(
-            &self.catalog,
+            &self.datasets,
             request.into_inner(),
             ArtifactKind::Model,
             self.max_model_bytes,
@@ -128,18 +130,16 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::GetModelVersionRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let selector = from_proto::model_selector(request.into_inner().model)?;
-        let record = self.catalog.version_record(&selector).await?;
+        let record = self.versions.version_record(&selector).await?;
         Ok(Response::new(to_proto::model_version(record)))
     }
 
     async fn list_models(
         &self,
-        request: Request<pb::ListModelsRequest>,
+        _request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
-        let models = self.catalog.list_models().await?;
+        let models = self.versions.list_models().await?;
         Ok(Response::new(pb::ListModelsResponse {
             models: models.into_iter().map(to_proto::model_summary).collect(),
         }))
@@ -149,10 +149,9 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::ListModelVersionsRequest>,
     ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let versions = self
-            .catalog
+            .versions
             .list_versions(&request.name, request.include_archived)
             .await?;
         Ok(Response::new(pb::ListModelVersionsResponse {
@@ -164,8 +163,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::SetAliasRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let gate = from_proto::gate(request.gate);
         let record = self
@@ -179,8 +177,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::SetThresholdRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let record = self
             .catalog
@@ -193,8 +190,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::SetShadowRequest>,
     ) -> Result<Response<pb::Shadow>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let config = from_proto::shadow(request.into_inner());
         let config = self.shadowing.set(config, &actor).await?;
         Ok(Response::new(to_proto::shadow(&config)))
@@ -204,8 +200,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::DeleteShadowRequest>,
     ) -> Result<Response<pb::DeleteShadowResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         self.shadowing
             .delete(&request.name, &request.alias, &actor)
@@ -217,8 +212,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::DeleteAliasRequest>,
     ) -> Result<Response<pb::DeleteAliasResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         self.catalog
             .delete_alias(&request.name, &request.alias, &actor)
@@ -230,11 +224,10 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::ArchiveModelVersionRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let record = self
-            .catalog
+            .versions
             .archive(&request.name, request.version, &actor)
             .await?;
         Ok(Response::new(to_proto::model_version(record)))
@@ -244,8 +237,7 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::SetReferenceDatasetRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let record = self
             .catalog
@@ -258,17 +250,16 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<Streaming<pb::UploadDatasetRequest>>,
     ) -> Result<Response<pb::Dataset>, Status> {
-        self.auth.check(request.metadata(), Access::Write)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let (metadata, staged) = receive_upload(
-            &self.catalog,
+            &self.datasets,
             request.into_inner(),
             ArtifactKind::Dataset,
             self.max_dataset_bytes,
         )
         .await?;
         let record = self
-            .catalog
+            .datasets
             .upload_dataset(from_proto::dataset(metadata), staged, &actor)
             .await?;
         Ok(Response::new(to_proto::dataset(record)))
@@ -276,10 +267,9 @@ impl RegistryService for RegistryApi {
 
     async fn list_datasets(
         &self,
-        request: Request<pb::ListDatasetsRequest>,
+        _request: Request<pb::ListDatasetsRequest>,
     ) -> Result<Response<pb::ListDatasetsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
-        let datasets = self.catalog.list_datasets().await?;
+        let datasets = self.datasets.list_datasets().await?;
         Ok(Response::new(pb::ListDatasetsResponse {
             datasets: datasets.into_iter().map(to_proto::dataset).collect(),
         }))
@@ -289,12 +279,11 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let before_id =
             (request.before_id > 0).then(|| request.before_id.min(i64::MAX as u64) as i64);
         let page = self
-            .catalog
+            .versions
             .audit_page(&request.name, before_id, request.limit)
             .await?;
         Ok(Response::new(to_proto::audit_events(page)))
@@ -304,7 +293,6 @@ impl RegistryService for RegistryApi {
         &self,
         request: Request<pb::ListEvaluationsRequest>,
     ) -> Result<Response<pb::ListEvaluationsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let version = (request.version != 0).then_some(request.version);
         let evaluations = self.evaluating.evaluations(&request.name, version).await?;

@@ -1,4 +1,4 @@
-//! The churn.v1.ScoringService adapter: each handler checks the token, converts the
+//! The churn.v1.ScoringService adapter: each handler converts the
 //! request, makes one domain call and converts the answer back.
 
 use std::sync::Arc;
@@ -10,14 +10,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
-use crate::api::auth::{self, Access, Auth};
+use crate::api::access;
 use crate::api::{from_proto, to_proto};
+use crate::domain::analysis::evaluating::Evaluating;
+use crate::domain::analysis::explaining::Explaining;
+use crate::domain::analysis::shadows::Shadowing;
 use crate::domain::error::ServiceError;
-use crate::domain::evaluating::Evaluating;
-use crate::domain::explaining::Explaining;
-use crate::domain::scoring::Scoring;
-use crate::domain::shadows::Shadowing;
-use crate::domain::streams;
+use crate::domain::serving::scoring::Scoring;
+use crate::domain::serving::streams;
 
 #[derive(Debug, Clone)]
 pub struct ScoringApi {
@@ -27,7 +27,6 @@ pub struct ScoringApi {
     pub explaining: Arc<Explaining>,
     pub evaluating: Arc<Evaluating>,
     pub shadowing: Arc<Shadowing>,
-    pub auth: Auth,
 }
 
 #[tonic::async_trait]
@@ -38,7 +37,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ScoreRequest>,
     ) -> Result<Response<pb::ScoreResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = from_proto::score_request(request.into_inner())?;
         let scored = self.scoring.score(request).await?;
         Ok(Response::new(to_proto::score_response(scored)))
@@ -48,7 +46,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ScoreBatchRequest>,
     ) -> Result<Response<pb::ScoreBatchResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = from_proto::batch_request(request.into_inner())?;
         let scored = self.scoring.score_batch(request).await?;
         Ok(Response::new(to_proto::score_batch_response(scored)))
@@ -58,7 +55,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<Streaming<pb::ScoreBatchRequest>>,
     ) -> Result<Response<BoxStream<pb::ScoreBatchResponse>>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let inbound = request
             .into_inner()
             .map(|read| read.map_err(stream_read_error));
@@ -73,7 +69,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ShadowStatsRequest>,
     ) -> Result<Response<pb::ShadowStatsResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let (config, stats) = self.shadowing.stats(&request.name, &request.alias)?;
         Ok(Response::new(to_proto::shadow_stats(&config, &stats)))
@@ -83,7 +78,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::ExplainRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let customer = from_proto::customer(from_proto::required_customer(request.customer)?);
@@ -98,7 +92,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::FeatureImportanceRequest>,
     ) -> Result<Response<pb::FeatureImportanceResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let method = from_proto::importance_method(request.method)?;
@@ -113,8 +106,7 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::EvaluateRequest>,
     ) -> Result<Response<pb::EvaluateResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
@@ -130,8 +122,7 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::CompareRequest>,
     ) -> Result<Response<pb::CompareResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
-        let actor = auth::actor(request.metadata());
+        let actor = access::actor(request.metadata());
         let request = request.into_inner();
         let champion = from_proto::model_selector(request.champion)?;
         let challenger = from_proto::model_selector(request.challenger)?;
@@ -148,7 +139,6 @@ impl ScoringService for ScoringApi {
         &self,
         request: Request<pb::SuggestThresholdRequest>,
     ) -> Result<Response<pb::SuggestThresholdResponse>, Status> {
-        self.auth.check(request.metadata(), Access::Read)?;
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;

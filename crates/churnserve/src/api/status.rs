@@ -2,10 +2,10 @@
 //! for the HTTP port. Every match is exhaustive so a new error variant cannot reach a
 //! client without a deliberate code.
 
+use crate::domain::EngineError;
+use crate::domain::ExplainError;
+use crate::domain::MetricsError;
 use axum::http::StatusCode;
-use churn_engine::EngineError;
-use churn_explain::ExplainError;
-use churn_metrics::MetricsError;
 use tonic::{Code, Status};
 
 use crate::domain::RegistryError;

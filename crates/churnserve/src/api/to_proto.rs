@@ -2,18 +2,18 @@
 
 use std::sync::Arc;
 
+use crate::domain::{Attribution, Explanation, FeatureImportance};
+use crate::domain::{AucComparison, CurvePoint, Metrics, ThresholdChoice};
+use crate::domain::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_api::v1 as pb;
-use churn_engine::{FeatureValue, Prediction, RiskBand, RowError};
-use churn_explain::{Attribution, Explanation, FeatureImportance};
-use churn_metrics::{AucComparison, CurvePoint, Metrics, ThresholdChoice};
 
-use crate::domain::catalog::AuditPage;
-use crate::domain::evaluating::{Evaluated, StoredEvaluation};
-use crate::domain::explaining::ImportanceMethod;
-use crate::domain::performance::CohortPerformance;
-use crate::domain::scoring::{Scored, ScoredBatch};
-use crate::domain::served::ServedModel;
-use crate::domain::shadows::ShadowStats;
+use crate::domain::analysis::evaluating::{Evaluated, StoredEvaluation};
+use crate::domain::analysis::explaining::ImportanceMethod;
+use crate::domain::analysis::shadows::ShadowStats;
+use crate::domain::monitoring::performance::CohortPerformance;
+use crate::domain::records::versions::AuditPage;
+use crate::domain::serving::scoring::{Scored, ScoredBatch};
+use crate::domain::serving::served::ServedModel;
 use crate::domain::{DatasetRecord, ModelSummary, ShadowConfig, VersionRecord};
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {

@@ -10,18 +10,21 @@ use std::time::Duration;
 use churn_explain::FeatureImportance;
 use churn_registry::now_millis;
 
-use crate::domain::catalog::{AuditPage, Catalog};
+use crate::domain::analysis::evaluating::{Contrast, Evaluating, StoredEvaluation};
+use crate::domain::analysis::explaining::{Explaining, ImportanceMethod};
+use crate::domain::analysis::shadows::{ShadowStats, Shadowing};
 use crate::domain::error::ServiceError;
-use crate::domain::evaluating::{Contrast, Evaluating, StoredEvaluation};
-use crate::domain::explaining::{Explaining, ImportanceMethod};
-use crate::domain::performance::{
+use crate::domain::monitoring::performance::{
     CohortPerformance, CohortPeriod, DAY_MILLIS, DEFAULT_HORIZON_DAYS, Performance,
     PerformanceRequest,
 };
-use crate::domain::served::ModelSelector;
-use crate::domain::shadows::{ShadowStats, Shadowing};
+use crate::domain::records::datasets::Datasets;
+use crate::domain::records::versions::{AuditPage, Versions};
+use crate::domain::serving::served::ModelSelector;
 use crate::domain::{ModelSummary, RegistryError, ShadowConfig, VersionRecord};
-use crate::observe::drift::{Drift, VersionDrift};
+use crate::observe::drift::Drift;
+/// A version's drift, as the console shows it.
+pub use crate::observe::drift::VersionDrift;
 use crate::sync::lock;
 
 /// Audit entries a model page shows at once.
@@ -114,7 +117,8 @@ type PerformanceKey = (String, u32, i64);
 
 #[derive(Debug)]
 pub struct Views {
-    pub catalog: Arc<Catalog>,
+    pub versions: Versions,
+    pub datasets: Datasets,
     pub evaluating: Arc<Evaluating>,
     pub explaining: Arc<Explaining>,
     pub shadowing: Arc<Shadowing>,
@@ -127,7 +131,8 @@ pub struct Views {
 
 impl Views {
     pub fn new(
-        catalog: Arc<Catalog>,
+        versions: Versions,
+        datasets: Datasets,
         evaluating: Arc<Evaluating>,
         explaining: Arc<Explaining>,
         shadowing: Arc<Shadowing>,
@@ -135,7 +140,8 @@ impl Views {
         performance: Arc<Performance>,
     ) -> Views {
         Views {
-            catalog,
+            versions,
+            datasets,
             evaluating,
             explaining,
             shadowing,
@@ -149,7 +155,7 @@ impl Views {
 
     pub async fn models(&self) -> Result<ModelsView, ServiceError> {
         Ok(ModelsView {
-            models: self.catalog.list_models().await?,
+            models: self.versions.list_models().await?,
         })
     }
 
@@ -160,11 +166,11 @@ impl Views {
         before_audit: Option<i64>,
     ) -> Result<ModelView, ServiceError> {
         let summary = self.summary(name).await?;
-        let mut versions = self.catalog.list_versions(name, true).await?;
+        let mut versions = self.versions.list_versions(name, true).await?;
         versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-        let latest_roc_auc = self.catalog.latest_roc_auc(name).await?;
+        let latest_roc_auc = self.versions.latest_roc_auc(name).await?;
         let audit = self
-            .catalog
+            .versions
             .audit_page(name, before_audit, AUDIT_PAGE_ENTRIES)
             .await?;
         Ok(ModelView {
@@ -177,7 +183,7 @@ impl Views {
 
     pub async fn version(&self, name: &str, version: u32) -> Result<VersionView, ServiceError> {
         let selector = ModelSelector::by_number(name, version);
-        let record = self.catalog.version_record(&selector).await?;
+        let record = self.versions.version_record(&selector).await?;
         let evaluations = self.evaluating.evaluations(name, Some(version)).await?;
         let mut methods = vec![ImportanceMethod::ModelNative];
         if !record.metadata.reference_dataset.is_empty() {
@@ -256,11 +262,11 @@ impl Views {
                 summary.latest_version
             });
         let champion = self
-            .catalog
+            .versions
             .version_record(&ModelSelector::by_number(name, champion_number))
             .await?;
         let challenger = self
-            .catalog
+            .versions
             .version_record(&ModelSelector::by_number(name, challenger_number))
             .await?;
         let champion_evaluations = self
@@ -283,7 +289,7 @@ impl Views {
         }
         let dataset = match request.dataset {
             Some(dataset) if dataset.is_empty() => None,
-            Some(dataset) => Some(self.catalog.dataset(&dataset).await?.name),
+            Some(dataset) => Some(self.datasets.dataset(&dataset).await?.name),
             None => datasets.first().cloned(),
         };
         let latest_on = |evaluations: Vec<StoredEvaluation>| {
@@ -348,7 +354,7 @@ impl Views {
     }
 
     async fn summary(&self, name: &str) -> Result<ModelSummary, ServiceError> {
-        self.catalog
+        self.versions
             .list_models()
             .await?
             .into_iter()

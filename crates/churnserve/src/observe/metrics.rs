@@ -30,9 +30,6 @@ use crate::observe::drift::Drift;
 pub use layer::RequestMetricsLayer;
 use rpcs::RpcLabels;
 
-/// What `/metrics` answers with.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];

@@ -3,17 +3,17 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use churn_metrics::{CurvePoint, Metrics, Objective};
+use crate::domain::{CurvePoint, Metrics, Objective};
 use maud::{DOCTYPE, Markup, html};
 
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
-use crate::domain::evaluating::StoredEvaluation;
-use crate::domain::explaining::ImportanceMethod;
-use crate::domain::performance::CohortPerformance;
+use crate::domain::analysis::evaluating::StoredEvaluation;
+use crate::domain::analysis::explaining::ImportanceMethod;
+use crate::domain::monitoring::performance::CohortPerformance;
+use crate::domain::views::VersionDrift;
 use crate::domain::views::{
     CompareView, Computed, ModelView, ModelsView, MonitoringView, VersionView,
 };
-use crate::observe::drift::VersionDrift;
 
 /// PSI below this is read as stable; at or above `PSI_ACT`, act.
 const PSI_WATCH: f64 = 0.1;

@@ -1,7 +1,7 @@
 //! The KServe V2 / Open Inference Protocol over REST, as stock `tritonclient.http` speaks
 //! it. Every route turns its request into the gRPC V2 message, calls the same
-//! `GrpcInferenceService` method the gRPC port serves (token check, validation,
-//! micro-batching and all), and turns the answer back into JSON; a status becomes
+//! `GrpcInferenceService` method the gRPC port serves (validation, micro-batching
+//! and all; tokens are checked by the access layer in front of these routes), and turns the answer back into JSON; a status becomes
 //! `{"error": "..."}` with its HTTP code.
 //!
 //! The binary tensor data extension: when the `Inference-Header-Content-Length` header is
@@ -27,6 +27,7 @@ use tonic::metadata::MetadataMap;
 use super::KServeApi;
 use crate::api::admission::AdmissionLayer;
 use crate::api::status::http_status;
+use crate::domain::error::ServiceError;
 
 /// The header that splits a binary-extension body into its JSON and its tensors.
 const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -94,6 +95,11 @@ impl From<tonic::Status> for RestError {
     }
 }
 
+/// A request the access layer refused, as `{"error": ...}` with 401 or 403.
+pub fn refusal(_path: &str, refusal: ServiceError) -> Response {
+    RestError::from(tonic::Status::from(refusal)).into_response()
+}
+
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         (self.status, json_body(&json!({ "error": self.message }))).into_response()
@@ -112,8 +118,8 @@ fn json_body(value: &impl Serialize) -> ([(header::HeaderName, HeaderValue); 1],
     )
 }
 
-/// `message` as a gRPC request carrying the HTTP headers, so the token check reads the
-/// same `authorization` it reads on the gRPC port.
+/// `message` as a gRPC request carrying the HTTP headers, so that the handlers read the
+/// same metadata (the audit actor) as on the gRPC port.
 fn grpc_request<T>(headers: &HeaderMap, message: T) -> tonic::Request<T> {
     tonic::Request::from_parts(
         MetadataMap::from_headers(headers.clone()),

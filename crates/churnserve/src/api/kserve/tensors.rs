@@ -2,13 +2,13 @@
 //! little-endian `raw_input_contents` (BYTES as 4-byte length-prefixed elements), one
 //! `[N,1]` input per raw feature or one `[N,F]` input for a dense model.
 
+use crate::domain::{Customer, FeatureValue, Schema, TensorType};
 use churn_api::inference as pb;
-use churn_engine::{Customer, FeatureValue, Schema, TensorType};
 
-use crate::domain::catalog::IndexedVersion;
 use crate::domain::error::ServiceError;
-use crate::domain::scoring::Inferred;
-use crate::domain::served::ServedModel;
+use crate::domain::records::versions::IndexedVersion;
+use crate::domain::serving::scoring::Inferred;
+use crate::domain::serving::served::ServedModel;
 
 /// Refuses a request for any output but the probability.
 pub fn check_outputs(request: &pb::ModelInferRequest) -> Result<(), ServiceError> {

@@ -1,8 +1,9 @@
-//! Scoring, one call per request: resolve the version through the catalog, check the
-//! batch limit, fetch the explanation background when reasons are asked for (failing
-//! before anything is scored when the version cannot be explained), score (single
-//! customers through the micro-batcher when it is on), attach each valid row's top
-//! reasons, and hand the answered customers to the alias's shadow.
+//! Scoring, one path for every request: resolve the version through the catalog, check
+//! the batch limit, fetch the explanation background when reasons are asked for (failing
+//! before anything is scored when the version cannot be explained), score (a single
+//! customer through the micro-batcher when it is on), attach each valid row's top
+//! reasons, and hand the answered customers to the alias's shadow. `Score` is a batch of
+//! one through it.
 
 use std::sync::Arc;
 
@@ -10,13 +11,13 @@ use churn_engine::{Customer, CustomerBatch, Prediction, Schema};
 use churn_explain::{Attribution, Background};
 use churn_registry::ShadowConfig;
 
-use crate::domain::batching::{MicroBatchSettings, MicroBatcher};
-use crate::domain::catalog::Catalog;
+use crate::domain::analysis::explaining::Explaining;
+use crate::domain::analysis::shadows::Shadowing;
 use crate::domain::error::ServiceError;
-use crate::domain::explaining::Explaining;
-use crate::domain::predict::{Outcomes, Predictor};
-use crate::domain::served::{ModelSelector, ServedModel};
-use crate::domain::shadows::Shadowing;
+use crate::domain::serving::batching::{MicroBatchSettings, MicroBatcher};
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::predict::{Outcomes, Predictor};
+use crate::domain::serving::served::{ModelSelector, ServedModel};
 
 /// One customer to score in real time.
 #[derive(Debug)]
@@ -107,47 +108,41 @@ impl Scoring {
         self.catalog.resolve(selector).await
     }
 
-    /// Scores one customer; an invalid customer is an error naming every offending
-    /// feature.
+    /// Scores one customer: a batch of one through the same path as `score_batch`; an
+    /// invalid customer is an error naming every offending feature.
     pub async fn score(&self, request: ScoreRequest) -> Result<Scored, ServiceError> {
-        let served = self.catalog.resolve(&request.model).await?;
-        let reasons = self.reasons(&served, request.top_reasons).await?;
-        let customer = request.customer;
-        let explained = reasons.as_ref().map(|_| customer.clone());
-        let shadow = self
-            .shadows
-            .shadow_for(&request.model, &served)
-            .map(|config| (config, customer.clone()));
-        let customer_id = customer.id.clone();
-        let prediction = self
-            .score_one(Arc::clone(&served), customer)
-            .await?
-            .map_err(|error| ServiceError::InvalidCustomer {
-                customer_id: customer_id.clone(),
-                error,
-            })?;
-        if let Some((config, customer)) = shadow {
-            self.shadows.offer(
-                config,
-                served.version,
-                CustomerBatch::Rows(vec![customer]),
-                vec![Some((prediction.churn_probability, prediction.will_churn))],
-            );
-        }
-        let reasons = match (reasons, explained) {
-            (Some(ReasonRequest { background, k }), Some(customer)) => self
-                .explaining
-                .top_reasons(&served, background, vec![customer], k)
-                .await?
-                .pop()
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        let batch = self
+            .score_batch(BatchRequest {
+                model: request.model,
+                customers: CustomerBatch::Rows(vec![request.customer]),
+                top_reasons: request.top_reasons,
+            })
+            .await?;
+        let ScoredBatch {
+            served,
+            customer_ids,
+            outcomes,
+            reasons,
+            ..
+        } = batch;
+        let customer_id = customer_ids.into_iter().next().unwrap_or_default();
+        let outcome = outcomes.into_iter().next();
+        let prediction = match outcome {
+            Some(Ok(prediction)) => prediction,
+            Some(Err(error)) => {
+                return Err(ServiceError::InvalidCustomer { customer_id, error });
+            }
+            None => {
+                return Err(ServiceError::TaskFailed(
+                    "a batch of one lost its row".into(),
+                ));
+            }
         };
         Ok(Scored {
             served,
             customer_id,
             prediction,
-            reasons,
+            reasons: reasons.into_iter().next().unwrap_or_default(),
         })
     }
 
@@ -167,20 +162,11 @@ impl Scoring {
         decode: impl FnOnce(&Schema) -> Result<Vec<Customer>, ServiceError>,
     ) -> Result<Inferred, ServiceError> {
         let served = self.catalog.resolve(selector).await?;
-        let mut customers = decode(served.model.schema())?;
-        // One row is a single-customer call, which the micro-batcher may fuse with others.
-        let outcomes = if customers.len() == 1 {
-            vec![
-                self.score_one(Arc::clone(&served), customers.remove(0))
-                    .await?,
-            ]
-        } else {
-            self.check_batch_size(customers.len())?;
-            self.predictor
-                .predict(Arc::clone(&served), CustomerBatch::Rows(customers))
-                .await?
-                .1
-        };
+        let customers = decode(served.model.schema())?;
+        self.check_batch_size(customers.len())?;
+        let (_, outcomes) = self
+            .predict(&served, CustomerBatch::Rows(customers))
+            .await?;
         let probabilities = outcomes
             .into_iter()
             .enumerate()
@@ -197,7 +183,8 @@ impl Scoring {
     }
 
     /// Scores rows `first_row..` of a batch with `served`, adds each valid row's reasons
-    /// when asked, and hands the batch to `shadow` when there is one.
+    /// when asked, and hands the batch to `shadow` when there is one: the one scoring
+    /// path of `Score`, `ScoreBatch` and `ScoreStream`.
     pub(crate) async fn score_rows(
         &self,
         served: Arc<ServedModel>,
@@ -208,10 +195,7 @@ impl Scoring {
     ) -> Result<ScoredBatch, ServiceError> {
         self.check_batch_size(customers.len())?;
         let reasons = self.reasons(&served, top_reasons).await?;
-        let (customers, outcomes) = self
-            .predictor
-            .predict(Arc::clone(&served), customers)
-            .await?;
+        let (customers, outcomes) = self.predict(&served, customers).await?;
         let mut top = vec![Vec::new(); customers.len()];
         if let Some(ReasonRequest { background, k }) = reasons {
             let valid: Vec<usize> = (0..customers.len())
@@ -250,22 +234,23 @@ impl Scoring {
         })
     }
 
-    /// One customer's outcome, through the micro-batcher when it is on.
-    async fn score_one(
+    /// Each row's outcome, the batch handed back: one customer goes through the
+    /// micro-batcher when it is on, so that concurrent single-customer calls share an
+    /// engine call.
+    async fn predict(
         &self,
-        served: Arc<ServedModel>,
-        customer: Customer,
-    ) -> Result<Result<Prediction, churn_engine::RowError>, ServiceError> {
+        served: &Arc<ServedModel>,
+        customers: CustomerBatch,
+    ) -> Result<(CustomerBatch, Outcomes), ServiceError> {
         match &self.batcher {
-            Some(batcher) => {
+            Some(batcher) if customers.len() == 1 => {
                 crate::observe::request_id::record_model(&served.name, served.version, 1);
-                batcher.score(served, customer).await
+                let outcome = batcher
+                    .score(Arc::clone(served), customers.customer(0))
+                    .await?;
+                Ok((customers, vec![outcome]))
             }
-            None => {
-                let rows = CustomerBatch::Rows(vec![customer]);
-                let (_, mut outcomes) = self.predictor.predict(served, rows).await?;
-                Ok(outcomes.remove(0))
-            }
+            _ => self.predictor.predict(Arc::clone(served), customers).await,
         }
     }
 

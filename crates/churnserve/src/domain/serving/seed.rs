@@ -4,10 +4,11 @@
 //! and the hold-out customers as dataset `telco-holdout`, the reference both versions are
 //! explained against.
 
-use churn_registry::{Actor, ArtifactKind, NewDataset};
+use churn_registry::{Actor, ArtifactKind, NewDataset, Registry};
 
-use crate::domain::catalog::{Catalog, Registration};
 use crate::domain::error::ServiceError;
+use crate::domain::records::datasets::Datasets;
+use crate::domain::serving::catalog::{Catalog, Registration};
 
 /// The name the bundled models are registered under.
 pub const BUNDLED_MODEL: &str = "telco-churn";
@@ -20,12 +21,12 @@ struct Bundled {
 
 const BUNDLED: &[Bundled] = &[
     Bundled {
-        bytes: include_bytes!("../../../../models/telco-logreg.onnx"),
+        bytes: include_bytes!("../../../../../models/telco-logreg.onnx"),
         description: "Telco churn: scikit-learn logistic regression pipeline (models/train.py, telco-logreg.onnx)",
         aliases: &["production"],
     },
     Bundled {
-        bytes: include_bytes!("../../../../models/telco-lgbm.onnx"),
+        bytes: include_bytes!("../../../../../models/telco-lgbm.onnx"),
         description: "Telco churn: LightGBM on a dense tensor (models/train.py, telco-lgbm.onnx)",
         aliases: &["challenger"],
     },
@@ -33,17 +34,21 @@ const BUNDLED: &[Bundled] = &[
 
 /// The dataset the bundled versions are explained against.
 pub const REFERENCE_DATASET: &str = "telco-holdout";
-const REFERENCE_CSV: &[u8] = include_bytes!("../../../../models/data/test.csv");
+const REFERENCE_CSV: &[u8] = include_bytes!("../../../../../models/data/test.csv");
 
 /// Registers the bundled models if the registry has no model at all; of replicas starting
 /// together on a new registry, only the first seeds it.
-pub async fn seed_if_empty(catalog: &Catalog) -> Result<(), ServiceError> {
+pub async fn seed_if_empty(
+    catalog: &Catalog,
+    registry: &Registry,
+    datasets: &Datasets,
+) -> Result<(), ServiceError> {
     let actor = Actor("churnserve seed".to_owned());
-    if !catalog.claim_seeding(&actor).await? {
+    if !registry.claim_seeding(&actor).await? {
         return Ok(());
     }
-    if catalog.dataset(REFERENCE_DATASET).await.is_err() {
-        let mut staging = catalog
+    if datasets.dataset(REFERENCE_DATASET).await.is_err() {
+        let mut staging = datasets
             .stage(ArtifactKind::Dataset, REFERENCE_CSV.len() as u64)
             .await?;
         staging.write(REFERENCE_CSV).await?;
@@ -53,12 +58,12 @@ pub async fn seed_if_empty(catalog: &Catalog) -> Result<(), ServiceError> {
             positive_label: "Yes".to_owned(),
             description: "Telco churn hold-out customers (models/data/test.csv)".to_owned(),
         };
-        catalog
+        datasets
             .upload_dataset(dataset, staging.finish().await?, &actor)
             .await?;
     }
     for bundled in BUNDLED {
-        let mut staging = catalog
+        let mut staging = datasets
             .stage(ArtifactKind::Model, bundled.bytes.len() as u64)
             .await?;
         staging.write(bundled.bytes).await?;

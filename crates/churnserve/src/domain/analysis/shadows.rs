@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use churn_engine::CustomerBatch;
-use churn_registry::{Actor, RegistryError, ShadowConfig, ShadowScore, VersionRef};
+use churn_registry::{Actor, Registry, RegistryError, ShadowConfig, ShadowScore, VersionRef};
 use tokio::sync::mpsc;
 
-use crate::domain::catalog::Catalog;
 use crate::domain::error::ServiceError;
-use crate::domain::served::{ModelSelector, ServedModel, alias_or_production};
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::served::{ModelSelector, ServedModel, alias_or_production};
 use crate::sync::lock;
 
 /// Upper bounds of the |shadow − served| buckets the quantiles are read from.
@@ -117,6 +117,7 @@ impl ShadowStats {
 /// The shadows in force and their statistics.
 #[derive(Debug)]
 pub struct Shadowing {
+    registry: Arc<Registry>,
     catalog: Arc<Catalog>,
     /// Model name, then alias: a request looks its shadow up by borrowed names.
     configs: ArcSwap<HashMap<String, HashMap<String, ShadowConfig>>>,
@@ -137,11 +138,13 @@ impl Shadowing {
     /// Loads the shadows from the registry and starts the task that scores them.
     pub async fn start(
         catalog: Arc<Catalog>,
+        registry: Arc<Registry>,
         queue_batches: usize,
     ) -> Result<Arc<Shadowing>, ServiceError> {
         let (queue, jobs) = mpsc::channel(queue_batches.max(1));
         let shadowing = Arc::new(Shadowing {
             catalog,
+            registry,
             configs: ArcSwap::default(),
             stats: Mutex::default(),
             queue,
@@ -152,7 +155,7 @@ impl Shadowing {
     }
 
     async fn reload(&self) -> Result<(), ServiceError> {
-        let configs = self.catalog.shadows().await?;
+        let configs = self.registry.shadows().await?;
         let mut by_model: HashMap<String, HashMap<String, ShadowConfig>> = HashMap::new();
         for config in configs {
             by_model
@@ -207,14 +210,14 @@ impl Shadowing {
         config: ShadowConfig,
         actor: &Actor,
     ) -> Result<ShadowConfig, ServiceError> {
-        let config = self.catalog.set_shadow(&config, actor).await?;
+        let config = self.registry.set_shadow(&config, actor).await?;
         lock(&self.stats).remove(&(config.name.clone(), config.alias.clone()));
         self.reload().await?;
         Ok(config)
     }
 
     pub async fn delete(&self, name: &str, alias: &str, actor: &Actor) -> Result<(), ServiceError> {
-        self.catalog.delete_shadow(name, alias, actor).await?;
+        self.registry.delete_shadow(name, alias, actor).await?;
         self.reload().await
     }
 
@@ -317,7 +320,11 @@ impl Shadowing {
             }
         });
         if job.config.record && !pairs.is_empty() {
-            match self.catalog.record_shadow_scores(&job.config, &pairs).await {
+            match self
+                .registry
+                .record_shadow_scores(&job.config, &pairs)
+                .await
+            {
                 Ok(()) => self.with_stats(key, |stats| stats.recorded += pairs.len() as u64),
                 Err(error) => tracing::warn!(%error, "cannot record shadow scores"),
             }

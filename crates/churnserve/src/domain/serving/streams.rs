@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_stream::{Stream, StreamExt};
 
 use crate::domain::error::ServiceError;
-use crate::domain::scoring::{ScoredBatch, Scoring};
-use crate::domain::served::{ModelSelector, ServedModel};
+use crate::domain::serving::scoring::{ScoredBatch, Scoring};
+use crate::domain::serving::served::{ModelSelector, ServedModel};
 use crate::sync::raised;
 
 /// Answers a stream may buffer before it stops reading requests: the back-pressure that

@@ -3,7 +3,7 @@
 //! idle or byte-at-a-time connections neither starve `/metrics` nor stay open past the
 //! configured timeout.
 
-#[path = "../benches/raw_codec/mod.rs"]
+#[path = "../../benches/raw_codec/mod.rs"]
 mod raw_codec;
 
 use std::collections::BTreeSet;

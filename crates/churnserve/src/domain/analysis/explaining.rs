@@ -9,10 +9,11 @@ use churn_explain::{
     Attribution, Background, ExplainError, ExplainOptions, Explanation, FeatureImportance,
 };
 
-use crate::domain::catalog::Catalog;
+use crate::domain::analysis::evaluating::LabelledData;
 use crate::domain::error::ServiceError;
-use crate::domain::evaluating::LabelledData;
-use crate::domain::served::{CachedBackground, ModelSelector, ServedModel};
+use crate::domain::records::datasets::Datasets;
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::served::{CachedBackground, ModelSelector, ServedModel};
 use crate::sync::lock;
 
 /// How much data and work explanations and importance may use.
@@ -41,12 +42,17 @@ pub enum ImportanceMethod {
 #[derive(Debug)]
 pub struct Explaining {
     catalog: Arc<Catalog>,
+    datasets: Datasets,
     settings: ExplainSettings,
 }
 
 impl Explaining {
-    pub fn new(catalog: Arc<Catalog>, settings: ExplainSettings) -> Explaining {
-        Explaining { catalog, settings }
+    pub fn new(catalog: Arc<Catalog>, datasets: Datasets, settings: ExplainSettings) -> Explaining {
+        Explaining {
+            catalog,
+            datasets,
+            settings,
+        }
     }
 
     /// Explains one customer.
@@ -87,7 +93,7 @@ impl Explaining {
         {
             return Ok(Arc::clone(&cached.background));
         }
-        let dataset = self.catalog.reference_dataset(served).await?;
+        let dataset = self.datasets.reference_dataset(served).await?;
         if let Some(cached) = &mut *lock(&served.background)
             && cached.dataset_sha256 == dataset.sha256
         {
@@ -95,7 +101,7 @@ impl Explaining {
             return Ok(Arc::clone(&cached.background));
         }
         let (customers, _) = self
-            .catalog
+            .datasets
             .dataset_customers(served, &dataset, self.settings.background_rows)
             .await?;
         let dataset_name = dataset.name.clone();
@@ -221,8 +227,8 @@ impl Explaining {
                 });
             }
             Some(LabelledData::Inline(rows)) => return Ok(rows.into_iter().unzip()),
-            Some(LabelledData::Dataset(name)) => self.catalog.dataset(&name).await?,
-            None => match self.catalog.reference_dataset(served).await {
+            Some(LabelledData::Dataset(name)) => self.datasets.dataset(&name).await?,
+            None => match self.datasets.reference_dataset(served).await {
                 Err(ServiceError::NoReferenceDataset { .. }) => {
                     return Err(ServiceError::InvalidRequest(
                         "rows or dataset: importance needs data, and this version has no reference dataset to fall back on".to_owned(),
@@ -234,7 +240,7 @@ impl Explaining {
         if dataset.rows as usize > limit {
             tracing::info!(dataset = %dataset.name, limit, total = dataset.rows, "importance uses the first rows of the dataset");
         }
-        self.catalog
+        self.datasets
             .dataset_customers(served, &dataset, limit)
             .await
     }

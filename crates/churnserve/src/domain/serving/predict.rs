@@ -9,8 +9,8 @@ use std::time::Instant;
 use churn_engine::{CustomerBatch, Prediction, RowError};
 
 use crate::domain::error::ServiceError;
-use crate::domain::prediction_log::PredictionLog;
-use crate::domain::served::ServedModel;
+use crate::domain::monitoring::prediction_log::PredictionLog;
+use crate::domain::serving::served::ServedModel;
 use crate::observe::metrics::Metrics;
 use crate::observe::request_id;
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
-mod common;
+use crate::common;
 use common::replicas::{model_bytes, runtime};
 use common::{spawn, start, start_fails};
 

@@ -1,38 +1,26 @@
-//! The catalog: the only door to the registry. It owns the default-model rule, the
-//! served models (registry versions loaded into the engine on demand, a bounded
-//! least-recently-used cache of them, and a lock-free alias table that an atomic swap
-//! replaces whenever the registry changes), every registry read and write the service
-//! makes, and the mapping of stored datasets onto a model's raw features. A request takes
-//! an `Arc` of its version, so a swap never disturbs a request in flight: it finishes on
-//! the version it started with.
+//! The catalog: the model lifecycle, load, resolve and swap. It owns the default-model
+//! rule and the served models (registry versions loaded into the engine on demand, a
+//! bounded least-recently-used cache of them, and a lock-free alias table that an atomic
+//! swap replaces whenever the registry changes), and the writes that change what is
+//! served (registration, aliases, thresholds, reference datasets). Every other concern
+//! reaches the registry through its own module (`records`, the prediction log,
+//! performance, shadows). A request takes an `Arc` of its version, so a swap never
+//! disturbs a request in flight: it finishes on the version it started with.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use churn_engine::{ColumnMapping, Customer, FeatureKind, Model, ModelOptions, OnnxRuntime};
+use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
+pub use churn_registry::ChangeNotifications;
 use churn_registry::{
-    Actor, ArtifactKind, AuditEntry, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord,
-    LabelledPrediction, LoggedPrediction, ModelSummary, NewDataset, NewEvaluation, NewVersion,
-    OutcomeRecord, PredictionWindow, Registry, RegistryError, ShadowConfig, ShadowScore, Staged,
-    Staging, VersionMetadata, VersionRecord, VersionRef,
+    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionMetadata, VersionRecord, VersionRef,
 };
-use tokio::sync::mpsc;
 
 use crate::domain::error::ServiceError;
-use crate::domain::served::{ModelCache, ModelSelector, ServedModel};
+use crate::domain::serving::served::{ModelCache, ModelSelector, ServedModel};
 use crate::sync::lock;
-
-/// A page of the audit log, newest first, and where the next (older) page starts.
-#[derive(Debug)]
-pub struct AuditPage {
-    pub entries: Vec<AuditEntry>,
-    pub next_before_id: Option<i64>,
-}
-
-/// Rows read ahead of the one being scored while a dataset is scanned.
-const SCAN_AHEAD_CHUNKS: usize = 1;
 
 /// What the caller asked for at registration, beyond the bytes.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +89,7 @@ pub struct CatalogOptions {
 
 #[derive(Debug)]
 pub struct Catalog {
-    registry: Registry,
+    registry: Arc<Registry>,
     runtime: &'static OnnxRuntime,
     options: CatalogOptions,
     cache: Mutex<ModelCache>,
@@ -119,7 +107,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub async fn open(
-        registry: Registry,
+        registry: Arc<Registry>,
         runtime: &'static OnnxRuntime,
         options: CatalogOptions,
     ) -> Result<Catalog, ServiceError> {
@@ -498,342 +486,10 @@ impl Catalog {
         Ok(record)
     }
 
-    /// The registry record of the version a request names.
-    pub async fn version_record(
-        &self,
-        selector: &ModelSelector,
-    ) -> Result<VersionRecord, ServiceError> {
-        let name = self.model_name(&selector.name);
-        Ok(self.registry.version(name, &selector.version).await?)
-    }
-
-    /// The version a request names, and the numbers of its model's unarchived versions.
-    pub async fn resolve_listed(
-        &self,
-        selector: &ModelSelector,
-    ) -> Result<(Arc<ServedModel>, Vec<u32>), ServiceError> {
-        let served = self.resolve(selector).await?;
-        let versions = self
-            .registry
-            .list_versions(&served.name, false)
-            .await?
-            .iter()
-            .map(|v| v.version)
-            .collect();
-        Ok((served, versions))
-    }
-
-    /// Every unarchived version of every model, and whether it is in memory.
-    pub async fn version_index(&self) -> Result<Vec<IndexedVersion>, ServiceError> {
-        let mut index = Vec::new();
-        for model in self.registry.list_models().await? {
-            let loaded = self.loaded_versions(&model.name);
-            for record in self.registry.list_versions(&model.name, false).await? {
-                index.push(IndexedVersion {
-                    loaded: loaded.contains(&record.version),
-                    name: model.name.clone(),
-                    version: record.version,
-                });
-            }
-        }
-        Ok(index)
-    }
-
-    /// The record of the version `alias` points at, if it points anywhere.
-    pub async fn alias_holder(&self, name: &str, alias: &str) -> Option<VersionRecord> {
-        self.registry
-            .version(name, &VersionRef::Alias(alias.to_owned()))
-            .await
-            .ok()
-    }
-
-    pub async fn list_models(&self) -> Result<Vec<ModelSummary>, ServiceError> {
-        Ok(self.registry.list_models().await?)
-    }
-
-    pub async fn list_versions(
-        &self,
-        name: &str,
-        include_archived: bool,
-    ) -> Result<Vec<VersionRecord>, ServiceError> {
-        Ok(self.registry.list_versions(name, include_archived).await?)
-    }
-
-    pub async fn archive(
-        &self,
-        name: &str,
-        version: u32,
-        actor: &Actor,
-    ) -> Result<VersionRecord, ServiceError> {
-        Ok(self.registry.archive(name, version, actor).await?)
-    }
-
-    /// A place for an upload's bytes until its registration commits them.
-    pub async fn stage(&self, kind: ArtifactKind, limit: u64) -> Result<Staging, ServiceError> {
-        Ok(self.registry.stage(kind, limit).await?)
-    }
-
-    pub async fn upload_dataset(
-        &self,
-        dataset: NewDataset,
-        staged: Staged,
-        actor: &Actor,
-    ) -> Result<DatasetRecord, ServiceError> {
-        Ok(self.registry.upload_dataset(dataset, staged, actor).await?)
-    }
-
-    pub async fn list_datasets(&self) -> Result<Vec<DatasetRecord>, ServiceError> {
-        Ok(self.registry.list_datasets().await?)
-    }
-
-    pub async fn dataset(&self, name: &str) -> Result<DatasetRecord, ServiceError> {
-        Ok(self.registry.dataset(name).await?)
-    }
-
-    /// A page of the audit log, newest first: at most `limit` entries (default 100, at
-    /// most 1000) older than `before_id`, of `name` when it is not empty.
-    pub async fn audit_page(
-        &self,
-        name: &str,
-        before_id: Option<i64>,
-        limit: u32,
-    ) -> Result<AuditPage, ServiceError> {
-        let limit = match limit {
-            0 => 100,
-            n => n.min(1000),
-        };
-        let name = (!name.is_empty()).then_some(name);
-        // One entry more than asked tells whether an older page exists.
-        let mut entries = self.registry.audit_page(name, before_id, limit + 1).await?;
-        let more = entries.len() > limit as usize;
-        entries.truncate(limit as usize);
-        let next_before_id = more.then(|| entries.last().map(|e| e.id)).flatten();
-        Ok(AuditPage {
-            entries,
-            next_before_id,
-        })
-    }
-
-    /// The evaluations of `name` (of one version when given), newest first.
-    pub async fn evaluations(
-        &self,
-        name: &str,
-        version: Option<u32>,
-    ) -> Result<Vec<EvaluationRecord>, ServiceError> {
-        Ok(self.registry.evaluations(name, version).await?)
-    }
-
-    pub async fn log_predictions(&self, rows: &[LoggedPrediction]) -> Result<(), ServiceError> {
-        Ok(self.registry.log_predictions(rows).await?)
-    }
-
-    pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, ServiceError> {
-        Ok(self.registry.delete_predictions_before(millis).await?)
-    }
-
-    /// Records outcomes once each; how many label a prediction logged at most
-    /// `horizon_millis` before them.
-    pub async fn record_outcomes(
-        &self,
-        outcomes: &[OutcomeRecord],
-        horizon_millis: i64,
-    ) -> Result<u64, ServiceError> {
-        Ok(self
-            .registry
-            .record_outcomes(outcomes, horizon_millis)
-            .await?)
-    }
-
-    /// Visits a version's logged predictions by customer and time, each with its label.
-    pub async fn scan_labelled_predictions(
-        &self,
-        window: &PredictionWindow,
-        visit: impl FnMut(LabelledPrediction),
-    ) -> Result<(), ServiceError> {
-        Ok(self
-            .registry
-            .scan_labelled_predictions(window, visit)
-            .await?)
-    }
-
-    /// The ROC AUC of each evaluated version's latest evaluation.
-    pub async fn latest_roc_auc(&self, name: &str) -> Result<BTreeMap<u32, f64>, ServiceError> {
-        Ok(self.registry.latest_roc_auc(name).await?)
-    }
-
-    pub async fn record_evaluation(
-        &self,
-        evaluation: NewEvaluation,
-        actor: &Actor,
-    ) -> Result<EvaluationRecord, ServiceError> {
-        Ok(self.registry.record_evaluation(evaluation, actor).await?)
-    }
-
-    pub async fn shadows(&self) -> Result<Vec<ShadowConfig>, ServiceError> {
-        Ok(self.registry.shadows().await?)
-    }
-
-    pub async fn set_shadow(
-        &self,
-        config: &ShadowConfig,
-        actor: &Actor,
-    ) -> Result<ShadowConfig, ServiceError> {
-        Ok(self.registry.set_shadow(config, actor).await?)
-    }
-
-    pub async fn delete_shadow(
-        &self,
-        name: &str,
-        alias: &str,
-        actor: &Actor,
-    ) -> Result<(), ServiceError> {
-        Ok(self.registry.delete_shadow(name, alias, actor).await?)
-    }
-
-    pub async fn record_shadow_scores(
-        &self,
-        config: &ShadowConfig,
-        pairs: &[ShadowScore],
-    ) -> Result<(), ServiceError> {
-        Ok(self.registry.record_shadow_scores(config, pairs).await?)
-    }
-
-    /// Whether this process seeds the registry: true once, for the first replica to ask
-    /// of a registry where nothing was ever registered.
-    pub async fn claim_seeding(&self, actor: &Actor) -> Result<bool, ServiceError> {
-        Ok(self.registry.claim_seeding(actor).await?)
-    }
-
     /// Closes the registry's connections.
     pub async fn close(&self) {
         self.registry.close().await;
     }
-
-    /// The reference dataset a version names, or why it has none.
-    pub async fn reference_dataset(
-        &self,
-        served: &ServedModel,
-    ) -> Result<DatasetRecord, ServiceError> {
-        let record = self
-            .registry
-            .version(&served.name, &VersionRef::Number(served.version))
-            .await?;
-        let name = record.metadata.reference_dataset;
-        if name.is_empty() {
-            return Err(ServiceError::NoReferenceDataset {
-                name: served.name.clone(),
-                version: served.version,
-            });
-        }
-        Ok(self.registry.dataset(&name).await?)
-    }
-
-    /// The first `limit` rows of a dataset as customers of this version, by its raw
-    /// feature names, with their labels.
-    pub async fn dataset_customers(
-        &self,
-        served: &ServedModel,
-        dataset: &DatasetRecord,
-        limit: usize,
-    ) -> Result<(Vec<Customer>, Vec<bool>), ServiceError> {
-        let mapping = column_mapping(served, dataset)?;
-        let rows = self.registry.dataset_rows(dataset, limit).await?;
-        Ok((customers(&mapping, &rows), rows.churned))
-    }
-
-    /// A dataset's rows in chunks of `chunk_rows`, read ahead of the caller on the
-    /// blocking pool, to become customers of each of `versions`: every version is checked
-    /// against the dataset's columns before the first row is read.
-    pub async fn scan_dataset(
-        &self,
-        versions: &[Arc<ServedModel>],
-        dataset: &DatasetRecord,
-        chunk_rows: usize,
-    ) -> Result<DatasetScan, ServiceError> {
-        let mappings = versions
-            .iter()
-            .map(|served| column_mapping(served, dataset))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(DatasetScan {
-            mappings: Arc::new(mappings),
-            rows: self
-                .registry
-                .dataset_chunks(dataset, chunk_rows, SCAN_AHEAD_CHUNKS)
-                .await?,
-        })
-    }
-}
-
-/// A dataset being read chunk by chunk for several versions.
-#[derive(Debug)]
-pub struct DatasetScan {
-    mappings: Arc<Vec<ColumnMapping>>,
-    rows: mpsc::Receiver<Result<DatasetRows, RegistryError>>,
-}
-
-impl DatasetScan {
-    /// The next chunk, or `None` after the last.
-    pub async fn next(&mut self) -> Option<Result<DatasetChunk, ServiceError>> {
-        let read = self.rows.recv().await?;
-        Some(read.map_err(ServiceError::from).map(|rows| DatasetChunk {
-            rows,
-            mappings: Arc::clone(&self.mappings),
-        }))
-    }
-}
-
-/// One chunk of a scan, as read: turning it into customers is CPU work for the blocking
-/// pool.
-#[derive(Debug)]
-pub struct DatasetChunk {
-    rows: DatasetRows,
-    mappings: Arc<Vec<ColumnMapping>>,
-}
-
-impl DatasetChunk {
-    pub fn labels(&self) -> &[bool] {
-        &self.rows.churned
-    }
-
-    /// The chunk's rows as customers of each version, in the order the versions were
-    /// given.
-    pub fn customers(&self) -> Vec<Vec<Customer>> {
-        self.mappings
-            .iter()
-            .map(|mapping| customers(mapping, &self.rows))
-            .collect()
-    }
-}
-
-/// One registered version and whether it is in memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexedVersion {
-    pub name: String,
-    pub version: u32,
-    pub loaded: bool,
-}
-
-/// How a dataset's columns feed a version's raw features; the missing features when
-/// they do not.
-fn column_mapping(
-    served: &ServedModel,
-    dataset: &DatasetRecord,
-) -> Result<ColumnMapping, ServiceError> {
-    ColumnMapping::new(served.model.schema(), &dataset.columns, None).map_err(|missing| {
-        ServiceError::DatasetMismatch {
-            dataset: dataset.name.clone(),
-            model: served.name.clone(),
-            version: served.version,
-            missing,
-        }
-    })
-}
-
-fn customers(mapping: &ColumnMapping, rows: &DatasetRows) -> Vec<Customer> {
-    rows.rows
-        .iter()
-        .map(|fields| mapping.customer(fields))
-        .collect()
 }
 
 async fn load_model(

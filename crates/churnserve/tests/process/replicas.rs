@@ -16,7 +16,7 @@ use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 use tonic::Code;
 
-mod common;
+use crate::common;
 use common::replicas::{
     Backing, Replica, free_port, http_get, model_bytes, runtime, score_request, serving, set_alias,
     until_served,

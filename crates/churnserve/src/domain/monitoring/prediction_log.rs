@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use churn_engine::CustomerBatch;
-use churn_registry::{LoggedPrediction, now_millis};
+use churn_engine::{CustomerBatch, Prediction, RowError};
+use churn_registry::{LoggedPrediction, Registry, now_millis};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::domain::catalog::Catalog;
-use crate::domain::performance::DAY_MILLIS;
-use crate::domain::predict::Outcomes;
+use crate::domain::monitoring::performance::DAY_MILLIS;
 use crate::observe::metrics::Metrics;
 use crate::sync::{lock, raised};
 
@@ -47,7 +45,7 @@ pub struct PredictionLog {
 impl PredictionLog {
     /// Starts the writer and the retention sweep.
     pub fn start(
-        catalog: Arc<Catalog>,
+        registry: Arc<Registry>,
         settings: PredictionLogSettings,
         metrics: Arc<Metrics>,
     ) -> Arc<PredictionLog> {
@@ -55,13 +53,13 @@ impl PredictionLog {
         let queued_rows = Arc::new(AtomicUsize::new(0));
         let stop = watch::Sender::new(false);
         let writer = tokio::spawn(write(
-            Arc::clone(&catalog),
+            Arc::clone(&registry),
             received,
             Arc::clone(&queued_rows),
             Arc::clone(&metrics),
             stop.subscribe(),
         ));
-        let sweeper = tokio::spawn(sweep(catalog, settings.retention_days, stop.subscribe()));
+        let sweeper = tokio::spawn(sweep(registry, settings.retention_days, stop.subscribe()));
         Arc::new(PredictionLog {
             queue,
             queued_rows,
@@ -74,7 +72,13 @@ impl PredictionLog {
 
     /// Hands one engine call's answers to the log; rows without a customer id, rejected
     /// rows and customers outside the sample are left out.
-    pub fn offer(&self, name: &str, version: u32, customers: &CustomerBatch, outcomes: &Outcomes) {
+    pub fn offer(
+        &self,
+        name: &str,
+        version: u32,
+        customers: &CustomerBatch,
+        outcomes: &[Result<Prediction, RowError>],
+    ) {
         let scored_at_millis = now_millis();
         let rows: Vec<LoggedPrediction> = outcomes
             .iter()
@@ -140,7 +144,7 @@ fn sampled(customer_id: &str, rate: f64) -> bool {
 }
 
 async fn write(
-    catalog: Arc<Catalog>,
+    registry: Arc<Registry>,
     mut received: mpsc::UnboundedReceiver<Vec<LoggedPrediction>>,
     queued_rows: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
@@ -168,7 +172,7 @@ async fn write(
             }
         }
         let count = rows.len();
-        match catalog.log_predictions(&rows).await {
+        match registry.log_predictions(&rows).await {
             Ok(()) => metrics.record_prediction_log(count as u64, 0),
             Err(error) => {
                 tracing::warn!(%error, rows = count, "the prediction log could not be written; these rows are dropped");
@@ -179,7 +183,7 @@ async fn write(
     }
 }
 
-async fn sweep(catalog: Arc<Catalog>, retention_days: u32, mut stop: watch::Receiver<bool>) {
+async fn sweep(registry: Arc<Registry>, retention_days: u32, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(RETENTION_SWEEP);
     loop {
         tokio::select! {
@@ -187,7 +191,7 @@ async fn sweep(catalog: Arc<Catalog>, retention_days: u32, mut stop: watch::Rece
             () = raised(&mut stop) => return,
         }
         let before = now_millis() - i64::from(retention_days) * DAY_MILLIS;
-        match catalog.delete_predictions_before(before).await {
+        match registry.delete_predictions_before(before).await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(
                 deleted,

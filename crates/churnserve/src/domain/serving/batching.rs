@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::domain::error::ServiceError;
-use crate::domain::predict::Predictor;
-use crate::domain::served::ServedModel;
+use crate::domain::serving::predict::Predictor;
+use crate::domain::serving::served::ServedModel;
 use crate::sync::lock;
 
 /// How calls are fused.

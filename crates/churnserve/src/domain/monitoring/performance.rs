@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use churn_metrics::{EstimatedMetrics, Metrics};
-use churn_registry::{LabelledPrediction, PredictionWindow, now_millis};
+use churn_registry::{LabelledPrediction, PredictionWindow, Registry, now_millis};
 
 use crate::domain::OutcomeRecord;
-use crate::domain::catalog::Catalog;
 use crate::domain::error::ServiceError;
-use crate::domain::served::{ModelSelector, ServedModel};
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::served::{ModelSelector, ServedModel};
 use crate::observe::metrics::Metrics as ServerMetrics;
 
 pub const DAY_MILLIS: i64 = 86_400_000;
@@ -120,14 +120,16 @@ impl CohortRows {
 #[derive(Debug)]
 pub struct Performance {
     catalog: Arc<Catalog>,
+    registry: Arc<Registry>,
     max_outcomes: usize,
 }
 
 impl Performance {
     /// `max_outcomes`: the most outcomes one request may record.
-    pub fn new(catalog: Arc<Catalog>, max_outcomes: usize) -> Performance {
+    pub fn new(catalog: Arc<Catalog>, registry: Arc<Registry>, max_outcomes: usize) -> Performance {
         Performance {
             catalog,
+            registry,
             max_outcomes,
         }
     }
@@ -154,7 +156,7 @@ impl Performance {
         });
         outcomes.dedup();
         let matched = self
-            .catalog
+            .registry
             .record_outcomes(&outcomes, i64::from(DEFAULT_HORIZON_DAYS) * DAY_MILLIS)
             .await?;
         Ok((sent, matched))
@@ -194,7 +196,7 @@ impl Performance {
                 cohorts.entry(start).or_default().add(&prediction);
             }
         };
-        self.catalog
+        self.registry
             .scan_labelled_predictions(&window, |prediction| {
                 if customer.as_deref() != Some(prediction.customer_id.as_str()) {
                     flush(&mut last_in_cohort);
@@ -249,8 +251,8 @@ async fn check_performance(
     margin: f64,
 ) -> Result<(), ServiceError> {
     let now = now_millis();
-    for model in performance.catalog.list_models().await? {
-        let evaluated = performance.catalog.latest_roc_auc(&model.name).await?;
+    for model in performance.registry.list_models().await? {
+        let evaluated = performance.registry.latest_roc_auc(&model.name).await?;
         let versions: std::collections::BTreeSet<u32> = model.aliases.values().copied().collect();
         for version in versions {
             let (_, cohorts) = performance

@@ -16,7 +16,7 @@ use churn_api::v1 as pb;
 use churn_api::v1::registry_service_client::RegistryServiceClient;
 use churn_api::v1::scoring_service_client::ScoringServiceClient;
 
-mod common;
+use crate::common;
 use common::{customer, register, start};
 
 const SCORERS: usize = 8;

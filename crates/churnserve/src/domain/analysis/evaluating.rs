@@ -11,9 +11,11 @@ use churn_metrics::{AucComparison, Metrics, MetricsError, Objective, ThresholdCh
 use churn_registry::{Actor, EvaluationRecord, NewEvaluation, VersionRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::catalog::Catalog;
 use crate::domain::error::ServiceError;
-use crate::domain::served::{ModelSelector, ServedModel};
+use crate::domain::records::datasets::Datasets;
+use crate::domain::records::versions::Versions;
+use crate::domain::serving::catalog::Catalog;
+use crate::domain::serving::served::{ModelSelector, ServedModel};
 
 /// Dataset rows scored per engine call: memory stays at one chunk per version.
 const CHUNK_ROWS: usize = 10_000;
@@ -116,13 +118,22 @@ struct Source {
 #[derive(Debug)]
 pub struct Evaluating {
     catalog: Arc<Catalog>,
+    versions: Versions,
+    datasets: Datasets,
     max_inline_rows: usize,
 }
 
 impl Evaluating {
-    pub fn new(catalog: Arc<Catalog>, max_inline_rows: usize) -> Evaluating {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        versions: Versions,
+        datasets: Datasets,
+        max_inline_rows: usize,
+    ) -> Evaluating {
         Evaluating {
             catalog,
+            versions,
+            datasets,
             max_inline_rows,
         }
     }
@@ -242,7 +253,7 @@ impl Evaluating {
         name: &str,
         version: Option<u32>,
     ) -> Result<Vec<StoredEvaluation>, ServiceError> {
-        self.catalog
+        self.versions
             .evaluations(name, version)
             .await?
             .into_iter()
@@ -273,7 +284,7 @@ impl Evaluating {
         }
         let candidate = ModelSelector::by_number(name, version);
         let holder = self
-            .catalog
+            .versions
             .alias_holder(name, alias)
             .await
             .filter(|held| held.version != version && gate.max_roc_auc_drop.is_some());
@@ -361,7 +372,7 @@ impl Evaluating {
             rejected_rows: scored.rejected,
         };
         let record = self
-            .catalog
+            .versions
             .record_evaluation(
                 NewEvaluation {
                     name: served.name.clone(),
@@ -415,9 +426,9 @@ impl Evaluating {
                 Ok((Source::default(), churned, scored))
             }
             LabelledData::Dataset(name) => {
-                let dataset = self.catalog.dataset(&name).await?;
+                let dataset = self.datasets.dataset(&name).await?;
                 let mut scan = self
-                    .catalog
+                    .datasets
                     .scan_dataset(&versions, &dataset, CHUNK_ROWS)
                     .await?;
                 let mut churned = Vec::new();

@@ -1,6 +1,5 @@
 //! With the `otlp` feature, the binary exports each request's span to an OpenTelemetry
 //! collector, inside the caller's trace. The collector here is a real OTLP/gRPC server.
-#![cfg(feature = "otlp")]
 
 use std::process::Command;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use tokio::sync::mpsc;
 
-mod common;
+use crate::common;
 
 const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";

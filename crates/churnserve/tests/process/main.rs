@@ -1,0 +1,13 @@
+//! The `churnserve` binary as a process, in one test binary: its command line (`cli`),
+//! SIGKILL in the middle of writes (`crash`), replicas on one registry (`replicas`), the
+//! OTLP exporter (`otlp`, with the `otlp` feature) and the soak (`soak`, ignored unless
+//! asked for: `scripts/soak.sh`).
+
+mod common;
+
+mod cli;
+mod crash;
+#[cfg(feature = "otlp")]
+mod otlp;
+mod replicas;
+mod soak;
