@@ -5,6 +5,7 @@
 //! script and load nothing but `/console.css`, which the binary embeds.
 
 mod charts;
+mod monitoring;
 mod pages;
 
 use std::sync::Arc;
@@ -292,7 +293,7 @@ async fn compare(
 
 async fn monitoring(State(state): State<ConsoleState>, Path(name): Path<String>) -> PageResult {
     let view = state.views.monitoring(&name).await?;
-    Ok(page(StatusCode::OK, pages::monitoring(&view)))
+    Ok(page(StatusCode::OK, monitoring::monitoring(&view)))
 }
 
 #[cfg(test)]

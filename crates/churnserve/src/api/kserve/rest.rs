@@ -10,6 +10,8 @@
 //! `"binary_data": true` (or every output, with the request parameter
 //! `binary_data_output`) come back the same way.
 
+mod json_tensors;
+
 use std::collections::HashMap;
 
 use axum::Router;
@@ -28,6 +30,7 @@ use super::KServeApi;
 use crate::api::admission::AdmissionLayer;
 use crate::api::status::http_status;
 use crate::domain::error::ServiceError;
+use json_tensors::{encode, nan_as_null};
 
 /// The header that splits a binary-extension body into its JSON and its tensors.
 const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -333,38 +336,6 @@ async fn infer(
     Ok(infer_response(response, &binary_outputs))
 }
 
-/// `json` with every `NaN` outside a string written `null`: Python's `json` (and so
-/// tritonclient, for a missing value in a float tensor) writes NaN as a bare word that
-/// JSON does not have.
-fn nan_as_null(json: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !json.windows(3).any(|w| w == b"NaN") {
-        return std::borrow::Cow::Borrowed(json);
-    }
-    let mut out = Vec::with_capacity(json.len() + 16);
-    let (mut in_string, mut escaped) = (false, false);
-    let mut index = 0;
-    while index < json.len() {
-        let byte = json[index];
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if byte == b'"' {
-            in_string = true;
-        } else if json[index..].starts_with(b"NaN") {
-            out.extend_from_slice(b"null");
-            index += 3;
-            continue;
-        }
-        out.push(byte);
-        index += 1;
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// The body's JSON and the binary tensors after it.
 fn split_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<(&'a [u8], &'a [u8]), RestError> {
     let Some(length) = headers.get(HEADER_LENGTH) else {
@@ -475,61 +446,6 @@ fn grpc_infer_request(
             .collect(),
         raw_input_contents: raw,
     })
-}
-
-/// A JSON tensor's elements (nested arrays flattened in row-major order) as the raw bytes
-/// of `datatype`; a datatype the scorer does not take encodes to nothing, and the scorer
-/// names the datatypes it takes.
-fn encode(datatype: &str, data: &Value) -> Result<Vec<u8>, String> {
-    let mut elements = Vec::new();
-    flatten(data, &mut elements);
-    let mut bytes = Vec::new();
-    for (index, element) in elements.iter().enumerate() {
-        let wrong = |expected: &str| {
-            format!("element {index} is {element}; expected {expected} for datatype {datatype}")
-        };
-        match datatype {
-            "FP64" | "FP32" => {
-                // null stands for a missing value, which JSON cannot write as NaN.
-                let value = match element {
-                    Value::Null => f64::NAN,
-                    other => other.as_f64().ok_or_else(|| wrong("a number or null"))?,
-                };
-                if datatype == "FP64" {
-                    bytes.extend(value.to_le_bytes());
-                } else {
-                    bytes.extend((value as f32).to_le_bytes());
-                }
-            }
-            "INT64" | "INT32" => {
-                let value = element.as_i64().ok_or_else(|| wrong("an integer"))?;
-                if datatype == "INT64" {
-                    bytes.extend(value.to_le_bytes());
-                } else {
-                    let value = i32::try_from(value).map_err(|_| wrong("a 32-bit integer"))?;
-                    bytes.extend(value.to_le_bytes());
-                }
-            }
-            "BOOL" => bytes.push(u8::from(
-                element.as_bool().ok_or_else(|| wrong("true or false"))?,
-            )),
-            "BYTES" => {
-                let text = element.as_str().ok_or_else(|| wrong("a string"))?;
-                let length = u32::try_from(text.len()).map_err(|_| wrong("a shorter string"))?;
-                bytes.extend(length.to_le_bytes());
-                bytes.extend(text.as_bytes());
-            }
-            _ => return Ok(Vec::new()),
-        }
-    }
-    Ok(bytes)
-}
-
-fn flatten<'a>(value: &'a Value, into: &mut Vec<&'a Value>) {
-    match value {
-        Value::Array(items) => items.iter().for_each(|item| flatten(item, into)),
-        other => into.push(other),
-    }
 }
 
 /// The JSON answer, with the outputs named in `binary_outputs` after it as binary data.

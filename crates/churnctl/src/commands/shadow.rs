@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::output::{Format, Table};
 use crate::reference::ModelArg;
-use crate::{Session, status};
+use crate::session::{Session, status};
 
 #[derive(Debug, Subcommand)]
 pub enum ShadowCommand {

@@ -10,8 +10,9 @@ use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+use crate::args::Target;
 use crate::output::{Format, Table, line, progress_bar, utc_of};
-use crate::{Session, Target, status};
+use crate::session::{Session, status};
 
 #[derive(Debug, Subcommand)]
 pub enum OutcomesCommand {
