@@ -84,7 +84,8 @@ fn main() {
     });
     let micros = |q: f64| latencies.value_at_quantile(q) as f64 / 1_000.0;
     println!(
-        "p50_us={:.1} p99_us={:.1} p999_us={:.1} requests_per_s={:.0}",
+        "mean_us={:.1} p50_us={:.1} p99_us={:.1} p999_us={:.1} requests_per_s={:.0}",
+        latencies.mean() / 1_000.0,
         micros(0.5),
         micros(0.99),
         micros(0.999),
