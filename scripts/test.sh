@@ -83,9 +83,11 @@ need_debug_build() {
     need_onnxruntime
     locked cargo cargo test --locked --workspace "${cargo_features[@]}" --no-run --quiet
 }
+# The server only: the tiers that run a release build run churnserve (scripts/run.sh builds
+# churnctl too, for people).
 need_release_build() {
     need_onnxruntime
-    locked cargo cargo build --release --locked -p churnserve -p churnctl --quiet
+    locked cargo cargo build --release --locked -p churnserve --bin churnserve --quiet
 }
 need_s3_server() { locked s3s scripts/s3.sh build; }
 
@@ -109,6 +111,7 @@ trap cleanup EXIT
 # server's pid, gRPC address and HTTP address on one line.
 start_server() {
     local binary="$1" data="$2" log="$2.log"
+    mkdir -p "$(dirname "$data")"
     "$binary" serve --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --data-dir "$data" >"$log" 2>&1 &
     local pid=$! address=""
     for _ in $(seq 1 300); do
