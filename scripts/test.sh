@@ -285,16 +285,17 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
-    # Two lanes: the Rust suite and the soak beside everything that runs from Python,
-    # node and the fuzzer. Servers bind ephemeral ports and have their own data.
+    # Two lanes of about the same length: the Rust suite, the soak and the fuzzer beside
+    # everything that runs from Python and node. Servers bind ephemeral ports and have
+    # their own data.
     lane() {
         local status=0
         for tier in "$@"; do run_tier "$tier" || status=1; done
         return $status
     }
-    lane rust soak &
+    lane rust soak fuzz &
     lane_rust=$!
-    lane models clients browser deploy python spark fuzz &
+    lane models clients browser deploy python spark &
     lane_other=$!
     wait "$lane_rust" || failed=1
     wait "$lane_other" || failed=1
