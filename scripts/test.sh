@@ -43,9 +43,11 @@ locked() {
     local name="$1"
     shift
     mkdir -p "$root/target/locks"
+    # The command runs without the lock's descriptor: a server it starts must not hold the
+    # lock for as long as it runs.
     (
         flock 9
-        "$@"
+        "$@" 9>&-
     ) 9>"$root/target/locks/$name"
 }
 
