@@ -70,12 +70,26 @@ fn paths_from(code: &str, prefix: &str) -> Vec<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
             .collect();
-        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+        if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
             paths.push(path.trim_end_matches(':').to_owned());
         }
         rest = &rest[at + prefix.len()..];
     }
     paths
+}
+
+/// The modules a file declares (`mod name;`).
+fn declared_modules(code: &str) -> Vec<String> {
+    code.lines()
+        .map(str::trim)
+        .filter_map(|line| {
+            let line = line.strip_prefix("pub ").unwrap_or(line);
+            let line = line.strip_prefix("pub(crate) ").unwrap_or(line);
+            line.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_owned)
+        })
+        .collect()
 }
 
 /// The module a file is, as path segments below its crate's `src/`.
@@ -129,6 +143,16 @@ fn import_graph(src: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
             }
             segments.extend(path.split("::").skip(ups).map(str::to_owned));
             targets.extend(file_of(src, &segments));
+        }
+        // A module's own children, named relatively (`ports::serve_grpc` in lib.rs).
+        for child in declared_modules(&code) {
+            for path in paths_from(&code, &format!("{child}::")) {
+                if path.starts_with(&format!("{child}::")) {
+                    let mut segments = here.clone();
+                    segments.extend(path.split("::").map(str::to_owned));
+                    targets.extend(file_of(src, &segments));
+                }
+            }
         }
         targets.remove(&file);
         graph.insert(file, targets);
@@ -228,7 +252,7 @@ fn the_server_s_arrows_point_one_way() {
         ),
         ("domain", &["crate::api"], "the domain knows no adapter"),
     ];
-    let composition_root = ["lib.rs", "main.rs", "config.rs", "services.rs"];
+    let composition_root = ["lib.rs", "main.rs", "config.rs", "error.rs", "services.rs"];
     let mut broken = Vec::new();
     for file in rust_files(&src) {
         let relative = file.strip_prefix(&src).expect("below src").to_path_buf();
@@ -384,6 +408,11 @@ fn the_checks_read_imports_as_they_are_written() {
     );
     assert!(paths_from(&code, "churn_registry::").is_empty());
     assert_eq!(paths_from(&code, "super::"), ["super::x"]);
+    assert!(
+        paths_from(&code, "serving::").is_empty(),
+        "inside a longer path"
+    );
+    assert_eq!(declared_modules("mod a;\npub mod b;\nmod c {"), ["a", "b"]);
     let cyclic = BTreeMap::from([
         (
             PathBuf::from("a.rs"),

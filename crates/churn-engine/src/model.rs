@@ -16,13 +16,29 @@ use crate::batch::{self, Column, Customer, CustomerBatch, Encoded, RowError};
 use crate::error::EngineError;
 use crate::schema::{Layout, Schema};
 use crate::trees::TreeEnsemble;
-use linear::LinearMargin;
-use sessions::PooledSession;
+use ort::session::{HasSelectedOutputs, RunOptions, Session};
 
 /// Metadata key holding the decision threshold, a JSON number.
 pub const THRESHOLD_KEY: &str = "churnserve.threshold";
 /// Metadata key holding the risk band cut points, a JSON array of two ascending numbers.
 pub const RISK_BAND_CUTS_KEY: &str = "churnserve.risk_band_cuts";
+
+/// The positive class's log-odds as `intercept + Σ weights[j] · encoded[j]`, where
+/// encoded column `j` comes from raw feature `features[j]`.
+#[derive(Debug)]
+struct LinearMargin {
+    /// The graph tensor holding the encoded features, exposed as an extra output.
+    encoded: String,
+    features: Vec<usize>,
+    weights: Vec<f64>,
+    intercept: f64,
+}
+
+/// One session with the run options that select only the probability output.
+struct PooledSession {
+    session: Session,
+    run_options: RunOptions<HasSelectedOutputs>,
+}
 
 /// Choices made when loading a model; `None` falls back to the model's metadata, then
 /// to the defaults.

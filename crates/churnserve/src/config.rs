@@ -12,9 +12,9 @@ use churn_registry::{DEFAULT_ARTIFACT_CACHE_BYTES, Location};
 use churn_explain::ExplainOptions;
 
 use crate::api::access::Token;
-use crate::domain::MicroBatchSettings;
 use crate::domain::analysis::explaining::ExplainSettings;
 use crate::domain::monitoring::prediction_log::PredictionLogSettings;
+use crate::domain::serving::batching::MicroBatchSettings;
 use crate::observe::telemetry::LogFormat;
 
 /// Shuffles per feature in PERMUTATION importance: enough for a standard deviation.

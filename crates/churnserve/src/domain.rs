@@ -16,8 +16,6 @@ pub use churn_registry::{
     Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, OutcomeRecord, RegistryError,
     ShadowConfig, Staged, VersionRecord,
 };
-pub use serving::batching::MicroBatchSettings;
-pub use serving::predict::Predictor;
 
 /// The engine's, the explainer's and the metrics' value types, which the adapters convert
 /// to and from the wire: the domain speaks them, so the adapters import them from here.

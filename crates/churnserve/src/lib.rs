@@ -6,6 +6,7 @@
 mod api;
 mod config;
 mod domain;
+mod error;
 mod observe;
 mod ports;
 mod services;
@@ -16,41 +17,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use churn_engine::EngineError;
-use churn_registry::{Location, RegistryError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use api::access::Token;
 pub use config::{Config, ConfigError, RegistryArgs, SecretUrl, Switch};
 pub use domain::serving::seed::BUNDLED_MODEL;
+pub use error::ServerError;
 pub use observe::telemetry::{LogFormat, Telemetry, TelemetryError};
 pub use ports::LIVENESS_SERVICE;
 use services::Services;
-
-/// Why the server could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Runtime(#[from] EngineError),
-    #[error("cannot open the registry {location}: {cause}")]
-    Registry {
-        location: Location,
-        cause: RegistryError,
-    },
-    #[error("cannot prepare the models: {0}")]
-    Models(String),
-    #[error("cannot read the listener's address: {0}")]
-    Listener(std::io::Error),
-    #[error("server reflection: {0}")]
-    Reflection(String),
-    #[error("the transport failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
-    #[error("start-up task failed: {0}")]
-    Startup(String),
-}
 
 /// Serves every churn.v1 service on `listener` until `shutdown` completes, then drains
 /// in-flight requests. The caller binds, so tests can pass a listener on port 0.

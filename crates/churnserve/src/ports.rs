@@ -19,7 +19,6 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthReporter;
 
-use crate::ServerError;
 use crate::api;
 use crate::api::access::Tokens;
 use crate::api::admission::{AdmissionLayer, AdmissionLimits};
@@ -29,6 +28,7 @@ use crate::api::registry::RegistryApi;
 use crate::api::scoring::ScoringApi;
 use crate::config::Config;
 use crate::domain::serving::catalog::Catalog;
+use crate::error::ServerError;
 use crate::observe;
 use crate::services::Services;
 

@@ -10,7 +10,6 @@ use churn_engine::OnnxRuntime;
 use churn_registry::Registry;
 use tokio::task::JoinHandle;
 
-use crate::ServerError;
 use crate::config::Config;
 use crate::domain;
 use crate::domain::analysis::evaluating::Evaluating;
@@ -24,6 +23,7 @@ use crate::domain::records::versions::Versions;
 use crate::domain::serving::catalog::{Catalog, CatalogOptions};
 use crate::domain::serving::scoring::Scoring;
 use crate::domain::views::Views;
+use crate::error::ServerError;
 use crate::observe::drift::Drift;
 use crate::observe::metrics::Metrics;
 
@@ -91,7 +91,7 @@ impl Services {
             Arc::clone(&catalog),
             Arc::clone(&explaining),
             Arc::clone(&shadowing),
-            domain::Predictor::new(Arc::clone(&metrics), prediction_log.clone()),
+            domain::serving::predict::Predictor::new(Arc::clone(&metrics), prediction_log.clone()),
             config.micro_batching(),
             config.max_batch_rows,
         ));

@@ -4,25 +4,14 @@
 
 use ort::session::{OutputSelector, RunOptions};
 
-use super::Model;
 use super::sessions::inference_error;
 use super::smoke::{sigmoid, synthetic_customer};
+use super::{LinearMargin, Model};
 use crate::batch::{self, Customer, RowError};
 use crate::error::EngineError;
 use crate::graph::LinearFacts;
 use crate::onnx_proto::elem_type;
 use crate::schema::Layout;
-
-/// The positive class's log-odds as `intercept + Σ weights[j] · encoded[j]`, where
-/// encoded column `j` comes from raw feature `features[j]`.
-#[derive(Debug)]
-pub(super) struct LinearMargin {
-    /// The graph tensor holding the encoded features, exposed as an extra output.
-    encoded: String,
-    features: Vec<usize>,
-    weights: Vec<f64>,
-    intercept: f64,
-}
 
 impl Model {
     /// The positive class's margin from the classifier's coefficients, kept only if it

@@ -10,18 +10,12 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, TensorRef};
 
-use super::Model;
+use super::{Model, PooledSession};
 use crate::batch::{Column, Encoded};
 use crate::error::EngineError;
 use crate::onnx_proto::elem_type;
 use crate::runtime::OnnxRuntime;
 use crate::schema::Layout;
-
-/// One session with the run options that select only the probability output.
-pub(super) struct PooledSession {
-    session: Session,
-    run_options: RunOptions<HasSelectedOutputs>,
-}
 
 impl Model {
     /// Runs the encoded rows; returns the probability width and the row-major values.

@@ -5,6 +5,7 @@
 //! recorder is told what happened; at scrape time it reads a [`ServingSnapshot`] that
 //! the wiring hands it, so it never calls into the domain.
 
+mod encoding;
 mod layer;
 mod process;
 mod rpcs;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use churn_engine::{CustomerBatch, Schema};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder,
 };
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -27,6 +28,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::observe::drift::Drift;
+use encoding::{encode_family, encode_one};
 pub use layer::RequestMetricsLayer;
 use rpcs::RpcLabels;
 
@@ -335,34 +337,6 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         out
     }
-}
-
-/// Encodes one scrape-time metric without labels.
-fn encode_one(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    metric: impl EncodeMetric,
-) -> Result<(), std::fmt::Error> {
-    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
-}
-
-/// Encodes one scrape-time family of `samples`.
-fn encode_family<S: EncodeLabelSet, M: EncodeMetric>(
-    encoder: &mut DescriptorEncoder,
-    name: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = (S, M)>,
-) -> Result<(), std::fmt::Error> {
-    let mut samples = samples.into_iter().peekable();
-    let Some((_, first)) = samples.peek() else {
-        return Ok(());
-    };
-    let mut family = encoder.encode_descriptor(name, help, None, first.metric_type())?;
-    for (labels, metric) in samples {
-        metric.encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
 }
 
 #[derive(Debug)]

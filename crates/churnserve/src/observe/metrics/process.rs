@@ -9,7 +9,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::encode_one;
+use super::encoding::encode_one;
 
 /// Kernel clock ticks per second in `/proc/self/stat` (USER_HZ, fixed at 100 in the
 /// Linux ABI).
