@@ -258,7 +258,8 @@ tiers=("$@")
 for tier in "${tiers[@]}"; do
     declare -F "tier_$tier" >/dev/null || { echo "unknown tier '$tier'; tiers: ${all_tiers[*]}" >&2; exit 2; }
 done
-rm -f "$logs/summary"
+# The logs of an earlier run would be counted again.
+rm -f "$logs"/*.log "$logs/summary"
 started=$SECONDS
 failed=0
 
