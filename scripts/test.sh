@@ -288,20 +288,20 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
-    # Two lanes of about the same length: the Rust suite, the soak and the fuzzer beside
-    # everything that runs from Python and node. Servers bind ephemeral ports and have
-    # their own data.
+    # Two lanes of about the same length: the fuzzer (its own nightly build, then one core
+    # for a minute per target) beside every other tier. Servers bind ephemeral ports and
+    # have their own data.
     lane() {
         local status=0
         for tier in "$@"; do run_tier "$tier" || status=1; done
         return $status
     }
-    lane rust soak fuzz &
-    lane_rust=$!
-    lane models clients browser deploy python spark &
-    lane_other=$!
-    wait "$lane_rust" || failed=1
-    wait "$lane_other" || failed=1
+    lane fuzz &
+    lane_fuzz=$!
+    lane rust soak models clients browser deploy python spark &
+    lane_tests=$!
+    wait "$lane_fuzz" || failed=1
+    wait "$lane_tests" || failed=1
     # What each tier printed, for whoever reads CI's output.
     for tier in "${all_tiers[@]}"; do
         [[ -f "$logs/$tier.log" ]] && { echo; say "$tier: output"; cat "$logs/$tier.log"; }
