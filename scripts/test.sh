@@ -288,26 +288,20 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
-    # Two lanes of about the same length: the fuzzer (its own nightly build, then one core
-    # for a minute per target) beside every other tier. Servers bind ephemeral ports and
-    # have their own data.
-    lane() {
-        local status=0
-        for tier in "$@"; do run_tier "$tier" || status=1; done
-        return $status
-    }
-    # At a lower priority: it takes the cores the tests leave idle, never the reverse, so
-    # that no test's timing depends on the fuzzer.
-    niced_lane() {
+    # The fuzzer (its own nightly build, then one core for a minute per target) beside the
+    # tests, at a lower priority: it takes the cores the tests leave idle, never the
+    # reverse, so that no test's timing depends on it. It starts no server.
+    (
         renice -n 15 -p "$BASHPID" >/dev/null
-        lane "$@"
-    }
-    niced_lane fuzz &
+        run_tier fuzz
+    ) &
     lane_fuzz=$!
-    lane rust soak models clients browser deploy python spark &
-    lane_tests=$!
+    # The tests one tier at a time: the Rust suite stops and restarts its PostgreSQL and S3
+    # servers on their ports, which a server another tier starts meanwhile could take.
+    for tier in rust soak models clients browser deploy python spark; do
+        run_tier "$tier" || failed=1
+    done
     wait "$lane_fuzz" || failed=1
-    wait "$lane_tests" || failed=1
     # What each tier printed, for whoever reads CI's output.
     for tier in "${all_tiers[@]}"; do
         [[ -f "$logs/$tier.log" ]] && { echo; say "$tier: output"; cat "$logs/$tier.log"; }
