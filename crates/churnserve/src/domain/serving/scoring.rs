@@ -165,7 +165,7 @@ impl Scoring {
         let customers = decode(served.model.schema())?;
         self.check_batch_size(customers.len())?;
         let (_, outcomes) = self
-            .predict(&served, CustomerBatch::Rows(customers))
+            .predict(&served, CustomerBatch::Rows(customers), false)
             .await?;
         let probabilities = outcomes
             .into_iter()
@@ -195,7 +195,8 @@ impl Scoring {
     ) -> Result<ScoredBatch, ServiceError> {
         self.check_batch_size(customers.len())?;
         let reasons = self.reasons(&served, top_reasons).await?;
-        let (customers, outcomes) = self.predict(&served, customers).await?;
+        let keep_features = reasons.is_some() || shadow.is_some();
+        let (customers, outcomes) = self.predict(&served, customers, keep_features).await?;
         let mut top = vec![Vec::new(); customers.len()];
         if let Some(ReasonRequest { background, k }) = reasons {
             let valid: Vec<usize> = (0..customers.len())
@@ -236,22 +237,31 @@ impl Scoring {
 
     /// Each row's outcome, the batch handed back: one customer goes through the
     /// micro-batcher when it is on, so that concurrent single-customer calls share an
-    /// engine call.
+    /// engine call. Unless `keep_features` (for reasons or a shadow), that customer is
+    /// handed over rather than copied, and only its id comes back.
     async fn predict(
         &self,
         served: &Arc<ServedModel>,
         customers: CustomerBatch,
+        keep_features: bool,
     ) -> Result<(CustomerBatch, Outcomes), ServiceError> {
-        match &self.batcher {
-            Some(batcher) if customers.len() == 1 => {
-                crate::observe::request_id::record_model(&served.name, served.version, 1);
-                let outcome = batcher
-                    .score(Arc::clone(served), customers.customer(0))
-                    .await?;
-                Ok((customers, vec![outcome]))
+        let Some(batcher) = self.batcher.as_ref().filter(|_| customers.len() == 1) else {
+            return self.predictor.predict(Arc::clone(served), customers).await;
+        };
+        crate::observe::request_id::record_model(&served.name, served.version, 1);
+        let (customer, kept) = match customers {
+            CustomerBatch::Rows(mut rows) if !keep_features => {
+                let customer = rows.pop().unwrap_or_default();
+                let id_only = Customer {
+                    id: customer.id.clone(),
+                    features: Vec::new(),
+                };
+                (customer, CustomerBatch::Rows(vec![id_only]))
             }
-            _ => self.predictor.predict(Arc::clone(served), customers).await,
-        }
+            customers => (customers.customer(0), customers),
+        };
+        let outcome = batcher.score(Arc::clone(served), customer).await?;
+        Ok((kept, vec![outcome]))
     }
 
     fn check_batch_size(&self, rows: usize) -> Result<(), ServiceError> {
