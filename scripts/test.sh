@@ -279,16 +279,7 @@ else
     ( locked apt apt_install chromium postgresql openjdk-17-jre-headless
       cd tests/console && locked npm npm ci --no-audit --no-fund --loglevel=error ) >"$logs/prepare-packages.log" 2>&1 &
     prepare_packages=$!
-    # The fuzzer (its own nightly build, then one core for a minute per target) from the
-    # start, at a lower priority: it takes the cores the rest leaves idle (a build often
-    # has one crate or one link left to run, the tests wait on servers), never the
-    # reverse, so that no test's timing depends on it. It starts no server.
-    (
-        renice -n 15 -p "$BASHPID" >/dev/null
-        run_tier fuzz
-    ) &
-    lane_fuzz=$!
-    # Lint next, at full priority: it is the quickest to fail.
+    # Lint first, alone: it is the quickest to fail and its check build is all CPU.
     run_tier lint || failed=1
     # Then the two builds, one after the other (two cargo builds on two cores only thrash).
     say "building the debug and release profiles"
@@ -297,6 +288,14 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
+    # The fuzzer (its own nightly build, then one core for a minute per target) beside the
+    # tests, at a lower priority: it takes the cores the tests leave idle, never the
+    # reverse, so that no test's timing depends on it. It starts no server.
+    (
+        renice -n 15 -p "$BASHPID" >/dev/null
+        run_tier fuzz
+    ) &
+    lane_fuzz=$!
     # The tests one tier at a time: the Rust suite stops and restarts its PostgreSQL and S3
     # servers on their ports, which a server another tier starts meanwhile could take.
     for tier in rust soak models clients browser deploy python spark; do
