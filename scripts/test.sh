@@ -288,7 +288,7 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
-    # The fuzzer (its own nightly build, then one core for a minute per target) beside the
+    # The fuzzer (its own nightly build, then a minute per target, one per core) beside the
     # tests, at a lower priority: it takes the cores the tests leave idle, never the
     # reverse, so that no test's timing depends on it. It starts no server.
     (
