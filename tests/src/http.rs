@@ -46,6 +46,19 @@ pub async fn http_exchange(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (String, Vec<String>, String) {
+    let (status, lines, body) = http_exchange_bytes(port, method, path, headers, body).await;
+    (status, lines, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// As `http_exchange`, with the body as the bytes sent (a chunked body joined), for
+/// bodies that are not text, such as compressed ones.
+pub async fn http_exchange_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (String, Vec<String>, Vec<u8>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = http_connect(port).await;
     let mut request = format!(
@@ -61,11 +74,44 @@ pub async fn http_exchange(
     let _ = stream.write_all(body).await;
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head and body");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let body = &response[split + 4..];
     let mut lines = head.lines().map(str::to_owned);
     let status = lines.next().unwrap_or_default();
-    (status, lines.collect(), body.to_owned())
+    let lines: Vec<String> = lines.collect();
+    let chunked = lines
+        .iter()
+        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    let body = if chunked {
+        unchunk(body)
+    } else {
+        body.to_vec()
+    };
+    (status, lines, body)
+}
+
+/// A chunked HTTP/1.1 body's data: each chunk is a hex size line, then that many bytes.
+fn unchunk(mut chunked: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new();
+    loop {
+        let line_end = chunked
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size_line = std::str::from_utf8(&chunked[..line_end]).expect("a chunk size");
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+            .expect("a hexadecimal chunk size");
+        if size == 0 {
+            return data;
+        }
+        let start = line_end + 2;
+        data.extend_from_slice(&chunked[start..start + size]);
+        chunked = &chunked[start + size + 2..];
+    }
 }
 
 /// The value of the sample `series` (name and labels, exactly) in a scrape.

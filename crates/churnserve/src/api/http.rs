@@ -1,6 +1,6 @@
 //! The HTTP port: an axum router (`/metrics`, `/healthz`, `/readyz`, and the routes other
 //! adapters hand it: the KServe V2 REST API and the web console) served over HTTP/1.1 with
-//! keep-alive.
+//! keep-alive, answers compressed when the client accepts it.
 //! A client gets `timeout` to send each request's headers — the clock starts when the
 //! connection opens and again when it goes idle, so idle and byte-at-a-time connections
 //! are closed — and a request gets `timeout` to be answered, its body included. Accept
@@ -22,6 +22,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower_http::compression::CompressionLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::domain::serving::catalog::Catalog;
@@ -65,6 +66,10 @@ pub fn router(state: HttpState, adapters: Router, timeout: Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // gzip or br by the request's Accept-Encoding, on every answer over 32 bytes:
+        // console pages (a compare page is ~650 KB of HTML and SVG), V2 JSON, scrapes.
+        // Brotli at quality 4, nginx's on-the-fly default, not the crate's costly 11.
+        .layer(CompressionLayer::new())
 }
 
 impl std::fmt::Debug for HttpState {
