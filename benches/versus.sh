@@ -20,60 +20,24 @@ new="${2:-target/release/churnserve}"
 rounds="${ROUNDS:-5}"
 run_seconds="${RUN_SECONDS:-4}"
 
-command -v h2load >/dev/null || { apt-get update && apt-get install -y nghttp2-client; }
 [[ -x "$new" ]] || scripts/build-release.sh
-closed_loop="$(cargo bench --locked -p tests --bench closed_loop --no-run 2>&1 |
-    grep -o 'target/release/deps/closed_loop-[0-9a-f]*' | head -n 1)"
-[[ -x "$closed_loop" ]] || { echo "cannot build the closed-loop client"; exit 1; }
-[[ -x .venv-peers/bin/python ]] || python3 -m venv .venv-peers
-.venv-peers/bin/python -m pip install --quiet --disable-pip-version-check -r benches/peers/requirements.txt
-python=.venv-peers/bin/python
+source benches/lib.sh
+read -r baseline_pid baseline_address < <(start baseline "$baseline" serve --listen 127.0.0.1:0 \
+    --http-listen off --data-dir "$work/baseline")
+pids+=("$baseline_pid")
+read -r new_pid new_address < <(start new "$new" serve --listen 127.0.0.1:0 --http-listen off \
+    --data-dir "$work/new")
+pids+=("$new_pid")
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-"$python" -m grpc_tools.protoc -Iproto --python_out="$work" --grpc_python_out="$work" \
-    proto/churn/v1/common.proto proto/churn/v1/scoring.proto proto/inference/grpc_predict_v2.proto
-"$python" benches/peers/request.py "$work" body score "$work/score.bin"
-
-# Starts BINARY pinned to CPU 0 with a registry of its own; prints its pid and address.
-start() {
-    local name="$1" binary="$2"
-    taskset -c 0 "$binary" serve --listen 127.0.0.1:0 --http-listen off \
-        --data-dir "$work/$name" >"$work/$name.log" 2>&1 &
-    local pid=$! address=""
-    for _ in $(seq 1 600); do
-        address="$(grep -o 'listening on [0-9.:]*' "$work/$name.log" | awk '{print $3}' || true)"
-        [[ -n "$address" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$address" ]] || { cat "$work/$name.log"; exit 1; }
-    echo "$pid $address"
-}
-read -r baseline_pid baseline_address < <(start baseline "$baseline")
-read -r new_pid new_address < <(start new "$new")
-pids+=("$baseline_pid" "$new_pid")
-for address in "$baseline_address" "$new_address"; do
-    "$python" benches/peers/request.py "$work" check score "$address" >/dev/null
-done
-
-path=/churn.v1.ScoringService/Score
 runs="$work/runs.tsv"
 for round in $(seq 1 "$rounds"); do
     for name in baseline new; do
         address="$baseline_address"
         [[ "$name" == new ]] && address="$new_address"
-        latency="$(taskset -c 1 "$closed_loop" "$address" "$path" "$work/score.bin" 1 "$run_seconds")"
-        rate="$(taskset -c 1 h2load -D "$run_seconds" -c 16 -m 1 -d "$work/score.bin" \
-            -H 'content-type: application/grpc' -H 'te: trailers' "http://$address$path" |
-            awk '/^finished in/ { gsub(",", "", $4); print $4 }')"
-        field() { grep -o "$1=[0-9.]*" <<<"$latency" | cut -d= -f2; }
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$(field mean_us)" "$(field p50_us)" \
-            "$(field p99_us)" "$rate" | tee -a "$runs"
+        latency="$(serial "$address")"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$(field mean_us "$latency")" \
+            "$(field p50_us "$latency")" "$(field p99_us "$latency")" "$(concurrent "$address")" |
+            tee -a "$runs"
     done
 done
 

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 // times faster than glibc's allocator (measured in tests/benches/scoring.rs). With the
 // crate's `override` feature it also serves ONNX Runtime's own malloc calls, which were
 // 17% of the server's CPU on single-customer Score (about 10% more requests/s on one core).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
