@@ -164,11 +164,19 @@ async fn write(
                 }
             }
         };
-        let deadline = tokio::time::Instant::now() + WRITE_WAIT;
+        // One sleep for the window, then whatever arrived meanwhile: waiting on the queue
+        // instead would wake this task and re-arm a timer for every answer sent. No sleep
+        // when a whole write is already queued (bulk scoring).
+        if queued_rows.load(Ordering::Acquire) < WRITE_ROWS {
+            tokio::select! {
+                () = tokio::time::sleep(WRITE_WAIT) => {}
+                () = raised(&mut stop) => {}
+            }
+        }
         while rows.len() < WRITE_ROWS {
-            match tokio::time::timeout_at(deadline, received.recv()).await {
-                Ok(Some(batch)) => rows.extend(batch),
-                Ok(None) | Err(_) => break,
+            match received.try_recv() {
+                Ok(batch) => rows.extend(batch),
+                Err(_) => break,
             }
         }
         let count = rows.len();
