@@ -10,7 +10,8 @@
 #
 #   benches/floor.sh [CHURNSERVE_BINARY]     ROUNDS=5 RUN_SECONDS=4 (about 3 minutes)
 #   FLAME=FILE.svg benches/floor.sh          also a flame graph of churnserve's serial Score
-#                                            (perf, 20 s, DWARF call graphs; inferno)
+#                                            (perf, 15 s, DWARF call graphs; inferno) and
+#                                            where its samples go (benches/flame_summary.py)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,8 +69,8 @@ if [[ -n "${FLAME:-}" ]]; then
     sleep 1
     perf record -q -F 2999 --call-graph dwarf,16384 -p "$churn_pid" -o "$work/perf.data" -- sleep 15
     wait "$client" || true
-    perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf >"$work/stacks.folded"
-    inferno-flamegraph --title "churnserve: serial Score" <"$work/stacks.folded" >"$FLAME"
-    cp "$work/stacks.folded" "${FLAME%.svg}.folded"
-    echo "flame graph: $FLAME (folded stacks beside it)"
+    perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --all >"$work/stacks.folded"
+    inferno-flamegraph --minwidth 0.5 --title "churnserve: serial Score" <"$work/stacks.folded" >"$FLAME"
+    echo "flame graph: $FLAME"
+    python3 benches/flame_summary.py "$work/stacks.folded"
 fi
