@@ -29,35 +29,17 @@ rounds="${ROUNDS:-5}"
 run_seconds="${RUN_SECONDS:-2}"
 concurrencies=(1 4 16 64)
 
-command -v h2load >/dev/null || { apt-get update && apt-get install -y nghttp2-client; }
 command -v taskset >/dev/null || { echo "taskset (util-linux) is needed"; exit 1; }
 scripts/build-release.sh
-bench_binary() {
-    cargo bench --locked -p tests --bench "$1" --no-run 2>&1 |
-        grep -o "target/release/deps/$1-[0-9a-f]*" | head -n 1
-}
-closed_loop="$(bench_binary closed_loop)"
-floor="$(bench_binary floor)"
-[[ -x "$closed_loop" && -x "$floor" ]] || { echo "cannot build the bench clients"; exit 1; }
+# The closed-loop client, the floors, .venv-peers ($python), $work and score.bin.
+source benches/lib.sh
 venv() {
     [[ -x "$1/bin/python" ]] || python3 -m venv "$1"
     "$1/bin/python" -m pip install --quiet --disable-pip-version-check -r "$2"
 }
-venv .venv-peers benches/peers/requirements.txt
 venv .venv models/requirements.txt
 venv .venv-mlserver benches/peers/mlserver-requirements.txt
-python=.venv-peers/bin/python
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$python" -m grpc_tools.protoc -Iproto --python_out="$work" --grpc_python_out="$work" \
-    proto/churn/v1/common.proto proto/churn/v1/scoring.proto proto/inference/grpc_predict_v2.proto
 for kind in score infer batch; do
     "$python" benches/peers/request.py "$work" body "$kind" "$work/$kind.bin"
 done
