@@ -52,25 +52,35 @@ impl ColumnMapping {
                 .features
                 .iter()
                 .zip(&self.kinds)
-                .map(|((name, column), kind)| (name.clone(), typed(*kind, field(*column))))
+                .map(|((name, column), kind)| {
+                    (
+                        name.clone(),
+                        FeatureValue::from_field(*kind, field(*column)),
+                    )
+                })
                 .collect(),
         }
     }
 }
 
-fn typed(kind: FeatureKind, text: &str) -> FeatureValue {
-    let trimmed = text.trim();
-    match kind {
-        FeatureKind::Text => FeatureValue::Text(text.to_owned()),
-        FeatureKind::Number if trimmed.is_empty() => FeatureValue::Missing,
-        FeatureKind::Number => trimmed.parse().map_or_else(
-            |_| FeatureValue::Text(text.to_owned()),
-            FeatureValue::Number,
-        ),
-        FeatureKind::Bool => match trimmed.to_ascii_lowercase().as_str() {
-            "true" | "yes" | "1" => FeatureValue::Flag(true),
-            "false" | "no" | "0" => FeatureValue::Flag(false),
-            _ => FeatureValue::Text(text.to_owned()),
-        },
+impl FeatureValue {
+    /// A text field (a CSV's, or an Arrow text column's) read as a feature of `kind`:
+    /// numbers parsed (blank is missing), flags from true/false/yes/no/1/0; anything that
+    /// does not parse stays text, so validation names the row and feature it came from.
+    pub fn from_field(kind: FeatureKind, text: &str) -> FeatureValue {
+        let trimmed = text.trim();
+        match kind {
+            FeatureKind::Text => FeatureValue::Text(text.to_owned()),
+            FeatureKind::Number if trimmed.is_empty() => FeatureValue::Missing,
+            FeatureKind::Number => trimmed.parse().map_or_else(
+                |_| FeatureValue::Text(text.to_owned()),
+                FeatureValue::Number,
+            ),
+            FeatureKind::Bool => match trimmed.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => FeatureValue::Flag(true),
+                "false" | "no" | "0" => FeatureValue::Flag(false),
+                _ => FeatureValue::Text(text.to_owned()),
+            },
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod admission;
+mod arrow;
 pub mod console;
 mod from_proto;
 pub mod http;

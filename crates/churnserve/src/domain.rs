@@ -20,8 +20,8 @@ pub use churn_registry::{
 /// The engine's, the explainer's and the metrics' value types, which the adapters convert
 /// to and from the wire: the domain speaks them, so the adapters import them from here.
 pub use churn_engine::{
-    ColumnValues, Customer, CustomerBatch, CustomerColumns, EngineError, FeatureValue, Prediction,
-    RiskBand, RowError, Schema, TensorType,
+    ColumnValues, Customer, CustomerBatch, CustomerColumns, EngineError, FeatureKind, FeatureValue,
+    Prediction, RiskBand, RowError, Schema, TensorType,
 };
 pub use churn_explain::{Attribution, ExplainError, Explanation, FeatureImportance};
 pub use churn_metrics::{

@@ -3,6 +3,7 @@
 //! with a temporary registry and talks to it through the generated client.
 
 mod adversarial;
+mod arrow;
 mod compression;
 mod console;
 mod engine;

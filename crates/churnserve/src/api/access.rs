@@ -38,6 +38,7 @@ const GRPC: &[(&str, Role)] = &[
     ("/churn.v1.ScoringService/Score", Role::Read),
     ("/churn.v1.ScoringService/ScoreBatch", Role::Read),
     ("/churn.v1.ScoringService/ScoreStream", Role::Read),
+    ("/churn.v1.ScoringService/ScoreArrow", Role::Read),
     ("/churn.v1.ScoringService/Explain", Role::Read),
     ("/churn.v1.ScoringService/FeatureImportance", Role::Read),
     ("/churn.v1.ScoringService/Evaluate", Role::Read),

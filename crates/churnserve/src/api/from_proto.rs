@@ -1,6 +1,6 @@
 //! Protobuf requests to domain values.
 
-use crate::domain::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue};
+use crate::domain::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue, Schema};
 use churn_api::v1 as pb;
 
 use crate::domain::analysis::evaluating::{Gate, LabelledData};
@@ -65,7 +65,7 @@ impl StreamMessage for pb::ScoreBatchRequest {
         self.top_reasons as usize
     }
 
-    fn into_customers(self) -> Result<CustomerBatch, ServiceError> {
+    fn into_customers(self, _schema: &Schema) -> Result<CustomerBatch, ServiceError> {
         customer_batch(self.customers, self.columns)
     }
 }

@@ -11,6 +11,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::api::access;
+use crate::api::arrow::{self, ArrowMessage};
 use crate::api::{from_proto, to_proto};
 use crate::domain::analysis::evaluating::Evaluating;
 use crate::domain::analysis::explaining::Explaining;
@@ -32,6 +33,7 @@ pub struct ScoringApi {
 #[tonic::async_trait]
 impl ScoringService for ScoringApi {
     type ScoreStreamStream = BoxStream<pb::ScoreBatchResponse>;
+    type ScoreArrowStream = BoxStream<pb::ScoreArrowResponse>;
 
     async fn score(
         &self,
@@ -62,6 +64,21 @@ impl ScoringService for ScoringApi {
             streams::score_stream(Arc::clone(&self.scoring), inbound, self.draining.clone());
         let answers =
             ReceiverStream::new(answers).map(|answer| answer.map(to_proto::score_batch_response));
+        Ok(Response::new(Box::pin(answers)))
+    }
+
+    async fn score_arrow(
+        &self,
+        request: Request<Streaming<pb::ScoreArrowRequest>>,
+    ) -> Result<Response<BoxStream<pb::ScoreArrowResponse>>, Status> {
+        let inbound = request.into_inner().map(|read| {
+            read.map_err(stream_read_error)
+                .and_then(|message| Ok(ArrowMessage::decode(message)?))
+        });
+        let answers =
+            streams::score_stream(Arc::clone(&self.scoring), inbound, self.draining.clone());
+        let answers = ReceiverStream::new(answers)
+            .map(|answer| answer.and_then(|batch| Ok(arrow::encode(batch)?)));
         Ok(Response::new(Box::pin(answers)))
     }
 

@@ -33,6 +33,15 @@ pub fn score_response(scored: Scored) -> pb::ScoreResponse {
     }
 }
 
+/// The band as `ScoreArrow` and the Python client name it.
+pub fn risk_band_name(band: RiskBand) -> &'static str {
+    match band {
+        RiskBand::Low => "low",
+        RiskBand::Medium => "medium",
+        RiskBand::High => "high",
+    }
+}
+
 fn prediction(customer_id: String, prediction: &Prediction) -> pb::Prediction {
     let risk_band = match prediction.risk_band {
         RiskBand::Low => pb::RiskBand::Low,
@@ -251,7 +260,7 @@ pub fn evaluation(StoredEvaluation { record, stored }: StoredEvaluation) -> pb::
     }
 }
 
-fn row_error(row: u32, error: &RowError) -> pb::RowError {
+pub fn row_error(row: u32, error: &RowError) -> pb::RowError {
     pb::RowError {
         feature: error
             .problems

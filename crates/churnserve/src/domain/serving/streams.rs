@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use churn_engine::CustomerBatch;
+use churn_engine::{CustomerBatch, Schema};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::{Stream, StreamExt};
@@ -32,8 +32,9 @@ pub trait StreamMessage: Send + Sync + 'static {
     fn first_row(&self) -> u32;
     fn rows(&self) -> u64;
     fn top_reasons(&self) -> usize;
-    /// The customers, converted on the task that scores them.
-    fn into_customers(self) -> Result<CustomerBatch, ServiceError>;
+    /// The customers, converted on the task that scores them, read by the pinned
+    /// version's schema where the wire form needs it (Arrow's text columns).
+    fn into_customers(self, schema: &Schema) -> Result<CustomerBatch, ServiceError>;
 }
 
 /// Scores every message of `inbound` with one version; the answers, in order, or the
@@ -138,7 +139,7 @@ async fn score_message(
         )));
     };
     let top_reasons = message.top_reasons();
-    let customers = message.into_customers()?;
+    let customers = message.into_customers(served.model.schema())?;
     scoring
         .score_rows(served, first_row, customers, top_reasons, None)
         .await
