@@ -231,6 +231,39 @@ async fn bad_rows_go_to_the_side_file_and_no_row_is_dropped() {
         .map(|i| rows[i][0].clone())
         .collect();
     assert_eq!(scored, expected, "every other row scored, in input order");
+
+    // With reasons the job goes through ScoreStream instead of ScoreArrow: the same
+    // scores and the same rejections.
+    let with_reasons = path(dir.path(), "reasons.csv");
+    run(
+        &server,
+        &[
+            "score-file",
+            input.to_str().expect("path"),
+            with_reasons.to_str().expect("path"),
+            "--top-reasons",
+            "2",
+        ],
+    )
+    .await;
+    let scores_of = |file: &Path| -> Vec<Vec<String>> {
+        csv::Reader::from_path(file)
+            .expect("scores")
+            .records()
+            .map(|r| {
+                r.expect("record")
+                    .iter()
+                    .take(4)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(scores_of(&scores), scores_of(&with_reasons));
+    assert_eq!(
+        read_text(&scores.with_extension("errors.csv")),
+        read_text(&with_reasons.with_extension("errors.csv"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

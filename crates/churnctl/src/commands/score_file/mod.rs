@@ -1,5 +1,6 @@
-//! `churnctl score-file`: a whole customer file through `ScoreStream`, pinned to one
-//! version, into a CSV or Parquet file of scores, with rejected rows in a side file.
+//! `churnctl score-file`: a whole customer file through `ScoreArrow` (`ScoreStream` when
+//! reasons are asked for), pinned to one version, into a CSV or Parquet file of scores,
+//! with rejected rows in a side file.
 //!
 //! A reader thread parses the file into batches; the stream sends them while earlier
 //! answers come back; each answer is appended to the journal (see `journal`) before the
@@ -10,6 +11,7 @@ mod batches;
 mod input;
 mod journal;
 mod output;
+mod wire;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ use churn_api::v1 as pb;
 use clap::Args;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 
 use crate::customers::reasons_text;
 use crate::output::{Format, Table, line, progress_bar};
@@ -31,6 +33,7 @@ use batches::{PreparedBatch, RowSlot, read_batches};
 use input::{ColumnPlan, ReadProgress};
 use journal::{Entry, JobHeader, JournalWriter, Progress};
 use output::OutputShape;
+use wire::Wire;
 
 /// Batches parsed ahead of the stream: enough to keep the server busy, few enough to
 /// bound the client's memory.
@@ -314,14 +317,13 @@ async fn stream_rows(
         read_batches(input.as_mut(), &plan, skip, batch_rows, &batches);
     });
 
-    let (requests, request_receiver) = mpsc::channel(2);
-    let (pending, mut pending_receiver) = mpsc::unbounded_channel();
     let model = pb::ModelRef {
         name: header.model.clone(),
         version: header.version,
         alias: String::new(),
     };
-    let top_reasons = header.top_reasons;
+    let (requests, mut responses) = Wire::open(session, header.top_reasons).await?;
+    let (pending, mut pending_receiver) = mpsc::unbounded_channel();
     let pump = tokio::spawn(async move {
         let mut first = true;
         while let Some(batch) = batch_receiver.recv().await {
@@ -332,31 +334,24 @@ async fn stream_rows(
                     return;
                 }
             };
-            let request = columns.map(|columns| pb::ScoreBatchRequest {
-                model: first.then(|| model.clone()),
-                columns: Some(columns),
-                top_reasons,
-                first_row: if first { first_row } else { 0 },
-                ..Default::default()
-            });
+            if let Some(columns) = columns {
+                let start = first.then(|| (model.clone(), first_row));
+                first = false;
+                match requests.send(columns, start).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(error) => {
+                        let _ = pending.send(Pending::ReadFailed(error));
+                        return;
+                    }
+                }
+            }
             if pending.send(Pending::Batch(slots)).is_err() {
                 return;
-            }
-            if let Some(request) = request {
-                first = false;
-                if requests.send(request).await.is_err() {
-                    return;
-                }
             }
         }
     });
 
-    let mut responses = session
-        .scoring()
-        .score_stream(session.request(ReceiverStream::new(request_receiver))?)
-        .await
-        .map_err(status)?
-        .into_inner();
     let mut progress = done;
     let mut scored_now = 0;
     let mut bar = ProgressLine::new(!args.quiet && std::io::stderr().is_terminal());
@@ -373,21 +368,20 @@ async fn stream_rows(
             .iter()
             .any(|slot| matches!(slot, RowSlot::Sent { .. }))
         {
-            let response = match responses.message().await {
-                Ok(Some(response)) => response,
-                Ok(None) => {
+            results = match responses.next().await {
+                Some(Ok(results)) => results.into_iter(),
+                None => {
                     journal.flush()?;
                     bail!(
                         "the server ended the stream early; {}",
                         interrupted(&progress)
                     );
                 }
-                Err(failure) => {
+                Some(Err(failure)) => {
                     journal.flush()?;
-                    return Err(status(failure).context(interrupted(&progress)));
+                    return Err(failure.context(interrupted(&progress)));
                 }
             };
-            results = response.results.into_iter();
         }
         for slot in slots {
             let entry = match slot {
