@@ -152,9 +152,9 @@ pub fn arrow_results(response: &pb::ScoreArrowResponse) -> Vec<pb::RowResult> {
             use arrow_array::Array;
             let outcome = if error.is_null(i) {
                 let band = match band.as_string::<i32>().value(i) {
-                    "low" => pb::RiskBand::Low,
-                    "medium" => pb::RiskBand::Medium,
-                    "high" => pb::RiskBand::High,
+                    "LOW" => pb::RiskBand::Low,
+                    "MEDIUM" => pb::RiskBand::Medium,
+                    "HIGH" => pb::RiskBand::High,
                     other => panic!("risk band {other}"),
                 };
                 pb::row_result::Outcome::Prediction(pb::Prediction {

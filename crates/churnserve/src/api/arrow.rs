@@ -19,7 +19,7 @@ use arrow_schema::{DataType, Field};
 use churn_api::v1 as pb;
 
 use crate::api::from_proto::model_selector;
-use crate::api::to_proto::{risk_band_name, row_error, served_by};
+use crate::api::to_proto::{risk_band, row_error, served_by};
 use crate::domain::error::ServiceError;
 use crate::domain::serving::scoring::ScoredBatch;
 use crate::domain::serving::served::ModelSelector;
@@ -296,7 +296,8 @@ pub fn encode(batch: ScoredBatch) -> Result<pb::ScoreArrowResponse, ServiceError
             Ok(scored) => {
                 probability.push(Some(scored.churn_probability));
                 will_churn.push(Some(scored.will_churn));
-                band.push(Some(risk_band_name(scored.risk_band)));
+                // The enum's names, as the Python client and churnctl write bands.
+                band.push(Some(risk_band(scored.risk_band).as_str_name()));
                 error_feature.push(None);
                 error.push(None);
             }

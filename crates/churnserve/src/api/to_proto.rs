@@ -33,21 +33,16 @@ pub fn score_response(scored: Scored) -> pb::ScoreResponse {
     }
 }
 
-/// The band as `ScoreArrow` and the Python client name it.
-pub fn risk_band_name(band: RiskBand) -> &'static str {
+pub fn risk_band(band: RiskBand) -> pb::RiskBand {
     match band {
-        RiskBand::Low => "low",
-        RiskBand::Medium => "medium",
-        RiskBand::High => "high",
+        RiskBand::Low => pb::RiskBand::Low,
+        RiskBand::Medium => pb::RiskBand::Medium,
+        RiskBand::High => pb::RiskBand::High,
     }
 }
 
 fn prediction(customer_id: String, prediction: &Prediction) -> pb::Prediction {
-    let risk_band = match prediction.risk_band {
-        RiskBand::Low => pb::RiskBand::Low,
-        RiskBand::Medium => pb::RiskBand::Medium,
-        RiskBand::High => pb::RiskBand::High,
-    };
+    let risk_band = risk_band(prediction.risk_band);
     pb::Prediction {
         customer_id,
         churn_probability: prediction.churn_probability,

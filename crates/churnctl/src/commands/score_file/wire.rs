@@ -157,8 +157,7 @@ fn results(answer: &pb::ScoreArrowResponse) -> anyhow::Result<Vec<pb::RowResult>
                     message: error.value(i).to_owned(),
                 })
             } else {
-                let Some(risk_band) = pb::RiskBand::from_str_name(&band.value(i).to_uppercase())
-                else {
+                let Some(risk_band) = pb::RiskBand::from_str_name(band.value(i)) else {
                     bail!("the server sent risk band {:?}", band.value(i));
                 };
                 pb::row_result::Outcome::Prediction(pb::Prediction {

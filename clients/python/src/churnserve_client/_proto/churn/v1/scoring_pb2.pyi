@@ -99,6 +99,24 @@ class ScoreBatchRequest(_message.Message):
     first_row: int
     def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., customers: _Optional[_Iterable[_Union[_common_pb2.Customer, _Mapping]]] = ..., top_reasons: _Optional[int] = ..., columns: _Optional[_Union[CustomerColumns, _Mapping]] = ..., first_row: _Optional[int] = ...) -> None: ...
 
+class ScoreArrowRequest(_message.Message):
+    __slots__ = ("model", "arrow_ipc", "first_row")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ROW_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    arrow_ipc: bytes
+    first_row: int
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ..., first_row: _Optional[int] = ...) -> None: ...
+
+class ScoreArrowResponse(_message.Message):
+    __slots__ = ("arrow_ipc", "served_by")
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    arrow_ipc: bytes
+    served_by: _common_pb2.ServedBy
+    def __init__(self, arrow_ipc: _Optional[bytes] = ..., served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ...) -> None: ...
+
 class CustomerColumns(_message.Message):
     __slots__ = ("customer_ids", "features")
     CUSTOMER_IDS_FIELD_NUMBER: _ClassVar[int]
