@@ -3,9 +3,10 @@
 The driver resolves the alias once; every executor scores by that exact version, so the
 registry knows which version produced every score and an alias moved mid-job changes
 nothing in the job. Executors hold one channel per replica for the life of their Python
-worker, spread `ScoreBatch` calls over the replicas with a few in flight, and move a call
-that a replica could not answer to another replica: a row's result is taken from exactly
-one answer, so no row is lost or scored twice in the output.
+worker, spread `ScoreArrow` calls (Arrow record batches both ways, no message per row)
+over the replicas with a few in flight, and move a call that a replica could not answer
+to another replica: a row's result is taken from exactly one answer, so no row is lost or
+scored twice in the output.
 """
 
 from __future__ import annotations
@@ -170,72 +171,85 @@ class _Job:
 
         if table.num_rows == 0:
             nobody = pa.RecordBatch.from_pylist([], schema=table.schema)
-            return pa.Table.from_batches([_scored(nobody, [_frames.results_columns([], [])])])
+            return pa.Table.from_batches([_scored(nobody, [])])
         return pa.Table.from_batches(list(self(iter(table.combine_chunks().to_batches()))))
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         replicas = _Replicas.of(self.addresses, self.token, self.ca_cert)
-        schema = [common_pb2.FeatureSpec(name=name, kind=kind) for name, kind in self.features]
         ref = common_pb2.ModelRef(name=self.model, version=self.version)
         limit = IN_FLIGHT_PER_REPLICA * len(self.addresses)
         window: deque[_Call] = deque()
         for batch in batches:
-            frame = self._frame(batch)
-            answers: list[Any] = []
+            sent = self._sent_columns(batch)
+            answers: list[_Answer] = []
             for start in range(0, batch.num_rows, self.batch_rows):
                 if len(window) >= limit:
                     yield from window.popleft().finish()
-                chunk = frame.iloc[start : start + self.batch_rows]
-                request = scoring_pb2.ScoreBatchRequest(model=ref, columns=_frames.columns(chunk, schema))
-                ids = _frames.customer_ids(chunk)
+                chunk = sent.slice(start, self.batch_rows)
+                request = scoring_pb2.ScoreArrowRequest(model=ref, arrow_ipc=_ipc(chunk))
                 last = start + self.batch_rows >= batch.num_rows
-                window.append(_Call(replicas, request, ids, answers, batch if last else None))
+                window.append(_Call(replicas, request, chunk.num_rows, answers, batch if last else None))
         while window:
             yield from window.popleft().finish()
 
-    def _frame(self, batch: pa.RecordBatch) -> Any:
-        """The columns the version reads (and `customer_id`) as pandas; decimals as floats,
-        since the model takes numbers."""
+    def _sent_columns(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The columns the version reads, and `customer_id` as text, still Arrow: the
+        server reads them by the version's schema. Decimals go as floats, since the model
+        takes numbers."""
         import pyarrow as pa
 
-        wanted = {name for name, _ in self.features} | {_frames.CUSTOMER_ID}
-        names = [name for name in batch.schema.names if name in wanted]
-        columns = [
-            column.cast(pa.float64()) if pa.types.is_decimal(column.type) else column
-            for column in (batch.column(name) for name in names)
-        ]
-        return pa.RecordBatch.from_arrays(columns, names=names).to_pandas() if names else _empty_frame(batch.num_rows)
+        wanted = {name for name, _ in self.features}
+        names, columns = [], []
+        for name, column in zip(batch.schema.names, batch.columns):
+            if name == _frames.CUSTOMER_ID and not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                column = column.cast(pa.string())
+            elif name not in wanted and name != _frames.CUSTOMER_ID:
+                continue
+            elif pa.types.is_decimal(column.type):
+                column = column.cast(pa.float64())
+            names.append(name)
+            columns.append(column)
+        if not names:
+            # No column the version reads: every row is sent, so that each gets its error.
+            return pa.RecordBatch.from_arrays([pa.nulls(batch.num_rows, pa.string())], names=[_frames.CUSTOMER_ID])
+        return pa.RecordBatch.from_arrays(columns, names=names)
 
 
-def _empty_frame(rows: int) -> Any:
-    import pandas as pd
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    import pyarrow as pa
 
-    return pd.DataFrame(index=range(rows))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
 
 
 class _Call:
-    """One chunk's `ScoreBatch`, moved to another replica while replicas cannot answer it.
+    """One chunk's `ScoreArrow`, moved to another replica while replicas cannot answer it.
     `answers` collects the answers of its input batch; the batch's last call carries the
     batch, and finishing it yields the scored batch."""
 
-    def __init__(self, replicas: _Replicas, request: Any, ids: list[str], answers: list[Any], batch: pa.RecordBatch | None):
+    def __init__(self, replicas: _Replicas, request: Any, rows: int, answers: list[_Answer], batch: pa.RecordBatch | None):
         self.replicas = replicas
         self.request = request
-        self.ids = ids
+        self.rows = rows
         self.answers = answers
         self.batch = batch
         self.replica = replicas.pick()
-        self.future = replicas.send(self.replica, request)
+        self.call = replicas.send(self.replica, request)
 
     def finish(self) -> Iterator[pa.RecordBatch]:
-        self.answers.append(_frames.results_columns(self.ids, [self._answer()]))
+        self.answers.append(self._answer())
         if self.batch is not None:
             yield _scored(self.batch, self.answers)
 
-    def _answer(self) -> Any:
+    def _answer(self) -> _Answer:
+        import pyarrow as pa
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return self.future.result()
+                answer = next(self.call)
+                break
             except grpc.RpcError as error:
                 code = error.code()  # type: ignore[attr-defined]
                 if code not in RETRYABLE or attempt == MAX_ATTEMPTS:
@@ -246,31 +260,45 @@ class _Call:
                     delay = min(0.05 * 2 ** (attempt - len(self.replicas.addresses)), MAX_BACKOFF)
                     time.sleep(delay * random.uniform(0.5, 1.5))
                 self.replica = self.replicas.pick(avoid=self.replica)
-                self.future = self.replicas.send(self.replica, self.request)
-        raise AssertionError("unreachable: the last attempt raises")
+                self.call = self.replicas.send(self.replica, self.request)
+        scores = pa.ipc.open_stream(answer.arrow_ipc).read_all()
+        if scores.column("row").to_pylist() != list(range(self.rows)):
+            raise ChurnserveError(
+                grpc.StatusCode.INTERNAL,
+                f"{self.replicas.addresses[self.replica]} answered {scores.num_rows} rows for {self.rows} sent",
+            )
+        return _Answer(scores, answer.served_by.name, answer.served_by.version)
 
 
-def _scored(batch: pa.RecordBatch, answers: list[dict[str, Any]]) -> pa.RecordBatch:
+@dataclass(frozen=True)
+class _Answer:
+    """One call's scores (`ScoreArrowResponse`'s columns) and the version that gave them."""
+
+    scores: pa.Table
+    model: str
+    version: int
+
+
+def _scored(batch: pa.RecordBatch, answers: list[_Answer]) -> pa.RecordBatch:
     """The input batch with the score columns added; a row with an error has a null
-    probability, decision and band."""
-    import numpy as np
+    probability, decision and band, and its `error`."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    def joined(name: str) -> Any:
-        return np.concatenate([answer[name] for answer in answers])
+    def joined(name: str, kind: pa.DataType) -> pa.Array:
+        chunks = [chunk for answer in answers for chunk in answer.scores.column(name).chunks]
+        return pa.concat_arrays(chunks) if chunks else pa.array([], kind)
 
-    def texts(name: str) -> list[str]:
-        return [text for answer in answers for text in answer[name]]
+    def each_row(value: Any, answer: _Answer) -> list[Any]:
+        return [value] * answer.scores.num_rows
 
-    error = texts("error")
-    failed = np.array([bool(text) for text in error], dtype=bool)
     added = [
-        pa.array(joined("churn_probability"), type=pa.float64(), mask=failed),
-        pa.array(joined("will_churn"), type=pa.bool_(), mask=failed),
-        pa.array(texts("risk_band"), type=pa.string(), mask=failed),
-        pa.array(texts("model"), type=pa.string()),
-        pa.array(joined("version"), type=pa.int64()),
-        pa.array(error, type=pa.string()),
+        joined("churn_probability", pa.float64()),
+        joined("will_churn", pa.bool_()),
+        joined("risk_band", pa.string()),
+        pa.array([model for answer in answers for model in each_row(answer.model, answer)], type=pa.string()),
+        pa.array([version for answer in answers for version in each_row(answer.version, answer)], type=pa.int64()),
+        pc.fill_null(joined("error", pa.string()), ""),
     ]
     return pa.RecordBatch.from_arrays(list(batch.columns) + added, names=batch.schema.names + SCORE_COLUMNS)
 
@@ -311,4 +339,5 @@ class _Replicas:
         self.shunned_until[replica] = time.monotonic() + SHUNNED_SECONDS
 
     def send(self, replica: int, request: Any) -> Any:
-        return self.stubs[replica].ScoreBatch.future(request, metadata=self.metadata, timeout=CALL_TIMEOUT)
+        """A one-message `ScoreArrow` stream, under way at once; `next` waits for its answer."""
+        return self.stubs[replica].ScoreArrow(iter([request]), metadata=self.metadata, timeout=CALL_TIMEOUT)
