@@ -2,6 +2,7 @@
 //! new UUID, carried by a `request` span around the whole handler, so every log line of the
 //! request names it, and returned in the response's `x-request-id` header.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -40,10 +41,28 @@ fn request_id(headers: &http::HeaderMap) -> HeaderValue {
                 && bytes.iter().all(|b| b.is_ascii_graphic())
         })
         .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .expect("a UUID is a header value")
-        })
+        .unwrap_or_else(fresh_id)
+}
+
+/// A new version-4 UUID from a per-thread generator (SplitMix64) that the OS seeds once
+/// per thread: a request id must be unique, not secret, and asking the OS for randomness
+/// cost a system call on every request.
+fn fresh_id() -> HeaderValue {
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
+    }
+    let next = |state: &Cell<u64>| {
+        let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        state.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let random = STATE.with(|state| (u128::from(next(state)) << 64) | u128::from(next(state)));
+    let uuid = uuid::Builder::from_random_bytes(random.to_le_bytes()).into_uuid();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut text))
+        .expect("a UUID is a header value")
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestId<S>
@@ -101,4 +120,28 @@ pub fn record_model(name: &str, version: u32, rows: usize) {
     span.record("model", name);
     span.record("version", version);
     span.record("rows", rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn fresh_ids_are_distinct_version_4_uuids_on_every_thread() {
+        let draw = || {
+            (0..10_000)
+                .map(|_| fresh_id().to_str().expect("ASCII").to_owned())
+                .collect::<Vec<_>>()
+        };
+        let other = std::thread::spawn(draw).join().expect("a thread");
+        let mut seen = HashSet::new();
+        for id in draw().into_iter().chain(other) {
+            let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert!(seen.insert(id), "a repeated id");
+        }
+        assert_eq!(seen.len(), 20_000);
+    }
 }

@@ -1,13 +1,13 @@
 //! Dynamic micro-batching of single-customer calls (`Score`, one-row `ModelInfer`). The
-//! first call for a version opens a batch and starts a flush task; calls that arrive
-//! while it forms join it. The flush task yields to the scheduler, so every request
-//! already decoded and runnable gets to join, and keeps yielding while the batch grows,
-//! up to the window and the maximum batch, then runs one ONNX Runtime call for all of
-//! them. A lone caller's batch closes after one yield: no timer, no wait. Each caller gets
-//! its own row's answer or its own validation error.
-//!
-//! The batch is flushed by a task of its own, not by the call that opened it, so a caller
-//! that goes away (cancelled, timed out) never strands the others.
+//! first call for a version opens a batch; calls that arrive while it forms join it. The
+//! opener yields to the scheduler, so every request already decoded and runnable gets to
+//! join, and keeps yielding while the batch grows, up to the window and the maximum
+//! batch. A lone caller's batch closes after one yield: no timer, no wait, and it is
+//! scored on the caller's own task, with no hand-off. A batch that others joined is
+//! scored by a task of its own, one ONNX Runtime call for all of them, so a caller that
+//! goes away (cancelled, timed out) never strands the others; an opener cancelled while
+//! the batch forms hands it to such a task. Each caller gets its own row's answer or its
+//! own validation error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -74,11 +74,28 @@ impl MicroBatcher {
             waiting.len() == 1
         };
         if opens_batch {
-            tokio::spawn(flush(
-                forming,
+            let handoff = Handoff {
+                forming: Some(Arc::clone(&forming)),
+                served: Arc::clone(&served),
+                predictor: self.predictor.clone(),
+                max_rows: self.settings.max_rows,
+            };
+            gather(&forming, self.settings).await;
+            let mut batch = handoff.take();
+            if batch.len() == 1 {
+                // Nobody joined: the opener's own row, scored here.
+                let alone = batch.pop().map(|waiting| waiting.customer);
+                let rows = CustomerBatch::Rows(alone.into_iter().collect());
+                let (_, outcomes) = self.predictor.predict(served, rows).await?;
+                return outcomes.into_iter().next().ok_or_else(|| {
+                    ServiceError::TaskFailed("the engine answered no row".to_owned())
+                });
+            }
+            tokio::spawn(score_all(
+                batch,
                 served,
-                self.settings,
                 self.predictor.clone(),
+                self.settings.max_rows,
             ));
         }
         answered
@@ -103,26 +120,61 @@ impl MicroBatcher {
     }
 }
 
-/// Lets the batch grow while calls keep joining, then scores it and answers each caller.
-async fn flush(
-    forming: Arc<Forming>,
-    served: Arc<ServedModel>,
-    settings: MicroBatchSettings,
-    predictor: Predictor,
-) {
+/// Lets the batch grow while calls keep joining, up to the window and the maximum batch.
+async fn gather(forming: &Forming, settings: MicroBatchSettings) {
     let deadline = Instant::now() + settings.window;
     let mut joined = 0;
     loop {
         tokio::task::yield_now().await;
-        let now = lock(&forming).len();
+        let now = lock(forming).len();
         if now == joined || now >= settings.max_rows || Instant::now() >= deadline {
             break;
         }
         joined = now;
     }
-    let mut batch = std::mem::take(&mut *lock(&forming));
+}
+
+/// The forming batch of an opener that is gathering it: taken when the opener is done
+/// gathering, or, should the opener be dropped first, scored by a task of its own.
+struct Handoff {
+    forming: Option<Arc<Forming>>,
+    served: Arc<ServedModel>,
+    predictor: Predictor,
+    max_rows: usize,
+}
+
+impl Handoff {
+    fn take(mut self) -> Vec<Waiting> {
+        self.forming
+            .take()
+            .map(|forming| std::mem::take(&mut *lock(&forming)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        if let Some(forming) = self.forming.take() {
+            let batch = std::mem::take(&mut *lock(&forming));
+            tokio::spawn(score_all(
+                batch,
+                Arc::clone(&self.served),
+                self.predictor.clone(),
+                self.max_rows,
+            ));
+        }
+    }
+}
+
+/// Scores a closed batch, at most `max_rows` per ONNX Runtime call, and answers each caller.
+async fn score_all(
+    mut batch: Vec<Waiting>,
+    served: Arc<ServedModel>,
+    predictor: Predictor,
+    max_rows: usize,
+) {
     while !batch.is_empty() {
-        let rest = batch.split_off(batch.len().min(settings.max_rows));
+        let rest = batch.split_off(batch.len().min(max_rows));
         let (customers, answers): (Vec<Customer>, Vec<oneshot::Sender<Answer>>) = batch
             .into_iter()
             .map(|waiting| (waiting.customer, waiting.answer))
