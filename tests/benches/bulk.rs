@@ -1,6 +1,6 @@
 //! Bulk scoring at two million rows against a real `churnserve` process: `ScoreStream`
-//! from a minimal client (columns, 1,000 rows a message) and `churnctl score-file` (CSV
-//! in, Parquet out), each as rows/s, as a ratio to the in-process engine's rows/s on the
+//! and `ScoreArrow` from a minimal client (columns or an Arrow batch, 1,000 rows a
+//! message) and `churnctl score-file` (CSV in, Parquet out), each as rows/s, as a ratio to the in-process engine's rows/s on the
 //! same kind of rows in the same run, and with the peak RSS of the server and clients.
 //!
 //! `cargo bench -p tests --bench bulk` (it builds the release binaries first);
@@ -185,8 +185,71 @@ fn start_server(data_dir: &Path) -> (Child, String) {
     (child, address)
 }
 
+/// The two bulk streams: protobuf columns, or Arrow IPC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Wire {
+    Columns,
+    Arrow,
+}
+
+impl Wire {
+    fn path(self) -> http::uri::PathAndQuery {
+        http::uri::PathAndQuery::from_static(match self {
+            Wire::Columns => "/churn.v1.ScoringService/ScoreStream",
+            Wire::Arrow => "/churn.v1.ScoringService/ScoreArrow",
+        })
+    }
+
+    fn message(self, model: Option<pb::ModelRef>, columns: pb::CustomerColumns) -> Bytes {
+        Bytes::from(match self {
+            Wire::Columns => prost::Message::encode_to_vec(&pb::ScoreBatchRequest {
+                model,
+                columns: Some(columns),
+                ..Default::default()
+            }),
+            Wire::Arrow => prost::Message::encode_to_vec(&pb::ScoreArrowRequest {
+                model,
+                arrow_ipc: tests::arrow_ipc(&columns),
+                first_row: 0,
+            }),
+        })
+    }
+
+    /// Checks one answer's rows were all scored and numbered from `next_row`; returns
+    /// how many it holds.
+    fn check(self, answer: Bytes, next_row: u32) -> u32 {
+        let results = match self {
+            Wire::Columns => {
+                let answer: pb::ScoreBatchResponse =
+                    prost::Message::decode(answer).expect("a response");
+                answer.results
+            }
+            Wire::Arrow => {
+                let answer: pb::ScoreArrowResponse =
+                    prost::Message::decode(answer).expect("a response");
+                tests::arrow_results(&answer)
+            }
+        };
+        for (result, row) in results.iter().zip(next_row..) {
+            assert_eq!(result.row, row, "rows come back once, in order");
+            assert!(
+                matches!(result.outcome, Some(pb::row_result::Outcome::Prediction(_))),
+                "row {row}: {:?}",
+                result.outcome
+            );
+        }
+        results.len() as u32
+    }
+}
+
 /// Streams `rows` generated rows; returns rows/s and checks every row came back once.
-async fn stream(address: &str, generator: &Generator, version: u32, rows: usize) -> f64 {
+async fn stream(
+    address: &str,
+    generator: &Generator,
+    version: u32,
+    rows: usize,
+    wire: Wire,
+) -> f64 {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .expect("endpoint")
         .connect()
@@ -217,20 +280,13 @@ async fn stream(address: &str, generator: &Generator, version: u32, rows: usize)
     // the transport and reading the answers, as for a job whose input is prepared.
     let pool: Vec<Bytes> = (0..POOL_MESSAGES)
         .map(|m| {
-            let request = pb::ScoreBatchRequest {
-                model: (m == 0).then(|| pb::ModelRef {
-                    name: tests::BUNDLED_MODEL.to_owned(),
-                    version,
-                    alias: String::new(),
-                }),
-                columns: Some(to_proto(generator.columns(
-                    m * MESSAGE_ROWS,
-                    MESSAGE_ROWS,
-                    &numeric,
-                ))),
-                ..Default::default()
-            };
-            Bytes::from(prost::Message::encode_to_vec(&request))
+            let model = (m == 0).then(|| pb::ModelRef {
+                name: tests::BUNDLED_MODEL.to_owned(),
+                version,
+                alias: String::new(),
+            });
+            let columns = generator.columns(m * MESSAGE_ROWS, MESSAGE_ROWS, &numeric);
+            wire.message(model, to_proto(columns))
         })
         .collect();
     let messages = rows / MESSAGE_ROWS;
@@ -241,7 +297,7 @@ async fn stream(address: &str, generator: &Generator, version: u32, rows: usize)
     let mut responses = grpc
         .streaming(
             tonic::Request::new(outbound),
-            http::uri::PathAndQuery::from_static("/churn.v1.ScoringService/ScoreStream"),
+            wire.path(),
             raw_codec::RawCodec,
         )
         .await
@@ -249,17 +305,7 @@ async fn stream(address: &str, generator: &Generator, version: u32, rows: usize)
         .into_inner();
     let mut next_row = 0u32;
     while let Some(response) = responses.next().await {
-        let response: pb::ScoreBatchResponse =
-            prost::Message::decode(response.expect("stream message")).expect("a response");
-        for result in response.results {
-            assert_eq!(result.row, next_row, "rows come back once, in order");
-            assert!(
-                matches!(result.outcome, Some(pb::row_result::Outcome::Prediction(_))),
-                "row {next_row}: {:?}",
-                result.outcome
-            );
-            next_row += 1;
-        }
+        next_row += wire.check(response.expect("stream message"), next_row);
     }
     assert_eq!(next_row as usize, rows);
     rows as f64 / started.elapsed().as_secs_f64()
@@ -371,10 +417,12 @@ fn main() {
     println!("bulk scoring, {rows} generated Telco-like rows, {MESSAGE_ROWS} rows a message");
     let mut results = Vec::new();
     for (model_file, version) in [("telco-logreg", 1), ("telco-lgbm", 2)] {
-        let cpu = cpu_seconds(server.id());
-        let streamed = runtime.block_on(stream(&address, generator, version, rows));
-        let cpu_per_row = (cpu_seconds(server.id()) - cpu) / rows as f64;
-        results.push((model_file, version, streamed, cpu_per_row));
+        for wire in [Wire::Columns, Wire::Arrow] {
+            let cpu = cpu_seconds(server.id());
+            let streamed = runtime.block_on(stream(&address, generator, version, rows, wire));
+            let cpu_per_row = (cpu_seconds(server.id()) - cpu) / rows as f64;
+            results.push((model_file, version, wire, streamed, cpu_per_row));
+        }
     }
     let stream_client_rss = peak_rss_mib(std::process::id());
     let cpu = cpu_seconds(server.id());
@@ -389,8 +437,11 @@ fn main() {
         "{:<34} {:>10} {:>14} {:>7} {:>16}",
         "", "rows/s", "engine rows/s", "ratio", "server CPU us/row"
     );
-    for (model_file, version, streamed, cpu_per_row) in &results {
-        let engine = engine_rows_per_second(generator, model_file);
+    let mut engines = std::collections::HashMap::new();
+    for (model_file, version, wire, streamed, cpu_per_row) in &results {
+        let engine = *engines
+            .entry(model_file)
+            .or_insert_with(|| engine_rows_per_second(generator, model_file));
         let line = |label: String, rate: f64, cpu: f64| {
             println!(
                 "{label:<34} {rate:>10.0} {engine:>14.0} {:>7.2} {:>16.2}",
@@ -398,12 +449,16 @@ fn main() {
                 cpu * 1e6
             );
         };
+        let rpc = match wire {
+            Wire::Columns => "ScoreStream",
+            Wire::Arrow => "ScoreArrow",
+        };
         line(
-            format!("ScoreStream v{version} ({model_file})"),
+            format!("{rpc} v{version} ({model_file})"),
             *streamed,
             *cpu_per_row,
         );
-        if *version == 1 {
+        if *version == 1 && *wire == Wire::Arrow {
             line(
                 "score-file v1, CSV in, Parquet out".to_owned(),
                 file_rate,
@@ -412,7 +467,7 @@ fn main() {
         }
     }
     println!(
-        "peak RSS: server {server_rss:.0} MiB, ScoreStream client {stream_client_rss:.0} MiB, churnctl score-file {file_rss:.0} MiB"
+        "peak RSS: server {server_rss:.0} MiB, stream client {stream_client_rss:.0} MiB, churnctl score-file {file_rss:.0} MiB"
     );
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
