@@ -63,9 +63,9 @@ impl Registry {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in chunk {
                 query = query
-                    .bind(row.name.clone())
+                    .bind(row.name.as_str())
                     .bind(i64::from(row.version))
-                    .bind(row.customer_id.clone())
+                    .bind(row.customer_id.as_str())
                     .bind(row.probability)
                     .bind(i64::from(row.will_churn))
                     .bind(row.scored_at_millis);
