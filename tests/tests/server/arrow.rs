@@ -280,3 +280,51 @@ async fn malformed_arrow_is_refused_naming_what_is_wrong() {
     .expect_err("unknown version");
     assert_eq!(status.code(), Code::NotFound);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integer_customer_ids_come_back_exactly() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let rows = fixture_rows(LGBM.file);
+    let plain = tests::arrow_ipc(&tests::customer_columns(&rows[..3]));
+    let batch = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&plain), None)
+        .expect("IPC")
+        .next()
+        .expect("a batch")
+        .expect("a batch");
+    // Past 2^53, where a trip through f64 would change the id; and a null id.
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![
+        Some(9_007_199_254_740_993),
+        None,
+        Some(-7),
+    ]));
+    let mut fields: Vec<(String, ArrayRef)> = vec![("customer_id".to_owned(), ids)];
+    fields.extend(
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .zip(batch.columns().iter().cloned())
+            .filter(|(name, _)| name != "customer_id"),
+    );
+    let ipc = tests::arrow_ipc_of(&RecordBatch::try_from_iter(fields).expect("a batch"));
+    let answers = score_arrow(
+        &mut client,
+        vec![pb::ScoreArrowRequest {
+            model: version(LGBM.version),
+            arrow_ipc: ipc,
+            first_row: 0,
+        }],
+    )
+    .await
+    .expect("ScoreArrow");
+    let ids: Vec<String> = tests::arrow_results(&answers[0])
+        .into_iter()
+        .map(|result| match result.outcome {
+            Some(pb::row_result::Outcome::Prediction(p)) => p.customer_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, ["9007199254740993", "", "-7"]);
+}

@@ -119,19 +119,30 @@ fn push_ids(ids: &mut Vec<String>, field: &Field, array: &ArrayRef) -> Result<()
         DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(|c| texts(ids, c)),
         DataType::Utf8View => array.as_string_view().iter().for_each(|c| texts(ids, c)),
         DataType::Null => ids.resize(ids.len() + array.len(), String::new()),
-        data_type if data_type.is_integer() => {
-            let numbers = numbers(array).expect("an integer column");
-            let nulls = array.logical_nulls();
-            ids.extend(numbers.iter().enumerate().map(|(row, number)| {
-                match nulls.as_ref().is_some_and(|n| n.is_null(row)) {
-                    true => String::new(),
-                    false => format!("{number}"),
-                }
-            }));
-        }
+        DataType::Int8 => integer_ids::<Int8Type>(ids, array),
+        DataType::Int16 => integer_ids::<Int16Type>(ids, array),
+        DataType::Int32 => integer_ids::<Int32Type>(ids, array),
+        DataType::Int64 => integer_ids::<Int64Type>(ids, array),
+        DataType::UInt8 => integer_ids::<UInt8Type>(ids, array),
+        DataType::UInt16 => integer_ids::<UInt16Type>(ids, array),
+        DataType::UInt32 => integer_ids::<UInt32Type>(ids, array),
+        DataType::UInt64 => integer_ids::<UInt64Type>(ids, array),
         _ => return Err(unsupported(field, "text or integers")),
     }
     Ok(())
+}
+
+/// Integer ids written out exactly (through f64, 64-bit ids past 2^53 would change).
+fn integer_ids<T: arrow_array::ArrowPrimitiveType>(ids: &mut Vec<String>, array: &ArrayRef)
+where
+    T::Native: std::fmt::Display,
+{
+    ids.extend(
+        array
+            .as_primitive::<T>()
+            .iter()
+            .map(|id| id.map_or_else(String::new, |id| id.to_string())),
+    );
 }
 
 /// One feature's cells from every batch, in the form `ScoreBatch`'s columns take.
