@@ -154,9 +154,12 @@ impl Handoff {
 
 impl Drop for Handoff {
     fn drop(&mut self) {
-        if let Some(forming) = self.forming.take() {
+        // Without a runtime (dropped while it shuts down) the callers get an error instead.
+        if let (Some(forming), Ok(runtime)) =
+            (self.forming.take(), tokio::runtime::Handle::try_current())
+        {
             let batch = std::mem::take(&mut *lock(&forming));
-            tokio::spawn(score_all(
+            runtime.spawn(score_all(
                 batch,
                 Arc::clone(&self.served),
                 self.predictor.clone(),
@@ -193,5 +196,90 @@ async fn score_all(
             }
         }
         batch = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::drift::Drift;
+    use crate::observe::metrics::{Metrics, ServingSample, ServingSnapshot};
+    use churn_engine::{FeatureValue, Model, ModelOptions, OnnxRuntime};
+
+    #[derive(Debug)]
+    struct Nothing;
+
+    impl ServingSnapshot for Nothing {
+        fn sample(&self) -> ServingSample {
+            ServingSample::default()
+        }
+    }
+
+    /// The first customer of the logistic regression's fixture.
+    fn customer() -> Customer {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/fixtures/telco-logreg.json"
+        );
+        let fixture: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("the fixture")).expect("JSON");
+        let first = &fixture["customers"][0];
+        let features = first["features"]
+            .as_object()
+            .expect("features")
+            .iter()
+            .map(|(name, value)| {
+                let value = match (value["number"].as_f64(), value["text"].as_str()) {
+                    (Some(number), _) => FeatureValue::Number(number),
+                    (None, Some(text)) => FeatureValue::Text(text.to_owned()),
+                    (None, None) => FeatureValue::Missing,
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        Customer {
+            id: first["customer_id"].as_str().expect("id").to_owned(),
+            features,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_opener_that_goes_away_leaves_the_batch_to_a_task() {
+        let runtime = OnnxRuntime::load(None).expect("run scripts/setup-onnxruntime.sh");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/telco-logreg.onnx"
+        );
+        let bytes = std::fs::read(path).expect("the bundled model");
+        let model = Model::load(runtime, &bytes, &ModelOptions::default()).expect("loads");
+        let served = Arc::new(ServedModel::new("m".into(), 1, String::new(), model));
+        let metrics = Arc::new(Metrics::new(Arc::new(Drift::new(10).0), Arc::new(Nothing)));
+        let batcher = Arc::new(MicroBatcher::new(
+            MicroBatchSettings {
+                window: Duration::from_secs(10),
+                max_rows: 64,
+            },
+            Predictor::new(metrics, None),
+        ));
+
+        // The opener is polled once: it has opened the batch and yielded, gathering.
+        let mut opener = Box::pin(batcher.score(Arc::clone(&served), customer()));
+        let polled = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(opener.as_mut(), cx))
+        })
+        .await;
+        assert!(polled.is_pending(), "the opener is still gathering");
+        // A second caller joins, then the opener goes away mid-gather.
+        let joiner = {
+            let (batcher, served) = (Arc::clone(&batcher), Arc::clone(&served));
+            tokio::spawn(async move { batcher.score(served, customer()).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(lock(&batcher.lane(&served)).len(), 2, "the caller joined");
+        drop(opener);
+
+        let answer = joiner.await.expect("the joiner's task");
+        let prediction = answer.expect("scored").expect("a valid customer");
+        assert!((0.0..=1.0).contains(&prediction.churn_probability));
     }
 }
