@@ -100,14 +100,21 @@ impl<'a> RowSource<'a> for &'a [Customer] {
     }
 }
 
-impl<'a> RowSource<'a> for &'a CustomerColumns {
+/// Rows `first..first + count` of a batch of columns: a part of a large batch, encoded on
+/// a thread of its own.
+pub(crate) struct ColumnRows<'a> {
+    pub columns: &'a CustomerColumns,
+    pub first: usize,
+    pub count: usize,
+}
+
+impl<'a> RowSource<'a> for ColumnRows<'a> {
     fn rows(&self) -> usize {
-        self.ids.len()
+        self.count
     }
 
     fn id(&self, row: usize) -> &'a str {
-        let columns: &'a CustomerColumns = self;
-        &columns.ids[row]
+        &self.columns.ids[self.first + row]
     }
 
     fn gather(
@@ -118,12 +125,11 @@ impl<'a> RowSource<'a> for &'a CustomerColumns {
         problems: &mut Vec<FeatureProblem>,
         unknown_names: &mut Vec<&'a str>,
     ) {
-        let columns: &'a CustomerColumns = self;
-        for (name, values) in &columns.columns {
+        for (name, values) in &self.columns.columns {
             place(
                 schema,
                 name,
-                values.get(row),
+                values.get(self.first + row),
                 by_position,
                 problems,
                 unknown_names,

@@ -201,9 +201,32 @@ impl Model {
         &self,
         customers: &CustomerBatch,
     ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
+        self.predict_rows(customers, 0..customers.len())
+    }
+
+    /// [`Model::predict_batch`] for the rows `rows` of the batch alone, so that the parts
+    /// of a large batch can run on several threads.
+    pub fn predict_rows(
+        &self,
+        customers: &CustomerBatch,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Vec<Result<Prediction, RowError>>, EngineError> {
+        if rows.start > rows.end || rows.end > customers.len() {
+            return Err(EngineError::Inference(format!(
+                "rows {rows:?} of a batch of {}",
+                customers.len()
+            )));
+        }
         self.predict_encoded(match customers {
-            CustomerBatch::Rows(rows) => batch::encode(&self.schema, rows.as_slice()),
-            CustomerBatch::Columns(columns) => batch::encode(&self.schema, columns),
+            CustomerBatch::Rows(all) => batch::encode(&self.schema, &all[rows]),
+            CustomerBatch::Columns(columns) => batch::encode(
+                &self.schema,
+                batch::ColumnRows {
+                    columns,
+                    first: rows.start,
+                    count: rows.len(),
+                },
+            ),
         })
     }
 

@@ -720,3 +720,68 @@ async fn malformed_columns_are_refused_naming_the_column() {
         assert!(status.message().contains(expected), "{}", status.message());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_scored_in_parts_equals_it_scored_in_small_batches() {
+    let server = TestServer::start().await;
+    let mut client = server.scoring().await;
+    let fixture_rows: Vec<pb::Customer> = customers(LGBM.file)
+        .iter()
+        .map(FixtureCustomer::to_proto)
+        .collect();
+    // 5,000 rows, past the size that is cut into one part per core, with bad rows spread
+    // over every part.
+    let mut rows: Vec<pb::Customer> = (0..5_000)
+        .map(|i| {
+            let mut row = fixture_rows[i % fixture_rows.len()].clone();
+            row.customer_id = format!("C{i}");
+            row
+        })
+        .collect();
+    for i in (17..5_000).step_by(613) {
+        rows[i].features.insert(
+            "tenure".to_owned(),
+            pb::FeatureValue {
+                kind: Some(pb::feature_value::Kind::Text("forty".to_owned())),
+            },
+        );
+    }
+    let ask = |rows: &[pb::Customer]| pb::ScoreBatchRequest {
+        model: model_ref(BUNDLED_MODEL, LGBM.version, ""),
+        columns: Some(tests::customer_columns(rows)),
+        ..Default::default()
+    };
+    let whole = client
+        .score_batch(ask(&rows))
+        .await
+        .expect("the large batch")
+        .into_inner()
+        .results;
+    let mut in_small = Vec::new();
+    for (n, chunk) in rows.chunks(500).enumerate() {
+        let results = client
+            .score_batch(ask(chunk))
+            .await
+            .expect("a small batch")
+            .into_inner()
+            .results;
+        in_small.extend(results.into_iter().map(|mut r| {
+            let offset = (n * 500) as u32;
+            r.row += offset;
+            if let Some(pb::row_result::Outcome::Error(error)) = &mut r.outcome {
+                let local = format!("row {}: ", r.row - offset);
+                error.message = error
+                    .message
+                    .replacen(&local, &format!("row {}: ", r.row), 1);
+            }
+            r
+        }));
+    }
+    assert_eq!(whole.len(), 5_000);
+    assert_eq!(whole, in_small);
+    let rejected = whole
+        .iter()
+        .filter(|r| matches!(r.outcome, Some(pb::row_result::Outcome::Error(_))))
+        .count();
+    assert_eq!(rejected, 9);
+}
