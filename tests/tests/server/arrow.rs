@@ -69,6 +69,27 @@ async fn score_arrow(
     Ok(seen)
 }
 
+/// The customers as an Arrow IPC stream with `column` replaced by (or set to) `array`.
+fn with_column(rows: &[pb::Customer], column: &str, array: ArrayRef) -> Vec<u8> {
+    let plain = tests::arrow_ipc(&tests::customer_columns(rows));
+    let batch = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&plain), None)
+        .expect("an IPC stream")
+        .next()
+        .expect("a batch")
+        .expect("a batch");
+    assert_eq!(array.len(), batch.num_rows());
+    let mut fields: Vec<(String, ArrayRef)> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .zip(batch.columns().iter().cloned())
+        .filter(|(name, _)| name != column)
+        .collect();
+    fields.push((column.to_owned(), array));
+    tests::arrow_ipc_of(&RecordBatch::try_from_iter(fields).expect("a batch"))
+}
+
 /// The same record batch with other Arrow types: whole-number columns as int64, text
 /// columns dictionary-encoded, the ids as large utf8, and a column no model reads.
 fn retyped(ipc: &[u8]) -> Vec<u8> {
@@ -236,25 +257,7 @@ async fn malformed_arrow_is_refused_naming_what_is_wrong() {
     let ids = Arc::new(Date32Array::from(vec![1; 2])) as ArrayRef;
     let tenure = Arc::new(Date32Array::from(vec![1; 2])) as ArrayRef;
     for (column, array) in [("customer_id", ids), ("tenure", tenure)] {
-        let mut columns = tests::customer_columns(&rows[..2]);
-        columns.features.retain(|f| f.name != column);
-        let plain = tests::arrow_ipc(&columns);
-        let batch = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&plain), None)
-            .expect("IPC")
-            .next()
-            .expect("a batch")
-            .expect("a batch");
-        let mut fields: Vec<(String, ArrayRef)> = batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .zip(batch.columns().iter().cloned())
-            .filter(|(name, _)| name != column)
-            .collect();
-        assert_eq!(array.len(), batch.num_rows());
-        fields.push((column.to_owned(), array));
-        let ipc = tests::arrow_ipc_of(&RecordBatch::try_from_iter(fields).expect("a batch"));
+        let ipc = with_column(&rows[..2], column, array);
         let status = score_arrow(&mut client, vec![refused(ipc)])
             .await
             .expect_err(column);
@@ -286,29 +289,13 @@ async fn integer_customer_ids_come_back_exactly() {
     let server = TestServer::start().await;
     let mut client = server.scoring().await;
     let rows = fixture_rows(LGBM.file);
-    let plain = tests::arrow_ipc(&tests::customer_columns(&rows[..3]));
-    let batch = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&plain), None)
-        .expect("IPC")
-        .next()
-        .expect("a batch")
-        .expect("a batch");
     // Past 2^53, where a trip through f64 would change the id; and a null id.
     let ids: ArrayRef = Arc::new(Int64Array::from(vec![
         Some(9_007_199_254_740_993),
         None,
         Some(-7),
     ]));
-    let mut fields: Vec<(String, ArrayRef)> = vec![("customer_id".to_owned(), ids)];
-    fields.extend(
-        batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .zip(batch.columns().iter().cloned())
-            .filter(|(name, _)| name != "customer_id"),
-    );
-    let ipc = tests::arrow_ipc_of(&RecordBatch::try_from_iter(fields).expect("a batch"));
+    let ipc = with_column(&rows[..3], "customer_id", ids);
     let answers = score_arrow(
         &mut client,
         vec![pb::ScoreArrowRequest {
