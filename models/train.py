@@ -26,6 +26,9 @@ Regenerates, from models/data/*.csv alone:
                       scikit-learn's metrics (ROC AUC, average precision, log loss, Brier,
                       threshold metrics, calibration and lift tables) for the bundled models'
                       hold-out probabilities and for cases with ties and saturated scores
+  fixtures/profit.json
+                      the profit of retention campaigns on hold-out and tied scores, by EMP-PY
+                      and empulse (models/profit_fixture.py)
   fixtures/outcomes.json
                       a prediction log of telco-churn version 1 (hold-out customers scored
                       across day, ISO week and month edges, some more than once) and delayed
@@ -58,6 +61,7 @@ import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
+from profit_fixture import profit_fixture
 from scipy.stats import norm
 from onnxmltools import convert_lightgbm, convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as MlFloatTensorType
@@ -719,7 +723,7 @@ GENERATED = [
     "tests/models/telco-xgb-opset5.onnx",
     *(f"tests/models/{name}.onnx" for name in FAMILIES),
     "models/fixtures/telco-logreg.json", "models/fixtures/telco-lgbm.json", "tests/models/strict-onehot.json",
-    "models/fixtures/metrics.json", "models/fixtures/outcomes.json",
+    "models/fixtures/metrics.json", "models/fixtures/profit.json", "models/fixtures/outcomes.json",
     "models/fixtures/explain-telco-logreg.json", "models/fixtures/explain-telco-lgbm.json",
     "tests/models/explain-telco-xgb.json",
 ]
@@ -734,8 +738,10 @@ def fixture_numbers(path):
             numbers.append(customer.get("churn_probability", customer.get("output_value")))
             numbers.extend(customer.get("attributions", {}).values())
     numbers.extend(v for v in fixture.get("comparison", {}).values() if isinstance(v, float))
+    for score_set in fixture.get("score_sets", {}).values():
+        numbers.extend(score_set["scores"])
     for case in fixture.get("cases", []):
-        numbers.extend(case["scores"])
+        numbers.extend(case.get("scores", []))
         numbers.extend(v for v in case["expected"].values() if isinstance(v, float))
     return numbers
 
@@ -829,6 +835,10 @@ def generate(out):
                        **delong(hold_out["telco-logreg"], hold_out["telco-lgbm"], churned)},
         "thresholds": {"model": "telco-logreg", **threshold_suggestions(hold_out["telco-logreg"], churned)},
     }) + "\n")
+
+    forest = onnx_probabilities(test_models / "telco-forest.onnx", test, codes)
+    (fixtures / "profit.json").write_text(
+        json.dumps(profit_fixture(churned, {**hold_out, "telco-forest": forest})) + "\n")
 
     (fixtures / "outcomes.json").write_text(json.dumps(outcome_fixture(test, hold_out["telco-logreg"])) + "\n")
 

@@ -86,6 +86,7 @@ fn main() {
                     dataset: "telco-holdout".to_owned(),
                     rows: Vec::new(),
                     threshold: 0.0,
+                    profit: None,
                 })
                 .await
                 .expect("evaluates");

@@ -1,7 +1,9 @@
 //! Evaluation speed, in one run: `Evaluate` of the bundled logistic pipeline on a
 //! 100,000-row dataset (the hold-out customers repeated, uploaded to a real server), end to
 //! end through gRPC; the metrics alone on the same number of scores; and the in-process
-//! engine on the same rows as the baseline. Run: `cargo bench -p tests --bench evaluate`.
+//! engine on the same rows as the baseline; and the metrics of 1,000,000 scores with and
+//! without the retention campaign's profit (EMPC). Run:
+//! `cargo bench -p tests --bench evaluate`.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROWS: usize = 100_000;
 const RUNS: usize = 3;
+/// Scores whose metrics are timed with and without the profit.
+const PROFIT_ROWS: usize = 1_000_000;
 
 /// The hold-out CSV's rows repeated to `ROWS`, with unique customer ids.
 fn large_csv() -> Vec<u8> {
@@ -63,6 +67,7 @@ fn main() {
         dataset: "large".to_owned(),
         rows: Vec::new(),
         threshold: 0.0,
+        profit: None,
     };
     let end_to_end = median(
         (0..RUNS)
@@ -109,17 +114,28 @@ fn main() {
             .collect(),
     );
     let churned: Vec<bool> = (0..ROWS).map(|i| i % 4 == 0).collect();
-    let metrics = median(
-        (0..RUNS)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(
-                    churn_metrics::evaluate(&scores, &churned, 0.5).expect("metrics"),
-                );
-                start.elapsed()
-            })
-            .collect(),
-    );
+    let time_metrics = |scores: &[f64], churned: &[bool], campaign| {
+        median(
+            (0..RUNS)
+                .map(|_| {
+                    let start = Instant::now();
+                    std::hint::black_box(
+                        churn_metrics::evaluate(scores, churned, 0.5, campaign).expect("metrics"),
+                    );
+                    start.elapsed()
+                })
+                .collect(),
+        )
+    };
+    let campaign = Some(churn_metrics::ProfitParameters::default());
+    let metrics = time_metrics(&scores, &churned, campaign);
+    // A million scores: the engine's, repeated (so with ties), churn labels that follow them.
+    let many: Vec<f64> = (0..PROFIT_ROWS).map(|i| scores[i % ROWS]).collect();
+    let many_churned: Vec<bool> = (0..PROFIT_ROWS)
+        .map(|i| (i.wrapping_mul(2_654_435_761) % 1000) as f64 / 1000.0 < many[i])
+        .collect();
+    let without_profit = time_metrics(&many, &many_churned, None);
+    let with_profit = time_metrics(&many, &many_churned, campaign);
     println!("evaluation of telco-churn v1 (logistic pipeline) on {ROWS} rows, median of {RUNS}:");
     println!(
         "  Evaluate over gRPC (CSV read, validation, inference, metrics, stored)  {:>9.0} rows/s  ({:.2} s)",
@@ -138,5 +154,15 @@ fn main() {
     println!(
         "  Evaluate ÷ engine: {:.2}",
         rate(ROWS, end_to_end) / rate(ROWS, engine)
+    );
+    println!("every metric of {PROFIT_ROWS} scores, median of {RUNS}:");
+    println!(
+        "  without the campaign profit  {:>7.1} ms",
+        without_profit.as_secs_f64() * 1e3
+    );
+    println!(
+        "  with the campaign profit     {:>7.1} ms  (× {:.2})",
+        with_profit.as_secs_f64() * 1e3,
+        with_profit.as_secs_f64() / without_profit.as_secs_f64()
     );
 }

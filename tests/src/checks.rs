@@ -202,5 +202,68 @@ pub fn metrics_from_proto(metrics: &pb::Metrics) -> churn_metrics::Metrics {
             .collect(),
         roc_curve: curve_from_proto(&metrics.roc_curve),
         pr_curve: curve_from_proto(&metrics.pr_curve),
+        profit: metrics.profit.as_ref().map(|p| {
+            let parameters = p.parameters.unwrap_or_default();
+            churn_metrics::ProfitMetrics {
+                empc: p.empc,
+                empc_fraction: p.empc_fraction,
+                mpc: p.mpc,
+                mpc_fraction: p.mpc_fraction,
+                profit_curve: curve_from_proto(&p.profit_curve),
+                parameters: churn_metrics::ProfitParameters {
+                    clv: parameters.clv,
+                    incentive_cost: parameters.incentive_cost,
+                    contact_cost: parameters.contact_cost,
+                    acceptance_alpha: parameters.acceptance_alpha,
+                    acceptance_beta: parameters.acceptance_beta,
+                },
+            }
+        }),
     }
+}
+
+/// `models/fixtures/profit.json`: campaign profits by EMP-PY and empulse.
+pub fn profit_fixture() -> Value {
+    fixture_json("models/fixtures/profit.json")
+}
+
+/// The fixture's campaign `name` as a request carries it.
+pub fn profit_campaign(fixture: &Value, name: &str) -> pb::ProfitParameters {
+    let c = &fixture["campaigns"][name];
+    let number = |field: &str| c[field].as_f64().expect("a campaign parameter");
+    pb::ProfitParameters {
+        clv: number("clv"),
+        incentive_cost: number("incentive_cost"),
+        contact_cost: number("contact_cost"),
+        acceptance_alpha: number("acceptance_alpha"),
+        acceptance_beta: number("acceptance_beta"),
+    }
+}
+
+/// A server's profit against the fixture case named `case`: EMP-PY's four numbers and
+/// empulse's EMPC within 1e-9, and the campaign echoed.
+pub fn assert_profit_matches(profit: &pb::ProfitMetrics, fixture: &Value, case: &str) {
+    let case = fixture["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["name"] == case)
+        .unwrap_or_else(|| panic!("no profit case {case:?}"));
+    let expected = &case["expected"];
+    for (field, ours, reference) in [
+        ("empc", profit.empc, "empc"),
+        ("empc_fraction", profit.empc_fraction, "empc_fraction"),
+        ("mpc", profit.mpc, "mpc"),
+        ("mpc_fraction", profit.mpc_fraction, "mpc_fraction"),
+        ("empc (empulse)", profit.empc, "empulse_empc"),
+    ] {
+        let reference = expected[reference].as_f64().expect("a number");
+        assert!(
+            (ours - reference).abs() <= 1e-9,
+            "{}: {field} {ours} vs {reference}",
+            case["name"]
+        );
+    }
+    let campaign = profit_campaign(fixture, case["campaign"].as_str().expect("campaign"));
+    assert_eq!(profit.parameters, Some(campaign), "{}", case["name"]);
 }

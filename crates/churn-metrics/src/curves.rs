@@ -59,11 +59,15 @@ pub(crate) fn cumulative(scores: &[f64], churned: &[bool]) -> Cumulative {
 /// with threshold `+∞`; points on a straight segment between their neighbours are dropped.
 /// Both classes must be present.
 pub fn roc_curve(scores: &[f64], churned: &[bool]) -> Vec<CurvePoint> {
+    roc_curve_of(&cumulative(scores, churned))
+}
+
+pub(crate) fn roc_curve_of(counts: &Cumulative) -> Vec<CurvePoint> {
     let Cumulative {
         true_positives: tps,
         false_positives: fps,
         thresholds,
-    } = cumulative(scores, churned);
+    } = counts;
     let n = tps.len();
     // A point stays when the curve bends there: a non-zero second difference.
     let bends = |v: &[f64], i: usize| v[i - 1] - 2.0 * v[i] + v[i + 1] != 0.0;
@@ -88,11 +92,15 @@ pub fn roc_curve(scores: &[f64], churned: &[bool]) -> Vec<CurvePoint> {
 /// (0, 1) with threshold `+∞`; points where the true positives change on neither side are
 /// dropped. Both classes must be present.
 pub fn precision_recall_curve(scores: &[f64], churned: &[bool]) -> Vec<CurvePoint> {
+    precision_recall_curve_of(&cumulative(scores, churned))
+}
+
+pub(crate) fn precision_recall_curve_of(counts: &Cumulative) -> Vec<CurvePoint> {
     let Cumulative {
         true_positives: tps,
         false_positives: fps,
         thresholds,
-    } = cumulative(scores, churned);
+    } = counts;
     let n = tps.len();
     let changes = |i: usize| tps[i - 1] != tps[i] || tps[i] != tps[i + 1];
     let kept: Vec<usize> = (0..n)
@@ -117,7 +125,7 @@ pub fn precision_recall_curve(scores: &[f64], churned: &[bool]) -> Vec<CurvePoin
 }
 
 /// At most `MAX_CURVE_POINTS`, evenly spaced by position, both ends kept.
-fn thinned(points: Vec<CurvePoint>) -> Vec<CurvePoint> {
+pub(crate) fn thinned(points: Vec<CurvePoint>) -> Vec<CurvePoint> {
     if points.len() <= MAX_CURVE_POINTS {
         return points;
     }

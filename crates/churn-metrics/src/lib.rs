@@ -5,11 +5,13 @@
 mod curves;
 mod delong;
 mod estimate;
+mod profit;
 mod threshold;
 
 pub use curves::{CurvePoint, MAX_CURVE_POINTS, precision_recall_curve, roc_curve};
 pub use delong::{AucComparison, compare_roc_auc};
 pub use estimate::{EstimatedMetrics, estimate};
+pub use profit::{ProfitMetrics, ProfitParameters, profit, regularized_incomplete_beta};
 pub use threshold::{Objective, ThresholdChoice, suggest_threshold};
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,7 @@ pub enum MetricsError {
     #[error("there are no rows to evaluate")]
     Empty,
     #[error(
-        "all {rows} rows are {}; ROC AUC and the lift table need churned and retained customers",
+        "all {rows} rows are {}; ROC AUC, the lift table and the campaign profit need churned and retained customers",
         if *positives == 0 { "retained" } else { "churned" }
     )]
     OneClass { rows: u64, positives: u64 },
@@ -33,6 +35,11 @@ pub enum MetricsError {
     NotProbability { row: usize, score: f64 },
     #[error("{0}")]
     Unreachable(String),
+    #[error("profit.{field}: expected {expected}")]
+    InvalidProfit {
+        field: &'static str,
+        expected: String,
+    },
 }
 
 /// Counts at the decision threshold.
@@ -89,12 +96,24 @@ pub struct Metrics {
     pub roc_curve: Vec<CurvePoint>,
     #[serde(default)]
     pub pr_curve: Vec<CurvePoint>,
+    /// Absent in evaluations stored before profit was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profit: Option<ProfitMetrics>,
 }
 
 /// All metrics of `scores` (churn probabilities) against `churned`, deciding churn at
-/// `score >= threshold`.
-pub fn evaluate(scores: &[f64], churned: &[bool], threshold: f64) -> Result<Metrics, MetricsError> {
+/// `score >= threshold`, and the profit of `campaign` (`None` only where a benchmark
+/// measures what the profit costs).
+pub fn evaluate(
+    scores: &[f64],
+    churned: &[bool],
+    threshold: f64,
+    campaign: Option<ProfitParameters>,
+) -> Result<Metrics, MetricsError> {
     assert_eq!(scores.len(), churned.len(), "one label per score");
+    if let Some(campaign) = campaign {
+        campaign.validate()?;
+    }
     if scores.is_empty() {
         return Err(MetricsError::Empty);
     }
@@ -118,11 +137,13 @@ pub fn evaluate(scores: &[f64], churned: &[bool], threshold: f64) -> Result<Metr
         }
     };
     let n = rows as f64;
+    // One sort of the scores serves both curves, average precision and the profit.
+    let counts = curves::cumulative(scores, churned);
     Ok(Metrics {
         rows,
         positives,
         roc_auc,
-        pr_auc: average_precision(scores, churned),
+        pr_auc: average_precision_of(&counts, positives as f64),
         log_loss: log_loss(scores, churned),
         brier: scores
             .iter()
@@ -137,8 +158,9 @@ pub fn evaluate(scores: &[f64], churned: &[bool], threshold: f64) -> Result<Metr
         confusion,
         calibration: calibration(scores, churned),
         lift: lift(scores, churned, positives),
-        roc_curve: roc_curve(scores, churned),
-        pr_curve: precision_recall_curve(scores, churned),
+        roc_curve: curves::roc_curve_of(&counts),
+        pr_curve: curves::precision_recall_curve_of(&counts),
+        profit: campaign.map(|campaign| profit::profit_of(&counts, campaign).0),
     })
 }
 
@@ -204,10 +226,13 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
 /// scores, highest first.
 pub fn average_precision(scores: &[f64], churned: &[bool]) -> f64 {
     let positives = churned.iter().filter(|&&c| c).count() as f64;
+    average_precision_of(&curves::cumulative(scores, churned), positives)
+}
+
+fn average_precision_of(counts: &curves::Cumulative, positives: f64) -> f64 {
     if positives == 0.0 {
         return 0.0;
     }
-    let counts = curves::cumulative(scores, churned);
     let (mut previous_recall, mut total) = (0.0, 0.0);
     for (&tp, &fp) in counts.true_positives.iter().zip(&counts.false_positives) {
         let recall = tp / positives;
@@ -351,14 +376,28 @@ mod tests {
 
     #[test]
     fn refusals_name_the_problem() {
-        assert_eq!(evaluate(&[], &[], 0.5), Err(MetricsError::Empty));
-        let one_class = evaluate(&[0.2, 0.9], &[true, true], 0.5).expect_err("one class");
+        assert_eq!(
+            evaluate(&[], &[], 0.5, Some(ProfitParameters::default())),
+            Err(MetricsError::Empty)
+        );
+        let one_class = evaluate(
+            &[0.2, 0.9],
+            &[true, true],
+            0.5,
+            Some(ProfitParameters::default()),
+        )
+        .expect_err("one class");
         assert_eq!(
             one_class.to_string(),
-            "all 2 rows are churned; ROC AUC and the lift table need churned and retained customers"
+            "all 2 rows are churned; ROC AUC, the lift table and the campaign profit need churned and retained customers"
         );
         assert!(matches!(
-            evaluate(&[0.2, f64::NAN], &[true, false], 0.5),
+            evaluate(
+                &[0.2, f64::NAN],
+                &[true, false],
+                0.5,
+                Some(ProfitParameters::default())
+            ),
             Err(MetricsError::NotProbability { row: 1, .. })
         ));
     }

@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::MetricsError;
+use crate::profit::profit_of;
+use crate::{MetricsError, ProfitParameters, curves};
 
 /// What the threshold should achieve.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,6 +16,9 @@ pub enum Objective {
     RecallAtPrecision(f64),
     /// Flag the N riskiest rows (more when scores tie at the N-th).
     TopK(usize),
+    /// Contact the fraction of customers that maximizes a retention campaign's profit at
+    /// the mean acceptance rate (the campaign's `mpc_fraction`).
+    MaxProfit(ProfitParameters),
 }
 
 impl FromStr for Objective {
@@ -23,11 +27,14 @@ impl FromStr for Objective {
     fn from_str(text: &str) -> Result<Self, String> {
         let invalid = || {
             format!(
-                "objective {text:?}: expected `f1`, `recall@precision=X` with X in (0, 1], or `top-k=N` with N ≥ 1"
+                "objective {text:?}: expected `f1`, `recall@precision=X` with X in (0, 1], `top-k=N` with N ≥ 1, or `profit`"
             )
         };
         if text == "f1" {
             return Ok(Objective::F1);
+        }
+        if text == "profit" {
+            return Ok(Objective::MaxProfit(ProfitParameters::default()));
         }
         if let Some(value) = text.strip_prefix("recall@precision=") {
             let precision: f64 = value.parse().map_err(|_| invalid())?;
@@ -104,6 +111,25 @@ pub fn suggest_threshold(
             .copied()
             .find(|c| c.flagged >= k as u64)
             .or(candidates.last().copied()),
+        Objective::MaxProfit(campaign) => {
+            campaign.validate()?;
+            if positives == rows {
+                return Err(MetricsError::OneClass { rows, positives });
+            }
+            let counts = curves::cumulative(scores, churned);
+            let (_, lowest_contacted) = profit_of(&counts, campaign);
+            let Some(lowest) = lowest_contacted else {
+                return Err(MetricsError::Unreachable(format!(
+                    "on these {rows} rows no campaign pays at the mean acceptance rate \
+                     (clv {}, incentive_cost {}, contact_cost {}): contacting nobody is best",
+                    campaign.clv, campaign.incentive_cost, campaign.contact_cost
+                )));
+            };
+            candidates
+                .iter()
+                .copied()
+                .find(|c| c.threshold == counts.thresholds[lowest])
+        }
     };
     best.ok_or_else(|| {
         MetricsError::Unreachable(format!(
@@ -163,6 +189,10 @@ mod tests {
             Ok(Objective::RecallAtPrecision(0.6))
         );
         assert_eq!("top-k=500".parse(), Ok(Objective::TopK(500)));
+        assert_eq!(
+            "profit".parse(),
+            Ok(Objective::MaxProfit(ProfitParameters::default()))
+        );
         for bad in ["f2", "top-k=0", "recall@precision=1.5", "top-k=x"] {
             let error = bad.parse::<Objective>().expect_err(bad);
             assert!(error.contains("expected `f1`"), "{error}");

@@ -2,7 +2,7 @@
 //! that a churner outscores a non-churner (ties half), reversing the scores gives 1 − AUC,
 //! and no metric depends on the order of the rows.
 
-use churn_metrics::{evaluate, roc_auc};
+use churn_metrics::{ProfitParameters, evaluate, roc_auc};
 use proptest::prelude::*;
 
 /// Rows with both classes; scores drawn from a few values half of the time, so ties are
@@ -57,8 +57,8 @@ proptest! {
     ) {
         let (scores, churned) = split(&rows);
         let (other_scores, other_churned) = split(&shuffled);
-        let a = evaluate(&scores, &churned, threshold).expect("metrics");
-        let b = evaluate(&other_scores, &other_churned, threshold).expect("metrics");
+        let a = evaluate(&scores, &churned, threshold, Some(ProfitParameters::default())).expect("metrics");
+        let b = evaluate(&other_scores, &other_churned, threshold, Some(ProfitParameters::default())).expect("metrics");
         prop_assert_eq!(a.confusion, b.confusion);
         prop_assert_eq!((a.rows, a.positives), (b.rows, b.positives));
         for (name, x, y) in [

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::args::Target;
+use crate::args::{Campaign, Target};
 use crate::commands::alias::AliasCommand;
 use crate::commands::datasets::DatasetsCommand;
 use crate::commands::evaluate::Compare;
@@ -89,6 +89,8 @@ pub(crate) enum Command {
         /// Decision threshold; default: the version's.
         #[arg(long, default_value_t = 0.0)]
         threshold: f64,
+        #[command(flatten)]
+        campaign: Campaign,
     },
     /// List the stored evaluations of a model (of one version: models:/NAME/VERSION or
     /// --version), newest first.
@@ -108,9 +110,12 @@ pub(crate) enum Command {
         target: Target,
         #[arg(long)]
         dataset: String,
-        /// `f1`, `recall@precision=X` or `top-k=N`.
+        /// `f1`, `recall@precision=X`, `top-k=N`, or `profit` (contact the fraction of
+        /// customers that makes the campaign below pay most).
         #[arg(long, default_value = "f1")]
         objective: String,
+        #[command(flatten)]
+        campaign: Campaign,
     },
     /// Change the threshold a version predicts churn at (audited; serving follows at once):
     /// `set-threshold models:/NAME/VERSION THRESHOLD` or `set-threshold NAME VERSION THRESHOLD`.

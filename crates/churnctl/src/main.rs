@@ -73,7 +73,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             dataset,
             threshold,
-        } => evaluate::evaluate(&session, target, dataset, threshold, format).await,
+            campaign,
+        } => evaluate::evaluate(&session, target, dataset, (threshold, campaign), format).await,
         Command::Evaluations { model, version } => {
             evaluate::evaluations(&session, model, version, format).await
         }
@@ -82,7 +83,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             dataset,
             objective,
-        } => evaluate::threshold(&session, target, dataset, objective, format).await,
+            campaign,
+        } => evaluate::threshold(&session, target, dataset, (objective, campaign), format).await,
         Command::SetThreshold { model, values } => {
             models::set_threshold(&session, model, values, format).await
         }

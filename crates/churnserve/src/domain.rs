@@ -25,7 +25,8 @@ pub use churn_engine::{
 };
 pub use churn_explain::{Attribution, ExplainError, Explanation, FeatureImportance};
 pub use churn_metrics::{
-    AucComparison, CurvePoint, Metrics, MetricsError, Objective, ThresholdChoice,
+    AucComparison, CurvePoint, Metrics, MetricsError, Objective, ProfitMetrics, ProfitParameters,
+    ThresholdChoice,
 };
 /// Milliseconds since the Unix epoch, the registry's clock.
 pub use churn_registry::now_millis;

@@ -33,6 +33,7 @@ async fn the_bundled_versions_evaluate_like_scikit_learn_and_are_stored() {
                 dataset: HOLDOUT.to_owned(),
                 rows: Vec::new(),
                 threshold: 0.0,
+                profit: None,
             })
             .await
             .expect("evaluates")
@@ -116,6 +117,7 @@ async fn bad_rows_are_counted_and_bad_requests_refused() {
             dataset: String::new(),
             rows: with_bad,
             threshold: 0.4,
+            profit: None,
         })
         .await
         .expect("evaluates the valid rows")
@@ -137,6 +139,7 @@ async fn bad_rows_are_counted_and_bad_requests_refused() {
         dataset: dataset.to_owned(),
         rows,
         threshold,
+        profit: None,
     };
     let one_class: Vec<pb::LabeledCustomer> = rows
         .iter()
@@ -157,7 +160,7 @@ async fn bad_rows_are_counted_and_bad_requests_refused() {
     let cases = [
         (
             request(version(1), "", one_class, 0.0),
-            Code::FailedPrecondition,
+            Code::InvalidArgument,
             "ROC AUC",
         ),
         (
@@ -214,6 +217,7 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
             dataset: HOLDOUT.to_owned(),
             rows: Vec::new(),
             threshold: 0.0,
+            profit: None,
         })
         .await
         .expect("compares")
@@ -248,6 +252,7 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
         dataset: HOLDOUT.to_owned(),
         min_roc_auc: None,
         max_roc_auc_drop: Some(0.001),
+        ..Default::default()
     };
     let refused = registry
         .set_alias(promote(strict))
@@ -276,6 +281,7 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
         dataset: HOLDOUT.to_owned(),
         min_roc_auc: Some(0.9),
         max_roc_auc_drop: None,
+        ..Default::default()
     };
     let status = registry
         .set_alias(promote(too_high))
@@ -290,6 +296,7 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
         dataset: String::new(),
         min_roc_auc: Some(0.5),
         max_roc_auc_drop: None,
+        ..Default::default()
     };
     assert_eq!(
         registry
@@ -313,6 +320,7 @@ async fn champion_and_challenger_compare_by_delong_and_gate_promotions() {
         dataset: HOLDOUT.to_owned(),
         min_roc_auc: Some(0.85),
         max_roc_auc_drop: Some(0.01),
+        ..Default::default()
     };
     let moved = registry
         .set_alias(promote(tolerant))
@@ -343,6 +351,7 @@ async fn thresholds_are_suggested_like_scikit_learn_and_changed_live() {
                 dataset: HOLDOUT.to_owned(),
                 rows: Vec::new(),
                 objective: objective.to_owned(),
+                profit: None,
             })
             .await
             .expect(objective)
@@ -360,6 +369,7 @@ async fn thresholds_are_suggested_like_scikit_learn_and_changed_live() {
             dataset: HOLDOUT.to_owned(),
             rows: Vec::new(),
             objective: "accuracy".to_owned(),
+            profit: None,
         })
         .await
         .expect_err("unknown objective");

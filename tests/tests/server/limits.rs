@@ -20,6 +20,7 @@ fn slow_request() -> pb::EvaluateRequest {
         dataset: "telco-holdout".to_owned(),
         rows: Vec::new(),
         threshold: 0.0,
+        profit: None,
     }
 }
 

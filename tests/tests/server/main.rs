@@ -17,6 +17,7 @@ mod limits;
 mod metrics;
 mod observability;
 mod outcomes;
+mod profit;
 mod registry;
 mod scoring;
 mod shadow;

@@ -3,7 +3,7 @@
 //! DeLong comparison against its pairwise definition in numpy; the label-free estimate
 //! against the contract's formulas in numpy.
 
-use churn_metrics::{compare_roc_auc, estimate, evaluate};
+use churn_metrics::{ProfitParameters, compare_roc_auc, estimate, evaluate};
 use serde_json::Value;
 use tests::{assert_close, assert_metrics_match, metrics_fixture};
 
@@ -36,6 +36,7 @@ fn metrics_match_scikit_learn_on_every_case() {
             &numbers(&case["scores"]),
             &flags(&case["churned"]),
             case["threshold"].as_f64().expect("threshold"),
+            Some(ProfitParameters::default()),
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_metrics_match(name, &metrics, &case["expected"]);

@@ -6,7 +6,7 @@ use churn_api::v1 as pb;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::args::Target;
+use crate::args::{Campaign, Target};
 use crate::output::{Format, Table, line, utc_of};
 use crate::reference::ModelArg;
 use crate::session::{Session, status};
@@ -15,7 +15,7 @@ pub(crate) async fn evaluate(
     session: &Session,
     target: Target,
     dataset: String,
-    threshold: f64,
+    (threshold, campaign): (f64, Campaign),
     format: Format,
 ) -> anyhow::Result<()> {
     let request = pb::EvaluateRequest {
@@ -23,6 +23,7 @@ pub(crate) async fn evaluate(
         dataset,
         rows: Vec::new(),
         threshold,
+        profit: campaign.to_proto()?,
     };
     let response = session
         .scoring()
@@ -111,6 +112,8 @@ pub(crate) struct Compare {
         default_value = "production,challenger"
     )]
     pub(crate) aliases: Vec<String>,
+    #[command(flatten)]
+    pub(crate) campaign: Campaign,
 }
 
 impl Compare {
@@ -143,6 +146,7 @@ pub(crate) async fn compare(
         dataset: compare.dataset,
         rows: Vec::new(),
         threshold: 0.0,
+        profit: compare.campaign.to_proto()?,
     };
     let response = session
         .scoring()
@@ -159,7 +163,7 @@ pub(crate) async fn threshold(
     session: &Session,
     target: Target,
     dataset: String,
-    objective: String,
+    (objective, campaign): (String, Campaign),
     format: Format,
 ) -> anyhow::Result<()> {
     let request = pb::SuggestThresholdRequest {
@@ -167,6 +171,7 @@ pub(crate) async fn threshold(
         dataset,
         rows: Vec::new(),
         objective: objective.clone(),
+        profit: campaign.to_proto()?,
     };
     let response = session
         .scoring()
@@ -221,6 +226,16 @@ fn metric_rows(metrics: &pb::Metrics, rejected: u64) -> Vec<(&'static str, Value
         ("false positives", json!(confusion.fp)),
         ("true negatives", json!(confusion.tn)),
         ("false negatives", json!(confusion.r#fn)),
+        ("empc", json!(metrics.profit.as_ref().map(|p| p.empc))),
+        (
+            "empc fraction",
+            json!(metrics.profit.as_ref().map(|p| p.empc_fraction)),
+        ),
+        ("mpc", json!(metrics.profit.as_ref().map(|p| p.mpc))),
+        (
+            "mpc fraction",
+            json!(metrics.profit.as_ref().map(|p| p.mpc_fraction)),
+        ),
     ]
 }
 
@@ -244,9 +259,18 @@ fn print_evaluation(response: &pb::EvaluateResponse, format: Format) -> anyhow::
             json!(metrics.lift.iter().map(|l| json!({"decile": l.decile, "churn_rate": l.churn_rate, "lift": l.lift, "cumulative_capture": l.cumulative_capture})).collect::<Vec<_>>()),
         );
         // JSON has no infinity: the threshold +inf of the curves' end point becomes null.
+        let profit = metrics.profit.clone().unwrap_or_default();
+        let parameters = profit.parameters.unwrap_or_default();
+        details.insert(
+            "profit_parameters".to_owned(),
+            json!({"clv": parameters.clv, "incentive_cost": parameters.incentive_cost,
+                   "contact_cost": parameters.contact_cost, "acceptance_alpha": parameters.acceptance_alpha,
+                   "acceptance_beta": parameters.acceptance_beta}),
+        );
         for (key, curve) in [
             ("roc_curve", &metrics.roc_curve),
             ("pr_curve", &metrics.pr_curve),
+            ("profit_curve", &profit.profit_curve),
         ] {
             details.insert(
                 key.to_owned(),
@@ -337,7 +361,7 @@ fn print_comparison(response: &pb::CompareResponse, format: Format) -> anyhow::R
             "champion": label(&champion), "challenger": label(&challenger),
             "roc_auc_difference": difference.difference, "standard_error": difference.standard_error,
             "ci_lower": difference.lower, "ci_upper": difference.upper, "p_value": difference.p_value,
-            "paired_rows": response.paired_rows,
+            "paired_rows": response.paired_rows, "empc_difference": response.empc_difference,
         }).to_string());
         return Ok(());
     }
@@ -355,5 +379,20 @@ fn print_comparison(response: &pb::CompareResponse, format: Format) -> anyhow::R
         difference.p_value,
         response.paired_rows
     ));
+    let profit = |e: &pb::EvaluateResponse| e.metrics.clone().unwrap_or_default().profit;
+    if let (Some(a), Some(b)) = (profit(&champion), profit(&challenger)) {
+        let p = a.parameters.unwrap_or_default();
+        line(&format!(
+            "EMPC difference (challenger - champion) {:+.4} per customer; the champion would contact {:.1}% of customers, the challenger {:.1}% (clv {}, incentive {}, contact {}, acceptance Beta({}, {}))",
+            response.empc_difference,
+            100.0 * a.empc_fraction,
+            100.0 * b.empc_fraction,
+            p.clv,
+            p.incentive_cost,
+            p.contact_cost,
+            p.acceptance_alpha,
+            p.acceptance_beta
+        ));
+    }
     Ok(())
 }

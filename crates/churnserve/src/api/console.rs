@@ -7,6 +7,7 @@
 mod charts;
 mod monitoring;
 mod pages;
+mod profit;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 use crate::api::access::{self, Role, TOKEN_COOKIE, Tokens};
 use crate::api::status::http_status;
+use crate::domain::ProfitParameters;
 use crate::domain::error::ServiceError;
 use crate::domain::views::{CompareRequest, Views};
 
@@ -269,6 +271,35 @@ struct CompareQuery {
     champion: Option<String>,
     challenger: Option<String>,
     dataset: Option<String>,
+    clv: Option<String>,
+    incentive_cost: Option<String>,
+    contact_cost: Option<String>,
+    acceptance_alpha: Option<String>,
+    acceptance_beta: Option<String>,
+}
+
+impl CompareQuery {
+    /// The campaign the form asks for, its blank fields at their defaults.
+    fn campaign(&self) -> Result<ProfitParameters, ConsoleError> {
+        let value = |field: &str, text: &Option<String>| match text.as_deref().map(str::trim) {
+            None | Some("") => Ok(0.0),
+            Some(text) => text.parse::<f64>().map_err(|_| {
+                ConsoleError::bad_request(format!("{field}: expected a number, got {text:?}"))
+            }),
+        };
+        let campaign = ProfitParameters {
+            clv: value("clv", &self.clv)?,
+            incentive_cost: value("incentive_cost", &self.incentive_cost)?,
+            contact_cost: value("contact_cost", &self.contact_cost)?,
+            acceptance_alpha: value("acceptance_alpha", &self.acceptance_alpha)?,
+            acceptance_beta: value("acceptance_beta", &self.acceptance_beta)?,
+        }
+        .or_defaults();
+        campaign
+            .validate()
+            .map_err(|error| ConsoleError::bad_request(error.to_string()))?;
+        Ok(campaign)
+    }
 }
 
 async fn compare(
@@ -285,6 +316,7 @@ async fn compare(
     let request = CompareRequest {
         champion: number("champion", &query.champion)?,
         challenger: number("challenger", &query.challenger)?,
+        campaign: query.campaign()?,
         dataset: query.dataset,
     };
     let view = state.views.compare(&name, request).await?;

@@ -3,7 +3,8 @@
 use crate::domain::{ColumnValues, Customer, CustomerBatch, CustomerColumns, FeatureValue, Schema};
 use churn_api::v1 as pb;
 
-use crate::domain::analysis::evaluating::{Gate, LabelledData};
+use crate::domain::ProfitParameters;
+use crate::domain::analysis::evaluating::{Gate, LabelledData, Terms};
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::error::ServiceError;
 use crate::domain::monitoring::performance::{CohortPeriod, PerformanceRequest};
@@ -277,11 +278,39 @@ pub fn threshold(threshold: f64) -> Result<Option<f64>, ServiceError> {
     }
 }
 
-pub fn gate(gate: Option<pb::PromotionGate>) -> Option<Gate> {
-    gate.map(|g| Gate {
-        dataset: g.dataset,
-        min_roc_auc: g.min_roc_auc,
-        max_roc_auc_drop: g.max_roc_auc_drop,
+pub fn gate(gate: Option<pb::PromotionGate>) -> Result<Option<Gate>, ServiceError> {
+    gate.map(|g| {
+        Ok(Gate {
+            dataset: g.dataset,
+            min_roc_auc: g.min_roc_auc,
+            max_roc_auc_drop: g.max_roc_auc_drop,
+            max_empc_drop: g.max_empc_drop,
+            campaign: campaign(g.profit)?,
+        })
+    })
+    .transpose()
+}
+
+/// A campaign's parameters, each left 0 (or the message unset) at its default.
+pub fn campaign(profit: Option<pb::ProfitParameters>) -> Result<ProfitParameters, ServiceError> {
+    let profit = profit.unwrap_or_default();
+    let campaign = ProfitParameters {
+        clv: profit.clv,
+        incentive_cost: profit.incentive_cost,
+        contact_cost: profit.contact_cost,
+        acceptance_alpha: profit.acceptance_alpha,
+        acceptance_beta: profit.acceptance_beta,
+    }
+    .or_defaults();
+    campaign.validate()?;
+    Ok(campaign)
+}
+
+/// What an evaluation request decides at and prices.
+pub fn terms(threshold: f64, profit: Option<pb::ProfitParameters>) -> Result<Terms, ServiceError> {
+    Ok(Terms {
+        threshold: self::threshold(threshold)?,
+        campaign: campaign(profit)?,
     })
 }
 

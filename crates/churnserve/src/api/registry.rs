@@ -165,7 +165,7 @@ impl RegistryService for RegistryApi {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let actor = access::actor(request.metadata());
         let request = request.into_inner();
-        let gate = from_proto::gate(request.gate);
+        let gate = from_proto::gate(request.gate)?;
         let record = self
             .evaluating
             .promote(&request.name, &request.alias, request.version, gate, &actor)

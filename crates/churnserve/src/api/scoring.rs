@@ -13,6 +13,7 @@ use tonic::{Code, Request, Response, Status, Streaming};
 use crate::api::access;
 use crate::api::arrow::{self, ArrowMessage};
 use crate::api::{from_proto, to_proto};
+use crate::domain::Objective;
 use crate::domain::analysis::evaluating::Evaluating;
 use crate::domain::analysis::explaining::Explaining;
 use crate::domain::analysis::shadows::Shadowing;
@@ -127,10 +128,10 @@ impl ScoringService for ScoringApi {
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
-        let threshold = from_proto::threshold(request.threshold)?;
+        let terms = from_proto::terms(request.threshold, request.profit)?;
         let evaluated = self
             .evaluating
-            .evaluate(&selector, data, threshold, &actor)
+            .evaluate(&selector, data, terms, &actor)
             .await?;
         Ok(Response::new(to_proto::evaluate_response(&evaluated)))
     }
@@ -144,10 +145,10 @@ impl ScoringService for ScoringApi {
         let champion = from_proto::model_selector(request.champion)?;
         let challenger = from_proto::model_selector(request.challenger)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
-        let threshold = from_proto::threshold(request.threshold)?;
+        let terms = from_proto::terms(request.threshold, request.profit)?;
         let compared = self
             .evaluating
-            .compare(&champion, &challenger, data, threshold, &actor)
+            .compare(&champion, &challenger, data, terms, &actor)
             .await?;
         Ok(Response::new(to_proto::compare_response(compared)))
     }
@@ -159,10 +160,12 @@ impl ScoringService for ScoringApi {
         let request = request.into_inner();
         let selector = from_proto::model_selector(request.model)?;
         let data = from_proto::required_labelled_data(request.dataset, request.rows)?;
-        let objective = request
-            .objective
-            .parse()
-            .map_err(ServiceError::InvalidRequest)?;
+        let objective = match request.objective.parse() {
+            Ok(Objective::MaxProfit(_)) => {
+                Objective::MaxProfit(from_proto::campaign(request.profit)?)
+            }
+            parsed => parsed.map_err(ServiceError::InvalidRequest)?,
+        };
         let suggested = self
             .evaluating
             .suggest_threshold(&selector, data, objective)

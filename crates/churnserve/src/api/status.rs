@@ -68,9 +68,10 @@ impl From<ServiceError> for Status {
             | ServiceError::DatasetMismatch { .. }
             | ServiceError::GateFailed(_) => Code::FailedPrecondition,
             ServiceError::Metrics(metrics) => match metrics {
-                MetricsError::Empty
-                | MetricsError::OneClass { .. }
-                | MetricsError::Unreachable(_) => Code::FailedPrecondition,
+                MetricsError::OneClass { .. } | MetricsError::InvalidProfit { .. } => {
+                    Code::InvalidArgument
+                }
+                MetricsError::Empty | MetricsError::Unreachable(_) => Code::FailedPrecondition,
                 MetricsError::NotProbability { .. } => Code::Internal,
             },
             ServiceError::InvalidUpload(_)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::domain::{Attribution, Explanation, FeatureImportance};
-use crate::domain::{AucComparison, CurvePoint, Metrics, ThresholdChoice};
+use crate::domain::{AucComparison, CurvePoint, Metrics, ProfitMetrics, ThresholdChoice};
 use crate::domain::{FeatureValue, Prediction, RiskBand, RowError};
 use churn_api::v1 as pb;
 
@@ -174,6 +174,25 @@ pub fn metrics(metrics: &Metrics) -> pb::Metrics {
             .collect(),
         roc_curve: curve(&metrics.roc_curve),
         pr_curve: curve(&metrics.pr_curve),
+        profit: metrics.profit.as_ref().map(profit),
+    }
+}
+
+fn profit(profit: &ProfitMetrics) -> pb::ProfitMetrics {
+    let parameters = profit.parameters;
+    pb::ProfitMetrics {
+        empc: profit.empc,
+        empc_fraction: profit.empc_fraction,
+        mpc: profit.mpc,
+        mpc_fraction: profit.mpc_fraction,
+        profit_curve: curve(&profit.profit_curve),
+        parameters: Some(pb::ProfitParameters {
+            clv: parameters.clv,
+            incentive_cost: parameters.incentive_cost,
+            contact_cost: parameters.contact_cost,
+            acceptance_alpha: parameters.acceptance_alpha,
+            acceptance_beta: parameters.acceptance_beta,
+        }),
     }
 }
 
@@ -387,11 +406,13 @@ pub fn shadow_stats(config: &ShadowConfig, stats: &ShadowStats) -> pb::ShadowSta
 pub fn compare_response(
     (champion, challenger, comparison, paired_rows): (Evaluated, Evaluated, AucComparison, u64),
 ) -> pb::CompareResponse {
+    let empc = |evaluated: &Evaluated| evaluated.metrics.profit.as_ref().map_or(0.0, |p| p.empc);
     pb::CompareResponse {
         champion: Some(evaluate_response(&champion)),
         challenger: Some(evaluate_response(&challenger)),
         roc_auc_difference: Some(auc_difference(&comparison)),
         paired_rows,
+        empc_difference: empc(&challenger) - empc(&champion),
     }
 }
 

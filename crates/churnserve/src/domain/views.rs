@@ -21,7 +21,7 @@ use crate::domain::monitoring::performance::{
 use crate::domain::records::datasets::Datasets;
 use crate::domain::records::versions::{AuditPage, Versions};
 use crate::domain::serving::served::ModelSelector;
-use crate::domain::{ModelSummary, RegistryError, ShadowConfig, VersionRecord};
+use crate::domain::{ModelSummary, ProfitParameters, RegistryError, ShadowConfig, VersionRecord};
 use crate::observe::drift::Drift;
 /// A version's drift, as the console shows it.
 pub use crate::observe::drift::VersionDrift;
@@ -89,6 +89,8 @@ pub struct CompareView {
     pub challenger_evaluation: Option<StoredEvaluation>,
     /// `None` without a dataset.
     pub contrast: Option<Computed<Arc<Contrast>>>,
+    /// The campaign the contrast prices.
+    pub campaign: ProfitParameters,
 }
 
 /// What serving has seen of one model since start.
@@ -105,12 +107,14 @@ pub struct CompareRequest {
     pub champion: Option<u32>,
     pub challenger: Option<u32>,
     pub dataset: Option<String>,
+    /// The retention campaign the profit curves price.
+    pub campaign: ProfitParameters,
 }
 
 /// Model, version, reference dataset, and whether it is mean |SHAP| (else native).
 type ImportanceKey = (String, u32, String, bool);
-/// Model, champion, challenger, dataset.
-type ContrastKey = (String, u32, u32, String);
+/// Model, champion, challenger, dataset, and the campaign's parameters as bits.
+type ContrastKey = (String, u32, u32, String, [u64; 5]);
 /// Model, version, and the period of `PERFORMANCE_FRESHNESS` it was computed in: the log
 /// grows, so a page recomputes it that often.
 type PerformanceKey = (String, u32, i64);
@@ -302,11 +306,20 @@ impl Views {
         let contrast = match &dataset {
             None => None,
             Some(dataset) => {
+                let campaign = request.campaign;
                 let key = (
                     name.to_owned(),
                     champion.version,
                     challenger.version,
                     dataset.clone(),
+                    [
+                        campaign.clv,
+                        campaign.incentive_cost,
+                        campaign.contact_cost,
+                        campaign.acceptance_alpha,
+                        campaign.acceptance_beta,
+                    ]
+                    .map(f64::to_bits),
                 );
                 let evaluating = Arc::clone(&self.evaluating);
                 let champion = ModelSelector::by_number(name, champion.version);
@@ -314,7 +327,7 @@ impl Views {
                 let dataset = dataset.clone();
                 let compute = async move {
                     let contrast = evaluating
-                        .contrast(&champion, &challenger, &dataset)
+                        .contrast(&champion, &challenger, &dataset, campaign)
                         .await?;
                     Ok(Arc::new(contrast))
                 };
@@ -329,6 +342,7 @@ impl Views {
             datasets,
             dataset,
             contrast,
+            campaign: request.campaign,
         })
     }
 

@@ -31,8 +31,9 @@ pub struct Series {
     pub points: Vec<Point>,
 }
 
-/// A chart of lines through points, on axes from 0 to `x_max` and `y_max`.
-#[derive(Debug)]
+/// A chart of lines through points, on axes from 0 to `x_max` and from `y_min` to
+/// `y_max`.
+#[derive(Debug, Default)]
 pub struct LineChart<'a> {
     /// Names the chart: its caption and its `aria-label`.
     pub label: &'a str,
@@ -40,10 +41,15 @@ pub struct LineChart<'a> {
     pub y_axis: &'a str,
     pub x_max: f64,
     pub y_max: f64,
+    /// 0 unless a curve goes below it (a campaign that loses money).
+    pub y_min: f64,
     /// Draws the line y = x (chance for ROC, perfect calibration, a random ranking).
     pub diagonal: bool,
     /// Draws a horizontal line at this height (a lift of 1).
     pub baseline: Option<f64>,
+    /// Vertical lines, each at an x of the series of the same index, named by its hover
+    /// text (the fraction a campaign contacts).
+    pub marks: Vec<(f64, String)>,
     /// The data table's columns after the series name.
     pub columns: &'a [&'a str],
     pub series: Vec<Series>,
@@ -91,19 +97,22 @@ fn tick_label(value: f64) -> String {
 pub fn line_chart(chart: &LineChart) -> Markup {
     let (plot_width, plot_height) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     let sx = |x: f64| LEFT + (x / chart.x_max).clamp(0.0, 1.0) * plot_width;
-    let sy = |y: f64| TOP + plot_height - (y / chart.y_max).clamp(0.0, 1.0) * plot_height;
-    let ticks = |max: f64| (0..=TICKS).map(move |k| max * k as f64 / TICKS as f64);
+    let y_span = chart.y_max - chart.y_min;
+    let sy =
+        |y: f64| TOP + plot_height - ((y - chart.y_min) / y_span).clamp(0.0, 1.0) * plot_height;
+    let ticks =
+        |min: f64, max: f64| (0..=TICKS).map(move |k| min + (max - min) * k as f64 / TICKS as f64);
     html! {
         figure.chart {
             figcaption { (chart.label) }
             svg role="img" aria-label=(chart.label) viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) xmlns="http://www.w3.org/2000/svg" {
                 title { (chart.label) }
                 g.grid {
-                    @for x in ticks(chart.x_max) {
+                    @for x in ticks(0.0, chart.x_max) {
                         line x1=(sx(x)) x2=(sx(x)) y1=(TOP) y2=(TOP + plot_height) {}
                         text.tick x=(sx(x)) y=(TOP + plot_height + 16.0) text-anchor="middle" { (tick_label(x)) }
                     }
-                    @for y in ticks(chart.y_max) {
+                    @for y in ticks(chart.y_min, chart.y_max) {
                         line x1=(LEFT) x2=(LEFT + plot_width) y1=(sy(y)) y2=(sy(y)) {}
                         text.tick x=(LEFT - 6.0) y=(sy(y) + 4.0) text-anchor="end" { (tick_label(y)) }
                     }
@@ -115,6 +124,11 @@ pub fn line_chart(chart: &LineChart) -> Markup {
                 }
                 @if let Some(y) = chart.baseline {
                     line.reference x1=(LEFT) x2=(LEFT + plot_width) y1=(sy(y)) y2=(sy(y)) {}
+                }
+                @for (k, (x, name)) in chart.marks.iter().enumerate() {
+                    line class=(format!("mark s{k}")) x1=(sx(*x)) x2=(sx(*x)) y1=(TOP) y2=(TOP + plot_height) {
+                        title { (name) }
+                    }
                 }
                 @for (k, series) in chart.series.iter().enumerate() {
                     g class=(format!("series s{k}")) data-series=(series.name) data-points=(series.points.len()) {

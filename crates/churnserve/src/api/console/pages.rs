@@ -7,6 +7,7 @@ use crate::domain::{CurvePoint, Metrics, Objective};
 use maud::{DOCTYPE, Markup, html};
 
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
+use super::profit;
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::monitoring::performance::CohortPerformance;
@@ -301,6 +302,7 @@ fn performance_chart(cohorts: &[CohortPerformance]) -> Markup {
                 points: estimated,
             },
         ],
+        ..Default::default()
     })
 }
 
@@ -394,27 +396,27 @@ fn evaluation_charts(evaluations: &[(String, &Metrics)]) -> Markup {
             (charts::line_chart(&LineChart {
                 label: "ROC curve", x_axis: "false positive rate", y_axis: "true positive rate",
                 x_max: 1.0, y_max: 1.0, diagonal: true, baseline: None,
-                columns: &["FPR", "TPR", "threshold"], series: roc,
+                columns: &["FPR", "TPR", "threshold"], series: roc, ..Default::default()
             }))
             (charts::line_chart(&LineChart {
                 label: "Precision-recall curve", x_axis: "recall", y_axis: "precision",
                 x_max: 1.0, y_max: 1.0, diagonal: false, baseline: None,
-                columns: &["recall", "precision", "threshold"], series: pr,
+                columns: &["recall", "precision", "threshold"], series: pr, ..Default::default()
             }))
             (charts::line_chart(&LineChart {
                 label: "Calibration", x_axis: "mean predicted probability", y_axis: "observed churn rate",
                 x_max: 1.0, y_max: 1.0, diagonal: true, baseline: None,
-                columns: &["bin", "mean predicted", "observed", "rows"], series: calibration,
+                columns: &["bin", "mean predicted", "observed", "rows"], series: calibration, ..Default::default()
             }))
             (charts::line_chart(&LineChart {
                 label: "Lift", x_axis: "decile (1 = riskiest tenth)", y_axis: "lift",
                 x_max: 10.0, y_max: charts::nice_ceiling(highest_lift), diagonal: false, baseline: Some(1.0),
-                columns: &["decile", "churn rate", "lift"], series: lift,
+                columns: &["decile", "churn rate", "lift"], series: lift, ..Default::default()
             }))
             (charts::line_chart(&LineChart {
                 label: "Cumulative gain", x_axis: "share of customers, riskiest first", y_axis: "share of churners captured",
                 x_max: 1.0, y_max: 1.0, diagonal: true, baseline: None,
-                columns: &["decile", "captured"], series: gain,
+                columns: &["decile", "captured"], series: gain, ..Default::default()
             }))
         }
     }
@@ -425,6 +427,7 @@ fn objective_name(objective: Objective) -> String {
         Objective::F1 => "best F1".to_owned(),
         Objective::RecallAtPrecision(p) => format!("best recall at precision ≥ {p}"),
         Objective::TopK(k) => format!("flag the riskiest {k}"),
+        Objective::MaxProfit(_) => "most profitable campaign".to_owned(),
     }
 }
 
@@ -497,6 +500,7 @@ pub fn compare(view: &CompareView) -> Markup {
             None => {}
         }
         (evaluation_charts(&evaluated))
+        (profit::campaign(view))
         @if let Some(Computed::Ready(contrast)) = &view.contrast {
                 h2 { "Threshold suggestions on " (view.dataset.as_deref().unwrap_or_default()) }
                 div.scroll {

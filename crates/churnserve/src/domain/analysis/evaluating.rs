@@ -7,7 +7,10 @@
 use std::sync::Arc;
 
 use churn_engine::{Customer, RowError};
-use churn_metrics::{AucComparison, Metrics, MetricsError, Objective, ThresholdChoice};
+use churn_metrics::{
+    AucComparison, Metrics, MetricsError, Objective, ProfitMetrics, ProfitParameters,
+    ThresholdChoice,
+};
 use churn_registry::{Actor, EvaluationRecord, NewEvaluation, VersionRecord};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +38,17 @@ pub struct Gate {
     pub dataset: String,
     pub min_roc_auc: Option<f64>,
     pub max_roc_auc_drop: Option<f64>,
+    pub max_empc_drop: Option<f64>,
+    /// The retention campaign whose EMPC `max_empc_drop` bounds.
+    pub campaign: ProfitParameters,
+}
+
+/// How an evaluation decides and what campaign it prices.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Terms {
+    /// `None`: each version's own threshold.
+    pub threshold: Option<f64>,
+    pub campaign: ProfitParameters,
 }
 
 /// What one version scored: per data row its probability, or nothing when it was
@@ -81,6 +95,8 @@ pub struct Contrast {
     /// Per objective, the threshold the champion and the challenger would choose (`None`
     /// when the objective cannot be met).
     pub thresholds: Vec<(Objective, Option<ThresholdChoice>, Option<ThresholdChoice>)>,
+    /// The campaign's profit with the champion's and the challenger's scores.
+    pub profits: (ProfitMetrics, ProfitMetrics),
 }
 
 /// What a stored evaluation's JSON holds.
@@ -138,18 +154,18 @@ impl Evaluating {
         }
     }
 
-    /// Evaluates one version and stores the result; `threshold` `None`: the version's.
+    /// Evaluates one version and stores the result.
     pub async fn evaluate(
         &self,
         selector: &ModelSelector,
         data: LabelledData,
-        threshold: Option<f64>,
+        terms: Terms,
         actor: &Actor,
     ) -> Result<Evaluated, ServiceError> {
         let served = self.catalog.resolve(selector).await?;
         let (source, churned, mut scored) = self.score(vec![Arc::clone(&served)], data).await?;
         let scored = scored.pop().expect("one version, one result");
-        self.record(served, &source, &churned, scored, threshold, actor)
+        self.record(served, &source, &churned, scored, terms, actor)
             .await
     }
 
@@ -160,7 +176,7 @@ impl Evaluating {
         champion: &ModelSelector,
         challenger: &ModelSelector,
         data: LabelledData,
-        threshold: Option<f64>,
+        terms: Terms,
         actor: &Actor,
     ) -> Result<(Evaluated, Evaluated, AucComparison, u64), ServiceError> {
         let champion = self.catalog.resolve(champion).await?;
@@ -173,14 +189,7 @@ impl Evaluating {
         let (a, b, labels) = paired(&champion_scored, &challenger_scored, &churned);
         let comparison = churn_metrics::compare_roc_auc(&a, &b, &labels)?;
         let champion = self
-            .record(
-                champion,
-                &source,
-                &churned,
-                champion_scored,
-                threshold,
-                actor,
-            )
+            .record(champion, &source, &churned, champion_scored, terms, actor)
             .await?;
         let challenger = self
             .record(
@@ -188,7 +197,7 @@ impl Evaluating {
                 &source,
                 &churned,
                 challenger_scored,
-                threshold,
+                terms,
                 actor,
             )
             .await?;
@@ -196,13 +205,14 @@ impl Evaluating {
     }
 
     /// What two versions' scores of a registered dataset say, storing nothing: DeLong's
-    /// test of their ROC AUCs over the rows both scored, and the threshold each would
-    /// choose for every objective of `CONTRAST_OBJECTIVES`.
+    /// test of their ROC AUCs over the rows both scored, the threshold each would choose
+    /// for every objective, and the profit of `campaign` built on each.
     pub async fn contrast(
         &self,
         champion: &ModelSelector,
         challenger: &ModelSelector,
         dataset: &str,
+        campaign: ProfitParameters,
     ) -> Result<Contrast, ServiceError> {
         let champion = self.catalog.resolve(champion).await?;
         let challenger = self.catalog.resolve(challenger).await?;
@@ -215,7 +225,13 @@ impl Evaluating {
         let (a, b, labels) = paired(&scored[0], &scored[1], &churned);
         let comparison = churn_metrics::compare_roc_auc(&a, &b, &labels)?;
         let top_tenth = Objective::TopK((labels.len() / 10).max(1));
-        let thresholds = [Objective::F1, CONTRAST_RECALL_AT_PRECISION, top_tenth]
+        let objectives = [
+            Objective::F1,
+            CONTRAST_RECALL_AT_PRECISION,
+            top_tenth,
+            Objective::MaxProfit(campaign),
+        ];
+        let thresholds = objectives
             .into_iter()
             .map(|objective| {
                 let choose = |scores: &[f64]| {
@@ -228,6 +244,10 @@ impl Evaluating {
             comparison,
             paired_rows: labels.len() as u64,
             thresholds,
+            profits: (
+                churn_metrics::profit(&a, &labels, campaign)?,
+                churn_metrics::profit(&b, &labels, campaign)?,
+            ),
         })
     }
 
@@ -287,27 +307,49 @@ impl Evaluating {
             .versions
             .alias_holder(name, alias)
             .await
-            .filter(|held| held.version != version && gate.max_roc_auc_drop.is_some());
+            .filter(|held| {
+                held.version != version
+                    && (gate.max_roc_auc_drop.is_some() || gate.max_empc_drop.is_some())
+            });
         let dataset = LabelledData::Dataset(gate.dataset.clone());
+        let terms = Terms {
+            threshold: None,
+            campaign: gate.campaign,
+        };
         let mut failures = Vec::new();
         let auc = match &holder {
             Some(held) => {
                 let current = ModelSelector::by_number(name, held.version);
                 let (current, candidate, _, _) = self
-                    .compare(&current, &candidate, dataset, None, actor)
+                    .compare(&current, &candidate, dataset, terms, actor)
                     .await?;
                 let drop = current.metrics.roc_auc - candidate.metrics.roc_auc;
-                let allowed = gate.max_roc_auc_drop.unwrap_or_default();
-                if drop > allowed {
+                if let Some(allowed) = gate.max_roc_auc_drop
+                    && drop > allowed
+                {
                     failures.push(format!(
                         "ROC AUC {:.4} is {drop:.4} below version {}'s {:.4} (the gate allows a drop of {allowed})",
                         candidate.metrics.roc_auc, held.version, current.metrics.roc_auc
                     ));
                 }
+                let empc = |evaluated: &Evaluated| {
+                    evaluated.metrics.profit.as_ref().map_or(0.0, |p| p.empc)
+                };
+                let empc_drop = empc(&current) - empc(&candidate);
+                if let Some(allowed) = gate.max_empc_drop
+                    && empc_drop > allowed
+                {
+                    failures.push(format!(
+                        "EMPC {:.4} is {empc_drop:.4} below version {}'s {:.4} per customer (the gate allows a drop of {allowed})",
+                        empc(&candidate),
+                        held.version,
+                        empc(&current)
+                    ));
+                }
                 candidate.metrics.roc_auc
             }
             None => {
-                self.evaluate(&candidate, dataset, None, actor)
+                self.evaluate(&candidate, dataset, terms, actor)
                     .await?
                     .metrics
                     .roc_auc
@@ -350,22 +392,20 @@ impl Evaluating {
         source: &Source,
         churned: &[bool],
         scored: Scored,
-        threshold: Option<f64>,
+        terms: Terms,
         actor: &Actor,
     ) -> Result<Evaluated, ServiceError> {
-        let threshold = threshold.unwrap_or_else(|| served.model.threshold());
+        let threshold = terms.threshold.unwrap_or_else(|| served.model.threshold());
         let (scores, labels) = scored.valid(churned);
-        let metrics =
-            churn_metrics::evaluate(&scores, &labels, threshold).map_err(|error| {
-                match (error, scored.rejections.first()) {
-                    (MetricsError::Empty, Some((row, rejection))) => {
-                        ServiceError::InvalidRequest(format!(
-                            "no row could be scored ({} rejected); row {row}: {rejection}",
-                            scored.rejected
-                        ))
-                    }
-                    (error, _) => error.into(),
+        let metrics = churn_metrics::evaluate(&scores, &labels, threshold, Some(terms.campaign))
+            .map_err(|error| match (error, scored.rejections.first()) {
+                (MetricsError::Empty, Some((row, rejection))) => {
+                    ServiceError::InvalidRequest(format!(
+                        "no row could be scored ({} rejected); row {row}: {rejection}",
+                        scored.rejected
+                    ))
                 }
+                (error, _) => error.into(),
             })?;
         let stored = StoredMetrics {
             metrics: metrics.clone(),

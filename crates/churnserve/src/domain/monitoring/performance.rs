@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate};
-use churn_metrics::{EstimatedMetrics, Metrics};
+use churn_metrics::{EstimatedMetrics, Metrics, ProfitParameters};
 use churn_registry::{LabelledPrediction, PredictionWindow, Registry, now_millis};
 
 use crate::domain::OutcomeRecord;
@@ -102,6 +102,7 @@ impl CohortRows {
                 &self.labelled_probabilities,
                 &self.labels,
                 threshold,
+                Some(ProfitParameters::default()),
             )?)
         } else {
             None
