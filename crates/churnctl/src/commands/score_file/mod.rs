@@ -32,7 +32,7 @@ use crate::session::{Session, status};
 use batches::{PreparedBatch, RowSlot, read_batches};
 use input::{ColumnPlan, ReadProgress};
 use journal::{Entry, JobHeader, JournalWriter, Progress};
-use output::OutputShape;
+use output::{Contact, OutputShape};
 use wire::Wire;
 
 /// Batches parsed ahead of the stream: enough to keep the server busy, few enough to
@@ -85,6 +85,15 @@ pub struct ScoreFile {
     /// Periods the value column covers (e.g. 12 months of monthly charges).
     #[arg(long, default_value_t = 1.0, requires = "value_column")]
     horizon: f64,
+    /// `profit`: add a `contact` column, true for the customers a retention campaign
+    /// should contact: the riskiest (by value at risk with --value-column) fraction that
+    /// the version's latest evaluation found most profitable (its mpc_fraction), or the
+    /// riskiest --budget N.
+    #[arg(long, value_parser = ["profit"])]
+    target: Option<String>,
+    /// With --target profit: contact this many customers.
+    #[arg(long, requires = "target")]
+    budget: Option<u64>,
     /// No progress line, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -147,6 +156,13 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
             header.version
         );
     }
+    let contact = match (&args.target, args.budget) {
+        (None, _) => None,
+        (Some(_), Some(budget)) => Some(Contact::Budget(budget)),
+        (Some(_), None) => Some(Contact::Fraction(
+            most_profitable_fraction(session, &header).await?,
+        )),
+    };
     let scored_now = stream_rows(
         session,
         &args,
@@ -161,6 +177,7 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
         reasons: header.top_reasons > 0,
         horizon: header.value_column.as_ref().map(|_| args.horizon),
         top: args.top,
+        contact,
     };
     let totals = output::finish(&journal_path, &header, &args.scores, &errors_path, &shape)?;
     std::fs::remove_file(&journal_path)?;
@@ -172,6 +189,10 @@ pub async fn score_file(session: &Session, args: ScoreFile, format: Format) -> a
         ("rows", json!(totals.rows)),
         ("scored", json!(totals.scored)),
         ("rejected", json!(totals.rejected)),
+        (
+            "contacted",
+            contact.map_or(Value::Null, |_| json!(totals.contacted)),
+        ),
         (
             "side_file",
             if totals.rejected > 0 {
@@ -233,6 +254,32 @@ fn peak_rss_mib() -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib / 1024)
+}
+
+/// The fraction of customers that the pinned version's latest evaluation found most
+/// profitable to contact (its `mpc_fraction`).
+async fn most_profitable_fraction(session: &Session, header: &JobHeader) -> anyhow::Result<f64> {
+    let request = pb::ListEvaluationsRequest {
+        name: header.model.clone(),
+        version: header.version,
+    };
+    let evaluations = session
+        .registry()
+        .list_evaluations(session.request(request)?)
+        .await
+        .map_err(status)?
+        .into_inner()
+        .evaluations;
+    evaluations
+        .iter()
+        .find_map(|e| e.metrics.as_ref()?.profit.as_ref())
+        .map(|profit| profit.mpc_fraction)
+        .with_context(|| {
+            format!(
+                "--target profit: {} version {} has no evaluation with a campaign profit; run `churnctl evaluate {}/{} --dataset NAME` first, or give --budget N",
+                header.model, header.version, header.model, header.version
+            )
+        })
 }
 
 async fn version(session: &Session, model: pb::ModelRef) -> anyhow::Result<pb::ModelVersion> {

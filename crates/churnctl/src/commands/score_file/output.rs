@@ -31,6 +31,64 @@ pub struct OutputShape {
     pub horizon: Option<f64>,
     /// `--top N`: only the N highest risks, highest first.
     pub top: Option<usize>,
+    /// `--target profit`: adds `contact`, true for the customers a campaign reaches.
+    pub contact: Option<Contact>,
+}
+
+/// How many of the scored customers a campaign contacts, riskiest first (by probability,
+/// or by value at risk with `--value-column`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Contact {
+    /// The fraction of customers the version's latest evaluation found most profitable.
+    Fraction(f64),
+    /// `--budget N`.
+    Budget(u64),
+}
+
+impl Contact {
+    fn count(self, scored: u64) -> u64 {
+        match self {
+            Contact::Fraction(fraction) => (fraction * scored as f64).round() as u64,
+            Contact::Budget(budget) => budget.min(scored),
+        }
+    }
+}
+
+/// Which customers a campaign contacts, decided from every scored row's risk before the
+/// output is written: those above `cutoff`, then, in row order, the first `tied` of those
+/// at it. Holds one risk per scored customer while it is chosen (8 bytes each).
+#[derive(Debug, Clone, Copy)]
+struct Cutoff {
+    risk: f64,
+    tied: u64,
+}
+
+impl Cutoff {
+    fn choose(mut risks: Vec<f64>, contacted: u64) -> Option<Cutoff> {
+        let contacted = usize::try_from(contacted).ok()?;
+        if contacted == 0 || risks.is_empty() {
+            return None;
+        }
+        let position = contacted.min(risks.len()) - 1;
+        let (_, &mut risk, _) = risks.select_nth_unstable_by(position, |a, b| b.total_cmp(a));
+        let above = risks.iter().filter(|r| r.total_cmp(&risk).is_gt()).count();
+        Some(Cutoff {
+            risk,
+            tied: (position + 1 - above) as u64,
+        })
+    }
+
+    /// Whether the next customer in row order, of this risk, is contacted.
+    fn contacts(&mut self, risk: f64) -> bool {
+        match risk.total_cmp(&self.risk) {
+            Ordering::Greater => true,
+            Ordering::Equal if self.tied > 0 => {
+                self.tied -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One output row.
@@ -43,6 +101,7 @@ struct Record {
     band: String,
     reasons: Option<String>,
     value_at_risk: Option<f64>,
+    contact: Option<bool>,
 }
 
 impl Record {
@@ -88,6 +147,8 @@ pub struct Totals {
     pub rows: u64,
     pub scored: u64,
     pub rejected: u64,
+    /// Customers the campaign contacts (`--target profit`).
+    pub contacted: u64,
     /// Scored rows by band, in the order the bands first appeared.
     pub bands: Vec<(String, u64)>,
 }
@@ -101,6 +162,54 @@ impl Totals {
     }
 }
 
+/// A journaled score as an output row (its `contact` decided later).
+fn record(entry: Entry, shape: &OutputShape) -> Option<Record> {
+    let Entry::Scored {
+        row,
+        customer_id,
+        probability,
+        will_churn,
+        band,
+        reasons,
+        value,
+    } = entry
+    else {
+        return None;
+    };
+    let value_at_risk = shape.horizon.map(|horizon| {
+        let value: f64 = value
+            .as_deref()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        probability.parse::<f64>().unwrap_or(f64::NAN) * value * horizon
+    });
+    Some(Record {
+        row,
+        customer_id,
+        probability,
+        will_churn,
+        band,
+        reasons,
+        value_at_risk,
+        contact: None,
+    })
+}
+
+/// The contact cut-off over the whole journal: a first pass, before the output's.
+fn cutoff(journal: &Path, shape: &OutputShape) -> anyhow::Result<Option<Cutoff>> {
+    let Some(contact) = shape.contact else {
+        return Ok(None);
+    };
+    let mut risks = Vec::new();
+    for entry in journal::entries(journal)? {
+        if let Some(record) = record(entry?, shape) {
+            risks.push(record.risk());
+        }
+    }
+    let contacted = contact.count(risks.len() as u64);
+    Ok(Cutoff::choose(risks, contacted))
+}
+
 /// Writes the output and the side file from a finished journal.
 pub fn finish(
     journal: &Path,
@@ -111,6 +220,7 @@ pub fn finish(
 ) -> anyhow::Result<Totals> {
     let output_tmp = temporary(output);
     let errors_tmp = temporary(errors);
+    let mut cutoff = cutoff(journal, shape)?;
     let mut sink = Sink::create(&output_tmp, FileFormat::of(output), header, shape)?;
     let mut rejected = csv::Writer::from_path(&errors_tmp)
         .with_context(|| format!("cannot create {}", errors_tmp.display()))?;
@@ -130,33 +240,15 @@ pub fn finish(
                 totals.rejected += 1;
                 rejected.write_record([&row.to_string(), &customer_id, &feature, &error])?;
             }
-            Entry::Scored {
-                row,
-                customer_id,
-                probability,
-                will_churn,
-                band,
-                reasons,
-                value,
-            } => {
+            scored => {
+                let mut record = record(scored, shape).expect("a scored entry");
                 totals.scored += 1;
-                totals.count_band(&band);
-                let value_at_risk = shape.horizon.map(|horizon| {
-                    let value: f64 = value
-                        .as_deref()
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(f64::NAN);
-                    probability.parse::<f64>().unwrap_or(f64::NAN) * value * horizon
-                });
-                let record = Record {
-                    row,
-                    customer_id,
-                    probability,
-                    will_churn,
-                    band,
-                    reasons,
-                    value_at_risk,
-                };
+                totals.count_band(&record.band);
+                if shape.contact.is_some() {
+                    let contacted = cutoff.as_mut().is_some_and(|c| c.contacts(record.risk()));
+                    totals.contacted += u64::from(contacted);
+                    record.contact = Some(contacted);
+                }
                 match shape.top {
                     Some(n) => {
                         top.push(Reverse(Ranked(record)));
@@ -227,6 +319,9 @@ impl Sink {
         if shape.horizon.is_some() {
             columns.push("value_at_risk");
         }
+        if shape.contact.is_some() {
+            columns.push("contact");
+        }
         writer.write_record(&columns)?;
         Ok(Sink::Csv(Box::new(writer), shape.clone()))
     }
@@ -250,6 +345,9 @@ impl Sink {
                             .filter(|v| !v.is_nan())
                             .map_or(String::new(), |v| v.to_string()),
                     );
+                }
+                if let Some(contact) = record.contact {
+                    cells.push(contact.to_string());
                 }
                 writer.write_record(&cells)?;
             }
@@ -299,6 +397,9 @@ impl ParquetSink {
         if shape.horizon.is_some() {
             schema.push_str("OPTIONAL DOUBLE value_at_risk;");
         }
+        if shape.contact.is_some() {
+            schema.push_str("REQUIRED BOOLEAN contact;");
+        }
         schema.push('}');
         let schema: Type = parquet::schema::parser::parse_message_type(&schema)?;
         let metadata = [
@@ -347,6 +448,11 @@ impl ParquetSink {
             columns.push(ColumnData::Double(
                 rows.iter().filter_map(known).collect(),
                 Some(rows.iter().map(|r| i16::from(known(r).is_some())).collect()),
+            ));
+        }
+        if self.shape.contact.is_some() {
+            columns.push(ColumnData::Bool(
+                rows.iter().map(|r| r.contact == Some(true)).collect(),
             ));
         }
         let mut group = self.writer.next_row_group()?;

@@ -175,14 +175,18 @@ class SetAliasRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., gate: _Optional[_Union[PromotionGate, _Mapping]] = ...) -> None: ...
 
 class PromotionGate(_message.Message):
-    __slots__ = ("dataset", "min_roc_auc", "max_roc_auc_drop")
+    __slots__ = ("dataset", "min_roc_auc", "max_roc_auc_drop", "max_empc_drop", "profit")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     MIN_ROC_AUC_FIELD_NUMBER: _ClassVar[int]
     MAX_ROC_AUC_DROP_FIELD_NUMBER: _ClassVar[int]
+    MAX_EMPC_DROP_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     min_roc_auc: float
     max_roc_auc_drop: float
-    def __init__(self, dataset: _Optional[str] = ..., min_roc_auc: _Optional[float] = ..., max_roc_auc_drop: _Optional[float] = ...) -> None: ...
+    max_empc_drop: float
+    profit: _scoring_pb2.ProfitParameters
+    def __init__(self, dataset: _Optional[str] = ..., min_roc_auc: _Optional[float] = ..., max_roc_auc_drop: _Optional[float] = ..., max_empc_drop: _Optional[float] = ..., profit: _Optional[_Union[_scoring_pb2.ProfitParameters, _Mapping]] = ...) -> None: ...
 
 class SetThresholdRequest(_message.Message):
     __slots__ = ("name", "version", "threshold")

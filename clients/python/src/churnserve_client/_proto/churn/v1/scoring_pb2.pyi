@@ -246,16 +246,48 @@ class FeatureImportanceResponse(_message.Message):
     def __init__(self, served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ..., method: _Optional[_Union[ImportanceMethod, str]] = ..., features: _Optional[_Iterable[_Union[FeatureScore, _Mapping]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "dataset", "rows", "threshold")
+    __slots__ = ("model", "dataset", "rows", "threshold", "profit")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     dataset: str
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabeledCustomer]
     threshold: float
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
+    profit: ProfitParameters
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., threshold: _Optional[float] = ..., profit: _Optional[_Union[ProfitParameters, _Mapping]] = ...) -> None: ...
+
+class ProfitParameters(_message.Message):
+    __slots__ = ("clv", "incentive_cost", "contact_cost", "acceptance_alpha", "acceptance_beta")
+    CLV_FIELD_NUMBER: _ClassVar[int]
+    INCENTIVE_COST_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_COST_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTANCE_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTANCE_BETA_FIELD_NUMBER: _ClassVar[int]
+    clv: float
+    incentive_cost: float
+    contact_cost: float
+    acceptance_alpha: float
+    acceptance_beta: float
+    def __init__(self, clv: _Optional[float] = ..., incentive_cost: _Optional[float] = ..., contact_cost: _Optional[float] = ..., acceptance_alpha: _Optional[float] = ..., acceptance_beta: _Optional[float] = ...) -> None: ...
+
+class ProfitMetrics(_message.Message):
+    __slots__ = ("empc", "empc_fraction", "mpc", "mpc_fraction", "profit_curve", "parameters")
+    EMPC_FIELD_NUMBER: _ClassVar[int]
+    EMPC_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    MPC_FIELD_NUMBER: _ClassVar[int]
+    MPC_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_CURVE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    empc: float
+    empc_fraction: float
+    mpc: float
+    mpc_fraction: float
+    profit_curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
+    parameters: ProfitParameters
+    def __init__(self, empc: _Optional[float] = ..., empc_fraction: _Optional[float] = ..., mpc: _Optional[float] = ..., mpc_fraction: _Optional[float] = ..., profit_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., parameters: _Optional[_Union[ProfitParameters, _Mapping]] = ...) -> None: ...
 
 class ConfusionMatrix(_message.Message):
     __slots__ = ("tp", "fp", "tn", "fn")
@@ -296,7 +328,7 @@ class LiftBin(_message.Message):
     def __init__(self, decile: _Optional[int] = ..., churn_rate: _Optional[float] = ..., lift: _Optional[float] = ..., cumulative_capture: _Optional[float] = ...) -> None: ...
 
 class Metrics(_message.Message):
-    __slots__ = ("rows", "positives", "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "confusion", "calibration", "lift", "roc_curve", "pr_curve")
+    __slots__ = ("rows", "positives", "roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1", "confusion", "calibration", "lift", "roc_curve", "pr_curve", "profit")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     POSITIVES_FIELD_NUMBER: _ClassVar[int]
     ROC_AUC_FIELD_NUMBER: _ClassVar[int]
@@ -312,6 +344,7 @@ class Metrics(_message.Message):
     LIFT_FIELD_NUMBER: _ClassVar[int]
     ROC_CURVE_FIELD_NUMBER: _ClassVar[int]
     PR_CURVE_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_FIELD_NUMBER: _ClassVar[int]
     rows: int
     positives: int
     roc_auc: float
@@ -327,7 +360,8 @@ class Metrics(_message.Message):
     lift: _containers.RepeatedCompositeFieldContainer[LiftBin]
     roc_curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
     pr_curve: _containers.RepeatedCompositeFieldContainer[CurvePoint]
-    def __init__(self, rows: _Optional[int] = ..., positives: _Optional[int] = ..., roc_auc: _Optional[float] = ..., pr_auc: _Optional[float] = ..., log_loss: _Optional[float] = ..., brier: _Optional[float] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ..., lift: _Optional[_Iterable[_Union[LiftBin, _Mapping]]] = ..., roc_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., pr_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ...) -> None: ...
+    profit: ProfitMetrics
+    def __init__(self, rows: _Optional[int] = ..., positives: _Optional[int] = ..., roc_auc: _Optional[float] = ..., pr_auc: _Optional[float] = ..., log_loss: _Optional[float] = ..., brier: _Optional[float] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., confusion: _Optional[_Union[ConfusionMatrix, _Mapping]] = ..., calibration: _Optional[_Iterable[_Union[CalibrationBin, _Mapping]]] = ..., lift: _Optional[_Iterable[_Union[LiftBin, _Mapping]]] = ..., roc_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., pr_curve: _Optional[_Iterable[_Union[CurvePoint, _Mapping]]] = ..., profit: _Optional[_Union[ProfitMetrics, _Mapping]] = ...) -> None: ...
 
 class CurvePoint(_message.Message):
     __slots__ = ("x", "y", "threshold")
@@ -354,18 +388,20 @@ class EvaluateResponse(_message.Message):
     def __init__(self, served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ..., evaluation_id: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., rejected_rows: _Optional[int] = ..., rejections: _Optional[_Iterable[_Union[RowError, _Mapping]]] = ...) -> None: ...
 
 class CompareRequest(_message.Message):
-    __slots__ = ("champion", "challenger", "dataset", "rows", "threshold")
+    __slots__ = ("champion", "challenger", "dataset", "rows", "threshold", "profit")
     CHAMPION_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_FIELD_NUMBER: _ClassVar[int]
     champion: _common_pb2.ModelRef
     challenger: _common_pb2.ModelRef
     dataset: str
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabeledCustomer]
     threshold: float
-    def __init__(self, champion: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., challenger: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
+    profit: ProfitParameters
+    def __init__(self, champion: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., challenger: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., threshold: _Optional[float] = ..., profit: _Optional[_Union[ProfitParameters, _Mapping]] = ...) -> None: ...
 
 class AucDifference(_message.Message):
     __slots__ = ("difference", "standard_error", "lower", "upper", "p_value")
@@ -382,28 +418,32 @@ class AucDifference(_message.Message):
     def __init__(self, difference: _Optional[float] = ..., standard_error: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., p_value: _Optional[float] = ...) -> None: ...
 
 class CompareResponse(_message.Message):
-    __slots__ = ("champion", "challenger", "roc_auc_difference", "paired_rows")
+    __slots__ = ("champion", "challenger", "roc_auc_difference", "paired_rows", "empc_difference")
     CHAMPION_FIELD_NUMBER: _ClassVar[int]
     CHALLENGER_FIELD_NUMBER: _ClassVar[int]
     ROC_AUC_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
     PAIRED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    EMPC_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
     champion: EvaluateResponse
     challenger: EvaluateResponse
     roc_auc_difference: AucDifference
     paired_rows: int
-    def __init__(self, champion: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., challenger: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., roc_auc_difference: _Optional[_Union[AucDifference, _Mapping]] = ..., paired_rows: _Optional[int] = ...) -> None: ...
+    empc_difference: float
+    def __init__(self, champion: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., challenger: _Optional[_Union[EvaluateResponse, _Mapping]] = ..., roc_auc_difference: _Optional[_Union[AucDifference, _Mapping]] = ..., paired_rows: _Optional[int] = ..., empc_difference: _Optional[float] = ...) -> None: ...
 
 class SuggestThresholdRequest(_message.Message):
-    __slots__ = ("model", "dataset", "rows", "objective")
+    __slots__ = ("model", "dataset", "rows", "objective", "profit")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    PROFIT_FIELD_NUMBER: _ClassVar[int]
     model: _common_pb2.ModelRef
     dataset: str
     rows: _containers.RepeatedCompositeFieldContainer[_common_pb2.LabeledCustomer]
     objective: str
-    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., objective: _Optional[str] = ...) -> None: ...
+    profit: ProfitParameters
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., dataset: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_common_pb2.LabeledCustomer, _Mapping]]] = ..., objective: _Optional[str] = ..., profit: _Optional[_Union[ProfitParameters, _Mapping]] = ...) -> None: ...
 
 class SuggestThresholdResponse(_message.Message):
     __slots__ = ("served_by", "threshold", "precision", "recall", "f1", "flagged", "rows")
