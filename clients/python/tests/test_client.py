@@ -5,6 +5,7 @@ CA, retries against a server that sheds load, and the registry helpers."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 import threading
@@ -193,6 +194,27 @@ def test_retries_carry_calls_through_a_server_that_sheds_load(tmp_path, holdout)
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_evaluate_prices_a_campaign_and_score_targets_it(server, holdout):
+    client = Client(server.address)
+    fixture = json.loads((REPO / "models/fixtures/profit.json").read_text())
+    case = next(c for c in fixture["cases"] if c["name"] == "telco-logreg hold-out / valuable customers, costly offer")
+    evaluated = client.evaluate(dataset="telco-holdout", model="telco-churn", version=1,
+                                profit=fixture["campaigns"][case["campaign"]])
+    for field in ("empc", "empc_fraction", "mpc", "mpc_fraction"):
+        assert abs(getattr(evaluated.metrics.profit, field) - case["expected"][field]) <= 1e-9, field
+    customers = holdout.drop(columns=["churn"])
+    scored = client.score(customers, model="telco-churn", version=1, target="profit")
+    assert scored.contact.sum() == math.floor(case["expected"]["mpc_fraction"] * len(customers) + 0.5)
+    assert scored[scored.contact].churn_probability.min() > scored[~scored.contact].churn_probability.max()
+    budgeted = client.score(customers, model="telco-churn", version=1, target="profit", budget=50,
+                            value_column="monthlycharges")
+    expected_profit = budgeted.churn_probability * customers.monthlycharges.astype(float)
+    top = expected_profit.sort_values(ascending=False, kind="stable").index[:50]
+    assert budgeted.contact.sum() == 50 and set(budgeted.index[budgeted.contact]) == set(top)
+    with pytest.raises(ValueError, match="no evaluation with a campaign profit"):
+        client.score(customers.head(5), model="telco-churn", version=2, target="profit")
 
 
 def test_register_alias_evaluate_and_explain(tmp_path, holdout):

@@ -168,24 +168,56 @@ class Client:
         version: int | None = None,
         alias: str | None = None,
         batch_rows: int = 1000,
+        target: str | None = None,
+        budget: int | None = None,
+        value_column: str | None = None,
     ) -> pd.DataFrame:
         """Scores every customer and returns one row per input row, in input order, with
         `customer_id`, `churn_probability`, `will_churn`, `risk_band`, `model`, `version`
         and `error` (empty when the row was scored; a bad row never fails the others).
         Columns are read by the version's schema (see `_frames.columns`). Rows go in
         `ScoreBatch` calls of `batch_rows`; the alias is resolved once, first, and every
-        batch is scored by that version."""
+        batch is scored by that version.
+
+        `target="profit"` adds a `contact` column, as `churnctl score-file --target profit`
+        writes it: true for the riskiest scored customers, as many as the version's latest
+        evaluation found most profitable to contact (its `mpc_fraction` of them) or
+        `budget`; ranked by probability, or by probability × `value_column` (a customer
+        value per row) when given; ties in input order."""
         frame = _frames.as_frame(customers)
         ref, schema = self._pinned(model, version, alias)
+        contacted_fraction = None
+        if target is not None:
+            if target != "profit":
+                raise ValueError(f"target {target!r}: the one target is 'profit'")
+            if value_column is not None and value_column not in frame.columns:
+                raise ValueError(f"value_column {value_column!r} is not a column of the customers")
+            if budget is None:
+                contacted_fraction = self._most_profitable_fraction(ref)
         parts = []
         for start in range(0, len(frame), batch_rows):
             chunk = frame.iloc[start : start + batch_rows]
             request = scoring_pb2.ScoreBatchRequest(model=ref, columns=_frames.columns(chunk, schema))
             response = self._call(self._scoring.ScoreBatch, request)
             parts.append(_frames.results_frame(_frames.customer_ids(chunk), [response]))
-        if not parts:
-            return _frames.results_frame([], [])
-        return pd.concat(parts, ignore_index=True)
+        scores = pd.concat(parts, ignore_index=True) if parts else _frames.results_frame([], [])
+        if target is not None:
+            values = frame[value_column].to_numpy() if value_column is not None else None
+            scores["contact"] = _frames.contacts(scores, values, contacted_fraction, budget)
+        return scores
+
+    def _most_profitable_fraction(self, ref: common_pb2.ModelRef) -> float:
+        """The `mpc_fraction` of the version's latest evaluation that priced a campaign."""
+        listed = self._call(
+            self._registry.ListEvaluations, registry_pb2.ListEvaluationsRequest(name=ref.name, version=ref.version)
+        )
+        for evaluation in listed.evaluations:
+            if evaluation.metrics.HasField("profit"):
+                return evaluation.metrics.profit.mpc_fraction
+        raise ValueError(
+            f"target='profit': {ref.name} version {ref.version} has no evaluation with a campaign profit; "
+            "evaluate it first, or give budget=N"
+        )
 
     def score_stream(
         self,
@@ -263,12 +295,20 @@ class Client:
         version: int | None = None,
         alias: str | None = None,
         threshold: float = 0.0,
+        profit: Mapping[str, float] | None = None,
     ) -> scoring_pb2.EvaluateResponse:
         """Metrics of a version on labelled customers: `data` with a `label` column
-        (True/1/"Yes" meaning churned), or a registered `dataset` by name. The evaluation is
-        stored in the registry."""
+        (True/1/"Yes" meaning churned), or a registered `dataset` by name. `profit` prices a
+        retention campaign (`clv`, `incentive_cost`, `contact_cost`, `acceptance_alpha`,
+        `acceptance_beta`; each left out takes the server's default) in `metrics.profit`.
+        The evaluation is stored in the registry."""
         ref, schema = self._pinned(model, version, alias)
-        request = scoring_pb2.EvaluateRequest(model=ref, dataset=dataset or "", threshold=threshold)
+        request = scoring_pb2.EvaluateRequest(
+            model=ref,
+            dataset=dataset or "",
+            threshold=threshold,
+            profit=scoring_pb2.ProfitParameters(**(profit or {})),
+        )
         if data is not None:
             labels = data[label].tolist()
             features = data.drop(columns=[label]).to_dict("records")

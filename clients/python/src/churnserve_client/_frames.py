@@ -177,3 +177,23 @@ def results_columns(
         "version": version,
         "error": error,
     }
+
+
+def contacts(scores: pd.DataFrame, values: Any, fraction: float | None, budget: int | None) -> list[bool]:
+    """Which scored rows a campaign contacts: the riskiest `budget` of them, or the
+    riskiest `fraction` (rounded), by probability × `values` when given (a missing value
+    ranks last), ties in row order; rows with an error are never contacted."""
+    import numpy as np
+
+    scored = (scores["error"] == "").to_numpy()
+    risk = scores["churn_probability"].to_numpy(dtype=float, na_value=np.nan)
+    if values is not None:
+        risk = risk * pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    risk = np.where(np.isnan(risk) | ~scored, -np.inf, risk)
+    count = int(scored.sum())
+    # Half up, as churnctl rounds (Python's round() would round half to even).
+    wanted = min(budget, count) if budget is not None else int(np.floor(fraction * count + 0.5))
+    order = np.lexsort((np.arange(len(risk)), -risk))
+    chosen = np.zeros(len(risk), dtype=bool)
+    chosen[order[:wanted]] = True
+    return list(chosen & scored)
