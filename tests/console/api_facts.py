@@ -30,6 +30,21 @@ from churnserve_client._proto.churn.v1 import (
 MODEL = "telco-churn"
 DATASET = "telco-holdout"
 HOLDOUT = pathlib.Path(__file__).resolve().parents[2] / "models" / "data" / "test.csv"
+# The campaign the browser test types into the compare page's form.
+CAMPAIGN = {"clv": 500.0, "incentive_cost": 50.0, "contact_cost": 5.0, "acceptance_alpha": 10.0, "acceptance_beta": 5.0}
+
+
+def profits(compared: scoring_pb2.CompareResponse) -> dict:
+    """Each version's campaign profit as Compare priced it, by version number."""
+    return {
+        str(e.served_by.version): {
+            "empc": e.metrics.profit.empc,
+            "empc_fraction": e.metrics.profit.empc_fraction,
+            "mpc": e.metrics.profit.mpc,
+            "points": len(e.metrics.profit.profit_curve),
+        }
+        for e in (compared.champion, compared.challenger)
+    }
 
 
 def main() -> None:
@@ -42,6 +57,14 @@ def main() -> None:
         challenger=common_pb2.ModelRef(name=MODEL, version=2),
         dataset=DATASET,
     ))
+    priced = scoring.Compare(scoring_pb2.CompareRequest(
+        champion=common_pb2.ModelRef(name=MODEL, version=1),
+        challenger=common_pb2.ModelRef(name=MODEL, version=2),
+        dataset=DATASET,
+        profit=scoring_pb2.ProfitParameters(**CAMPAIGN),
+    ))
+    # The campaigned comparison is stored last: the earlier one stays each version's
+    # evaluation with the default campaign.
     registry.SetShadow(registry_pb2.SetShadowRequest(name=MODEL, alias="production", version=2))
     customers = pd.read_csv(HOLDOUT).rename(columns={"customerid": "customer_id"})
     schema = Client(address).model_version(MODEL, alias="production")
@@ -63,6 +86,10 @@ def main() -> None:
         "evaluations": [],
         "p_value": compared.roc_auc_difference.p_value,
         "paired_rows": compared.paired_rows,
+        "profits": profits(compared),
+        "campaign": CAMPAIGN,
+        "campaign_profits": profits(priced),
+        "campaign_empc_difference": priced.empc_difference,
     }
     for version in registry.ListModelVersions(registry_pb2.ListModelVersionsRequest(name=MODEL, include_archived=True)).versions:
         facts["versions"].append({

@@ -5,8 +5,10 @@
 // facts.json is what tests/console/api_facts.py read from the gRPC API of the same server.
 // Every page is loaded at 1280×800 and at 390×844 with no console error and no failed
 // request, and screenshotted; the numbers on the pages (aliases, versions, ROC AUC, rows,
-// thresholds, the DeLong p-value) are the API's; every chart is an element with
-// role="img" and its aria-label, with as many points as the API's curve has.
+// thresholds, the DeLong p-value, each version's campaign profit) are the API's; every
+// chart is an element with role="img" and its aria-label, with as many points as the API's
+// curve has. On the compare page a campaign typed into its form redraws the profit curves
+// with the numbers Compare gives for that campaign.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -99,6 +101,17 @@ const checks = {
       await chartPoints(page, 'Precision-recall curve', `v${number}`, evaluation.pr_points);
     }
     assert.ok((await page.locator('#thresholds tbody tr').count()) >= 2, 'threshold suggestions');
+    await profitFigures(page, facts.profits);
+    for (const [field, value] of Object.entries(facts.campaign)) {
+      await page.fill(`#campaign input[name="${field}"]`, String(value));
+    }
+    await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('#campaign button[type="submit"]')]);
+    await settled(page);
+    await profitFigures(page, facts.campaign_profits);
+    assert.equal((await page.locator('#empc-difference .difference').textContent()).trim(),
+      `${facts.campaign_empc_difference >= 0 ? '+' : ''}${facts.campaign_empc_difference.toFixed(4)}`);
+    const size = page.viewportSize();
+    await page.locator('#profit-campaign').screenshot({ path: join(screenshots, `compare-profit-${size.width}x${size.height}.png`) });
   },
   async monitoring(page) {
     const production = facts.models.find((m) => m.name === model).aliases.production;
@@ -111,6 +124,29 @@ const checks = {
     assert.ok(Number((await shadow.locator('td.compared').textContent()).trim()) > 0, 'the shadow compared scores');
   },
 };
+
+// Each version's EMPC, its fraction and the profit curve with its EMPC mark, as the API has them.
+async function profitFigures(page, profits) {
+  for (const [version, profit] of Object.entries(profits)) {
+    const row = page.locator(`#profit tr[data-version="${version}"]`);
+    assert.equal((await row.locator('td.empc').textContent()).trim(), profit.empc.toFixed(4), `v${version} EMPC`);
+    assert.equal((await row.locator('td.empc-fraction').textContent()).trim(), profit.empc_fraction.toFixed(4));
+    assert.equal((await row.locator('td.mpc').textContent()).trim(), profit.mpc.toFixed(4));
+    await chartPoints(page, 'Profit curve', `v${version}`, profit.points);
+  }
+  const marks = page.locator('svg[role="img"][aria-label="Profit curve"] line.mark');
+  assert.equal(await marks.count(), Object.keys(profits).length, 'a mark at each EMPC fraction');
+}
+
+// Reloads while a comparison is still computed in the background (the page says so).
+async function settled(page) {
+  let response = null;
+  for (let wait = 0; wait < 120 && (await page.locator('p.note', { hasText: "DeLong's test" }).count()) > 0; wait++) {
+    await page.waitForTimeout(500);
+    response = await page.reload({ waitUntil: 'load' });
+  }
+  return response;
+}
 
 async function chartPoints(page, label, series, expected) {
   const chart = page.locator(`svg[role="img"][aria-label="${label}"]`);
@@ -146,12 +182,8 @@ try {
       page.on('response', (response) => response.status() >= 400 && problems.push(`HTTP ${response.status()}: ${response.url()}`));
       const label = `${target.name} at ${viewport.width}×${viewport.height}`;
       try {
-        let response = await page.goto(base + target.path, { waitUntil: 'load' });
-        // A comparison still being computed in the background: the page says so; reload.
-        for (let wait = 0; wait < 120 && (await page.locator('p.note', { hasText: "DeLong's test" }).count()) > 0; wait++) {
-          await page.waitForTimeout(500);
-          response = await page.reload({ waitUntil: 'load' });
-        }
+        const first = await page.goto(base + target.path, { waitUntil: 'load' });
+        const response = (await settled(page)) ?? first;
         assert.equal(response.status(), 200, `${label}: status`);
         const number = target.name.startsWith('version-') ? Number(target.name.slice(8)) : undefined;
         await (number === undefined ? checks[target.name](page) : checks.version(page, number));

@@ -28,6 +28,7 @@ pub fn campaign(view: &CompareView) -> Markup {
         html! { label { (label) " " input name=(name) type="number" step=(step) value=(value); } }
     };
     html! {
+        section #profit-campaign {
         h2 { "Retention campaign" }
         form.pick #campaign method="get" action=(format!("{}/compare", model_href(name))) {
             input type="hidden" name="champion" value=(a);
@@ -43,9 +44,10 @@ pub fn campaign(view: &CompareView) -> Markup {
         @match profits {
             Some((champion, challenger)) => {
                 (figures(&[(a, champion), (b, challenger)]))
-                (chart(&[(a, champion), (b, challenger)]))
+                div.charts { (chart(&[(a, champion), (b, challenger)])) }
             }
             None => p.note { "The campaign is priced once both versions are scored on the dataset." },
+        }
         }
     }
 }
