@@ -71,8 +71,7 @@ pub(crate) fn roc_curve_of(counts: &Cumulative) -> Vec<CurvePoint> {
     let n = tps.len();
     // A point stays when the curve bends there: a non-zero second difference.
     let bends = |v: &[f64], i: usize| v[i - 1] - 2.0 * v[i] + v[i + 1] != 0.0;
-    let kept =
-        (0..n).filter(|&i| n <= 2 || i == 0 || i == n - 1 || bends(&fps, i) || bends(&tps, i));
+    let kept = (0..n).filter(|&i| n <= 2 || i == 0 || i == n - 1 || bends(fps, i) || bends(tps, i));
     let (positives, negatives) = (tps[n - 1], fps[n - 1]);
     let points = std::iter::once(CurvePoint {
         x: 0.0,
