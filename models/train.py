@@ -61,7 +61,7 @@ import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
-from profit_fixture import profit_fixture
+from profit_fixture import profit, profit_fixture
 from scipy.stats import norm
 from onnxmltools import convert_lightgbm, convert_xgboost
 from onnxmltools.convert.common.data_types import FloatTensorType as MlFloatTensorType
@@ -615,7 +615,8 @@ def outcome_fixture(test, probabilities):
             both = len(known) > 0 and labels.any() and not labels.all()
             cohorts.append({
                 "start": int(cohort), "scored": len(group), "labelled": len(known), "churned": int(labels.sum()),
-                "realized": metrics(known.probability.to_numpy(), labels, THRESHOLD) if both else None,
+                "realized": {**metrics(known.probability.to_numpy(), labels, THRESHOLD),
+                             "profit": profit(known.probability.to_numpy(), labels, "defaults")} if both else None,
                 "estimated": estimated_metrics(group.probability.to_numpy(), group.will_churn.to_numpy()),
             })
         return cohorts

@@ -14,8 +14,8 @@ use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use churn_registry::{LoggedPrediction, OutcomeRecord, Registry};
 use serde_json::Value;
 use tests::{
-    BUNDLED_MODEL, TestServer, assert_estimate_matches, assert_metrics_match, fixture, http_get,
-    kserve_inputs, metrics_from_proto, outcomes_fixture,
+    BUNDLED_MODEL, TestServer, assert_close, assert_estimate_matches, assert_metrics_match,
+    fixture, http_get, kserve_inputs, metrics_from_proto, outcomes_fixture,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -123,6 +123,30 @@ fn assert_cohorts_match(context: &str, ours: &[pb::Cohort], expected: &Value) {
             (None, Value::Null) => {}
             (Some(realized), expected) if !expected.is_null() => {
                 assert_metrics_match(&context, &metrics_from_proto(realized), expected);
+                // The campaign profit with the defaults, as EMP-PY computes it.
+                let profit = realized.profit.as_ref().expect("realized profit");
+                assert_eq!(
+                    profit.parameters,
+                    Some(pb::ProfitParameters {
+                        clv: 200.0,
+                        incentive_cost: 10.0,
+                        contact_cost: 1.0,
+                        acceptance_alpha: 6.0,
+                        acceptance_beta: 14.0,
+                    })
+                );
+                for (name, value) in [
+                    ("empc", profit.empc),
+                    ("empc_fraction", profit.empc_fraction),
+                    ("mpc", profit.mpc),
+                    ("mpc_fraction", profit.mpc_fraction),
+                ] {
+                    assert_close(
+                        &format!("{context} profit {name}"),
+                        value,
+                        &expected["profit"][name],
+                    );
+                }
             }
             (ours, python) => panic!("{context}: realized {ours:?} vs pandas {python}"),
         }
