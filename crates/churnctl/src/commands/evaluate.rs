@@ -102,15 +102,10 @@ pub(crate) struct Compare {
     #[arg(long)]
     pub(crate) dataset: String,
     /// Champion and challenger versions, `A,B`.
-    #[arg(long, value_delimiter = ',', num_args = 2, conflicts_with = "aliases")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "aliases")]
     pub(crate) versions: Vec<u32>,
     /// Champion and challenger aliases, `A,B`.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        num_args = 2,
-        default_value = "production,challenger"
-    )]
+    #[arg(long, value_delimiter = ',', default_value = "production,challenger")]
     pub(crate) aliases: Vec<String>,
     #[command(flatten)]
     pub(crate) campaign: Campaign,
@@ -119,6 +114,15 @@ pub(crate) struct Compare {
 impl Compare {
     fn models(&self) -> anyhow::Result<(Option<pb::ModelRef>, Option<pb::ModelRef>)> {
         let name = self.model.name_only()?;
+        // clap's num_args counts `1,2` as one value: the pair is checked here.
+        if !self.versions.is_empty() && self.versions.len() != 2 {
+            bail!("--versions takes two versions, champion and challenger: `--versions 1,2`");
+        }
+        if self.aliases.len() != 2 {
+            bail!(
+                "--aliases takes two aliases, champion and challenger: `--aliases production,challenger`"
+            );
+        }
         let by = |i: usize| {
             Some(pb::ModelRef {
                 name: name.clone(),

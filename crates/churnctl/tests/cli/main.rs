@@ -1,6 +1,8 @@
 //! churnctl against a real server, in one binary: the commands (`commands`), reaching
-//! servers over TLS and with tokens (`reach`), and `score-file` (`score_file`).
+//! servers over TLS and with tokens (`reach`), `score-file` (`score_file`) and targeting a
+//! retention campaign (`targeting`).
 
 mod commands;
 mod reach;
 mod score_file;
+mod targeting;

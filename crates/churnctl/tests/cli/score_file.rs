@@ -1,8 +1,7 @@
 //! `churnctl score-file` against the real server: a job killed mid-file and resumed
 //! writes the same bytes as an uninterrupted one; bad rows land in the side file with
 //! their row and error and nothing is dropped; `--top` ranks as a full sort does; CSV
-//! and Parquet inputs give the same scores; `--target profit` contacts the riskiest
-//! fraction that EMP-PY finds most profitable, or a budget by expected profit.
+//! and Parquet inputs give the same scores.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -21,7 +20,7 @@ use parquet::schema::types::Type;
 use tests::{TestServer, repo_path};
 
 /// The hold-out customers repeated with distinct ids until `rows` data rows.
-fn customers_csv(rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn customers_csv(rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(repo_path("models/data/test.csv")).expect("test.csv");
     let mut lines = text.lines();
     let header: Vec<String> = lines
@@ -43,7 +42,7 @@ fn customers_csv(rows: usize) -> (Vec<String>, Vec<Vec<String>>) {
     (header, data)
 }
 
-fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
+pub(crate) fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     let mut text = header.join(",");
     text.push('\n');
     for row in rows {
@@ -53,7 +52,7 @@ fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     std::fs::write(path, text).expect("write the input");
 }
 
-fn churnctl(server: &TestServer, args: &[&str]) -> Command {
+pub(crate) fn churnctl(server: &TestServer, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_churnctl"));
     command
         .args([
@@ -68,13 +67,13 @@ fn churnctl(server: &TestServer, args: &[&str]) -> Command {
     command
 }
 
-async fn finished(mut command: Command) -> Output {
+pub(crate) async fn finished(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("churnctl"))
         .await
         .expect("churnctl task")
 }
 
-async fn run(server: &TestServer, args: &[&str]) -> serde_json::Value {
+pub(crate) async fn run(server: &TestServer, args: &[&str]) -> serde_json::Value {
     let output = finished(churnctl(server, args)).await;
     assert!(
         output.status.success(),
@@ -84,7 +83,7 @@ async fn run(server: &TestServer, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("a JSON summary")
 }
 
-fn path(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
@@ -504,141 +503,4 @@ async fn csv_and_parquet_inputs_and_outputs_carry_the_same_scores() {
         .collect();
     assert_eq!(parquet_rows.len(), rows.len());
     assert_eq!(parquet_rows, csv_rows);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn target_profit_contacts_the_most_profitable_fraction_or_a_budget() {
-    let server = TestServer::start().await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let version = ["--model", "telco-churn", "--version", "1"];
-
-    // A campaign of cheap contacts and reluctant churners, priced as EMP-PY prices it.
-    let fixture = tests::profit_fixture();
-    let case = fixture["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .find(|c| c["name"] == "telco-logreg hold-out / cheap contact, reluctant churners")
-        .expect("case");
-    let fraction = case["expected"]["mpc_fraction"].as_f64().expect("fraction");
-    let evaluated = run(
-        &server,
-        &[
-            "evaluate",
-            "telco-churn/1",
-            "--dataset",
-            "telco-holdout",
-            "--clv",
-            "100",
-            "--incentive-cost",
-            "5",
-            "--contact-cost",
-            "0.5",
-            "--acceptance-alpha",
-            "2",
-            "--acceptance-beta",
-            "18",
-        ],
-    )
-    .await;
-    for field in ["empc", "empc_fraction", "mpc", "mpc_fraction"] {
-        let ours = evaluated[field].as_f64().expect(field);
-        let python = case["expected"][field].as_f64().expect(field);
-        assert!((ours - python).abs() <= 1e-9, "{field}: {ours} vs {python}");
-    }
-    assert_eq!(evaluated["profit_parameters"]["clv"], 100.0);
-
-    let (header, rows) = customers_csv(2_113);
-    let input = path(dir.path(), "customers.csv");
-    write_csv(&input, &header, &rows);
-    let input = input.to_str().expect("path");
-    let targeted = path(dir.path(), "targeted.csv");
-    let mut args = vec!["score-file", input, targeted.to_str().expect("path")];
-    args.extend(version);
-    args.extend(["--target", "profit"]);
-    let summary = run(&server, &args).await;
-    let expected = (fraction * 2_113.0).round();
-    assert_eq!(summary["contacted"].as_f64(), Some(expected));
-    let read = |p: &Path| -> Vec<(f64, String)> {
-        let mut reader = csv::Reader::from_path(p).expect("scores");
-        let headers = reader.headers().expect("header").clone();
-        let contact = headers
-            .iter()
-            .position(|h| h == "contact")
-            .expect("contact");
-        reader
-            .records()
-            .map(|r| {
-                let r = r.expect("record");
-                (r[1].parse().expect("probability"), r[contact].to_owned())
-            })
-            .collect()
-    };
-    let scored = read(&targeted);
-    let contacted: Vec<f64> = scored
-        .iter()
-        .filter(|(_, c)| c == "true")
-        .map(|s| s.0)
-        .collect();
-    let passed: Vec<f64> = scored
-        .iter()
-        .filter(|(_, c)| c == "false")
-        .map(|s| s.0)
-        .collect();
-    assert_eq!(contacted.len() as f64, expected);
-    assert_eq!(contacted.len() + passed.len(), 2_113);
-    let lowest_contacted = contacted.iter().copied().fold(f64::INFINITY, f64::min);
-    let highest_passed = passed.iter().copied().fold(0.0, f64::max);
-    assert!(
-        lowest_contacted > highest_passed,
-        "{lowest_contacted} vs {highest_passed}"
-    );
-
-    // A budget ranked by expected profit: probability × value.
-    let budgeted = path(dir.path(), "budgeted.csv");
-    let mut args = vec!["score-file", input, budgeted.to_str().expect("path")];
-    args.extend(version);
-    args.extend([
-        "--target",
-        "profit",
-        "--budget",
-        "100",
-        "--value-column",
-        "monthlycharges",
-    ]);
-    let summary = run(&server, &args).await;
-    assert_eq!(summary["contacted"], 100);
-    let charges = header
-        .iter()
-        .position(|c| c == "monthlycharges")
-        .expect("column");
-    let mut ranked: Vec<(f64, usize, bool)> = read(&budgeted)
-        .into_iter()
-        .zip(&rows)
-        .enumerate()
-        .map(|(i, ((p, contact), row))| {
-            let value: f64 = row[charges].parse().expect("charges");
-            (p * value, i, contact == "true")
-        })
-        .collect();
-    // A stable sort keeps input order among equal expected profits, as the budget's does.
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-    assert!(ranked[..100].iter().all(|r| r.2) && ranked[100..].iter().all(|r| !r.2));
-
-    let mut args = vec!["score-file", input, targeted.to_str().expect("path")];
-    args.extend([
-        "--model",
-        "telco-churn",
-        "--version",
-        "2",
-        "--target",
-        "profit",
-    ]);
-    let output = finished(churnctl(&server, &args)).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert!(
-        stderr.contains("version 2 has no evaluation with a campaign profit"),
-        "{stderr}"
-    );
 }
