@@ -214,36 +214,27 @@ async fn compare_and_threshold_show_the_campaign_as_emp_py_prices_it() {
     let fraction = expected(logreg, "mpc_fraction");
     assert!((flagged / 2_113.0 - fraction).abs() < 1e-12, "{flagged}");
 
-    let refused = finished(churnctl(
-        &server,
-        &[
-            "evaluate",
-            "telco-churn/1",
-            "--dataset",
-            "telco-holdout",
-            "--clv",
-            "0",
-        ],
-    ))
-    .await;
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
-    assert!(stderr.contains("--clv 0"), "{stderr}");
-    let refused = finished(churnctl(
-        &server,
-        &[
-            "evaluate",
-            "telco-churn/1",
-            "--dataset",
-            "telco-holdout",
+    // A 0 would read as "the default" on the wire: churnctl refuses it; the server
+    // refuses an incentive above the customer's value, naming the field.
+    for (flag, value, says) in [
+        ("--clv", "0", "--clv 0"),
+        (
             "--incentive-cost",
             "300",
-        ],
-    ))
-    .await;
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        stderr.contains("InvalidArgument: profit.incentive_cost"),
-        "{stderr}"
-    );
+            "InvalidArgument: profit.incentive_cost",
+        ),
+    ] {
+        let args = [
+            "evaluate",
+            "telco-churn/1",
+            "--dataset",
+            "telco-holdout",
+            flag,
+            value,
+        ];
+        let refused = finished(churnctl(&server, &args)).await;
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success());
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
