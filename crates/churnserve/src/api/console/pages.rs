@@ -500,7 +500,7 @@ pub fn compare(view: &CompareView) -> Markup {
             None => {}
         }
         (evaluation_charts(&evaluated))
-        (profit::campaign(view))
+        (profit::campaign(view, &format!("{}/compare", model_href(name))))
         @if let Some(Computed::Ready(contrast)) = &view.contrast {
                 h2 { "Threshold suggestions on " (view.dataset.as_deref().unwrap_or_default()) }
                 div.scroll {

@@ -5,17 +5,15 @@
 use maud::{Markup, html};
 
 use super::charts::{self, LineChart, Point, Series, number};
-use super::pages::model_href;
 use crate::domain::ProfitMetrics;
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::views::{CompareView, Computed};
 
-/// The campaign section of the compare page: the form, then the chart and the figures
-/// once both versions are priced on the page's dataset (the stored evaluations' own
-/// campaigns without one).
-pub fn campaign(view: &CompareView) -> Markup {
+/// The campaign section of the compare page, whose form goes to `compare_href`: the form,
+/// then the chart and the figures once both versions are priced on the page's dataset
+/// (the stored evaluations' own campaigns without one).
+pub fn campaign(view: &CompareView, compare_href: &str) -> Markup {
     let campaign = view.campaign;
-    let name = &view.champion.name;
     let (a, b) = (view.champion.version, view.challenger.version);
     let profits = match (&view.dataset, &view.contrast) {
         (Some(_), Some(Computed::Ready(contrast))) => {
@@ -30,7 +28,7 @@ pub fn campaign(view: &CompareView) -> Markup {
     html! {
         section #profit-campaign {
         h2 { "Retention campaign" }
-        form.pick #campaign method="get" action=(format!("{}/compare", model_href(name))) {
+        form.pick #campaign method="get" action=(compare_href) {
             input type="hidden" name="champion" value=(a);
             input type="hidden" name="challenger" value=(b);
             @if let Some(dataset) = &view.dataset { input type="hidden" name="dataset" value=(dataset); }
