@@ -17,7 +17,7 @@
 #   spark    score_spark and score_ray on PySpark and Ray in local mode, two replicas on
 #            PostgreSQL and S3 (release build)
 #   soak     60 s of scoring while the registry churns (scripts/soak.sh; longer: scripts/soak.sh 600)
-#   fuzz     each libFuzzer target for 60 s (scripts/fuzz.sh; longer: scripts/fuzz.sh 1800)
+#   fuzz     each libFuzzer target for 30 s (scripts/fuzz.sh; longer: scripts/fuzz.sh 1800)
 # Each tier installs what it needs (Debian packages, Python environments, npm packages) when
 # it is missing, builds what it runs (each profile once: cargo does nothing the second
 # time) and starts and stops its own servers. Nothing here deletes a build directory.
@@ -134,7 +134,8 @@ tier_lint() {
 tier_rust() {
     need_debug_build
     need_s3_server
-    cargo test --locked --workspace "${cargo_features[@]}"
+    # Every test binary runs even when one fails, so that one failure hides no other.
+    cargo test --locked --no-fail-fast --workspace "${cargo_features[@]}"
 }
 
 tier_models() {
@@ -212,8 +213,8 @@ tier_soak() {
 
 tier_fuzz() {
     need_onnxruntime
-    # Every target at once: the lane ends a minute after its build, beside the tests.
-    FUZZ_JOBS=4 scripts/fuzz.sh 60
+    # Every target at once: the lane ends half a minute after its build, beside the tests.
+    FUZZ_JOBS=4 scripts/fuzz.sh 30
 }
 
 # Runs one tier, its output in target/test-logs/TIER.log; prints how it ended and how long
@@ -282,6 +283,15 @@ else
     prepare_packages=$!
     # Lint first, alone: it is the quickest to fail and its check build is all CPU.
     run_tier lint || failed=1
+    # The fuzzer (its own nightly build, then half a minute per target) from here on, at
+    # the lowest priority: it takes the cycles the builds and then the tests leave idle
+    # (linking, single-crate steps, servers waiting), never the reverse, so that no test's
+    # timing depends on it. It starts no server.
+    (
+        renice -n 19 -p "$BASHPID" >/dev/null
+        run_tier fuzz
+    ) &
+    lane_fuzz=$!
     # Then the two builds, one after the other (two cargo builds on two cores only thrash).
     say "building the debug and release profiles"
     need_s3_server >"$logs/build.log" 2>&1
@@ -289,14 +299,6 @@ else
     need_release_build >>"$logs/build.log" 2>&1 || { cat "$logs/build.log"; exit 1; }
     wait "$prepare_python" || { cat "$logs/prepare-python.log"; failed=1; }
     wait "$prepare_packages" || { cat "$logs/prepare-packages.log"; failed=1; }
-    # The fuzzer (its own nightly build, then a minute per target, one per core) beside the
-    # tests, at a lower priority: it takes the cores the tests leave idle, never the
-    # reverse, so that no test's timing depends on it. It starts no server.
-    (
-        renice -n 15 -p "$BASHPID" >/dev/null
-        run_tier fuzz
-    ) &
-    lane_fuzz=$!
     # The tests one tier at a time: the Rust suite stops and restarts its PostgreSQL and S3
     # servers on their ports, which a server another tier starts meanwhile could take.
     for tier in rust soak models clients browser deploy python spark; do
