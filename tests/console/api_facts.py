@@ -108,6 +108,7 @@ def main() -> None:
             "rows": metrics.rows,
             "roc_auc": metrics.roc_auc,
             "pr_auc": metrics.pr_auc,
+            "empc": metrics.profit.empc if metrics.HasField("profit") else None,
             "roc_points": len(metrics.roc_curve),
             "pr_points": len(metrics.pr_curve),
             "lift_points": len(metrics.lift),

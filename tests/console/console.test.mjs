@@ -76,6 +76,7 @@ const checks = {
       assert.equal((await row.locator('td.rows').textContent()).trim(), String(evaluation.rows));
       assert.equal((await row.locator('td.threshold').textContent()).trim(), String(evaluation.threshold));
       assert.equal((await row.locator('td.roc-auc').textContent()).trim(), evaluation.roc_auc.toFixed(4));
+      assert.equal((await row.locator('td.empc').textContent()).trim(), evaluation.empc === null ? '—' : evaluation.empc.toFixed(4));
     }
     const shown = evaluations[0];
     await chartPoints(page, 'ROC curve', `v${number}`, shown.roc_points);

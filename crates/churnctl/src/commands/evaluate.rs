@@ -70,6 +70,7 @@ pub(crate) async fn evaluations(
         "LOG LOSS",
         "BRIER",
         "F1",
+        "EMPC",
     ]);
     for e in &response.evaluations {
         let m = e.metrics.clone().unwrap_or_default();
@@ -88,6 +89,7 @@ pub(crate) async fn evaluations(
             json!(m.log_loss),
             json!(m.brier),
             json!(m.f1),
+            json!(m.profit.as_ref().map(|p| p.empc)),
         ]);
     }
     table.print(format);

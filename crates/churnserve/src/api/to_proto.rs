@@ -406,13 +406,12 @@ pub fn shadow_stats(config: &ShadowConfig, stats: &ShadowStats) -> pb::ShadowSta
 pub fn compare_response(
     (champion, challenger, comparison, paired_rows): (Evaluated, Evaluated, AucComparison, u64),
 ) -> pb::CompareResponse {
-    let empc = |evaluated: &Evaluated| evaluated.metrics.profit.as_ref().map_or(0.0, |p| p.empc);
     pb::CompareResponse {
         champion: Some(evaluate_response(&champion)),
         challenger: Some(evaluate_response(&challenger)),
         roc_auc_difference: Some(auc_difference(&comparison)),
         paired_rows,
-        empc_difference: empc(&challenger) - empc(&champion),
+        empc_difference: challenger.empc() - champion.empc(),
     }
 }
 

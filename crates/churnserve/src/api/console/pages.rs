@@ -7,7 +7,7 @@ use crate::domain::{CurvePoint, Metrics, Objective};
 use maud::{DOCTYPE, Markup, html};
 
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
-use super::profit;
+use super::profit::{self, campaign_text};
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::monitoring::performance::CohortPerformance;
@@ -184,7 +184,7 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
         } @else {
             div.scroll {
                 table #evaluations {
-                    thead { tr { th { "when (UTC)" } th { "dataset" } th { "rows" } th { "threshold" } th { "ROC AUC" } th { "PR AUC" } th { "log loss" } th { "precision" } th { "recall" } th { "F1" } } }
+                    thead { tr { th { "when (UTC)" } th { "dataset" } th { "rows" } th { "threshold" } th { "ROC AUC" } th { "PR AUC" } th { "log loss" } th { "precision" } th { "recall" } th { "F1" } th { "EMPC" } th { "contacts" } } }
                     tbody {
                         @for evaluation in &view.evaluations {
                             @let metrics = &evaluation.stored.metrics;
@@ -200,6 +200,13 @@ pub fn version(view: &VersionView, chosen: Option<&StoredEvaluation>) -> Markup 
                                 td.num { (format!("{:.4}", metrics.precision)) }
                                 td.num { (format!("{:.4}", metrics.recall)) }
                                 td.num { (format!("{:.4}", metrics.f1)) }
+                                @match &metrics.profit {
+                                    Some(profit) => {
+                                        td.num.empc title=(campaign_text(&profit.parameters)) { (format!("{:.4}", profit.empc)) }
+                                        td.num { (format!("{:.4}", profit.empc_fraction)) }
+                                    }
+                                    None => { td.num.empc { "—" } td.num { "—" } }
+                                }
                             }
                         }
                     }

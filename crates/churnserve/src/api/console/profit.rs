@@ -5,9 +5,9 @@
 use maud::{Markup, html};
 
 use super::charts::{self, LineChart, Point, Series, number};
-use crate::domain::ProfitMetrics;
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::views::{CompareView, Computed};
+use crate::domain::{ProfitMetrics, ProfitParameters};
 
 /// The campaign section of the compare page, whose form goes to `compare_href`: the form,
 /// then the chart and the figures once both versions are priced on the page's dataset
@@ -50,14 +50,23 @@ pub fn campaign(view: &CompareView, compare_href: &str) -> Markup {
     }
 }
 
+/// A campaign in words, for a note or a hover text.
+pub fn campaign_text(parameters: &ProfitParameters) -> String {
+    format!(
+        "a retained churner is worth {}, the offer costs {} per customer who takes it, a contact {}; the share of contacted churners who accept follows Beta({}, {})",
+        parameters.clv,
+        parameters.incentive_cost,
+        parameters.contact_cost,
+        parameters.acceptance_alpha,
+        parameters.acceptance_beta
+    )
+}
+
 fn figures(versions: &[(u32, &ProfitMetrics)]) -> Markup {
-    let parameters = versions[0].1.parameters;
     html! {
         p.note {
-            "Per customer, contacting the customers each version ranks riskiest: a retained churner is worth "
-            (parameters.clv) ", the offer costs " (parameters.incentive_cost) " per customer who takes it, a contact "
-            (parameters.contact_cost) "; the share of contacted churners who accept follows Beta("
-            (parameters.acceptance_alpha) ", " (parameters.acceptance_beta) ")."
+            "Per customer, contacting the customers each version ranks riskiest: "
+            (campaign_text(&versions[0].1.parameters)) "."
         }
         div.scroll {
             table #profit {

@@ -124,6 +124,13 @@ pub struct Evaluated {
     pub rejections: Vec<(usize, RowError)>,
 }
 
+impl Evaluated {
+    /// The campaign's expected maximum profit per customer (0 without one).
+    pub fn empc(&self) -> f64 {
+        self.metrics.profit.as_ref().map_or(0.0, |p| p.empc)
+    }
+}
+
 /// Where labelled rows came from, for the stored record.
 #[derive(Debug, Clone, Default)]
 struct Source {
@@ -332,18 +339,15 @@ impl Evaluating {
                         candidate.metrics.roc_auc, held.version, current.metrics.roc_auc
                     ));
                 }
-                let empc = |evaluated: &Evaluated| {
-                    evaluated.metrics.profit.as_ref().map_or(0.0, |p| p.empc)
-                };
-                let empc_drop = empc(&current) - empc(&candidate);
+                let empc_drop = current.empc() - candidate.empc();
                 if let Some(allowed) = gate.max_empc_drop
                     && empc_drop > allowed
                 {
                     failures.push(format!(
                         "EMPC {:.4} is {empc_drop:.4} below version {}'s {:.4} per customer (the gate allows a drop of {allowed})",
-                        empc(&candidate),
+                        candidate.empc(),
                         held.version,
-                        empc(&current)
+                        current.empc()
                     ));
                 }
                 candidate.metrics.roc_auc
