@@ -1,5 +1,5 @@
 //! Aliases: the names (`production`, `challenger`, ...) that point at one version of a
-//! model, moved atomically and audited.
+//! model, moved atomically and audited. Moving or deleting an alias ends its traffic split.
 
 use serde_json::json;
 
@@ -109,6 +109,7 @@ impl Registry {
                         alias: alias.to_owned(),
                     });
                 };
+                end_split(change, name, alias, now_millis()).await?;
                 change
                     .audit(
                         "delete_alias",
@@ -149,6 +150,7 @@ pub(crate) async fn move_alias(
     .bind(now_millis())
     .execute(change.db())
     .await?;
+    end_split(change, name, alias, now_millis()).await?;
     change
         .audit(
             "set_alias",
@@ -156,4 +158,28 @@ pub(crate) async fn move_alias(
             json!({"alias": alias, "from": previous, "to": version}),
         )
         .await
+}
+
+/// Ends the running traffic split of `alias` of `name`, if any, with its audit entry; its
+/// row stays, so that its report can still be read.
+pub(crate) async fn end_split(
+    change: &mut Change,
+    name: &str,
+    alias: &str,
+    at_millis: i64,
+) -> Result<(), RegistryError> {
+    let ended = sqlx::query(
+        "UPDATE traffic_splits SET ended_at = $1 WHERE name = $2 AND alias = $3 AND ended_at IS NULL",
+    )
+    .bind(at_millis)
+    .bind(name)
+    .bind(alias)
+    .execute(change.db())
+    .await?;
+    if ended.rows_affected() > 0 {
+        change
+            .audit("end_traffic_split", name, json!({"alias": alias}))
+            .await?;
+    }
+    Ok(())
 }

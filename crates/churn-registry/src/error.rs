@@ -14,6 +14,8 @@ pub enum RegistryError {
     DatasetNotFound(String),
     #[error("model {name:?} alias {alias:?} has no shadow")]
     ShadowNotFound { name: String, alias: String },
+    #[error("model {name:?} alias {alias:?} has no traffic split")]
+    TrafficSplitNotFound { name: String, alias: String },
     #[error("dataset {0:?} already exists; dataset names are unique")]
     DatasetExists(String),
     /// The request's content is wrong: a name, a CSV file, a metadata field.

@@ -17,6 +17,7 @@ mod predictions;
 mod records;
 mod rows;
 mod shadows;
+mod splits;
 #[cfg(test)]
 mod tests;
 mod versions;
@@ -31,12 +32,15 @@ pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
 pub use error::RegistryError;
-pub use predictions::{LabelledPrediction, LoggedPrediction, OutcomeRecord, PredictionWindow};
+pub use predictions::{
+    LabelledPrediction, LoggedPrediction, OutcomeRecord, PredictionSource, PredictionWindow,
+};
 pub use records::{
     Actor, AliasRecord, DatasetRecord, DatasetRows, EvaluationRecord, FeatureRecord, ModelSummary,
     NewDataset, NewEvaluation, NewVersion, VersionMetadata, VersionRecord, VersionRef,
 };
 pub use shadows::{ShadowConfig, ShadowScore};
+pub use splits::{NewTrafficSplit, TrafficArm, TrafficSplit};
 
 use artifacts::ArtifactStore;
 

@@ -6,7 +6,7 @@ use futures_util::TryStreamExt;
 
 use crate::{Registry, RegistryError, now_millis};
 
-/// Rows per INSERT statement: 500 rows of 6 values stay far below both databases' limit
+/// Rows per INSERT statement: 500 rows of 7 values stay far below both databases' limit
 /// on bound parameters.
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -15,6 +15,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub struct LoggedPrediction {
     pub name: String,
     pub version: u32,
+    /// The alias the request came through; empty when it named the version.
+    pub alias: String,
     pub customer_id: String,
     pub probability: f64,
     pub will_churn: bool,
@@ -33,6 +35,7 @@ pub struct OutcomeRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LabelledPrediction {
     pub customer_id: String,
+    pub version: u32,
     pub probability: f64,
     pub will_churn: bool,
     pub scored_at_millis: i64,
@@ -44,11 +47,19 @@ pub struct LabelledPrediction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PredictionWindow {
     pub name: String,
-    pub version: u32,
+    pub source: PredictionSource,
     /// Scored at or after this, and before `until_millis`.
     pub since_millis: i64,
     pub until_millis: i64,
     pub horizon_millis: i64,
+}
+
+/// The predictions of a model a join reads: one version's, or every answer that came
+/// through one alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PredictionSource {
+    Version(u32),
+    Alias(String),
 }
 
 impl Registry {
@@ -57,14 +68,15 @@ impl Registry {
         let mut tx = self.pool.begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO predictions (name, version, customer_id, probability, will_churn, scored_at) VALUES {}",
-                self.backend.parameter_tuples(chunk.len(), 6)
+                "INSERT INTO predictions (name, version, alias, customer_id, probability, will_churn, scored_at) VALUES {}",
+                self.backend.parameter_tuples(chunk.len(), 7)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for row in chunk {
                 query = query
                     .bind(row.name.as_str())
                     .bind(i64::from(row.version))
+                    .bind(row.alias.as_str())
                     .bind(row.customer_id.as_str())
                     .bind(row.probability)
                     .bind(i64::from(row.will_churn))
@@ -142,16 +154,32 @@ impl Registry {
         window: &PredictionWindow,
         mut visit: impl FnMut(LabelledPrediction),
     ) -> Result<(), RegistryError> {
-        let mut predictions = sqlx::query_as::<_, (String, f64, i64, i64)>(
-            "SELECT customer_id, probability, will_churn, scored_at FROM predictions \
-             WHERE name = $1 AND version = $2 AND scored_at >= $3 AND scored_at < $4 \
-             ORDER BY customer_id, scored_at",
-        )
-        .bind(&window.name)
-        .bind(i64::from(window.version))
-        .bind(window.since_millis)
-        .bind(window.until_millis)
-        .fetch(&self.pool);
+        let read = |filter: &str| {
+            format!(
+                "SELECT customer_id, version, probability, will_churn, scored_at FROM predictions \
+                 WHERE name = $1 AND {filter} = $2 AND scored_at >= $3 AND scored_at < $4 \
+                 ORDER BY customer_id, scored_at"
+            )
+        };
+        type Row = (String, i64, f64, i64, i64);
+        let mut predictions = match &window.source {
+            PredictionSource::Version(version) => {
+                sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(read("version")))
+                    .bind(&window.name)
+                    .bind(i64::from(*version))
+                    .bind(window.since_millis)
+                    .bind(window.until_millis)
+                    .fetch(&self.pool)
+            }
+            PredictionSource::Alias(alias) => {
+                sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(read("alias")))
+                    .bind(&window.name)
+                    .bind(alias.as_str())
+                    .bind(window.since_millis)
+                    .bind(window.until_millis)
+                    .fetch(&self.pool)
+            }
+        };
         let mut outcomes = sqlx::query_as::<_, (String, i64, i64)>(
             "SELECT customer_id, observed_at, churned FROM outcomes \
              WHERE observed_at >= $1 AND observed_at <= $2 \
@@ -164,7 +192,7 @@ impl Registry {
         let mut theirs: Vec<(i64, bool)> = Vec::new();
         let mut pending: Option<(String, i64, i64)> = outcomes.try_next().await?;
         let mut current: Option<String> = None;
-        while let Some((customer_id, probability, will_churn, scored_at)) =
+        while let Some((customer_id, version, probability, will_churn, scored_at)) =
             predictions.try_next().await?
         {
             if current.as_deref() != Some(customer_id.as_str()) {
@@ -188,6 +216,7 @@ impl Registry {
                 .map(|(_, churned)| *churned);
             visit(LabelledPrediction {
                 customer_id,
+                version: version as u32,
                 probability,
                 will_churn: will_churn != 0,
                 scored_at_millis: scored_at,

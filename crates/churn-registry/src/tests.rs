@@ -15,6 +15,9 @@ use sqlx::Connection;
 
 use super::*;
 
+mod splits;
+use splits::*;
+
 /// A registry location for one test: its own temporary data directory, and its own
 /// database on the backend under test.
 struct Store {
@@ -255,6 +258,9 @@ conformance_suite!(
         logged_predictions_are_labelled_by_the_first_outcome_in_the_horizon,
         thresholds_and_timestamps_keep_their_precision,
         seeding_is_claimed_once_and_never_on_a_used_registry,
+        traffic_splits_are_set_reweighted_ended_and_audited,
+        malformed_splits_are_refused_naming_the_field,
+        predictions_are_read_by_the_alias_they_came_through,
     ],
     properties: [concurrent_writes_keep_numbering_gap_free_and_aliases_valid]
 );
@@ -902,6 +908,7 @@ async fn logged_predictions_are_labelled_by_the_first_outcome_in_the_horizon(sto
     let logged = |customer: &str, version: u32, probability: f64, at: i64| LoggedPrediction {
         name: "churn".to_owned(),
         version,
+        alias: String::new(),
         customer_id: customer.to_owned(),
         probability,
         will_churn: probability >= 0.5,
@@ -951,7 +958,7 @@ async fn logged_predictions_are_labelled_by_the_first_outcome_in_the_horizon(sto
             .scan_labelled_predictions(
                 &PredictionWindow {
                     name: "churn".to_owned(),
-                    version: 1,
+                    source: PredictionSource::Version(1),
                     since_millis: 10 * DAY,
                     until_millis: 40 * DAY,
                     horizon_millis: 30 * DAY,

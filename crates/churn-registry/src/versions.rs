@@ -197,6 +197,11 @@ impl Registry {
             return Ok(record);
         }
         self.change(actor, async |change| {
+            if let Some(alias) = crate::splits::split_taking(change, name, version).await? {
+                return Err(RegistryError::Conflict(format!(
+                    "model {name:?} version {version} is an arm of the traffic split of alias {alias:?}; end the split (SetAlias on that alias) first"
+                )));
+            }
             // Re-checked inside the transaction: an alias may have moved here since the read.
             let pointing: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM aliases WHERE name = $1 AND version = $2")

@@ -39,7 +39,8 @@ impl From<ServiceError> for Status {
                 | RegistryError::VersionNotFound { .. }
                 | RegistryError::AliasNotFound { .. }
                 | RegistryError::DatasetNotFound(_)
-                | RegistryError::ShadowNotFound { .. } => Code::NotFound,
+                | RegistryError::ShadowNotFound { .. }
+                | RegistryError::TrafficSplitNotFound { .. } => Code::NotFound,
                 RegistryError::DatasetExists(_) => Code::AlreadyExists,
                 RegistryError::Invalid(_) => Code::InvalidArgument,
                 RegistryError::Conflict(_)
