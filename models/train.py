@@ -29,6 +29,10 @@ Regenerates, from models/data/*.csv alone:
   fixtures/profit.json
                       the profit of retention campaigns on hold-out and tied scores, by EMP-PY
                       and empulse (models/profit_fixture.py)
+  fixtures/assignment.json, fixtures/experiment.json
+                      traffic-split arms by the contract's hash in hashlib, and experiment
+                      statistics by statsmodels with DeLong's AUC variance by brute force
+                      (models/experiment_fixture.py)
   fixtures/outcomes.json
                       a prediction log of telco-churn version 1 (hold-out customers scored
                       across day, ISO week and month edges, some more than once) and delayed
@@ -61,6 +65,7 @@ import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
+from experiment_fixture import assignment_fixture, experiment_fixture
 from profit_fixture import profit, profit_fixture
 from scipy.stats import norm
 from onnxmltools import convert_lightgbm, convert_xgboost
@@ -842,6 +847,9 @@ def generate(out):
         json.dumps(profit_fixture(churned, {**hold_out, "telco-forest": forest})) + "\n")
 
     (fixtures / "outcomes.json").write_text(json.dumps(outcome_fixture(test, hold_out["telco-logreg"])) + "\n")
+    (fixtures / "assignment.json").write_text(json.dumps(assignment_fixture(), indent=0) + "\n")
+    (fixtures / "experiment.json").write_text(
+        json.dumps(experiment_fixture(hold_out["telco-logreg"], churned)) + "\n")
 
     explanations = {
         fixtures / "explain-telco-logreg.json": (

@@ -127,6 +127,7 @@ async fn fill(registry: &Registry, predictions: usize) -> Duration {
                 let probability = ((customer * 7919) % 10_007) as f64 / 10_007.0;
                 LoggedPrediction {
                     name: BUNDLED_MODEL.to_owned(),
+                    alias: String::new(),
                     version: 1,
                     customer_id: format!("C{customer:08}"),
                     probability,

@@ -148,6 +148,8 @@ pub fn arrow_results(response: &pb::ScoreArrowResponse) -> Vec<pb::RowResult> {
         let band = column("risk_band");
         let feature = column("error_feature");
         let error = column("error");
+        // Only through a traffic split: the version that answered each row.
+        let versions = batch.column_by_name("version").cloned();
         for i in 0..batch.num_rows() {
             use arrow_array::Array;
             let outcome = if error.is_null(i) {
@@ -171,9 +173,17 @@ pub fn arrow_results(response: &pb::ScoreArrowResponse) -> Vec<pb::RowResult> {
                     message: error.as_string::<i32>().value(i).to_owned(),
                 })
             };
+            let served_by = versions
+                .as_ref()
+                .filter(|v| v.is_valid(i))
+                .map(|v| pb::ServedBy {
+                    version: v.as_primitive::<UInt32Type>().value(i),
+                    ..Default::default()
+                });
             results.push(pb::RowResult {
                 row: rows.as_primitive::<UInt32Type>().value(i),
                 outcome: Some(outcome),
+                served_by,
             });
         }
     }

@@ -72,13 +72,18 @@ pub fn compare_roc_auc(
 
 /// Each positive's share of positives ranked above negatives, each negative's share of
 /// negatives ranked below positives, and the AUC they average to.
-struct Components {
-    positive: Vec<f64>,
-    negative: Vec<f64>,
-    auc: f64,
+pub(crate) struct Components {
+    pub(crate) positive: Vec<f64>,
+    pub(crate) negative: Vec<f64>,
+    pub(crate) auc: f64,
 }
 
-fn components(scores: &[f64], churned: &[bool], positives: usize, negatives: usize) -> Components {
+pub(crate) fn components(
+    scores: &[f64],
+    churned: &[bool],
+    positives: usize,
+    negatives: usize,
+) -> Components {
     let split = |want: bool| -> Vec<f64> {
         scores
             .iter()
@@ -112,7 +117,7 @@ fn components(scores: &[f64], churned: &[bool], positives: usize, negatives: usi
 }
 
 /// Sample covariance (n − 1 denominator).
-fn covariance(x: &[f64], y: &[f64]) -> f64 {
+pub(crate) fn covariance(x: &[f64], y: &[f64]) -> f64 {
     let n = x.len() as f64;
     if n < 2.0 {
         return 0.0;
@@ -127,7 +132,7 @@ fn covariance(x: &[f64], y: &[f64]) -> f64 {
 
 /// Complementary error function: the Chebyshev fit of Numerical Recipes (3rd ed.,
 /// `Erf::erfccheb`), accurate to about 1e-16 relative for x ≥ 0.
-fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     if x < 0.0 {
         return 2.0 - erfc(-x);
     }

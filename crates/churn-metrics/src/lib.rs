@@ -5,12 +5,17 @@
 mod curves;
 mod delong;
 mod estimate;
+mod experiment;
 mod profit;
 mod threshold;
 
 pub use curves::{CurvePoint, MAX_CURVE_POINTS, precision_recall_curve, roc_curve};
 pub use delong::{AucComparison, compare_roc_auc};
 pub use estimate::{EstimatedMetrics, estimate};
+pub use experiment::{
+    POWER, Proportion, RateComparison, Z_975, compare_independent_aucs, compare_rates,
+    roc_auc_variance, two_sided_p,
+};
 pub use profit::{ProfitMetrics, ProfitParameters, profit, regularized_incomplete_beta};
 pub use threshold::{Objective, ThresholdChoice, suggest_threshold};
 

@@ -51,18 +51,8 @@ impl Registry {
         split: &NewTrafficSplit,
         actor: &Actor,
     ) -> Result<TrafficSplit, RegistryError> {
-        validate_name("alias", &split.alias)?;
-        validate_arms(&split.arms)?;
+        self.check_traffic_split(split).await?;
         let name = split.name.as_str();
-        for arm in &split.arms {
-            let record = self.version(name, &VersionRef::Number(arm.version)).await?;
-            if record.archived {
-                return Err(RegistryError::Conflict(format!(
-                    "arms: model {name:?} version {} is archived; an archived version cannot take traffic",
-                    arm.version
-                )));
-            }
-        }
         let arms = serde_json::to_string(&split.arms)
             .map_err(|e| RegistryError::Storage(format!("cannot encode the arms: {e}")))?;
         self.change(actor, async |change| {
@@ -149,6 +139,25 @@ impl Registry {
         .await
     }
 
+    /// Whether `split` can be set: its alias and arms well formed, every version there and
+    /// not archived.
+    pub async fn check_traffic_split(&self, split: &NewTrafficSplit) -> Result<(), RegistryError> {
+        validate_name("alias", &split.alias)?;
+        validate_arms(&split.arms)?;
+        for arm in &split.arms {
+            let record = self
+                .version(&split.name, &VersionRef::Number(arm.version))
+                .await?;
+            if record.archived {
+                return Err(RegistryError::Conflict(format!(
+                    "arms: model {:?} version {} is archived; an archived version cannot take traffic",
+                    split.name, arm.version
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The running split of an alias; `TrafficSplitNotFound` when it has none.
     pub async fn traffic_split(
         &self,
@@ -184,7 +193,10 @@ impl Registry {
     }
 
     /// Every running split; `name` only when given.
-    pub async fn traffic_splits(&self, name: Option<&str>) -> Result<Vec<TrafficSplit>, RegistryError> {
+    pub async fn traffic_splits(
+        &self,
+        name: Option<&str>,
+    ) -> Result<Vec<TrafficSplit>, RegistryError> {
         let rows: Vec<SplitRow> = sqlx::query_as(
             "SELECT name, alias, salt, arms, started_at, ended_at FROM traffic_splits \
              WHERE ended_at IS NULL AND ($1 IS NULL OR name = $1) ORDER BY name, alias",

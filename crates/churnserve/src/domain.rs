@@ -13,8 +13,8 @@ pub mod views;
 
 /// The registry's records and names, as the domain speaks them to its adapters.
 pub use churn_registry::{
-    Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, OutcomeRecord, RegistryError,
-    ShadowConfig, Staged, VersionRecord,
+    Actor, ArtifactKind, DatasetRecord, ModelSummary, NewDataset, NewTrafficSplit, OutcomeRecord,
+    RegistryError, ShadowConfig, Staged, TrafficArm, TrafficSplit, VersionRecord,
 };
 
 /// The engine's, the explainer's and the metrics' value types, which the adapters convert

@@ -77,6 +77,7 @@ impl Adapters {
             },
             monitoring: MonitoringApi {
                 performance: Arc::clone(&services.performance),
+                experiments: Arc::clone(&services.experiments),
             },
         }
     }

@@ -16,6 +16,7 @@ use crate::domain::analysis::evaluating::Evaluating;
 use crate::domain::analysis::explaining::Explaining;
 use crate::domain::analysis::shadows::Shadowing;
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::experiments::Experiments;
 use crate::domain::monitoring::performance::Performance;
 use crate::domain::monitoring::prediction_log::PredictionLog;
 use crate::domain::records::datasets::Datasets;
@@ -36,6 +37,7 @@ pub struct Services {
     pub shadowing: Arc<Shadowing>,
     pub metrics: Arc<Metrics>,
     pub performance: Arc<Performance>,
+    pub experiments: Arc<Experiments>,
     pub evaluating: Arc<Evaluating>,
     pub explaining: Arc<Explaining>,
     pub scoring: Arc<Scoring>,
@@ -76,6 +78,7 @@ impl Services {
         });
         let (performance, performance_signal) =
             start_performance(config, &catalog, &registry, &metrics);
+        let experiments = Arc::new(Experiments::new(Arc::clone(&registry)));
         let evaluating = Arc::new(Evaluating::new(
             Arc::clone(&catalog),
             versions.clone(),
@@ -111,6 +114,7 @@ impl Services {
             shadowing,
             metrics,
             performance,
+            experiments,
             evaluating,
             explaining,
             scoring,

@@ -176,6 +176,7 @@ async fn cohorts_match_scikit_learn_on_the_pandas_join_and_recording_twice_chang
         .iter()
         .map(|p| LoggedPrediction {
             name: fixture["model"].as_str().expect("model").to_owned(),
+            alias: String::new(),
             version: fixture["version"].as_u64().expect("version") as u32,
             customer_id: p["customer_id"].as_str().expect("id").to_owned(),
             probability: p["probability"].as_f64().expect("probability"),
@@ -358,6 +359,7 @@ async fn bad_requests_get_a_clear_status_and_record_nothing() {
     registry
         .log_predictions(&[LoggedPrediction {
             name: BUNDLED_MODEL.to_owned(),
+            alias: String::new(),
             version: 1,
             customer_id: "C1".to_owned(),
             probability: 0.75,
@@ -472,6 +474,7 @@ async fn the_latest_cohorts_roc_auc_is_on_the_metrics() {
         .zip(&ids)
         .map(|(p, id)| LoggedPrediction {
             name: BUNDLED_MODEL.to_owned(),
+            alias: String::new(),
             version: 1,
             customer_id: id.clone(),
             probability: p.as_f64().expect("probability"),

@@ -137,6 +137,50 @@ impl CustomerBatch {
         }
     }
 
+    /// The batch dealt into `parts` batches by each row's part, in the form it came in and
+    /// in row order within each part; rows of no part (`None`) are dropped.
+    pub fn partition(self, part_of_row: &[Option<usize>], parts: usize) -> Vec<CustomerBatch> {
+        match self {
+            CustomerBatch::Rows(rows) => deal(rows, part_of_row, parts)
+                .into_iter()
+                .map(CustomerBatch::Rows)
+                .collect(),
+            CustomerBatch::Columns(columns) => {
+                let mut dealt: Vec<CustomerColumns> = deal(columns.ids, part_of_row, parts)
+                    .into_iter()
+                    .map(|ids| CustomerColumns {
+                        ids,
+                        columns: Vec::with_capacity(columns.columns.len()),
+                    })
+                    .collect();
+                for (name, values) in columns.columns {
+                    let values: Vec<ColumnValues> = match values {
+                        ColumnValues::Numbers(v) => deal(v, part_of_row, parts)
+                            .into_iter()
+                            .map(ColumnValues::Numbers)
+                            .collect(),
+                        ColumnValues::Texts(v) => deal(v, part_of_row, parts)
+                            .into_iter()
+                            .map(ColumnValues::Texts)
+                            .collect(),
+                        ColumnValues::Flags(v) => deal(v, part_of_row, parts)
+                            .into_iter()
+                            .map(ColumnValues::Flags)
+                            .collect(),
+                        ColumnValues::Values(v) => deal(v, part_of_row, parts)
+                            .into_iter()
+                            .map(ColumnValues::Values)
+                            .collect(),
+                    };
+                    for (part, values) in dealt.iter_mut().zip(values) {
+                        part.columns.push((name.clone(), values));
+                    }
+                }
+                dealt.into_iter().map(CustomerBatch::Columns).collect()
+            }
+        }
+    }
+
     /// Calls `visit` with each of row `row`'s values that the schema knows, by position.
     pub fn for_each_by_position(
         &self,
@@ -160,6 +204,19 @@ impl CustomerBatch {
                 .for_each(|(name, column)| put(name, column.get(row))),
         }
     }
+}
+
+/// `values` dealt into `parts` vectors by `part_of_row`, in order; values of no part are
+/// dropped, and so are values past `part_of_row` (a ragged column: validation reports it
+/// on the whole batch before any dealing).
+fn deal<T>(values: Vec<T>, part_of_row: &[Option<usize>], parts: usize) -> Vec<Vec<T>> {
+    let mut dealt: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
+    for (value, part) in values.into_iter().zip(part_of_row) {
+        if let Some(part) = part {
+            dealt[*part].push(value);
+        }
+    }
+    dealt
 }
 
 /// A borrowed feature value: what validation reads, whichever form the batch came in.

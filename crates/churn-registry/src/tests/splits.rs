@@ -21,9 +21,16 @@ pub(super) async fn traffic_splits_are_set_reweighted_ended_and_audited(store: S
         .set_traffic_split(&split(&[(1, 50), (2, 50)], ""), &actor())
         .await
         .expect("split");
-    assert_eq!(started.salt.len(), 32, "a salt is picked when none is given");
     assert_eq!(
-        registry.traffic_split("churn", "production").await.expect("running"),
+        started.salt.len(),
+        32,
+        "a salt is picked when none is given"
+    );
+    assert_eq!(
+        registry
+            .traffic_split("churn", "production")
+            .await
+            .expect("running"),
         started
     );
     assert_eq!(
@@ -123,7 +130,10 @@ pub(super) async fn malformed_splits_are_refused_naming_the_field(store: Store) 
             .await,
         Err(RegistryError::VersionNotFound { version: 7, .. })
     ));
-    registry.archive("churn", 2, &actor()).await.expect("archived");
+    registry
+        .archive("churn", 2, &actor())
+        .await
+        .expect("archived");
     assert!(matches!(
         registry
             .set_traffic_split(&split(&[(1, 1), (2, 1)], ""), &actor())
@@ -135,7 +145,11 @@ pub(super) async fn malformed_splits_are_refused_naming_the_field(store: Store) 
         Err(RegistryError::ModelNotFound(_))
     ));
     assert!(
-        registry.traffic_splits(None).await.expect("listed").is_empty(),
+        registry
+            .traffic_splits(None)
+            .await
+            .expect("listed")
+            .is_empty(),
         "nothing half-written"
     );
 }

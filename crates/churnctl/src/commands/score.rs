@@ -63,7 +63,9 @@ pub(crate) async fn score_customers(
             for result in &response.results {
                 match &result.outcome {
                     Some(pb::row_result::Outcome::Prediction(p)) => {
-                        table.row(prediction_cells(result.row, p, response.served_by.as_ref()))
+                        // Through a traffic split each row names its own version.
+                        let served_by = result.served_by.as_ref().or(response.served_by.as_ref());
+                        table.row(prediction_cells(result.row, p, served_by))
                     }
                     Some(pb::row_result::Outcome::Error(e)) => table.row(vec![
                         json!(result.row),

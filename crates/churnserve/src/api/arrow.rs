@@ -323,7 +323,7 @@ pub fn encode(batch: ScoredBatch) -> Result<pb::ScoreArrowResponse, ServiceError
         }
     }
     let first_row = batch.first_row;
-    let columns: Vec<(&str, ArrayRef)> = vec![
+    let mut columns: Vec<(&str, ArrayRef)> = vec![
         (
             "row",
             Arc::new(UInt32Array::from_iter_values(
@@ -343,6 +343,12 @@ pub fn encode(batch: ScoredBatch) -> Result<pb::ScoreArrowResponse, ServiceError
         ("error_feature", Arc::new(StringArray::from(error_feature))),
         ("error", Arc::new(StringArray::from(error))),
     ];
+    if let Some(row_served) = &batch.row_served {
+        let versions = row_served
+            .iter()
+            .map(|served| served.as_ref().map(|served| served.version));
+        columns.push(("version", Arc::new(UInt32Array::from_iter(versions))));
+    }
     let failed = |error: arrow_schema::ArrowError| {
         ServiceError::TaskFailed(format!("encoding the scores as Arrow: {error}"))
     };
@@ -352,6 +358,6 @@ pub fn encode(batch: ScoredBatch) -> Result<pb::ScoreArrowResponse, ServiceError
     writer.finish().map_err(failed)?;
     Ok(pb::ScoreArrowResponse {
         arrow_ipc: writer.into_inner().map_err(failed)?,
-        served_by: Some(served_by(&batch.served)),
+        served_by: batch.row_served.is_none().then(|| served_by(&batch.served)),
     })
 }

@@ -7,12 +7,13 @@ use crate::domain::ProfitParameters;
 use crate::domain::analysis::evaluating::{Gate, LabelledData, Terms};
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::experiments::ExperimentRequest;
 use crate::domain::monitoring::performance::{CohortPeriod, PerformanceRequest};
 use crate::domain::serving::catalog::Registration;
 use crate::domain::serving::scoring::{BatchRequest, ScoreRequest};
-use crate::domain::serving::served::ModelSelector;
+use crate::domain::serving::served::{ModelSelector, alias_or_production};
 use crate::domain::serving::streams::StreamMessage;
-use crate::domain::{NewDataset, OutcomeRecord, ShadowConfig};
+use crate::domain::{NewDataset, NewTrafficSplit, OutcomeRecord, ShadowConfig, TrafficArm};
 
 pub fn model_selector(model: Option<pb::ModelRef>) -> Result<ModelSelector, ServiceError> {
     let model = model.unwrap_or_default();
@@ -359,4 +360,42 @@ pub fn dataset(metadata: pb::DatasetMetadata) -> NewDataset {
         positive_label: metadata.positive_label,
         description: metadata.description,
     }
+}
+
+/// A split to set; an empty alias means `production`.
+pub fn traffic_split(request: pb::SetTrafficSplitRequest) -> NewTrafficSplit {
+    NewTrafficSplit {
+        name: request.name,
+        alias: alias_or_production(&request.alias).to_owned(),
+        arms: request
+            .arms
+            .into_iter()
+            .map(|arm| TrafficArm {
+                version: arm.version,
+                weight: arm.weight,
+            })
+            .collect(),
+        salt: request.salt,
+    }
+}
+
+/// `since` and `until` unset: the split's start, and now.
+pub fn experiment_request(
+    request: pb::ExperimentReportRequest,
+) -> Result<ExperimentRequest, ServiceError> {
+    Ok(ExperimentRequest {
+        name: request.name,
+        alias: request.alias,
+        since_millis: request
+            .since
+            .as_ref()
+            .map(|t| millis("since", t))
+            .transpose()?,
+        until_millis: request
+            .until
+            .as_ref()
+            .map(|t| millis("until", t))
+            .transpose()?,
+        horizon_days: request.horizon_days,
+    })
 }

@@ -1,4 +1,5 @@
-//! `churn.v1.MonitoringService`: outcomes in, realized performance out.
+//! `churn.v1.MonitoringService`: outcomes in, realized performance and experiment reports
+//! out.
 
 use std::sync::Arc;
 
@@ -8,11 +9,13 @@ use churn_api::v1::monitoring_service_server::MonitoringService;
 use tonic::{Request, Response, Status};
 
 use crate::api::{from_proto, to_proto};
+use crate::domain::monitoring::experiments::Experiments;
 use crate::domain::monitoring::performance::Performance;
 
 #[derive(Debug, Clone)]
 pub struct MonitoringApi {
     pub performance: Arc<Performance>,
+    pub experiments: Arc<Experiments>,
 }
 
 #[tonic::async_trait]
@@ -39,5 +42,14 @@ impl MonitoringService for MonitoringApi {
         Ok(Response::new(to_proto::realized_performance(
             &served, &cohorts,
         )))
+    }
+
+    async fn experiment_report(
+        &self,
+        request: Request<pb::ExperimentReportRequest>,
+    ) -> Result<Response<pb::ExperimentReportResponse>, Status> {
+        let request = from_proto::experiment_request(request.into_inner())?;
+        let report = self.experiments.report(request).await?;
+        Ok(Response::new(to_proto::experiment_report(&report)))
     }
 }

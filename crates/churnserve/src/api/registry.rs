@@ -186,6 +186,28 @@ impl RegistryService for RegistryApi {
         Ok(Response::new(to_proto::model_version(record)))
     }
 
+    async fn set_traffic_split(
+        &self,
+        request: Request<pb::SetTrafficSplitRequest>,
+    ) -> Result<Response<pb::TrafficSplit>, Status> {
+        let actor = access::actor(request.metadata());
+        let split = from_proto::traffic_split(request.into_inner());
+        let split = self.catalog.set_traffic_split(split, &actor).await?;
+        Ok(Response::new(to_proto::traffic_split(&split)))
+    }
+
+    async fn get_traffic_split(
+        &self,
+        request: Request<pb::GetTrafficSplitRequest>,
+    ) -> Result<Response<pb::TrafficSplit>, Status> {
+        let request = request.into_inner();
+        let split = self
+            .catalog
+            .traffic_split(&request.name, &request.alias)
+            .await?;
+        Ok(Response::new(to_proto::traffic_split(&split)))
+    }
+
     async fn set_shadow(
         &self,
         request: Request<pb::SetShadowRequest>,

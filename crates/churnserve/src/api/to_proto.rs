@@ -10,11 +10,12 @@ use churn_api::v1 as pb;
 use crate::domain::analysis::evaluating::{Evaluated, StoredEvaluation};
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::analysis::shadows::ShadowStats;
+use crate::domain::monitoring::experiments::ExperimentReport;
 use crate::domain::monitoring::performance::CohortPerformance;
 use crate::domain::records::versions::AuditPage;
 use crate::domain::serving::scoring::{Scored, ScoredBatch};
 use crate::domain::serving::served::ServedModel;
-use crate::domain::{DatasetRecord, ModelSummary, ShadowConfig, VersionRecord};
+use crate::domain::{DatasetRecord, ModelSummary, ShadowConfig, TrafficSplit, VersionRecord};
 
 pub fn served_by(served: &ServedModel) -> pb::ServedBy {
     pb::ServedBy {
@@ -108,6 +109,8 @@ pub fn importance_response(
 /// One response for a batch, its rows numbered from the batch's first row in the
 /// request or stream.
 pub fn score_batch_response(batch: ScoredBatch) -> pb::ScoreBatchResponse {
+    let split = batch.row_served.is_some();
+    let mut row_served = batch.row_served.unwrap_or_default().into_iter();
     let results = batch
         .customer_ids
         .into_iter()
@@ -116,6 +119,7 @@ pub fn score_batch_response(batch: ScoredBatch) -> pb::ScoreBatchResponse {
         .zip(batch.first_row..)
         .map(|(((customer_id, outcome), reasons), row)| pb::RowResult {
             row,
+            served_by: row_served.next().flatten().map(|served| served_by(&served)),
             outcome: Some(match outcome {
                 Ok(scored) => {
                     let mut prediction = prediction(customer_id, &scored);
@@ -128,7 +132,7 @@ pub fn score_batch_response(batch: ScoredBatch) -> pb::ScoreBatchResponse {
         .collect();
     pb::ScoreBatchResponse {
         results,
-        served_by: Some(served_by(&batch.served)),
+        served_by: (!split).then(|| served_by(&batch.served)),
     }
 }
 
@@ -426,5 +430,70 @@ pub fn threshold_response(
         f1: choice.f1,
         flagged: choice.flagged,
         rows,
+    }
+}
+
+pub fn traffic_split(split: &TrafficSplit) -> pb::TrafficSplit {
+    pb::TrafficSplit {
+        name: split.name.clone(),
+        alias: split.alias.clone(),
+        arms: split
+            .arms
+            .iter()
+            .map(|arm| pb::TrafficArm {
+                version: arm.version,
+                weight: arm.weight,
+            })
+            .collect(),
+        salt: split.salt.clone(),
+        started_at: Some(timestamp(split.started_at_millis)),
+        ended_at: split.ended_at_millis.map(timestamp),
+    }
+}
+
+pub fn experiment_report(report: &ExperimentReport) -> pb::ExperimentReportResponse {
+    pb::ExperimentReportResponse {
+        split: Some(traffic_split(&report.split)),
+        arms: report
+            .arms
+            .iter()
+            .map(|arm| pb::ArmReport {
+                served_by: Some(pb::ServedBy {
+                    name: arm.name.clone(),
+                    version: arm.version,
+                    sha256: arm.sha256.clone(),
+                }),
+                weight: arm.weight,
+                customers: arm.customers,
+                labelled: arm.rate.labelled,
+                churned: arm.rate.churned,
+                churn_rate: arm.rate.rate(),
+                realized: arm.realized.as_ref().map(metrics),
+                churn_rate_lower: arm.rate_interval.0,
+                churn_rate_upper: arm.rate_interval.1,
+                roc_auc_variance: arm.roc_auc_variance,
+            })
+            .collect(),
+        comparisons: report
+            .contrasts
+            .iter()
+            .map(|contrast| {
+                let (roc_auc_difference, roc_auc_p_value, roc_auc_lower, roc_auc_upper) =
+                    contrast.roc_auc.unwrap_or((0.0, 1.0, 0.0, 0.0));
+                pb::ArmComparison {
+                    baseline_version: contrast.baseline_version,
+                    version: contrast.version,
+                    churn_rate_difference: contrast.rates.difference,
+                    churn_rate_p_value: contrast.rates.p_value,
+                    roc_auc_difference,
+                    roc_auc_p_value,
+                    churn_rate_difference_lower: contrast.rates.lower,
+                    churn_rate_difference_upper: contrast.rates.upper,
+                    roc_auc_difference_lower: roc_auc_lower,
+                    roc_auc_difference_upper: roc_auc_upper,
+                    labelled_needed: contrast.labelled_needed,
+                }
+            })
+            .collect(),
     }
 }

@@ -7,4 +7,5 @@ pub(crate) mod predict;
 pub mod scoring;
 pub mod seed;
 pub mod served;
+pub mod splits;
 pub mod streams;

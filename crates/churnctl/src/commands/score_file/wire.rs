@@ -167,9 +167,11 @@ fn results(answer: &pb::ScoreArrowResponse) -> anyhow::Result<Vec<pb::RowResult>
                     ..Default::default()
                 })
             };
+            // The job scores one pinned version, never through a split.
             results.push(pb::RowResult {
                 row: rows.value(i),
                 outcome: Some(outcome),
+                served_by: None,
             });
         }
     }

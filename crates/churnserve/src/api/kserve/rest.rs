@@ -472,12 +472,18 @@ fn infer_response(response: pb::ModelInferResponse, binary_outputs: &[String]) -
             tensor
         })
         .collect();
-    let header = json!({
+    let mut header = json!({
         "model_name": response.model_name,
         "model_version": response.model_version,
         "id": response.id,
         "outputs": outputs,
     });
+    if let Some(pb::InferParameter {
+        parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(versions)),
+    }) = response.parameters.get("served_versions")
+    {
+        header["parameters"] = json!({ "served_versions": versions });
+    }
     let (content_type, mut body) = json_body(&header);
     if binary.is_empty() {
         return (content_type, body).into_response();

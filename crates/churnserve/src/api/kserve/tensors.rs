@@ -41,14 +41,44 @@ pub fn infer_response(
     });
     let raw = !request.raw_input_contents.is_empty() || wants_binary;
     let (output, bytes) = probability_output(&inferred.probabilities, raw);
+    let (model_version, parameters) = served_versions(&inferred);
     pb::ModelInferResponse {
         model_name: inferred.served.name.clone(),
-        model_version: inferred.served.version.to_string(),
+        model_version,
         id: request.id,
-        parameters: Default::default(),
+        parameters,
         outputs: vec![output],
         raw_output_contents: bytes.into_iter().collect(),
     }
+}
+
+/// The response's version and parameters. Through a traffic split each row is answered
+/// by its customer's arm: the parameter `served_versions` lists them, row by row, and
+/// `model_version` is that version when every row had the same one (else empty).
+fn served_versions(
+    inferred: &Inferred,
+) -> (
+    String,
+    std::collections::HashMap<String, pb::InferParameter>,
+) {
+    let Some(versions) = &inferred.row_versions else {
+        return (inferred.served.version.to_string(), Default::default());
+    };
+    let same = versions
+        .first()
+        .filter(|first| versions.iter().all(|v| v == *first));
+    let listed = versions
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let parameter = pb::InferParameter {
+        parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(listed)),
+    };
+    (
+        same.map(u32::to_string).unwrap_or_default(),
+        [("served_versions".to_owned(), parameter)].into(),
+    )
 }
 
 /// A version's inputs as V2 tensors (one `[-1,1]` per raw feature, or the dense `[-1,F]`

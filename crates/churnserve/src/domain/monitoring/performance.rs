@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate};
 use churn_metrics::{EstimatedMetrics, Metrics, ProfitParameters};
-use churn_registry::{LabelledPrediction, PredictionWindow, Registry, now_millis};
+use churn_registry::{
+    LabelledPrediction, PredictionSource, PredictionWindow, Registry, now_millis,
+};
 
 use crate::domain::OutcomeRecord;
 use crate::domain::error::ServiceError;
@@ -182,7 +184,7 @@ impl Performance {
         };
         let window = PredictionWindow {
             name: served.name.clone(),
-            version: served.version,
+            source: PredictionSource::Version(served.version),
             since_millis: request.since_millis,
             until_millis: request.until_millis,
             horizon_millis: i64::from(horizon_days) * DAY_MILLIS,
@@ -296,7 +298,7 @@ async fn check_performance(
     Ok(())
 }
 
-fn utc(millis: i64) -> String {
+pub(crate) fn utc(millis: i64) -> String {
     DateTime::from_timestamp_millis(millis)
         .map_or_else(|| format!("{millis} ms"), |t| t.to_rfc3339())
 }

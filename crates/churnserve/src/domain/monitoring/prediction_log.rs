@@ -76,6 +76,7 @@ impl PredictionLog {
         &self,
         name: &str,
         version: u32,
+        alias: &str,
         customers: &CustomerBatch,
         outcomes: &[Result<Prediction, RowError>],
     ) {
@@ -90,6 +91,7 @@ impl PredictionLog {
                     LoggedPrediction {
                         name: name.to_owned(),
                         version,
+                        alias: alias.to_owned(),
                         customer_id: customer_id.to_owned(),
                         probability: prediction.churn_probability,
                         will_churn: prediction.will_churn,

@@ -43,12 +43,16 @@ struct Waiting {
 /// The calls of one version's forming batch.
 type Forming = Mutex<Vec<Waiting>>;
 
+/// A version's forming batches, one per alias the calls came through.
+type AliasLanes = Vec<(Arc<str>, Arc<Forming>)>;
+
 #[derive(Debug)]
 pub struct MicroBatcher {
     settings: MicroBatchSettings,
     predictor: Predictor,
-    /// Forming batches by model name, then version.
-    lanes: Mutex<HashMap<String, HashMap<u32, Arc<Forming>>>>,
+    /// Forming batches by model name, then version, then the alias the calls came
+    /// through (one batch is logged under one alias; a version has few of them).
+    lanes: Mutex<HashMap<String, HashMap<u32, AliasLanes>>>,
 }
 
 impl MicroBatcher {
@@ -60,13 +64,15 @@ impl MicroBatcher {
         }
     }
 
-    /// Scores one customer in the version's forming batch.
+    /// Scores one customer in the forming batch of the version and the alias it came
+    /// through.
     pub async fn score(
         &self,
         served: Arc<ServedModel>,
+        alias: &Arc<str>,
         customer: Customer,
     ) -> Result<Result<Prediction, RowError>, ServiceError> {
-        let forming = self.lane(&served);
+        let forming = self.lane(&served, alias);
         let (answer, answered) = oneshot::channel();
         let opens_batch = {
             let mut waiting = lock(&forming);
@@ -77,6 +83,7 @@ impl MicroBatcher {
             let handoff = Handoff {
                 forming: Some(Arc::clone(&forming)),
                 served: Arc::clone(&served),
+                alias: Arc::clone(alias),
                 predictor: self.predictor.clone(),
                 max_rows: self.settings.max_rows,
             };
@@ -86,7 +93,7 @@ impl MicroBatcher {
                 // Nobody joined: the opener's own row, scored here.
                 let alone = batch.pop().map(|waiting| waiting.customer);
                 let rows = CustomerBatch::Rows(alone.into_iter().collect());
-                let (_, outcomes) = self.predictor.predict(served, rows).await?;
+                let (_, outcomes) = self.predictor.predict(served, alias, rows).await?;
                 return outcomes.into_iter().next().ok_or_else(|| {
                     ServiceError::TaskFailed("the engine answered no row".to_owned())
                 });
@@ -94,6 +101,7 @@ impl MicroBatcher {
             tokio::spawn(score_all(
                 batch,
                 served,
+                Arc::clone(alias),
                 self.predictor.clone(),
                 self.settings.max_rows,
             ));
@@ -103,11 +111,12 @@ impl MicroBatcher {
             .map_err(|_| ServiceError::TaskFailed("the micro-batch was dropped".to_owned()))?
     }
 
-    fn lane(&self, served: &ServedModel) -> Arc<Forming> {
+    fn lane(&self, served: &ServedModel, alias: &Arc<str>) -> Arc<Forming> {
         let mut lanes = lock(&self.lanes);
-        if let Some(forming) = lanes
+        if let Some((_, forming)) = lanes
             .get(served.name.as_str())
             .and_then(|versions| versions.get(&served.version))
+            .and_then(|by_alias| by_alias.iter().find(|(lane, _)| **lane == **alias))
         {
             return Arc::clone(forming);
         }
@@ -115,7 +124,9 @@ impl MicroBatcher {
         lanes
             .entry(served.name.clone())
             .or_default()
-            .insert(served.version, Arc::clone(&forming));
+            .entry(served.version)
+            .or_default()
+            .push((Arc::clone(alias), Arc::clone(&forming)));
         forming
     }
 }
@@ -139,6 +150,7 @@ async fn gather(forming: &Forming, settings: MicroBatchSettings) {
 struct Handoff {
     forming: Option<Arc<Forming>>,
     served: Arc<ServedModel>,
+    alias: Arc<str>,
     predictor: Predictor,
     max_rows: usize,
 }
@@ -162,6 +174,7 @@ impl Drop for Handoff {
             runtime.spawn(score_all(
                 batch,
                 Arc::clone(&self.served),
+                Arc::clone(&self.alias),
                 self.predictor.clone(),
                 self.max_rows,
             ));
@@ -173,6 +186,7 @@ impl Drop for Handoff {
 async fn score_all(
     mut batch: Vec<Waiting>,
     served: Arc<ServedModel>,
+    alias: Arc<str>,
     predictor: Predictor,
     max_rows: usize,
 ) {
@@ -183,7 +197,7 @@ async fn score_all(
             .map(|waiting| (waiting.customer, waiting.answer))
             .unzip();
         let rows = CustomerBatch::Rows(customers);
-        match predictor.predict(Arc::clone(&served), rows).await {
+        match predictor.predict(Arc::clone(&served), &alias, rows).await {
             Ok((_, outcomes)) => {
                 for (answer, outcome) in answers.into_iter().zip(outcomes) {
                     let _ = answer.send(Ok(outcome));
@@ -262,8 +276,9 @@ mod tests {
             Predictor::new(metrics, None),
         ));
 
+        let alias: Arc<str> = Arc::from("production");
         // The opener is polled once: it has opened the batch and yielded, gathering.
-        let mut opener = Box::pin(batcher.score(Arc::clone(&served), customer()));
+        let mut opener = Box::pin(batcher.score(Arc::clone(&served), &alias, customer()));
         let polled = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(std::future::Future::poll(opener.as_mut(), cx))
         })
@@ -271,11 +286,19 @@ mod tests {
         assert!(polled.is_pending(), "the opener is still gathering");
         // A second caller joins, then the opener goes away mid-gather.
         let joiner = {
-            let (batcher, served) = (Arc::clone(&batcher), Arc::clone(&served));
-            tokio::spawn(async move { batcher.score(served, customer()).await })
+            let (batcher, served, alias) = (
+                Arc::clone(&batcher),
+                Arc::clone(&served),
+                Arc::clone(&alias),
+            );
+            tokio::spawn(async move { batcher.score(served, &alias, customer()).await })
         };
         tokio::task::yield_now().await;
-        assert_eq!(lock(&batcher.lane(&served)).len(), 2, "the caller joined");
+        assert_eq!(
+            lock(&batcher.lane(&served, &alias)).len(),
+            2,
+            "the caller joined"
+        );
         drop(opener);
 
         let answer = joiner.await.expect("the joiner's task");

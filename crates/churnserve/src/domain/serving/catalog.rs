@@ -15,11 +15,13 @@ use arc_swap::ArcSwap;
 use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
 pub use churn_registry::ChangeNotifications;
 use churn_registry::{
-    Actor, FeatureRecord, NewVersion, Registry, Staged, VersionMetadata, VersionRecord, VersionRef,
+    Actor, FeatureRecord, NewTrafficSplit, NewVersion, Registry, Staged, TrafficArm, TrafficSplit,
+    VersionMetadata, VersionRecord, VersionRef,
 };
 
 use crate::domain::error::ServiceError;
-use crate::domain::serving::served::{ModelCache, ModelSelector, ServedModel};
+use crate::domain::serving::served::{ModelCache, ModelSelector, ServedModel, alias_or_production};
+use crate::domain::serving::splits::{Route, RouteTarget, ServedSplit};
 use crate::sync::lock;
 
 /// What the caller asked for at registration, beyond the bytes.
@@ -47,7 +49,40 @@ enum AliasTarget {
     },
 }
 
-type AliasTable = HashMap<String, HashMap<String, AliasTarget>>;
+/// One alias as served: its target (a split's first arm) and its split, if any.
+#[derive(Debug, Clone)]
+struct AliasEntry {
+    /// The alias's name, shared by every request through it for the prediction log.
+    alias: Arc<str>,
+    target: AliasTarget,
+    split: Option<SplitTarget>,
+}
+
+#[derive(Debug, Clone)]
+enum SplitTarget {
+    Loaded(Arc<ServedSplit>),
+    /// Lazy loading: the arms load when a request needs them.
+    Arms {
+        salt: String,
+        arms: Vec<TrafficArm>,
+    },
+}
+
+type AliasTable = HashMap<String, HashMap<String, AliasEntry>>;
+
+impl AliasEntry {
+    /// The versions this alias holds in memory: its target and its split's arms.
+    fn loaded(&self) -> Vec<Arc<ServedModel>> {
+        let mut loaded = match &self.target {
+            AliasTarget::Loaded(served) => vec![Arc::clone(served)],
+            AliasTarget::Version { .. } => Vec::new(),
+        };
+        if let Some(SplitTarget::Loaded(split)) = &self.split {
+            loaded.extend(split.arms.iter().cloned());
+        }
+        loaded
+    }
+}
 
 /// An alias whose registry target cannot load here (yet): it keeps serving the version it
 /// served before, if any; retried at every refresh.
@@ -103,6 +138,8 @@ pub struct Catalog {
     behind: Mutex<Vec<AliasBehind>>,
     /// Aliased versions that failed to load at a refresh, since start.
     alias_load_failures: AtomicU64,
+    /// The empty alias of a request that names a version.
+    by_number: Arc<str>,
 }
 
 impl Catalog {
@@ -121,6 +158,7 @@ impl Catalog {
             generation: AtomicI64::new(-1),
             behind: Mutex::new(Vec::new()),
             alias_load_failures: AtomicU64::new(0),
+            by_number: Arc::from(""),
         };
         store.refresh().await?;
         Ok(store)
@@ -135,7 +173,7 @@ impl Catalog {
         }
     }
 
-    /// The version a request is answered by.
+    /// The version a request is answered by; through a split, its first arm.
     pub async fn resolve(
         &self,
         selector: &ModelSelector,
@@ -149,27 +187,78 @@ impl Catalog {
                     .load()
                     .get(name)
                     .and_then(|aliases| aliases.get(alias))
-                    .cloned();
-                match target {
-                    Some(AliasTarget::Loaded(served)) => Ok(served),
-                    Some(AliasTarget::Version {
-                        version,
-                        failure: None,
-                    }) => self.load(name, version).await,
-                    Some(AliasTarget::Version {
-                        version,
-                        failure: Some(reason),
-                    }) => Err(ServiceError::CannotServe {
-                        name: name.to_owned(),
-                        version,
-                        reason,
-                    }),
-                    // Not in the table yet: another process may have just created it.
-                    None => {
-                        let record = self.registry.version(name, &selector.version).await?;
-                        self.load(name, record.version).await
-                    }
+                    .map(|entry| entry.target.clone());
+                self.alias_target(name, selector, target).await
+            }
+        }
+    }
+
+    /// What answers a scoring request: the version it names, or its alias's version or
+    /// split, with the alias it came through.
+    pub async fn route(&self, selector: &ModelSelector) -> Result<Route, ServiceError> {
+        let name = self.model_name(&selector.name);
+        let VersionRef::Alias(alias) = &selector.version else {
+            return Ok(Route {
+                alias: Arc::clone(&self.by_number),
+                target: RouteTarget::Version(self.resolve(selector).await?),
+            });
+        };
+        let entry = self
+            .aliases
+            .load()
+            .get(name)
+            .and_then(|aliases| aliases.get(alias))
+            .cloned();
+        let Some(entry) = entry else {
+            return Ok(Route {
+                alias: Arc::from(alias.as_str()),
+                target: RouteTarget::Version(self.alias_target(name, selector, None).await?),
+            });
+        };
+        let target = match entry.split {
+            Some(SplitTarget::Loaded(split)) => RouteTarget::Split(split),
+            Some(SplitTarget::Arms { salt, arms }) => {
+                let mut loaded = Vec::with_capacity(arms.len());
+                for arm in arms {
+                    loaded.push((self.load(name, arm.version).await?, arm.weight));
                 }
+                RouteTarget::Split(Arc::new(ServedSplit::new(salt, loaded)))
+            }
+            None => RouteTarget::Version(
+                self.alias_target(name, selector, Some(entry.target))
+                    .await?,
+            ),
+        };
+        Ok(Route {
+            alias: entry.alias,
+            target,
+        })
+    }
+
+    async fn alias_target(
+        &self,
+        name: &str,
+        selector: &ModelSelector,
+        target: Option<AliasTarget>,
+    ) -> Result<Arc<ServedModel>, ServiceError> {
+        match target {
+            Some(AliasTarget::Loaded(served)) => Ok(served),
+            Some(AliasTarget::Version {
+                version,
+                failure: None,
+            }) => self.load(name, version).await,
+            Some(AliasTarget::Version {
+                version,
+                failure: Some(reason),
+            }) => Err(ServiceError::CannotServe {
+                name: name.to_owned(),
+                version,
+                reason,
+            }),
+            // Not in the table yet: another process may have just created it.
+            None => {
+                let record = self.registry.version(name, &selector.version).await?;
+                self.load(name, record.version).await
             }
         }
     }
@@ -300,6 +389,40 @@ impl Catalog {
         Ok(record)
     }
 
+    /// Splits an alias between versions once every arm has loaded and scored a synthetic
+    /// row, so that the swap never fails a request.
+    pub async fn set_traffic_split(
+        &self,
+        split: NewTrafficSplit,
+        actor: &Actor,
+    ) -> Result<TrafficSplit, ServiceError> {
+        // The registry's own checks (field by field) come first: they say what is wrong
+        // with the request before any version is loaded.
+        let split = self
+            .registry
+            .check_traffic_split(&split)
+            .await
+            .map(|()| split)?;
+        for arm in &split.arms {
+            self.load(&split.name, arm.version).await?;
+        }
+        let set = self.registry.set_traffic_split(&split, actor).await?;
+        self.refresh().await?;
+        Ok(set)
+    }
+
+    /// The running split of an alias (empty: `production`) of a model (empty: the default).
+    pub async fn traffic_split(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<TrafficSplit, ServiceError> {
+        Ok(self
+            .registry
+            .traffic_split(self.model_name(name), alias_or_production(alias))
+            .await?)
+    }
+
     pub async fn delete_alias(
         &self,
         name: &str,
@@ -321,29 +444,34 @@ impl Catalog {
             return Ok(());
         }
         let previous = self.aliases.load_full();
+        let mut splits: HashMap<(String, String), TrafficSplit> = self
+            .registry
+            .traffic_splits(None)
+            .await?
+            .into_iter()
+            .map(|split| ((split.name.clone(), split.alias.clone()), split))
+            .collect();
         let mut table = AliasTable::new();
         let mut behind = Vec::new();
         for record in self.registry.aliases().await? {
+            let before = previous
+                .get(&record.name)
+                .and_then(|aliases| aliases.get(&record.alias));
             let target = if self.options.eager_aliases {
                 match self.load(&record.name, record.version).await {
                     Ok(served) => AliasTarget::Loaded(served),
                     Err(error) => {
-                        self.alias_load_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(model = %record.name, alias = %record.alias, version = record.version, %error, "aliased version cannot serve");
-                        let serving = match previous
-                            .get(&record.name)
-                            .and_then(|aliases| aliases.get(&record.alias))
-                        {
+                        let serving = match before.map(|entry| &entry.target) {
                             Some(AliasTarget::Loaded(served)) => Some(Arc::clone(served)),
                             _ => None,
                         };
-                        behind.push(AliasBehind {
-                            name: record.name.clone(),
-                            alias: record.alias.clone(),
-                            serving: serving.as_ref().map(|served| served.version),
-                            wanted: record.version,
-                            reason: error.to_string(),
-                        });
+                        behind.push(self.behind(
+                            &record.name,
+                            &record.alias,
+                            serving.as_ref(),
+                            record.version,
+                            &error,
+                        ));
                         match serving {
                             Some(served) => AliasTarget::Loaded(served),
                             None => AliasTarget::Version {
@@ -359,10 +487,19 @@ impl Catalog {
                     failure: None,
                 }
             };
+            let split = match splits.remove(&(record.name.clone(), record.alias.clone())) {
+                Some(split) => Some(self.split_target(split, before, &mut behind).await),
+                None => None,
+            };
+            let entry = AliasEntry {
+                alias: Arc::from(record.alias.as_str()),
+                target,
+                split,
+            };
             table
                 .entry(record.name)
                 .or_default()
-                .insert(record.alias, target);
+                .insert(record.alias, entry);
         }
         let caught_up = behind.is_empty();
         self.aliases.store(Arc::new(table));
@@ -373,6 +510,70 @@ impl Catalog {
         }
         self.generation.store(marker, Ordering::Release);
         Ok(())
+    }
+
+    /// A split as served: with every arm loaded when aliases load eagerly. An arm that
+    /// cannot load leaves the alias serving what it served before, like an alias's target.
+    async fn split_target(
+        &self,
+        split: TrafficSplit,
+        before: Option<&AliasEntry>,
+        behind: &mut Vec<AliasBehind>,
+    ) -> SplitTarget {
+        let TrafficSplit {
+            name,
+            alias,
+            salt,
+            arms,
+            ..
+        } = split;
+        if !self.options.eager_aliases {
+            return SplitTarget::Arms { salt, arms };
+        }
+        let mut loaded = Vec::with_capacity(arms.len());
+        for arm in &arms {
+            match self.load(&name, arm.version).await {
+                Ok(served) => loaded.push((served, arm.weight)),
+                Err(error) => {
+                    let serving =
+                        before
+                            .map(|entry| &entry.target)
+                            .and_then(|target| match target {
+                                AliasTarget::Loaded(served) => Some(served),
+                                AliasTarget::Version { .. } => None,
+                            });
+                    behind.push(self.behind(&name, &alias, serving, arm.version, &error));
+                    return match before.and_then(|entry| entry.split.clone()) {
+                        Some(previous) => previous,
+                        None => SplitTarget::Arms {
+                            salt,
+                            arms: arms.clone(),
+                        },
+                    };
+                }
+            }
+        }
+        SplitTarget::Loaded(Arc::new(ServedSplit::new(salt, loaded)))
+    }
+
+    /// Counts and logs an aliased version that cannot load here.
+    fn behind(
+        &self,
+        name: &str,
+        alias: &str,
+        serving: Option<&Arc<ServedModel>>,
+        wanted: u32,
+        error: &ServiceError,
+    ) -> AliasBehind {
+        self.alias_load_failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(model = %name, %alias, version = wanted, %error, "aliased version cannot serve");
+        AliasBehind {
+            name: name.to_owned(),
+            alias: alias.to_owned(),
+            serving: serving.map(|served| served.version),
+            wanted,
+            reason: error.to_string(),
+        }
     }
 
     /// Announcements of registry changes made anywhere, where the database makes them.
@@ -434,12 +635,12 @@ impl Catalog {
     /// Every version in memory, cached or held by an alias, once each.
     pub fn loaded(&self) -> Vec<Arc<ServedModel>> {
         let mut loaded = lock(&self.cache).all();
-        loaded.extend(self.aliases.load().values().flat_map(|aliases| {
-            aliases.values().filter_map(|target| match target {
-                AliasTarget::Loaded(served) => Some(Arc::clone(served)),
-                AliasTarget::Version { .. } => None,
-            })
-        }));
+        loaded.extend(
+            self.aliases
+                .load()
+                .values()
+                .flat_map(|aliases| aliases.values().flat_map(AliasEntry::loaded)),
+        );
         loaded.sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
         loaded.dedup_by(|a, b| Arc::ptr_eq(a, b));
         loaded
@@ -449,10 +650,12 @@ impl Catalog {
     pub fn loaded_versions(&self, name: &str) -> Vec<u32> {
         let mut versions = lock(&self.cache).versions_of(name);
         if let Some(aliases) = self.aliases.load().get(name) {
-            versions.extend(aliases.values().filter_map(|target| match target {
-                AliasTarget::Loaded(served) => Some(served.version),
-                AliasTarget::Version { .. } => None,
-            }));
+            versions.extend(
+                aliases
+                    .values()
+                    .flat_map(AliasEntry::loaded)
+                    .map(|served| served.version),
+            );
         }
         versions.sort_unstable();
         versions.dedup();

@@ -44,10 +44,12 @@ impl Predictor {
     }
 
     /// Scores `customers` with `served`; each row gets its prediction or its own
-    /// validation error. The batch comes back with the outcomes.
+    /// validation error. The batch comes back with the outcomes. `alias` is what the
+    /// request came through (empty when it named the version), for the prediction log.
     pub async fn predict(
         &self,
         served: Arc<ServedModel>,
+        alias: &Arc<str>,
         customers: CustomerBatch,
     ) -> Result<(CustomerBatch, Outcomes), ServiceError> {
         if customers.is_empty() {
@@ -58,16 +60,16 @@ impl Predictor {
         if rows <= INLINE_ROWS {
             let start = Instant::now();
             let outcomes = served.model.predict_batch(&customers)?;
-            self.tell(&served, &customers, &outcomes, start);
+            self.tell(&served, alias, &customers, &outcomes, start);
             return Ok((customers, outcomes));
         }
         let start = Instant::now();
         let parts = self.parts(rows);
         if parts == 1 {
-            let predictor = self.clone();
+            let (predictor, alias) = (self.clone(), Arc::clone(alias));
             return tokio::task::spawn_blocking(move || {
                 let outcomes = served.model.predict_batch(&customers)?;
-                predictor.tell(&served, &customers, &outcomes, start);
+                predictor.tell(&served, &alias, &customers, &outcomes, start);
                 Ok((customers, outcomes))
             })
             .await
@@ -88,9 +90,9 @@ impl Predictor {
             );
         }
         let customers = Arc::unwrap_or_clone(customers);
-        let predictor = self.clone();
+        let (predictor, alias) = (self.clone(), Arc::clone(alias));
         tokio::task::spawn_blocking(move || {
-            predictor.tell(&served, &customers, &outcomes, start);
+            predictor.tell(&served, &alias, &customers, &outcomes, start);
             (customers, outcomes)
         })
         .await
@@ -112,6 +114,7 @@ impl Predictor {
     fn tell(
         &self,
         served: &ServedModel,
+        alias: &str,
         customers: &CustomerBatch,
         outcomes: &Outcomes,
         start: Instant,
@@ -129,7 +132,7 @@ impl Predictor {
             start.elapsed(),
         );
         if let Some(log) = &self.log {
-            log.offer(&served.name, served.version, customers, outcomes);
+            log.offer(&served.name, served.version, alias, customers, outcomes);
         }
     }
 }

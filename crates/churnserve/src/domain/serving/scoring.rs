@@ -1,4 +1,5 @@
-//! Scoring, one path for every request: resolve the version through the catalog, check
+//! Scoring, one path for every request: route it through the catalog (one version, or a
+//! traffic split that deals the rows to their arms and merges the answers), check
 //! the batch limit, fetch the explanation background when reasons are asked for (failing
 //! before anything is scored when the version cannot be explained), score (a single
 //! customer through the micro-batcher when it is on), attach each valid row's top
@@ -7,7 +8,7 @@
 
 use std::sync::Arc;
 
-use churn_engine::{Customer, CustomerBatch, Prediction, Schema};
+use churn_engine::{Customer, CustomerBatch, FeatureProblem, Prediction, RowError, Schema};
 use churn_explain::{Attribution, Background};
 use churn_registry::ShadowConfig;
 
@@ -18,6 +19,7 @@ use crate::domain::serving::batching::{MicroBatchSettings, MicroBatcher};
 use crate::domain::serving::catalog::Catalog;
 use crate::domain::serving::predict::{Outcomes, Predictor};
 use crate::domain::serving::served::{ModelSelector, ServedModel};
+use crate::domain::serving::splits::{Route, RouteTarget, ServedSplit};
 
 /// One customer to score in real time.
 #[derive(Debug)]
@@ -48,7 +50,11 @@ pub struct BatchRequest {
 /// A batch's answers: one outcome per row, in order, numbered from `first_row`.
 #[derive(Debug)]
 pub struct ScoredBatch {
+    /// The version that scored the batch; through a split, its first arm.
     pub served: Arc<ServedModel>,
+    /// Through a split: the version that answered each row (`None` for a row that had no
+    /// customer id, so no arm).
+    pub row_served: Option<Vec<Option<Arc<ServedModel>>>>,
     pub first_row: u32,
     pub customer_ids: Vec<String>,
     pub outcomes: Outcomes,
@@ -59,7 +65,10 @@ pub struct ScoredBatch {
 /// Probabilities of customers decoded against the version's schema (KServe `ModelInfer`).
 #[derive(Debug)]
 pub struct Inferred {
+    /// The version that answered; through a split, its first arm.
     pub served: Arc<ServedModel>,
+    /// Through a split: the version that answered each row.
+    pub row_versions: Option<Vec<u32>>,
     pub probabilities: Vec<f64>,
 }
 
@@ -100,12 +109,9 @@ impl Scoring {
         }
     }
 
-    /// The version a request names, now.
-    pub async fn resolve(
-        &self,
-        selector: &ModelSelector,
-    ) -> Result<Arc<ServedModel>, ServiceError> {
-        self.catalog.resolve(selector).await
+    /// What answers a request, now: a version, or a traffic split.
+    pub async fn route(&self, selector: &ModelSelector) -> Result<Route, ServiceError> {
+        self.catalog.route(selector).await
     }
 
     /// Scores one customer: a batch of one through the same path as `score_batch`; an
@@ -146,28 +152,152 @@ impl Scoring {
         })
     }
 
-    /// Scores a batch with one version; bad rows get their own error.
+    /// Scores a batch with one version, or each row with its arm of a split; bad rows get
+    /// their own error.
     pub async fn score_batch(&self, request: BatchRequest) -> Result<ScoredBatch, ServiceError> {
-        let served = self.catalog.resolve(&request.model).await?;
-        let shadow = self.shadows.shadow_for(&request.model, &served);
-        self.score_rows(served, 0, request.customers, request.top_reasons, shadow)
-            .await
+        let route = self.catalog.route(&request.model).await?;
+        self.score_routed(
+            &route,
+            Some(&request.model),
+            0,
+            request.customers,
+            request.top_reasons,
+        )
+        .await
     }
 
-    /// Scores customers decoded against the version's schema, as KServe `ModelInfer`
-    /// sends them; any invalid row fails the call, naming the row.
+    /// Scores rows `first_row..` by `route`; `selector`, when given, is what the rows'
+    /// alias shadow is looked up by (streams are not shadowed).
+    pub(crate) async fn score_routed(
+        &self,
+        route: &Route,
+        selector: Option<&ModelSelector>,
+        first_row: u32,
+        customers: CustomerBatch,
+        top_reasons: usize,
+    ) -> Result<ScoredBatch, ServiceError> {
+        match &route.target {
+            RouteTarget::Version(served) => {
+                let shadow =
+                    selector.and_then(|selector| self.shadows.shadow_for(selector, served));
+                self.score_rows(
+                    Arc::clone(served),
+                    &route.alias,
+                    first_row,
+                    customers,
+                    top_reasons,
+                    shadow,
+                )
+                .await
+            }
+            RouteTarget::Split(split) => {
+                self.score_split(
+                    split,
+                    &route.alias,
+                    selector,
+                    first_row,
+                    customers,
+                    top_reasons,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Deals the rows to their arms, scores each arm's rows with its version (a row
+    /// without a customer id has no arm and gets an error naming `customer_id`), and puts
+    /// the answers back in row order, each with the version that gave it.
+    async fn score_split(
+        &self,
+        split: &ServedSplit,
+        alias: &Arc<str>,
+        selector: Option<&ModelSelector>,
+        first_row: u32,
+        customers: CustomerBatch,
+        top_reasons: usize,
+    ) -> Result<ScoredBatch, ServiceError> {
+        self.check_batch_size(customers.len())?;
+        let arm_of_row: Vec<Option<usize>> = (0..customers.len())
+            .map(|row| {
+                let id = customers.id(row);
+                (!id.is_empty()).then(|| split.arm_of(id))
+            })
+            .collect();
+        let parts = customers.partition(&arm_of_row, split.arms.len());
+        let mut scored = Vec::with_capacity(parts.len());
+        for (served, part) in split.arms.iter().zip(parts) {
+            if part.is_empty() {
+                scored.push(None);
+                continue;
+            }
+            let shadow = selector.and_then(|selector| self.shadows.shadow_for(selector, served));
+            scored.push(Some(
+                self.score_rows(
+                    Arc::clone(served),
+                    alias,
+                    first_row,
+                    part,
+                    top_reasons,
+                    shadow,
+                )
+                .await?
+                .into_rows(),
+            ));
+        }
+        let rows = arm_of_row.len();
+        let mut row_served = Vec::with_capacity(rows);
+        let mut merged = ScoredBatch {
+            served: Arc::clone(split.baseline()),
+            row_served: None,
+            first_row,
+            customer_ids: Vec::with_capacity(rows),
+            outcomes: Vec::with_capacity(rows),
+            reasons: Vec::with_capacity(rows),
+        };
+        for arm in arm_of_row {
+            let answered = arm.and_then(|arm| Some((arm, scored[arm].as_mut()?.next()?)));
+            let (served, customer_id, outcome, reasons) = match answered {
+                Some((arm, (customer_id, outcome, reasons))) => (
+                    Some(Arc::clone(&split.arms[arm])),
+                    customer_id,
+                    outcome,
+                    reasons,
+                ),
+                None => (None, String::new(), Err(no_customer_id()), Vec::new()),
+            };
+            row_served.push(served);
+            merged.customer_ids.push(customer_id);
+            merged.outcomes.push(outcome);
+            merged.reasons.push(reasons);
+        }
+        merged.row_served = Some(row_served);
+        Ok(merged)
+    }
+
+    /// Scores customers decoded against the version's schema (a split's first arm's), as
+    /// KServe `ModelInfer` sends them; any invalid row fails the call, naming the row.
+    /// Through a split every row needs a customer id.
     pub async fn infer(
         &self,
         selector: &ModelSelector,
         decode: impl FnOnce(&Schema) -> Result<Vec<Customer>, ServiceError>,
     ) -> Result<Inferred, ServiceError> {
-        let served = self.catalog.resolve(selector).await?;
-        let customers = decode(served.model.schema())?;
+        let route = self.catalog.route(selector).await?;
+        let customers = decode(route.baseline().model.schema())?;
         self.check_batch_size(customers.len())?;
-        let (_, outcomes) = self
-            .predict(&served, CustomerBatch::Rows(customers), false)
+        if let RouteTarget::Split(_) = &route.target
+            && let Some(row) = customers.iter().position(|c| c.id.is_empty())
+        {
+            return Err(ServiceError::InvalidRequest(format!(
+                "input `customer_id`: row {row} has none; alias {:?} is split between versions and each customer is answered by their arm, so every row needs a customer id",
+                &*route.alias
+            )));
+        }
+        let scored = self
+            .score_routed(&route, None, 0, CustomerBatch::Rows(customers), 0)
             .await?;
-        let probabilities = outcomes
+        let probabilities = scored
+            .outcomes
             .into_iter()
             .enumerate()
             .map(|(row, outcome)| {
@@ -177,7 +307,13 @@ impl Scoring {
             })
             .collect::<Result<_, _>>()?;
         Ok(Inferred {
-            served,
+            served: scored.served,
+            row_versions: scored.row_served.map(|row_served| {
+                row_served
+                    .iter()
+                    .map(|served| served.as_ref().map_or(0, |served| served.version))
+                    .collect()
+            }),
             probabilities,
         })
     }
@@ -185,9 +321,10 @@ impl Scoring {
     /// Scores rows `first_row..` of a batch with `served`, adds each valid row's reasons
     /// when asked, and hands the batch to `shadow` when there is one: the one scoring
     /// path of `Score`, `ScoreBatch` and `ScoreStream`.
-    pub(crate) async fn score_rows(
+    async fn score_rows(
         &self,
         served: Arc<ServedModel>,
+        alias: &Arc<str>,
         first_row: u32,
         customers: CustomerBatch,
         top_reasons: usize,
@@ -196,7 +333,9 @@ impl Scoring {
         self.check_batch_size(customers.len())?;
         let reasons = self.reasons(&served, top_reasons).await?;
         let keep_features = reasons.is_some() || shadow.is_some();
-        let (customers, outcomes) = self.predict(&served, customers, keep_features).await?;
+        let (customers, outcomes) = self
+            .predict(&served, alias, customers, keep_features)
+            .await?;
         let mut top = vec![Vec::new(); customers.len()];
         if let Some(ReasonRequest { background, k }) = reasons {
             let valid: Vec<usize> = (0..customers.len())
@@ -228,6 +367,7 @@ impl Scoring {
         };
         Ok(ScoredBatch {
             served,
+            row_served: None,
             first_row,
             customer_ids,
             outcomes,
@@ -242,11 +382,15 @@ impl Scoring {
     async fn predict(
         &self,
         served: &Arc<ServedModel>,
+        alias: &Arc<str>,
         customers: CustomerBatch,
         keep_features: bool,
     ) -> Result<(CustomerBatch, Outcomes), ServiceError> {
         let Some(batcher) = self.batcher.as_ref().filter(|_| customers.len() == 1) else {
-            return self.predictor.predict(Arc::clone(served), customers).await;
+            return self
+                .predictor
+                .predict(Arc::clone(served), alias, customers)
+                .await;
         };
         crate::observe::request_id::record_model(&served.name, served.version, 1);
         let (customer, kept) = match customers {
@@ -260,7 +404,7 @@ impl Scoring {
             }
             customers => (customers.customer(0), customers),
         };
-        let outcome = batcher.score(Arc::clone(served), customer).await?;
+        let outcome = batcher.score(Arc::clone(served), alias, customer).await?;
         Ok((kept, vec![outcome]))
     }
 
@@ -288,5 +432,28 @@ impl Scoring {
             background: self.explaining.background(served).await?,
             k: top_reasons,
         }))
+    }
+}
+
+impl ScoredBatch {
+    /// Each row's customer id, outcome and reasons, in order.
+    fn into_rows(
+        self,
+    ) -> impl Iterator<Item = (String, Result<Prediction, RowError>, Vec<Attribution>)> {
+        self.customer_ids
+            .into_iter()
+            .zip(self.outcomes)
+            .zip(self.reasons)
+            .map(|((id, outcome), reasons)| (id, outcome, reasons))
+    }
+}
+
+/// The error of a row sent through a split without a customer id.
+fn no_customer_id() -> RowError {
+    RowError {
+        problems: vec![FeatureProblem {
+            feature: "customer_id".to_owned(),
+            message: "expected a customer id: the alias is split between versions, and each customer is answered by their arm".to_owned(),
+        }],
     }
 }

@@ -1,4 +1,4 @@
-//! The `ScoreStream` pipeline: the version is pinned by the first message; the next
+//! The `ScoreStream` pipeline: the version (or traffic split) is pinned by the first message; the next
 //! message is read and its customers converted while up to two are being scored (decode
 //! and validation overlap ONNX Runtime); answers leave in order through a channel of two,
 //! and reading stops while it is full, so HTTP/2 flow control carries a slow reader's
@@ -15,7 +15,8 @@ use tokio_stream::{Stream, StreamExt};
 
 use crate::domain::error::ServiceError;
 use crate::domain::serving::scoring::{ScoredBatch, Scoring};
-use crate::domain::serving::served::{ModelSelector, ServedModel};
+use crate::domain::serving::served::ModelSelector;
+use crate::domain::serving::splits::Route;
 use crate::sync::raised;
 
 /// Answers a stream may buffer before it stops reading requests: the back-pressure that
@@ -50,7 +51,7 @@ where
 {
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(async move {
-        let mut pinned: Option<Arc<ServedModel>> = None;
+        let mut pinned: Option<Arc<Route>> = None;
         // Rows dispatched, and rows answered: the point a client resumes from.
         let mut next_row: Option<u64> = None;
         let mut answered: Option<u64> = None;
@@ -91,10 +92,10 @@ where
                     };
                     let first_row = *next_row.get_or_insert(u64::from(message.first_row()));
                     answered.get_or_insert(first_row);
-                    let served = match &pinned {
-                        Some(served) => Arc::clone(served),
+                    let route = match &pinned {
+                        Some(route) => Arc::clone(route),
                         None => match pin(&scoring, &message).await {
-                            Ok(served) => pinned.insert(served).clone(),
+                            Ok(route) => pinned.insert(Arc::new(route)).clone(),
                             Err(error) => {
                                 let _ = sender.send(Err(error.into())).await;
                                 break;
@@ -104,7 +105,7 @@ where
                     next_row = Some(first_row + message.rows());
                     let scoring = Arc::clone(&scoring);
                     in_flight.push_back(tokio::spawn(async move {
-                        score_message(&scoring, served, first_row, message).await
+                        score_message(&scoring, &route, first_row, message).await
                     }));
                 }
             }
@@ -113,18 +114,16 @@ where
     receiver
 }
 
-/// The version a stream is scored by: what its first message names, now.
-async fn pin(
-    scoring: &Scoring,
-    first: &impl StreamMessage,
-) -> Result<Arc<ServedModel>, ServiceError> {
-    scoring.resolve(&first.model()?).await
+/// The version or split a stream is scored by: what its first message names, now.
+async fn pin(scoring: &Scoring, first: &impl StreamMessage) -> Result<Route, ServiceError> {
+    scoring.route(&first.model()?).await
 }
 
-/// Scores one message with the stream's version; its rows are numbered from `first_row`.
+/// Scores one message with the stream's version or split; its rows are numbered from
+/// `first_row`. Customers are read by the version's schema (a split's first arm's).
 async fn score_message(
     scoring: &Scoring,
-    served: Arc<ServedModel>,
+    route: &Route,
     first_row: u64,
     message: impl StreamMessage,
 ) -> Result<ScoredBatch, ServiceError> {
@@ -139,8 +138,8 @@ async fn score_message(
         )));
     };
     let top_reasons = message.top_reasons();
-    let customers = message.into_customers(served.model.schema())?;
+    let customers = message.into_customers(route.baseline().model.schema())?;
     scoring
-        .score_rows(served, first_row, customers, top_reasons, None)
+        .score_routed(route, None, first_row, customers, top_reasons)
         .await
 }
