@@ -8,6 +8,7 @@ mod compression;
 mod console;
 mod engine;
 mod evaluate;
+mod experiments;
 mod explain;
 mod explain_server;
 mod http_port;

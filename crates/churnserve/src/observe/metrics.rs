@@ -72,6 +72,14 @@ impl VersionLabels {
     }
 }
 
+/// One arm of a traffic split: bounded, since arms are registry versions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ArmLabels {
+    model: Escaped,
+    alias: Escaped,
+    version: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct LogLabels {
     /// `written` or `dropped`.
@@ -167,6 +175,7 @@ pub struct Metrics {
     predict_seconds: Family<VersionLabels, Histogram>,
     scores: Family<VersionLabels, Histogram>,
     prediction_log: Family<LogLabels, Counter>,
+    split_rows: Family<ArmLabels, Counter>,
     realized_roc_auc: Family<VersionLabels, Gauge<f64, AtomicU64>>,
     estimated_roc_auc: Family<VersionLabels, Gauge<f64, AtomicU64>>,
     drift: Arc<Drift>,
@@ -240,6 +249,12 @@ impl Metrics {
             "Answers for the prediction log: written to the registry, or dropped (queue full, or the write failed)",
             prediction_log.clone(),
         );
+        let split_rows = Family::<ArmLabels, Counter>::default();
+        registry.register(
+            "churn_split_rows",
+            "Rows routed through a traffic split, by model, alias and the version of their arm",
+            split_rows.clone(),
+        );
         let realized_roc_auc = Family::<VersionLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "churn_realized_roc_auc",
@@ -270,6 +285,7 @@ impl Metrics {
             predict_seconds,
             scores,
             prediction_log,
+            split_rows,
             realized_roc_auc,
             estimated_roc_auc,
             drift,
@@ -283,6 +299,17 @@ impl Metrics {
                 .get_or_create(&LogLabels { outcome })
                 .inc_by(rows);
         }
+    }
+
+    /// Rows a traffic split routed to one arm.
+    pub fn record_split_rows(&self, model: &str, alias: &str, version: u32, rows: u64) {
+        self.split_rows
+            .get_or_create(&ArmLabels {
+                model: Escaped(model.to_owned()),
+                alias: Escaped(alias.to_owned()),
+                version,
+            })
+            .inc_by(rows);
     }
 
     /// The latest cohort's realized (when labelled) and estimated ROC AUC of a version.

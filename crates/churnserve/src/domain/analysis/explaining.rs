@@ -55,13 +55,14 @@ impl Explaining {
         }
     }
 
-    /// Explains one customer.
+    /// Explains one customer, by the version that scores them: through a traffic split,
+    /// their arm's when they have a customer id.
     pub async fn explain(
         &self,
         selector: &ModelSelector,
         customer: Customer,
     ) -> Result<(Arc<ServedModel>, Explanation), ServiceError> {
-        let served = self.catalog.resolve(selector).await?;
+        let served = self.catalog.resolve_for(selector, &customer.id).await?;
         let background = self.background(&served).await?;
         let options = self.settings.options;
         let model = Arc::clone(&served);

@@ -99,6 +99,12 @@ impl Predictor {
         .map_err(|e| ServiceError::TaskFailed(e.to_string()))
     }
 
+    /// Tells the metrics that a traffic split routed `rows` rows to `served`.
+    pub fn count_split_rows(&self, served: &ServedModel, alias: &str, rows: usize) {
+        self.metrics
+            .record_split_rows(&served.name, alias, served.version, rows as u64);
+    }
+
     /// How many parts a batch of `rows` is scored in: one per core for large batches, so
     /// that a lone `ScoreBatch` uses the machine rather than one core of it.
     fn parts(&self, rows: usize) -> usize {

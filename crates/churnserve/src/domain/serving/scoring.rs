@@ -126,11 +126,16 @@ impl Scoring {
             .await?;
         let ScoredBatch {
             served,
+            row_served,
             customer_ids,
             outcomes,
             reasons,
             ..
         } = batch;
+        // Through a split, the customer's arm answered.
+        let served = row_served
+            .and_then(|row_served| row_served.into_iter().next().flatten())
+            .unwrap_or(served);
         let customer_id = customer_ids.into_iter().next().unwrap_or_default();
         let outcome = outcomes.into_iter().next();
         let prediction = match outcome {
@@ -230,6 +235,7 @@ impl Scoring {
                 scored.push(None);
                 continue;
             }
+            self.predictor.count_split_rows(served, alias, part.len());
             let shadow = selector.and_then(|selector| self.shadows.shadow_for(selector, served));
             scored.push(Some(
                 self.score_rows(
