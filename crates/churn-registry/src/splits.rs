@@ -192,6 +192,19 @@ impl Registry {
         self.found_split(name, alias, row).await
     }
 
+    /// The latest split of each alias of `name`, running or ended: its experiments.
+    pub async fn experiments(&self, name: &str) -> Result<Vec<TrafficSplit>, RegistryError> {
+        let rows: Vec<SplitRow> = sqlx::query_as(
+            "SELECT name, alias, salt, arms, started_at, ended_at FROM traffic_splits t \
+             WHERE name = $1 AND id = (SELECT MAX(id) FROM traffic_splits l \
+             WHERE l.name = t.name AND l.alias = t.alias) ORDER BY alias",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(split_from_row).collect()
+    }
+
     /// Every running split; `name` only when given.
     pub async fn traffic_splits(
         &self,

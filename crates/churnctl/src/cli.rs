@@ -9,7 +9,7 @@ use crate::commands::evaluate::Compare;
 use crate::commands::explain::{Explain, Importance};
 use crate::commands::register::Register;
 use crate::commands::score::Score;
-use crate::commands::{outcomes, score_file, shadow};
+use crate::commands::{experiment, outcomes, score_file, shadow};
 use crate::output::Format;
 use crate::reference::ModelArg;
 use crate::session::Connection;
@@ -54,6 +54,10 @@ pub(crate) enum Command {
     /// agree.
     #[command(subcommand)]
     Shadow(shadow::ShadowCommand),
+    /// Split an alias between versions (each customer always answered by the same one),
+    /// see how each arm's customers turned out, or end the split.
+    #[command(subcommand)]
+    Experiment(experiment::ExperimentCommand),
     /// Archive a version (refused while an alias points at it): `archive models:/NAME/VERSION`
     /// or `archive NAME VERSION`.
     Archive {

@@ -5,6 +5,7 @@ pub(crate) mod alias;
 pub(crate) mod audit;
 pub(crate) mod datasets;
 pub(crate) mod evaluate;
+pub(crate) mod experiment;
 pub(crate) mod explain;
 pub(crate) mod models;
 pub(crate) mod outcomes;

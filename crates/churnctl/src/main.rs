@@ -16,8 +16,8 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
 use commands::{
-    alias, audit, datasets, evaluate, explain, models, outcomes, register, score, score_file,
-    shadow,
+    alias, audit, datasets, evaluate, experiment, explain, models, outcomes, register, score,
+    score_file, shadow,
 };
 use session::Session;
 
@@ -67,6 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(job) => score::score_customers(&session, job, format).await,
         Command::ScoreFile(job) => score_file::score_file(&session, job, format).await,
         Command::Shadow(command) => shadow::shadow(&session, command, format).await,
+        Command::Experiment(command) => experiment::experiment(&session, command, format).await,
         Command::Explain(job) => explain::explain_customer(&session, job, format).await,
         Command::Importance(job) => explain::importance(&session, job, format).await,
         Command::Evaluate {

@@ -23,7 +23,7 @@ use crate::domain::records::datasets::Datasets;
 use crate::domain::records::versions::Versions;
 use crate::domain::serving::catalog::{Catalog, CatalogOptions};
 use crate::domain::serving::scoring::Scoring;
-use crate::domain::views::Views;
+use crate::domain::views::{ViewSources, Views};
 use crate::error::ServerError;
 use crate::observe::drift::Drift;
 use crate::observe::metrics::Metrics;
@@ -98,15 +98,16 @@ impl Services {
             config.micro_batching(),
             config.max_batch_rows,
         ));
-        let views = Arc::new(Views::new(
-            versions.clone(),
-            datasets.clone(),
-            Arc::clone(&evaluating),
-            Arc::clone(&explaining),
-            Arc::clone(&shadowing),
+        let views = Arc::new(Views::new(ViewSources {
+            versions: versions.clone(),
+            datasets: datasets.clone(),
+            evaluating: Arc::clone(&evaluating),
+            explaining: Arc::clone(&explaining),
+            shadowing: Arc::clone(&shadowing),
             drift,
-            Arc::clone(&performance),
-        ));
+            performance: Arc::clone(&performance),
+            experiments: Arc::clone(&experiments),
+        }));
         Ok(Services {
             catalog,
             versions,

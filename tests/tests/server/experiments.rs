@@ -425,7 +425,8 @@ async fn malformed_splits_get_the_contracts_status_naming_the_field() {
     assert_eq!(none.code(), Code::NotFound);
 
     // An arm cannot be archived while its split runs.
-    set_split(&mut registry, &[(1, 1), (2, 1)], "").await;
+    let split = set_split(&mut registry, &[(1, 1), (2, 1)], "").await;
+    assert_eq!(split.salt.len(), 32, "the server picks a salt");
     let busy = registry
         .archive_model_version(pb::ArchiveModelVersionRequest {
             name: BUNDLED_MODEL.to_owned(),
@@ -445,12 +446,12 @@ fn label(index: usize, probability: f64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_counts_each_arms_customers_and_outcomes_and_survives_set_alias() {
-    let server = TestServer::start().await;
+    let (server, port) = TestServer::start_with_http(|_| {}).await;
     let mut registry = server.registry().await;
     let mut scoring = server.scoring().await;
     let mut monitoring = MonitoringServiceClient::new(server.channel().await);
-    let split = set_split(&mut registry, &[(1, 60), (2, 40)], "").await;
-    assert_eq!(split.salt.len(), 32, "the server picks a salt");
+    // A fixed salt, so that each run deals the customers (and their labels) alike.
+    let split = set_split(&mut registry, &[(1, 60), (2, 40)], "report-test").await;
     let got = registry
         .get_traffic_split(pb::GetTrafficSplitRequest {
             name: BUNDLED_MODEL.to_owned(),
@@ -587,6 +588,39 @@ async fn the_report_counts_each_arms_customers_and_outcomes_and_survives_set_ali
     if expected.difference != 0.0 {
         assert!(comparison.labelled_needed > 0);
     }
+
+    // The console's page of the experiment shows the report's numbers.
+    let (_, model_page) = http_get(port, &format!("/models/{BUNDLED_MODEL}")).await;
+    assert!(
+        model_page.contains(&format!(
+            "href=\"/models/{BUNDLED_MODEL}/experiments/production\""
+        )),
+        "the model's page links its experiment"
+    );
+    let (head, page) = http_get(
+        port,
+        &format!("/models/{BUNDLED_MODEL}/experiments/production"),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for arm in &answer.arms {
+        assert!(
+            page.contains(&format!(
+                "<td class=\"num customers\">{}</td>",
+                arm.customers
+            )),
+            "the page shows {} customers",
+            arm.customers
+        );
+    }
+    assert!(
+        page.contains("aria-label=\"ROC curve\""),
+        "the arms' ROC curves"
+    );
+    assert!(page.contains(&format!(
+        "<td class=\"num rate-p\">{:.4}</td>",
+        comparison.churn_rate_p_value
+    )));
 
     // SetAlias ends the split: it is no longer served, and its report stays readable.
     registry

@@ -17,6 +17,8 @@ import pandas as pd
 from churnserve_client import _frames
 from churnserve_client._proto.churn.v1 import (
     common_pb2,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
     scoring_pb2,
@@ -124,6 +126,7 @@ class Client:
         self._metadata = bearer(token)
         self._scoring = scoring_pb2_grpc.ScoringServiceStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
+        self._monitoring = monitoring_pb2_grpc.MonitoringServiceStub(self._channel)
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
@@ -177,7 +180,9 @@ class Client:
         and `error` (empty when the row was scored; a bad row never fails the others).
         Columns are read by the version's schema (see `_frames.columns`). Rows go in
         `ScoreBatch` calls of `batch_rows`; the alias is resolved once, first, and every
-        batch is scored by that version.
+        batch is scored by that version, unless the alias is split between versions
+        (`start_experiment`): then each customer is answered by their arm, and `version`
+        says which, row by row.
 
         `target="profit"` adds a `contact` column, as `churnctl score-file --target profit`
         writes it: true for the riskiest scored customers, as many as the version's latest
@@ -186,6 +191,8 @@ class Client:
         value per row) when given; ties in input order."""
         frame = _frames.as_frame(customers)
         ref, schema = self._pinned(model, version, alias)
+        if version is None and self._split_running(ref.name, alias or "production"):
+            ref = model_ref(ref.name, None, alias or "production")
         contacted_fraction = None
         if target is not None:
             if target != "profit":
@@ -205,6 +212,15 @@ class Client:
             values = frame[value_column].to_numpy() if value_column is not None else None
             scores["contact"] = _frames.contacts(scores, values, contacted_fraction, budget)
         return scores
+
+    def _split_running(self, name: str, alias: str) -> bool:
+        try:
+            self.traffic_split(name, alias)
+        except ChurnserveError as error:
+            if error.code == grpc.StatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     def _most_profitable_fraction(self, ref: common_pb2.ModelRef) -> float:
         """The `mpc_fraction` of the version's latest evaluation that priced a campaign."""
@@ -388,6 +404,52 @@ class Client:
         self._call(self._registry.DeleteAlias, registry_pb2.DeleteAliasRequest(name=name, alias=alias))
 
 
+    # Experiments
+
+    def start_experiment(
+        self, name: str, arms: Mapping[int, int] | Sequence[tuple[int, int]], alias: str = "production", salt: str = ""
+    ) -> common_pb2.TrafficSplit:
+        """Splits `alias` of `name` between versions, `arms` as {version: weight} or
+        [(version, weight), ...] in order (the first is the baseline). Each customer is
+        always answered by the same arm: the first 8 bytes of SHA-256(salt + ":" + id).
+        The same arms again change only the weights; `set_alias` ends the split."""
+        pairs = list(arms.items()) if isinstance(arms, Mapping) else list(arms)
+        request = registry_pb2.SetTrafficSplitRequest(
+            name=name,
+            alias=alias,
+            arms=[common_pb2.TrafficArm(version=int(v), weight=int(w)) for v, w in pairs],
+            salt=salt,
+        )
+        return self._call(self._registry.SetTrafficSplit, request)
+
+    def traffic_split(self, name: str, alias: str = "production") -> common_pb2.TrafficSplit:
+        """The running split of an alias; `ChurnserveError` NOT_FOUND when it has none."""
+        return self._call(self._registry.GetTrafficSplit, registry_pb2.GetTrafficSplitRequest(name=name, alias=alias))
+
+    def experiment_report(
+        self,
+        name: str,
+        alias: str = "production",
+        since: Any = None,
+        until: Any = None,
+        horizon_days: int = 0,
+    ) -> pd.DataFrame:
+        """The alias's latest split (running or ended), one row per arm in the split's
+        order: `version`, `weight`, `customers`, `labelled`, `churned`, `churn_rate` and
+        its 95% Wilson interval (`churn_rate_lower`, `churn_rate_upper`), `roc_auc` and its
+        DeLong `roc_auc_variance` (NaN without labels of both classes), and against the
+        first arm (NaN on the first row): `churn_rate_difference` with its interval and
+        `churn_rate_p_value` (pooled z-test), `roc_auc_difference` with its interval and
+        `roc_auc_p_value`, and `labelled_needed` for 80% power. The split itself is in
+        `frame.attrs["split"]` (name, alias, salt, started_at, ended_at). `since` and
+        `until` take anything `pandas.Timestamp` reads (naive means UTC)."""
+        request = monitoring_pb2.ExperimentReportRequest(
+            name=name, alias=alias, horizon_days=horizon_days, since=_timestamp(since), until=_timestamp(until)
+        )
+        report = self._call(self._monitoring.ExperimentReport, request)
+        return _frames.experiment_frame(report)
+
+
 def _upload(message: Callable[..., Any], metadata: Any, chunk_field: str, payload: bytes) -> Callable[[], Iterator[Any]]:
     """A client stream's messages, made afresh for each attempt: the metadata, then the
     payload in chunks."""
@@ -404,3 +466,16 @@ def _churned(outcome: Any) -> bool:
     if isinstance(outcome, str):
         return outcome.strip().lower() in ("yes", "true", "1", "churned")
     return bool(outcome)
+
+
+def _timestamp(value: Any) -> Any:
+    """A protobuf Timestamp of what `pandas.Timestamp` reads (naive means UTC); None stays None."""
+    if value is None:
+        return None
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    moment = pd.Timestamp(value)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(moment.value))
+    return stamp

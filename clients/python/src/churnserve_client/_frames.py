@@ -158,7 +158,11 @@ def results_columns(
             row = result.row - first_row
             if not 0 <= row < count:
                 continue
-            model[row], version[row] = name, number
+            # Through a traffic split each row names the version (its arm) that answered it.
+            if result.HasField("served_by"):
+                model[row], version[row] = result.served_by.name, result.served_by.version
+            else:
+                model[row], version[row] = name, number
             if result.HasField("prediction"):
                 prediction = result.prediction
                 probability[row] = prediction.churn_probability
@@ -197,3 +201,51 @@ def contacts(scores: pd.DataFrame, values: Any, fraction: float | None, budget: 
     chosen = np.zeros(len(risk), dtype=bool)
     chosen[order[:wanted]] = True
     return list(chosen & scored)
+
+
+EXPERIMENT_COLUMNS = [
+    "version", "weight", "customers", "labelled", "churned", "churn_rate", "churn_rate_lower", "churn_rate_upper",
+    "roc_auc", "roc_auc_variance", "churn_rate_difference", "churn_rate_difference_lower",
+    "churn_rate_difference_upper", "churn_rate_p_value", "roc_auc_difference", "roc_auc_difference_lower",
+    "roc_auc_difference_upper", "roc_auc_p_value", "labelled_needed",
+]
+
+
+def experiment_frame(report: Any) -> pd.DataFrame:
+    """One row per arm of an ExperimentReportResponse, each later arm with its comparison
+    against the first; the split in `attrs["split"]`."""
+    comparisons = {c.version: c for c in report.comparisons}
+    rows = []
+    for arm in report.arms:
+        comparison = comparisons.get(arm.served_by.version)
+        realized = arm.HasField("realized")
+        row = {
+            "version": arm.served_by.version,
+            "weight": arm.weight,
+            "customers": arm.customers,
+            "labelled": arm.labelled,
+            "churned": arm.churned,
+            "churn_rate": arm.churn_rate,
+            "churn_rate_lower": arm.churn_rate_lower,
+            "churn_rate_upper": arm.churn_rate_upper,
+            "roc_auc": arm.realized.roc_auc if realized else np.nan,
+            "roc_auc_variance": arm.roc_auc_variance if realized else np.nan,
+        }
+        for field in EXPERIMENT_COLUMNS[10:]:
+            row[field] = getattr(comparison, field) if comparison is not None else np.nan
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=EXPERIMENT_COLUMNS)
+    split = report.split
+
+    def moment(field: str) -> Any:
+        return pd.Timestamp(split.__getattribute__(field).ToNanoseconds(), tz="UTC") if split.HasField(field) else None
+
+    frame.attrs["split"] = {
+        "name": split.name,
+        "alias": split.alias,
+        "salt": split.salt,
+        "arms": [(a.version, a.weight) for a in split.arms],
+        "started_at": moment("started_at"),
+        "ended_at": moment("ended_at"),
+    }
+    return frame

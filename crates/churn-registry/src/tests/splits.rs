@@ -82,6 +82,11 @@ pub(super) async fn traffic_splits_are_set_reweighted_ended_and_audited(store: S
         .latest_traffic_split("churn", "production")
         .await
         .expect("still readable");
+    assert_eq!(
+        registry.experiments("churn").await.expect("listed"),
+        vec![ended.clone()],
+        "the latest split of each alias"
+    );
     assert_eq!(ended.salt, "fixed");
     assert!(ended.ended_at_millis.is_some());
     registry

@@ -60,7 +60,7 @@ fn monitoring(session: &Session) -> MonitoringServiceClient<tonic::transport::Ch
 }
 
 /// RFC 3339, or a date (its midnight UTC), as a protobuf timestamp.
-fn timestamp(text: &str) -> Result<prost_types::Timestamp, String> {
+pub(crate) fn timestamp(text: &str) -> Result<prost_types::Timestamp, String> {
     let millis = DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.timestamp_millis())
         .or_else(|_| {

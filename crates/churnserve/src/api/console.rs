@@ -5,6 +5,7 @@
 //! script and load nothing but `/console.css`, which the binary embeds.
 
 mod charts;
+mod experiments;
 mod monitoring;
 mod pages;
 mod profit;
@@ -45,6 +46,7 @@ pub fn routes(state: ConsoleState) -> Router {
         .route("/models/{name}/versions/{version}", get(version))
         .route("/models/{name}/compare", get(compare))
         .route("/models/{name}/monitoring", get(monitoring))
+        .route("/models/{name}/experiments/{alias}", get(experiment))
         .with_state(state)
 }
 
@@ -326,6 +328,14 @@ async fn compare(
 async fn monitoring(State(state): State<ConsoleState>, Path(name): Path<String>) -> PageResult {
     let view = state.views.monitoring(&name).await?;
     Ok(page(StatusCode::OK, monitoring::monitoring(&view)))
+}
+
+async fn experiment(
+    State(state): State<ConsoleState>,
+    Path((name, alias)): Path<(String, String)>,
+) -> PageResult {
+    let report = state.views.experiment(&name, &alias).await?;
+    Ok(page(StatusCode::OK, experiments::experiment(&report)))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::domain::analysis::evaluating::{Contrast, Evaluating, StoredEvaluation
 use crate::domain::analysis::explaining::{Explaining, ImportanceMethod};
 use crate::domain::analysis::shadows::{ShadowStats, Shadowing};
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::experiments::{ExperimentReport, ExperimentRequest, Experiments};
 use crate::domain::monitoring::performance::{
     CohortPerformance, CohortPeriod, DAY_MILLIS, DEFAULT_HORIZON_DAYS, Performance,
     PerformanceRequest,
@@ -21,7 +22,9 @@ use crate::domain::monitoring::performance::{
 use crate::domain::records::datasets::Datasets;
 use crate::domain::records::versions::{AuditPage, Versions};
 use crate::domain::serving::served::ModelSelector;
-use crate::domain::{ModelSummary, ProfitParameters, RegistryError, ShadowConfig, VersionRecord};
+use crate::domain::{
+    ModelSummary, ProfitParameters, RegistryError, ShadowConfig, TrafficSplit, VersionRecord,
+};
 use crate::observe::drift::Drift;
 /// A version's drift, as the console shows it.
 pub use crate::observe::drift::VersionDrift;
@@ -52,6 +55,8 @@ pub struct ModelView {
     pub versions: Vec<VersionRecord>,
     pub latest_roc_auc: BTreeMap<u32, f64>,
     pub audit: AuditPage,
+    /// The latest traffic split of each alias, running or ended.
+    pub experiments: Vec<TrafficSplit>,
 }
 
 /// One version: its record, its evaluations newest first, and its feature importance by
@@ -119,6 +124,19 @@ type ContrastKey = (String, u32, u32, String, [u64; 5]);
 /// grows, so a page recomputes it that often.
 type PerformanceKey = (String, u32, i64);
 
+/// The domain's services the pages read.
+#[derive(Debug)]
+pub struct ViewSources {
+    pub versions: Versions,
+    pub datasets: Datasets,
+    pub evaluating: Arc<Evaluating>,
+    pub explaining: Arc<Explaining>,
+    pub shadowing: Arc<Shadowing>,
+    pub drift: Arc<Drift>,
+    pub performance: Arc<Performance>,
+    pub experiments: Arc<Experiments>,
+}
+
 #[derive(Debug)]
 pub struct Views {
     pub versions: Versions,
@@ -128,21 +146,24 @@ pub struct Views {
     pub shadowing: Arc<Shadowing>,
     pub drift: Arc<Drift>,
     pub performance: Arc<Performance>,
+    pub experiments: Arc<Experiments>,
     importance: Arc<Memo<ImportanceKey, Arc<Vec<FeatureImportance>>>>,
     contrasts: Arc<Memo<ContrastKey, Arc<Contrast>>>,
     cohorts: Arc<Memo<PerformanceKey, Arc<Vec<CohortPerformance>>>>,
 }
 
 impl Views {
-    pub fn new(
-        versions: Versions,
-        datasets: Datasets,
-        evaluating: Arc<Evaluating>,
-        explaining: Arc<Explaining>,
-        shadowing: Arc<Shadowing>,
-        drift: Arc<Drift>,
-        performance: Arc<Performance>,
-    ) -> Views {
+    pub fn new(sources: ViewSources) -> Views {
+        let ViewSources {
+            versions,
+            datasets,
+            evaluating,
+            explaining,
+            shadowing,
+            drift,
+            performance,
+            experiments,
+        } = sources;
         Views {
             versions,
             datasets,
@@ -151,6 +172,7 @@ impl Views {
             shadowing,
             drift,
             performance,
+            experiments,
             importance: Arc::default(),
             contrasts: Arc::default(),
             cohorts: Arc::default(),
@@ -177,12 +199,31 @@ impl Views {
             .versions
             .audit_page(name, before_audit, AUDIT_PAGE_ENTRIES)
             .await?;
+        let experiments = self.experiments.list(&summary.name).await?;
         Ok(ModelView {
             summary,
             versions,
             latest_roc_auc,
             audit,
+            experiments,
         })
+    }
+
+    /// The experiment of an alias's latest split, over everything it served.
+    pub async fn experiment(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> Result<ExperimentReport, ServiceError> {
+        self.experiments
+            .report(ExperimentRequest {
+                name: name.to_owned(),
+                alias: alias.to_owned(),
+                since_millis: None,
+                until_millis: None,
+                horizon_days: 0,
+            })
+            .await
     }
 
     pub async fn version(&self, name: &str, version: u32) -> Result<VersionView, ServiceError> {

@@ -32,7 +32,7 @@ const PROPAGATION: Duration = Duration::from_secs(1);
 
 /// This test's turn, and PostgreSQL and S3 servers of its own (stopped before the turn
 /// passes: the tuple's second field drops first).
-fn exclusive_backing() -> (std::sync::MutexGuard<'static, ()>, Backing) {
+pub(crate) fn exclusive_backing() -> (std::sync::MutexGuard<'static, ()>, Backing) {
     let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     (turn, Backing::start())
 }

@@ -7,6 +7,7 @@ use crate::domain::{CurvePoint, Metrics, Objective};
 use maud::{DOCTYPE, Markup, html};
 
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
+use super::experiments::experiment_href;
 use super::profit::{self, campaign_text};
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::analysis::explaining::ImportanceMethod;
@@ -25,7 +26,7 @@ pub(super) fn version_href(name: &str, version: u32) -> String {
 }
 
 /// `text` percent-encoded for one path segment.
-fn path_segment(text: &str) -> String {
+pub(super) fn path_segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -112,6 +113,20 @@ pub fn model(view: &ModelView) -> Markup {
             a href=(format!("{}/monitoring", model_href(name))) { "Monitoring" }
         }
         p { "Aliases: " (alias_chips(name, view.summary.aliases.iter().map(|(a, v)| (a.as_str(), *v)))) }
+        @if !view.experiments.is_empty() {
+            h2 { "Experiments" }
+            ul #experiments {
+                @for split in &view.experiments {
+                    li data-alias=(split.alias) {
+                        a href=(experiment_href(name, &split.alias)) { (split.alias) }
+                        " split "
+                        (split.arms.iter().map(|arm| format!("v{}:{}", arm.version, arm.weight)).collect::<Vec<_>>().join(" · "))
+                        " since " (utc(split.started_at_millis))
+                        @if split.ended_at_millis.is_some() { " (ended)" }
+                    }
+                }
+            }
+        }
         h2 { "Versions" }
         div.scroll {
             table #versions {

@@ -82,6 +82,11 @@ impl Experiments {
         Experiments { registry }
     }
 
+    /// The latest split of each alias of a model, running or ended.
+    pub async fn list(&self, name: &str) -> Result<Vec<TrafficSplit>, ServiceError> {
+        Ok(self.registry.experiments(name).await?)
+    }
+
     /// The report of the alias's latest split, running or ended.
     pub async fn report(
         &self,

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63hurn/v1/common.proto\x12\x08\x63hurn.v1\"8\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\r\n\x05\x61lias\x18\x03 \x01(\t\"H\n\x0c\x46\x65\x61tureValue\x12\x10\n\x06number\x18\x01 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x66lag\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\x9c\x01\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32 .churn.v1.Customer.FeaturesEntry\x1aG\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.churn.v1.FeatureValue:\x02\x38\x01\"H\n\x0fLabeledCustomer\x12$\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x12.churn.v1.Customer\x12\x0f\n\x07\x63hurned\x18\x02 \x01(\x08\"9\n\x08ServedBy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"V\n\x06Reason\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.churn.v1.FeatureValue\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\x9e\x01\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x19\n\x11\x63hurn_probability\x18\x02 \x01(\x01\x12\x12\n\nwill_churn\x18\x03 \x01(\x08\x12%\n\trisk_band\x18\x04 \x01(\x0e\x32\x12.churn.v1.RiskBand\x12%\n\x0btop_reasons\x18\x05 \x03(\x0b\x32\x10.churn.v1.Reason\"X\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.churn.v1.FeatureKind\x12\x16\n\x0e\x61llowed_values\x18\x03 \x03(\t\"F\n\x06Shadow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0e\n\x06record\x18\x04 \x01(\x08*D\n\x08RiskBand\x12\x19\n\x15RISK_BAND_UNSPECIFIED\x10\x00\x12\x07\n\x03LOW\x10\x01\x12\n\n\x06MEDIUM\x10\x02\x12\x08\n\x04HIGH\x10\x03*K\n\x0b\x46\x65\x61tureKind\x12\x1c\n\x18\x46\x45\x41TURE_KIND_UNSPECIFIED\x10\x00\x12\n\n\x06NUMBER\x10\x01\x12\x08\n\x04TEXT\x10\x02\x12\x08\n\x04\x42OOL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x63hurn/v1/common.proto\x12\x08\x63hurn.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"8\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\r\n\x05\x61lias\x18\x03 \x01(\t\"H\n\x0c\x46\x65\x61tureValue\x12\x10\n\x06number\x18\x01 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x66lag\x18\x03 \x01(\x08H\x00\x42\x06\n\x04kind\"\x9c\x01\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x32\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32 .churn.v1.Customer.FeaturesEntry\x1aG\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.churn.v1.FeatureValue:\x02\x38\x01\"H\n\x0fLabeledCustomer\x12$\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x12.churn.v1.Customer\x12\x0f\n\x07\x63hurned\x18\x02 \x01(\x08\"9\n\x08ServedBy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\r\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"V\n\x06Reason\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12%\n\x05value\x18\x02 \x01(\x0b\x32\x16.churn.v1.FeatureValue\x12\x14\n\x0c\x63ontribution\x18\x03 \x01(\x01\"\x9e\x01\n\nPrediction\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x19\n\x11\x63hurn_probability\x18\x02 \x01(\x01\x12\x12\n\nwill_churn\x18\x03 \x01(\x08\x12%\n\trisk_band\x18\x04 \x01(\x0e\x32\x12.churn.v1.RiskBand\x12%\n\x0btop_reasons\x18\x05 \x03(\x0b\x32\x10.churn.v1.Reason\"X\n\x0b\x46\x65\x61tureSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04kind\x18\x02 \x01(\x0e\x32\x15.churn.v1.FeatureKind\x12\x16\n\x0e\x61llowed_values\x18\x03 \x03(\t\"F\n\x06Shadow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\r\x12\x0e\n\x06record\x18\x04 \x01(\x08\"-\n\nTrafficArm\x12\x0f\n\x07version\x18\x01 \x01(\r\x12\x0e\n\x06weight\x18\x02 \x01(\r\"\xbb\x01\n\x0cTrafficSplit\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\"\n\x04\x61rms\x18\x03 \x03(\x0b\x32\x14.churn.v1.TrafficArm\x12\x0c\n\x04salt\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*D\n\x08RiskBand\x12\x19\n\x15RISK_BAND_UNSPECIFIED\x10\x00\x12\x07\n\x03LOW\x10\x01\x12\n\n\x06MEDIUM\x10\x02\x12\x08\n\x04HIGH\x10\x03*K\n\x0b\x46\x65\x61tureKind\x12\x1c\n\x18\x46\x45\x41TURE_KIND_UNSPECIFIED\x10\x00\x12\n\n\x06NUMBER\x10\x01\x12\x08\n\x04TEXT\x10\x02\x12\x08\n\x04\x42OOL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,28 +34,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CUSTOMER_FEATURESENTRY']._loaded_options = None
   _globals['_CUSTOMER_FEATURESENTRY']._serialized_options = b'8\001'
-  _globals['_RISKBAND']._serialized_start=870
-  _globals['_RISKBAND']._serialized_end=938
-  _globals['_FEATUREKIND']._serialized_start=940
-  _globals['_FEATUREKIND']._serialized_end=1015
-  _globals['_MODELREF']._serialized_start=35
-  _globals['_MODELREF']._serialized_end=91
-  _globals['_FEATUREVALUE']._serialized_start=93
-  _globals['_FEATUREVALUE']._serialized_end=165
-  _globals['_CUSTOMER']._serialized_start=168
-  _globals['_CUSTOMER']._serialized_end=324
-  _globals['_CUSTOMER_FEATURESENTRY']._serialized_start=253
-  _globals['_CUSTOMER_FEATURESENTRY']._serialized_end=324
-  _globals['_LABELEDCUSTOMER']._serialized_start=326
-  _globals['_LABELEDCUSTOMER']._serialized_end=398
-  _globals['_SERVEDBY']._serialized_start=400
-  _globals['_SERVEDBY']._serialized_end=457
-  _globals['_REASON']._serialized_start=459
-  _globals['_REASON']._serialized_end=545
-  _globals['_PREDICTION']._serialized_start=548
-  _globals['_PREDICTION']._serialized_end=706
-  _globals['_FEATURESPEC']._serialized_start=708
-  _globals['_FEATURESPEC']._serialized_end=796
-  _globals['_SHADOW']._serialized_start=798
-  _globals['_SHADOW']._serialized_end=868
+  _globals['_RISKBAND']._serialized_start=1140
+  _globals['_RISKBAND']._serialized_end=1208
+  _globals['_FEATUREKIND']._serialized_start=1210
+  _globals['_FEATUREKIND']._serialized_end=1285
+  _globals['_MODELREF']._serialized_start=68
+  _globals['_MODELREF']._serialized_end=124
+  _globals['_FEATUREVALUE']._serialized_start=126
+  _globals['_FEATUREVALUE']._serialized_end=198
+  _globals['_CUSTOMER']._serialized_start=201
+  _globals['_CUSTOMER']._serialized_end=357
+  _globals['_CUSTOMER_FEATURESENTRY']._serialized_start=286
+  _globals['_CUSTOMER_FEATURESENTRY']._serialized_end=357
+  _globals['_LABELEDCUSTOMER']._serialized_start=359
+  _globals['_LABELEDCUSTOMER']._serialized_end=431
+  _globals['_SERVEDBY']._serialized_start=433
+  _globals['_SERVEDBY']._serialized_end=490
+  _globals['_REASON']._serialized_start=492
+  _globals['_REASON']._serialized_end=578
+  _globals['_PREDICTION']._serialized_start=581
+  _globals['_PREDICTION']._serialized_end=739
+  _globals['_FEATURESPEC']._serialized_start=741
+  _globals['_FEATURESPEC']._serialized_end=829
+  _globals['_SHADOW']._serialized_start=831
+  _globals['_SHADOW']._serialized_end=901
+  _globals['_TRAFFICARM']._serialized_start=903
+  _globals['_TRAFFICARM']._serialized_end=948
+  _globals['_TRAFFICSPLIT']._serialized_start=951
+  _globals['_TRAFFICSPLIT']._serialized_end=1138
 # @@protoc_insertion_point(module_scope)

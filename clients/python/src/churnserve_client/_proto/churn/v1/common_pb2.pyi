@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -127,3 +130,27 @@ class Shadow(_message.Message):
     version: int
     record: bool
     def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., record: bool = ...) -> None: ...
+
+class TrafficArm(_message.Message):
+    __slots__ = ("version", "weight")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    weight: int
+    def __init__(self, version: _Optional[int] = ..., weight: _Optional[int] = ...) -> None: ...
+
+class TrafficSplit(_message.Message):
+    __slots__ = ("name", "alias", "arms", "salt", "started_at", "ended_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    arms: _containers.RepeatedCompositeFieldContainer[TrafficArm]
+    salt: str
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[TrafficArm, _Mapping]]] = ..., salt: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

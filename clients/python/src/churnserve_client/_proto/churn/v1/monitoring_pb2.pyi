@@ -98,3 +98,77 @@ class RealizedPerformanceResponse(_message.Message):
     served_by: _common_pb2.ServedBy
     cohorts: _containers.RepeatedCompositeFieldContainer[Cohort]
     def __init__(self, served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ..., cohorts: _Optional[_Iterable[_Union[Cohort, _Mapping]]] = ...) -> None: ...
+
+class ExperimentReportRequest(_message.Message):
+    __slots__ = ("name", "alias", "since", "until", "horizon_days")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_DAYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    horizon_days: int
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., horizon_days: _Optional[int] = ...) -> None: ...
+
+class ArmReport(_message.Message):
+    __slots__ = ("served_by", "weight", "customers", "labelled", "churned", "churn_rate", "realized", "churn_rate_lower", "churn_rate_upper", "roc_auc_variance")
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_FIELD_NUMBER: _ClassVar[int]
+    CHURNED_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_FIELD_NUMBER: _ClassVar[int]
+    REALIZED_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_LOWER_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_UPPER_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_VARIANCE_FIELD_NUMBER: _ClassVar[int]
+    served_by: _common_pb2.ServedBy
+    weight: int
+    customers: int
+    labelled: int
+    churned: int
+    churn_rate: float
+    realized: _scoring_pb2.Metrics
+    churn_rate_lower: float
+    churn_rate_upper: float
+    roc_auc_variance: float
+    def __init__(self, served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ..., weight: _Optional[int] = ..., customers: _Optional[int] = ..., labelled: _Optional[int] = ..., churned: _Optional[int] = ..., churn_rate: _Optional[float] = ..., realized: _Optional[_Union[_scoring_pb2.Metrics, _Mapping]] = ..., churn_rate_lower: _Optional[float] = ..., churn_rate_upper: _Optional[float] = ..., roc_auc_variance: _Optional[float] = ...) -> None: ...
+
+class ArmComparison(_message.Message):
+    __slots__ = ("baseline_version", "version", "churn_rate_difference", "churn_rate_p_value", "roc_auc_difference", "roc_auc_p_value", "churn_rate_difference_lower", "churn_rate_difference_upper", "roc_auc_difference_lower", "roc_auc_difference_upper", "labelled_needed")
+    BASELINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_DIFFERENCE_LOWER_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RATE_DIFFERENCE_UPPER_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_DIFFERENCE_LOWER_FIELD_NUMBER: _ClassVar[int]
+    ROC_AUC_DIFFERENCE_UPPER_FIELD_NUMBER: _ClassVar[int]
+    LABELLED_NEEDED_FIELD_NUMBER: _ClassVar[int]
+    baseline_version: int
+    version: int
+    churn_rate_difference: float
+    churn_rate_p_value: float
+    roc_auc_difference: float
+    roc_auc_p_value: float
+    churn_rate_difference_lower: float
+    churn_rate_difference_upper: float
+    roc_auc_difference_lower: float
+    roc_auc_difference_upper: float
+    labelled_needed: int
+    def __init__(self, baseline_version: _Optional[int] = ..., version: _Optional[int] = ..., churn_rate_difference: _Optional[float] = ..., churn_rate_p_value: _Optional[float] = ..., roc_auc_difference: _Optional[float] = ..., roc_auc_p_value: _Optional[float] = ..., churn_rate_difference_lower: _Optional[float] = ..., churn_rate_difference_upper: _Optional[float] = ..., roc_auc_difference_lower: _Optional[float] = ..., roc_auc_difference_upper: _Optional[float] = ..., labelled_needed: _Optional[int] = ...) -> None: ...
+
+class ExperimentReportResponse(_message.Message):
+    __slots__ = ("split", "arms", "comparisons")
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
+    split: _common_pb2.TrafficSplit
+    arms: _containers.RepeatedCompositeFieldContainer[ArmReport]
+    comparisons: _containers.RepeatedCompositeFieldContainer[ArmComparison]
+    def __init__(self, split: _Optional[_Union[_common_pb2.TrafficSplit, _Mapping]] = ..., arms: _Optional[_Iterable[_Union[ArmReport, _Mapping]]] = ..., comparisons: _Optional[_Iterable[_Union[ArmComparison, _Mapping]]] = ...) -> None: ...

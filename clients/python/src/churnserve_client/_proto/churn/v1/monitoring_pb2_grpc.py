@@ -48,6 +48,11 @@ class MonitoringServiceStub(object):
                 request_serializer=churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceRequest.SerializeToString,
                 response_deserializer=churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceResponse.FromString,
                 _registered_method=True)
+        self.ExperimentReport = channel.unary_unary(
+                '/churn.v1.MonitoringService/ExperimentReport',
+                request_serializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.SerializeToString,
+                response_deserializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServiceServicer(object):
@@ -72,6 +77,14 @@ class MonitoringServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExperimentReport(self, request, context):
+        """Each arm of an alias's latest traffic split (running or ended): its customers, their
+        outcomes and realized metrics, and every later arm compared with the first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -84,6 +97,11 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.RealizedPerformance,
                     request_deserializer=churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceRequest.FromString,
                     response_serializer=churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceResponse.SerializeToString,
+            ),
+            'ExperimentReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExperimentReport,
+                    request_deserializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.FromString,
+                    response_serializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -144,6 +162,33 @@ class MonitoringService(object):
             '/churn.v1.MonitoringService/RealizedPerformance',
             churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceRequest.SerializeToString,
             churn_dot_v1_dot_monitoring__pb2.RealizedPerformanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExperimentReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.MonitoringService/ExperimentReport',
+            churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.SerializeToString,
+            churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -339,3 +339,23 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_before_id: int
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_before_id: _Optional[int] = ...) -> None: ...
+
+class SetTrafficSplitRequest(_message.Message):
+    __slots__ = ("name", "alias", "arms", "salt")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    ARMS_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    arms: _containers.RepeatedCompositeFieldContainer[_common_pb2.TrafficArm]
+    salt: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ..., arms: _Optional[_Iterable[_Union[_common_pb2.TrafficArm, _Mapping]]] = ..., salt: _Optional[str] = ...) -> None: ...
+
+class GetTrafficSplitRequest(_message.Message):
+    __slots__ = ("name", "alias")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    alias: str
+    def __init__(self, name: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...

@@ -111,6 +111,16 @@ class RegistryServiceStub(object):
                 request_serializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.SetTrafficSplit = channel.unary_unary(
+                '/churn.v1.RegistryService/SetTrafficSplit',
+                request_serializer=churn_dot_v1_dot_registry__pb2.SetTrafficSplitRequest.SerializeToString,
+                response_deserializer=churn_dot_v1_dot_common__pb2.TrafficSplit.FromString,
+                _registered_method=True)
+        self.GetTrafficSplit = channel.unary_unary(
+                '/churn.v1.RegistryService/GetTrafficSplit',
+                request_serializer=churn_dot_v1_dot_registry__pb2.GetTrafficSplitRequest.SerializeToString,
+                response_deserializer=churn_dot_v1_dot_common__pb2.TrafficSplit.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer(object):
@@ -227,6 +237,24 @@ class RegistryServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetTrafficSplit(self, request, context):
+        """Splits an alias between versions, each customer always answered by the same one
+        (see TrafficSplit). Every arm is loaded and smoke-tested before the split serves; a
+        change never fails a request in flight. Weights all 0, no arms, a version listed
+        twice: INVALID_ARGUMENT; an unknown version NOT_FOUND, an archived one
+        FAILED_PRECONDITION. SetAlias or DeleteAlias on the alias ends the split.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrafficSplit(self, request, context):
+        """The running split of an alias; NOT_FOUND when it has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +332,16 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'SetTrafficSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTrafficSplit,
+                    request_deserializer=churn_dot_v1_dot_registry__pb2.SetTrafficSplitRequest.FromString,
+                    response_serializer=churn_dot_v1_dot_common__pb2.TrafficSplit.SerializeToString,
+            ),
+            'GetTrafficSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrafficSplit,
+                    request_deserializer=churn_dot_v1_dot_registry__pb2.GetTrafficSplitRequest.FromString,
+                    response_serializer=churn_dot_v1_dot_common__pb2.TrafficSplit.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -712,6 +750,60 @@ class RegistryService(object):
             '/churn.v1.RegistryService/ListAuditEvents',
             churn_dot_v1_dot_registry__pb2.ListAuditEventsRequest.SerializeToString,
             churn_dot_v1_dot_registry__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTrafficSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.RegistryService/SetTrafficSplit',
+            churn_dot_v1_dot_registry__pb2.SetTrafficSplitRequest.SerializeToString,
+            churn_dot_v1_dot_common__pb2.TrafficSplit.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTrafficSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.RegistryService/GetTrafficSplit',
+            churn_dot_v1_dot_registry__pb2.GetTrafficSplitRequest.SerializeToString,
+            churn_dot_v1_dot_common__pb2.TrafficSplit.FromString,
             options,
             channel_credentials,
             insecure,

@@ -172,14 +172,16 @@ class RowError(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RowResult(_message.Message):
-    __slots__ = ("row", "prediction", "error")
+    __slots__ = ("row", "prediction", "error", "served_by")
     ROW_FIELD_NUMBER: _ClassVar[int]
     PREDICTION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     row: int
     prediction: _common_pb2.Prediction
     error: RowError
-    def __init__(self, row: _Optional[int] = ..., prediction: _Optional[_Union[_common_pb2.Prediction, _Mapping]] = ..., error: _Optional[_Union[RowError, _Mapping]] = ...) -> None: ...
+    served_by: _common_pb2.ServedBy
+    def __init__(self, row: _Optional[int] = ..., prediction: _Optional[_Union[_common_pb2.Prediction, _Mapping]] = ..., error: _Optional[_Union[RowError, _Mapping]] = ..., served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ...) -> None: ...
 
 class ScoreBatchResponse(_message.Message):
     __slots__ = ("results", "served_by")
