@@ -194,7 +194,7 @@ python_tests() {
 tier_python() {
     need_release_build
     need_clients_venv
-    python_tests tests/test_client.py
+    python_tests tests/test_client.py tests/test_experiments.py
 }
 
 tier_spark() {

@@ -6,8 +6,10 @@ First compares the bundled model's two versions on the bundled hold-out dataset 
 has a stored evaluation with curves), shadows `production` with version 2 and scores the
 hold-out customers (so the monitoring page has drift and agreement to show), then writes,
 as JSON: the models and their aliases, every version, every evaluation (metrics and curve
-lengths), the DeLong p-value and the shadow's comparisons. The browser test
-(console.test.mjs) checks the pages against this file.
+lengths), the DeLong p-value and the shadow's comparisons. It also splits the alias
+`experiment` between both versions, scores the hold-out customers through it and records
+their outcomes, and writes the experiment's report. The browser test (console.test.mjs)
+checks the pages against this file.
 """
 
 import json
@@ -21,6 +23,8 @@ from churnserve_client import Client, _frames
 import grpc
 from churnserve_client._proto.churn.v1 import (
     common_pb2,
+    monitoring_pb2,
+    monitoring_pb2_grpc,
     registry_pb2,
     registry_pb2_grpc,
     scoring_pb2,
@@ -44,6 +48,47 @@ def profits(compared: scoring_pb2.CompareResponse) -> dict:
             "points": len(e.metrics.profit.profit_curve),
         }
         for e in (compared.champion, compared.challenger)
+    }
+
+
+EXPERIMENT = "experiment"
+
+
+def run_experiment(channel, customers: pd.DataFrame, schema) -> dict:
+    """Splits alias `experiment` 50/50 between the versions, scores every hold-out customer
+    through it, records their outcomes, and returns the report as the page must show it."""
+    registry = registry_pb2_grpc.RegistryServiceStub(channel)
+    scoring = scoring_pb2_grpc.ScoringServiceStub(channel)
+    monitoring = monitoring_pb2_grpc.MonitoringServiceStub(channel)
+    registry.SetTrafficSplit(registry_pb2.SetTrafficSplitRequest(
+        name=MODEL, alias=EXPERIMENT, salt="console",
+        arms=[common_pb2.TrafficArm(version=1, weight=50), common_pb2.TrafficArm(version=2, weight=50)],
+    ))
+    scoring.ScoreBatch(scoring_pb2.ScoreBatchRequest(
+        model=common_pb2.ModelRef(name=MODEL, alias=EXPERIMENT),
+        columns=_frames.columns(customers, schema.features),
+    ))
+    observed = int(time.time()) + 3600
+    monitoring.RecordOutcomes(monitoring_pb2.RecordOutcomesRequest(outcomes=[
+        monitoring_pb2.Outcome(customer_id=c, churned=(label == "Yes"), observed_at={"seconds": observed})
+        for c, label in zip(customers.customer_id, customers.churn)
+    ]))
+    request = monitoring_pb2.ExperimentReportRequest(name=MODEL, alias=EXPERIMENT)
+    for _ in range(100):
+        report = monitoring.ExperimentReport(request)
+        if sum(a.customers for a in report.arms) == len(customers):
+            break
+        time.sleep(0.2)
+    return {
+        "alias": EXPERIMENT,
+        "arms": [{
+            "version": a.served_by.version, "weight": a.weight, "customers": a.customers, "labelled": a.labelled,
+            "churned": a.churned, "churn_rate": a.churn_rate, "roc_points": len(a.realized.roc_curve),
+        } for a in report.arms],
+        "comparisons": [{
+            "version": c.version, "churn_rate_p_value": c.churn_rate_p_value, "roc_auc_p_value": c.roc_auc_p_value,
+            "labelled_needed": c.labelled_needed,
+        } for c in report.comparisons],
     }
 
 
@@ -77,6 +122,7 @@ def main() -> None:
         ))
         assert all(r.HasField("prediction") for r in scored.results), "every hold-out customer is scored"
         time.sleep(1)
+    experiment = run_experiment(channel, customers, schema)
     models = registry.ListModels(registry_pb2.ListModelsRequest()).models
     facts = {
         "model": MODEL,
@@ -90,6 +136,7 @@ def main() -> None:
         "campaign": CAMPAIGN,
         "campaign_profits": profits(priced),
         "campaign_empc_difference": priced.empc_difference,
+        "experiment": experiment,
     }
     for version in registry.ListModelVersions(registry_pb2.ListModelVersionsRequest(name=MODEL, include_archived=True)).versions:
         facts["versions"].append({

@@ -8,7 +8,8 @@
 // thresholds, the DeLong p-value, each version's campaign profit) are the API's; every
 // chart is an element with role="img" and its aria-label, with as many points as the API's
 // curve has. On the compare page a campaign typed into its form redraws the profit curves
-// with the numbers Compare gives for that campaign.
+// with the numbers Compare gives for that campaign. The experiment page shows each arm's
+// customers, churn rate and ROC curve and each comparison's p-values as ExperimentReport.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +35,7 @@ const pages = [
   ...facts.versions.map((v) => ({ name: `version-${v.version}`, path: `/models/${model}/versions/${v.version}` })),
   { name: 'compare', path: `/models/${model}/compare` },
   { name: 'monitoring', path: `/models/${model}/monitoring` },
+  { name: 'experiment', path: `/models/${model}/experiments/${facts.experiment.alias}` },
 ];
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const profile = mkdtempSync(join(tmpdir(), 'churnserve-console-'));
@@ -65,6 +67,8 @@ const checks = {
       assert.equal(shown, evaluation ? evaluation.roc_auc.toFixed(4) : '—', `v${version.version} ROC AUC`);
     }
     assert.ok((await page.locator('#audit tbody tr').count()) > 0, 'the audit history');
+    const experiment = page.locator(`#experiments li[data-alias="${facts.experiment.alias}"] a`);
+    assert.equal(await experiment.getAttribute('href'), `/models/${model}/experiments/${facts.experiment.alias}`);
   },
   async version(page, number) {
     const version = facts.versions.find((v) => v.version === number);
@@ -124,6 +128,26 @@ const checks = {
     assert.equal((await shadow.locator('td.shadow-version').textContent()).trim(), 'v2');
     assert.ok(Number((await shadow.locator('td.compared').textContent()).trim()) > 0, 'the shadow compared scores');
   },
+};
+
+// The experiment's arms, ROC curves, p-values and sample size, as ExperimentReport has them.
+checks.experiment = async (page) => {
+  for (const arm of facts.experiment.arms) {
+    const row = page.locator(`#arms tr[data-version="${arm.version}"]`);
+    assert.equal((await row.locator('td.weight').textContent()).trim(), String(arm.weight));
+    assert.equal((await row.locator('td.customers').textContent()).trim(), String(arm.customers), `v${arm.version} customers`);
+    assert.equal((await row.locator('td.labelled').textContent()).trim(), String(arm.labelled));
+    assert.equal((await row.locator('td.churn-rate').textContent()).trim(), arm.churn_rate.toFixed(4));
+    await chartPoints(page, 'ROC curve', `v${arm.version}`, arm.roc_points);
+  }
+  for (const comparison of facts.experiment.comparisons) {
+    const row = page.locator(`#comparisons tr[data-version="${comparison.version}"]`);
+    assert.equal((await row.locator('td.rate-p').textContent()).trim(), comparison.churn_rate_p_value.toFixed(4));
+    assert.equal((await row.locator('td.auc-p').textContent()).trim(), comparison.roc_auc_p_value.toFixed(4));
+    assert.equal((await row.locator('td.needed').textContent()).trim(),
+      comparison.labelled_needed > 0 ? String(comparison.labelled_needed) : '—');
+  }
+  assert.equal(await page.locator('p.reading').count(), facts.experiment.comparisons.length, 'a reading per comparison');
 };
 
 // Each version's EMPC, its fraction and the profit curve with its EMPC mark, as the API has them.

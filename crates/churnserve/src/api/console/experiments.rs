@@ -87,7 +87,7 @@ pub fn experiment(report: &ExperimentReport) -> Markup {
                 table #comparisons {
                     thead { tr {
                         th { "version" } th { "churn rate difference" } th { "95% interval" } th { "p-value (z-test)" }
-                        th { "ROC AUC difference" } th { "95% interval" } th { "p-value (DeLong)" } th { "labelled needed (80% power)" }
+                        th { "ROC AUC difference" } th { "95% interval" } th { "p-value (DeLong)" } th { "needed (80% power)" }
                     } }
                     tbody {
                         @for contrast in &report.contrasts {
