@@ -222,6 +222,25 @@ impl Scoring {
         top_reasons: usize,
     ) -> Result<ScoredBatch, ServiceError> {
         self.check_batch_size(customers.len())?;
+        // One customer with an id, as every `Score` sends: straight to their arm, without
+        // dealing and merging.
+        if customers.len() == 1 && !customers.id(0).is_empty() {
+            let served = &split.arms[split.arm_of(customers.id(0))];
+            self.predictor.count_split_rows(served, alias, 1);
+            let shadow = selector.and_then(|selector| self.shadows.shadow_for(selector, served));
+            let mut scored = self
+                .score_rows(
+                    Arc::clone(served),
+                    alias,
+                    first_row,
+                    customers,
+                    top_reasons,
+                    shadow,
+                )
+                .await?;
+            scored.row_served = Some(vec![Some(Arc::clone(served))]);
+            return Ok(scored);
+        }
         let arm_of_row: Vec<Option<usize>> = (0..customers.len())
             .map(|row| {
                 let id = customers.id(row);
@@ -229,27 +248,32 @@ impl Scoring {
             })
             .collect();
         let parts = customers.partition(&arm_of_row, split.arms.len());
-        let mut scored = Vec::with_capacity(parts.len());
-        for (served, part) in split.arms.iter().zip(parts) {
-            if part.is_empty() {
-                scored.push(None);
-                continue;
-            }
-            self.predictor.count_split_rows(served, alias, part.len());
-            let shadow = selector.and_then(|selector| self.shadows.shadow_for(selector, served));
-            scored.push(Some(
-                self.score_rows(
-                    Arc::clone(served),
-                    alias,
-                    first_row,
-                    part,
-                    top_reasons,
-                    shadow,
-                )
-                .await?
-                .into_rows(),
-            ));
-        }
+        // The arms' parts are scored side by side: each large part runs on the blocking
+        // pool, so two arms use two cores.
+        let scoring = split
+            .arms
+            .iter()
+            .zip(parts)
+            .map(|(served, part)| async move {
+                if part.is_empty() {
+                    return Ok(None);
+                }
+                self.predictor.count_split_rows(served, alias, part.len());
+                let shadow =
+                    selector.and_then(|selector| self.shadows.shadow_for(selector, served));
+                let scored = self
+                    .score_rows(
+                        Arc::clone(served),
+                        alias,
+                        first_row,
+                        part,
+                        top_reasons,
+                        shadow,
+                    )
+                    .await?;
+                Ok::<_, ServiceError>(Some(scored.into_rows()))
+            });
+        let mut scored = futures_util::future::try_join_all(scoring).await?;
         let rows = arm_of_row.len();
         let mut row_served = Vec::with_capacity(rows);
         let mut merged = ScoredBatch {
