@@ -5,12 +5,8 @@
 use maud::{Markup, html};
 
 use super::charts::{self, LineChart, Point, Series, number};
-use super::pages::{layout, model_href, path_segment, utc, version_href};
+use super::pages::{experiment_href, layout, model_href, utc, version_href};
 use crate::domain::monitoring::experiments::{ArmContrast, ExperimentReport};
-
-pub(super) fn experiment_href(name: &str, alias: &str) -> String {
-    format!("{}/experiments/{}", model_href(name), path_segment(alias))
-}
 
 /// The significance level the page reads p-values at.
 const ALPHA: f64 = 0.05;

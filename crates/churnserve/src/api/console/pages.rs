@@ -7,7 +7,6 @@ use crate::domain::{CurvePoint, Metrics, Objective};
 use maud::{DOCTYPE, Markup, html};
 
 use super::charts::{self, BarChart, LineChart, Point, Series, number};
-use super::experiments::experiment_href;
 use super::profit::{self, campaign_text};
 use crate::domain::analysis::evaluating::StoredEvaluation;
 use crate::domain::analysis::explaining::ImportanceMethod;
@@ -25,8 +24,12 @@ pub(super) fn version_href(name: &str, version: u32) -> String {
     format!("{}/versions/{version}", model_href(name))
 }
 
+pub(super) fn experiment_href(name: &str, alias: &str) -> String {
+    format!("{}/experiments/{}", model_href(name), path_segment(alias))
+}
+
 /// `text` percent-encoded for one path segment.
-pub(super) fn path_segment(text: &str) -> String {
+fn path_segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
