@@ -1,6 +1,6 @@
 """The rendered Deployment of each overlay, run as the kubelet would run it, without a
-cluster: target/release/churnserve (the image's entrypoint) with exactly the container's
-arguments and environment, Secrets and ConfigMaps substituted with test values (for
+cluster: churnserve (`CHURNSERVE_BIN`, default target/release/churnserve, the image's
+entrypoint) with exactly the container's arguments and environment, Secrets and ConfigMaps substituted with test values (for
 `replicated`, the PostgreSQL cluster and S3 server the test command started), each volume
 mount a temporary directory (ConfigMap volumes filled with their keys), and the probes
 asked as the manifest names them: the startup and liveness gRPC health checks answer
@@ -26,7 +26,8 @@ import grpc
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / "target/release/churnserve"
+# The image's entrypoint is the release build; the test command passes its debug build.
+BINARY = Path(os.environ.get("CHURNSERVE_BIN", ROOT / "target/release/churnserve"))
 # grpc.health.v1: HealthCheckRequest{string service = 1}, HealthCheckResponse{ServingStatus
 # status = 1} with SERVING = 1. Two one-field messages, encoded by hand rather than by a
 # package whose protobuf pin the KServe client's conflicts with.
