@@ -192,7 +192,7 @@ python_tests() {
 tier_python() {
     need_debug_build
     need_clients_venv
-    python_tests tests/test_client.py tests/test_experiments.py
+    python_tests tests/test_client.py tests/test_experiments.py tests/test_monitoring.py
 }
 
 tier_spark() {

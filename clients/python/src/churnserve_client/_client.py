@@ -404,6 +404,65 @@ class Client:
         self._call(self._registry.DeleteAlias, registry_pb2.DeleteAliasRequest(name=name, alias=alias))
 
 
+    # Monitoring
+
+    def record_outcomes(self, outcomes: Customers, batch_rows: int = 5000) -> tuple[int, int]:
+        """Records what became of customers: a DataFrame or list of dicts with
+        `customer_id`, `churned` (a bool, or yes/no, true/false, 1/0) and `observed_at`
+        (anything `pandas.Timestamp` reads; naive means UTC), in `RecordOutcomes` calls of
+        `batch_rows`. Returns `(recorded, matched)` summed over the calls: the outcomes now
+        on record, and those that label at least one logged prediction. Recording the same
+        outcome again changes nothing."""
+        frame = _frames.as_frame(outcomes)
+        missing = [c for c in ("customer_id", "churned", "observed_at") if c not in frame.columns]
+        if missing:
+            raise ValueError(f"outcomes: missing column(s) {', '.join(missing)}")
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows: expected at least 1, got {batch_rows}")
+        recorded = matched = 0
+        for start in range(0, len(frame), batch_rows):
+            chunk = frame.iloc[start : start + batch_rows]
+            request = monitoring_pb2.RecordOutcomesRequest(
+                outcomes=[
+                    monitoring_pb2.Outcome(
+                        customer_id=str(customer_id), churned=_churned(churned), observed_at=_timestamp(observed_at)
+                    )
+                    for customer_id, churned, observed_at in zip(chunk.customer_id, chunk.churned, chunk.observed_at)
+                ]
+            )
+            response = self._call(self._monitoring.RecordOutcomes, request)
+            recorded += response.recorded
+            matched += response.matched
+        return recorded, matched
+
+    def realized_performance(
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        cohort: str = "week",
+        horizon_days: int = 0,
+    ) -> pd.DataFrame:
+        """How a version's predictions turned out, one row per cohort (`cohort`: "day",
+        "week" or "month", in UTC), oldest first: `start`, `scored`, `labelled`, `churned`,
+        the realized `roc_auc`, `pr_auc`, `log_loss`, `brier`, `accuracy`, `precision`,
+        `recall`, `f1` and `empc` (NaN without labels of both classes), and the label-free
+        `estimated_roc_auc`, `estimated_accuracy`, `estimated_precision`,
+        `estimated_recall` and `estimated_f1`. The version is in `frame.attrs["served_by"]`."""
+        periods = {"day": monitoring_pb2.DAY, "week": monitoring_pb2.WEEK, "month": monitoring_pb2.MONTH}
+        if cohort not in periods:
+            raise ValueError(f"cohort {cohort!r}: expected 'day', 'week' or 'month'")
+        request = monitoring_pb2.RealizedPerformanceRequest(
+            model=model_ref(model, version, alias),
+            since=_timestamp(since),
+            until=_timestamp(until),
+            cohort=periods[cohort],
+            horizon_days=horizon_days,
+        )
+        return _frames.cohorts_frame(self._call(self._monitoring.RealizedPerformance, request))
+
     # Experiments
 
     def start_experiment(

@@ -249,3 +249,32 @@ def experiment_frame(report: Any) -> pd.DataFrame:
         "ended_at": moment("ended_at"),
     }
     return frame
+
+
+REALIZED = ["roc_auc", "pr_auc", "log_loss", "brier", "accuracy", "precision", "recall", "f1"]
+ESTIMATED = ["roc_auc", "accuracy", "precision", "recall", "f1"]
+
+
+def cohorts_frame(response: Any) -> pd.DataFrame:
+    """One row per cohort of a RealizedPerformanceResponse; the version in
+    `attrs["served_by"]`."""
+    rows = []
+    for cohort in response.cohorts:
+        realized = cohort.HasField("realized")
+        row = {
+            "start": pd.Timestamp(cohort.start.ToNanoseconds(), tz="UTC"),
+            "scored": cohort.scored,
+            "labelled": cohort.labelled,
+            "churned": cohort.churned,
+        }
+        for field in REALIZED:
+            row[field] = getattr(cohort.realized, field) if realized else np.nan
+        row["empc"] = cohort.realized.profit.empc if realized and cohort.realized.HasField("profit") else np.nan
+        for field in ESTIMATED:
+            row[f"estimated_{field}"] = getattr(cohort.estimated, field)
+        rows.append(row)
+    columns = ["start", "scored", "labelled", "churned", *REALIZED, "empc", *(f"estimated_{f}" for f in ESTIMATED)]
+    frame = pd.DataFrame(rows, columns=columns)
+    served = response.served_by
+    frame.attrs["served_by"] = {"name": served.name, "version": served.version, "sha256": served.sha256}
+    return frame
