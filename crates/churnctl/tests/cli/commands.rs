@@ -34,7 +34,7 @@ async fn churnctl(server: &TestServer, args: &[&str], stdin: &str) -> Output {
 }
 
 /// Runs churnctl with `--output json` and returns its JSON lines; fails on a failure exit.
-async fn json_lines(server: &TestServer, args: &[&str], stdin: &str) -> Vec<Value> {
+pub(crate) async fn json_lines(server: &TestServer, args: &[&str], stdin: &str) -> Vec<Value> {
     let mut with_json = vec!["--output", "json"];
     with_json.extend_from_slice(args);
     let output = churnctl(server, &with_json, stdin).await;

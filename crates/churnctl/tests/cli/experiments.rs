@@ -6,20 +6,8 @@
 use serde_json::Value;
 use tests::TestServer;
 
+use crate::commands::json_lines;
 use crate::score_file::{churnctl, finished};
-
-async fn json_lines(server: &TestServer, args: &[&str]) -> Vec<Value> {
-    let output = finished(churnctl(server, args)).await;
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON row"))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_experiment_is_started_shown_and_stopped() {
@@ -37,6 +25,7 @@ async fn an_experiment_is_started_shown_and_stopped() {
             "--salt",
             "cli",
         ],
+        "",
     )
     .await;
     assert_eq!(started.len(), 2, "one row per arm: {started:?}");
@@ -69,6 +58,7 @@ async fn an_experiment_is_started_shown_and_stopped() {
             "--customers",
             file.path().to_str().expect("path"),
         ],
+        "",
     )
     .await;
     let versions: Vec<u64> = scored
@@ -83,7 +73,7 @@ async fn an_experiment_is_started_shown_and_stopped() {
 
     let mut report = Vec::new();
     for _ in 0..50 {
-        report = json_lines(&server, &["experiment", "show", "telco-churn"]).await;
+        report = json_lines(&server, &["experiment", "show", "telco-churn"], "").await;
         let customers: u64 = report
             .iter()
             .map(|row| row["customers"].as_u64().unwrap_or(0))
@@ -131,8 +121,8 @@ async fn an_experiment_is_started_shown_and_stopped() {
         "{}",
         String::from_utf8_lossy(&stopped.stderr)
     );
-    let version = json_lines(&server, &["show", "telco-churn"]).await;
+    let version = json_lines(&server, &["show", "telco-churn"], "").await;
     assert_eq!(version[0]["version"].as_u64(), Some(2), "{version:?}");
-    let ended = json_lines(&server, &["experiment", "show", "telco-churn"]).await;
+    let ended = json_lines(&server, &["experiment", "show", "telco-churn"], "").await;
     assert_eq!(ended.len(), 2, "the report stays readable");
 }

@@ -139,14 +139,7 @@ pub struct ViewSources {
 
 #[derive(Debug)]
 pub struct Views {
-    pub versions: Versions,
-    pub datasets: Datasets,
-    pub evaluating: Arc<Evaluating>,
-    pub explaining: Arc<Explaining>,
-    pub shadowing: Arc<Shadowing>,
-    pub drift: Arc<Drift>,
-    pub performance: Arc<Performance>,
-    pub experiments: Arc<Experiments>,
+    sources: ViewSources,
     importance: Arc<Memo<ImportanceKey, Arc<Vec<FeatureImportance>>>>,
     contrasts: Arc<Memo<ContrastKey, Arc<Contrast>>>,
     cohorts: Arc<Memo<PerformanceKey, Arc<Vec<CohortPerformance>>>>,
@@ -154,25 +147,8 @@ pub struct Views {
 
 impl Views {
     pub fn new(sources: ViewSources) -> Views {
-        let ViewSources {
-            versions,
-            datasets,
-            evaluating,
-            explaining,
-            shadowing,
-            drift,
-            performance,
-            experiments,
-        } = sources;
         Views {
-            versions,
-            datasets,
-            evaluating,
-            explaining,
-            shadowing,
-            drift,
-            performance,
-            experiments,
+            sources,
             importance: Arc::default(),
             contrasts: Arc::default(),
             cohorts: Arc::default(),
@@ -181,7 +157,7 @@ impl Views {
 
     pub async fn models(&self) -> Result<ModelsView, ServiceError> {
         Ok(ModelsView {
-            models: self.versions.list_models().await?,
+            models: self.sources.versions.list_models().await?,
         })
     }
 
@@ -192,14 +168,15 @@ impl Views {
         before_audit: Option<i64>,
     ) -> Result<ModelView, ServiceError> {
         let summary = self.summary(name).await?;
-        let mut versions = self.versions.list_versions(name, true).await?;
+        let mut versions = self.sources.versions.list_versions(name, true).await?;
         versions.sort_by_key(|v| std::cmp::Reverse(v.version));
-        let latest_roc_auc = self.versions.latest_roc_auc(name).await?;
+        let latest_roc_auc = self.sources.versions.latest_roc_auc(name).await?;
         let audit = self
+            .sources
             .versions
             .audit_page(name, before_audit, AUDIT_PAGE_ENTRIES)
             .await?;
-        let experiments = self.experiments.list(&summary.name).await?;
+        let experiments = self.sources.experiments.list(&summary.name).await?;
         Ok(ModelView {
             summary,
             versions,
@@ -215,7 +192,8 @@ impl Views {
         name: &str,
         alias: &str,
     ) -> Result<ExperimentReport, ServiceError> {
-        self.experiments
+        self.sources
+            .experiments
             .report(ExperimentRequest {
                 name: name.to_owned(),
                 alias: alias.to_owned(),
@@ -228,8 +206,12 @@ impl Views {
 
     pub async fn version(&self, name: &str, version: u32) -> Result<VersionView, ServiceError> {
         let selector = ModelSelector::by_number(name, version);
-        let record = self.versions.version_record(&selector).await?;
-        let evaluations = self.evaluating.evaluations(name, Some(version)).await?;
+        let record = self.sources.versions.version_record(&selector).await?;
+        let evaluations = self
+            .sources
+            .evaluating
+            .evaluations(name, Some(version))
+            .await?;
         let mut methods = vec![ImportanceMethod::ModelNative];
         if !record.metadata.reference_dataset.is_empty() {
             methods.push(ImportanceMethod::MeanAbsShap);
@@ -242,7 +224,7 @@ impl Views {
                 record.metadata.reference_dataset.clone(),
                 method == ImportanceMethod::MeanAbsShap,
             );
-            let (explaining, selector) = (Arc::clone(&self.explaining), selector.clone());
+            let (explaining, selector) = (Arc::clone(&self.sources.explaining), selector.clone());
             let compute = async move {
                 let (_, _, features) = explaining.importance(&selector, Some(method), None).await?;
                 Ok(Arc::new(features))
@@ -257,7 +239,7 @@ impl Views {
         let now = now_millis();
         let key = (name.to_owned(), version, now / PERFORMANCE_FRESHNESS_MILLIS);
         let (performance, request) = (
-            Arc::clone(&self.performance),
+            Arc::clone(&self.sources.performance),
             PerformanceRequest {
                 selector,
                 since_millis: now - PERFORMANCE_WEEKS * 7 * DAY_MILLIS,
@@ -307,18 +289,22 @@ impl Views {
                 summary.latest_version
             });
         let champion = self
+            .sources
             .versions
             .version_record(&ModelSelector::by_number(name, champion_number))
             .await?;
         let challenger = self
+            .sources
             .versions
             .version_record(&ModelSelector::by_number(name, challenger_number))
             .await?;
         let champion_evaluations = self
+            .sources
             .evaluating
             .evaluations(name, Some(champion.version))
             .await?;
         let challenger_evaluations = self
+            .sources
             .evaluating
             .evaluations(name, Some(challenger.version))
             .await?;
@@ -334,7 +320,7 @@ impl Views {
         }
         let dataset = match request.dataset {
             Some(dataset) if dataset.is_empty() => None,
-            Some(dataset) => Some(self.datasets.dataset(&dataset).await?.name),
+            Some(dataset) => Some(self.sources.datasets.dataset(&dataset).await?.name),
             None => datasets.first().cloned(),
         };
         let latest_on = |evaluations: Vec<StoredEvaluation>| {
@@ -362,7 +348,7 @@ impl Views {
                     ]
                     .map(f64::to_bits),
                 );
-                let evaluating = Arc::clone(&self.evaluating);
+                let evaluating = Arc::clone(&self.sources.evaluating);
                 let champion = ModelSelector::by_number(name, champion.version);
                 let challenger = ModelSelector::by_number(name, challenger.version);
                 let dataset = dataset.clone();
@@ -390,12 +376,14 @@ impl Views {
     pub async fn monitoring(&self, name: &str) -> Result<MonitoringView, ServiceError> {
         let summary = self.summary(name).await?;
         let drift = self
+            .sources
             .drift
             .reports()
             .into_iter()
             .filter(|d| d.model == summary.name)
             .collect();
         let shadows = self
+            .sources
             .shadowing
             .all_stats()
             .into_iter()
@@ -409,7 +397,8 @@ impl Views {
     }
 
     async fn summary(&self, name: &str) -> Result<ModelSummary, ServiceError> {
-        self.versions
+        self.sources
+            .versions
             .list_models()
             .await?
             .into_iter()
