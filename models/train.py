@@ -33,6 +33,8 @@ Regenerates, from models/data/*.csv alone:
                       traffic-split arms by the contract's hash in hashlib, and experiment
                       statistics by statsmodels with DeLong's AUC variance by brute force
                       (models/experiment_fixture.py)
+  fixtures/drift.json drift bins fixed from the hold-out reference by numpy quantiles, and a
+                      served sample's counts and PSI in them (models/drift_fixture.py)
   fixtures/outcomes.json
                       a prediction log of telco-churn version 1 (hold-out customers scored
                       across day, ISO week and month edges, some more than once) and delayed
@@ -65,6 +67,7 @@ import onnx
 import onnx.helper
 import onnxruntime
 import pandas as pd
+from drift_fixture import drift_fixture
 from experiment_fixture import assignment_fixture, experiment_fixture
 from profit_fixture import profit, profit_fixture
 from scipy.stats import norm
@@ -850,6 +853,10 @@ def generate(out):
     (fixtures / "assignment.json").write_text(json.dumps(assignment_fixture(), indent=0) + "\n")
     (fixtures / "experiment.json").write_text(
         json.dumps(experiment_fixture(hold_out["telco-logreg"], churned)) + "\n")
+    raw_test = pd.read_csv(HERE / "data/test.csv", dtype=str, keep_default_na=False)
+    (fixtures / "drift.json").write_text(json.dumps(drift_fixture(
+        raw_test, FEATURES, CATEGORICAL, typed,
+        lambda frame: onnx_probabilities(models / "telco-logreg.onnx", frame, codes))) + "\n")
 
     explanations = {
         fixtures / "explain-telco-logreg.json": (

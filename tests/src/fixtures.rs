@@ -67,7 +67,18 @@ pub fn fixture(relative: &str, key: &str) -> Vec<FixtureCustomer> {
         .collect()
 }
 
-pub(crate) fn fixture_json(relative: &str) -> Value {
+/// Reads `key` of a fixture file whose customers carry no probability.
+pub fn fixture_customers(relative: &str, key: &str) -> Vec<FixtureCustomer> {
+    fixture_json(relative)[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("{relative} has no {key}"))
+        .iter()
+        .map(fixture_customer)
+        .collect()
+}
+
+/// A fixture file's JSON.
+pub fn fixture_json(relative: &str) -> Value {
     let text = std::fs::read_to_string(repo_path(relative)).expect("fixture file");
     serde_json::from_str(&text).expect("fixture json")
 }

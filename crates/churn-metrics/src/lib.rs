@@ -4,6 +4,7 @@
 
 mod curves;
 mod delong;
+mod drift;
 mod estimate;
 mod experiment;
 mod profit;
@@ -11,6 +12,7 @@ mod threshold;
 
 pub use curves::{CurvePoint, MAX_CURVE_POINTS, precision_recall_curve, roc_curve};
 pub use delong::{AucComparison, compare_roc_auc};
+pub use drift::{PSI_FLOOR, decile_edges, numeric_bin, numpy_quantile, psi};
 pub use estimate::{EstimatedMetrics, estimate};
 pub use experiment::{
     POWER, Proportion, RateComparison, Z_975, compare_independent_aucs, compare_rates,

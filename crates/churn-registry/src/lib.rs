@@ -11,6 +11,7 @@ mod cleanup;
 mod csv_files;
 mod database;
 mod datasets;
+mod drift;
 mod error;
 mod evaluations;
 mod predictions;
@@ -31,6 +32,7 @@ pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
 pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
+pub use drift::{DriftBinsRecord, DriftBucket, DriftTotals};
 pub use error::RegistryError;
 pub use predictions::{
     LabelledPrediction, LoggedPrediction, OutcomeRecord, PredictionSource, PredictionWindow,

@@ -172,12 +172,14 @@ pub struct Config {
         default_value = "human"
     )]
     pub log_format: LogFormat,
-    /// Recent rows per model version over which drift is computed.
-    #[arg(long, env = "CHURNSERVE_DRIFT_WINDOW", default_value_t = 1_000)]
-    pub drift_window: usize,
-    /// Reference rows drift compares with: the first rows of the version's reference dataset.
-    #[arg(long, env = "CHURNSERVE_DRIFT_REFERENCE_ROWS", default_value_t = 2_000)]
-    pub drift_reference_rows: usize,
+    /// The recent window, in minutes, of the drift gauges and the console's drift: the
+    /// rows every replica scored in it.
+    #[arg(long, env = "CHURNSERVE_DRIFT_WINDOW_MINUTES", default_value_t = 60)]
+    pub drift_window_minutes: u64,
+    /// How often this replica writes its drift counts to the registry, in seconds: a
+    /// replica killed without warning loses at most this much of them.
+    #[arg(long, env = "CHURNSERVE_DRIFT_FLUSH_SECONDS", default_value_t = 5)]
+    pub drift_flush_seconds: u64,
     /// Keep every answer with a customer id in the registry, for outcomes and realized
     /// performance: `on` or `off`.
     #[arg(
@@ -351,8 +353,8 @@ impl Config {
             queue_timeout_ms: 1_000,
             request_timeout_ms: 30_000,
             log_format: LogFormat::Human,
-            drift_window: 1_000,
-            drift_reference_rows: 2_000,
+            drift_window_minutes: 60,
+            drift_flush_seconds: 5,
             prediction_log: Switch::On,
             prediction_log_sample: 1.0,
             prediction_log_days: 400,
@@ -408,15 +410,15 @@ impl Config {
             self.explain_max_evaluations,
             self.importance_rows,
             self.shap_importance_rows,
-            self.drift_window,
-            self.drift_reference_rows,
+            self.drift_window_minutes as usize,
+            self.drift_flush_seconds as usize,
             self.max_concurrent_requests,
             self.request_timeout_ms as usize,
         ]
         .contains(&0)
         {
             return Err(ConfigError(
-                "explain_background_rows, explain_max_evaluations, importance_rows, shap_importance_rows, drift_window, drift_reference_rows, max_concurrent_requests and request_timeout_ms must be at least 1".to_owned(),
+                "explain_background_rows, explain_max_evaluations, importance_rows, shap_importance_rows, drift_window_minutes, drift_flush_seconds, max_concurrent_requests and request_timeout_ms must be at least 1".to_owned(),
             ));
         }
         Ok(())
@@ -465,6 +467,15 @@ impl Config {
             sample_rate: self.prediction_log_sample,
             retention_days: self.prediction_log_days,
         })
+    }
+
+    /// How drift counts are written and read.
+    pub fn drift(&self) -> crate::domain::monitoring::drift::DriftSettings {
+        crate::domain::monitoring::drift::DriftSettings {
+            flush_every: std::time::Duration::from_secs(self.drift_flush_seconds),
+            window: std::time::Duration::from_secs(self.drift_window_minutes * 60),
+            retention_days: self.prediction_log_days,
+        }
     }
 
     /// How concurrent Score calls are fused; `None` when micro-batching is off.

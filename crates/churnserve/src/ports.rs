@@ -78,6 +78,7 @@ impl Adapters {
             monitoring: MonitoringApi {
                 performance: Arc::clone(&services.performance),
                 experiments: Arc::clone(&services.experiments),
+                drift: Arc::clone(&services.fleet_drift),
             },
         }
     }

@@ -16,6 +16,7 @@ use crate::domain::analysis::evaluating::Evaluating;
 use crate::domain::analysis::explaining::Explaining;
 use crate::domain::analysis::shadows::Shadowing;
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::drift::FleetDrift;
 use crate::domain::monitoring::experiments::Experiments;
 use crate::domain::monitoring::performance::Performance;
 use crate::domain::monitoring::prediction_log::PredictionLog;
@@ -38,6 +39,7 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     pub performance: Arc<Performance>,
     pub experiments: Arc<Experiments>,
+    pub fleet_drift: Arc<FleetDrift>,
     pub evaluating: Arc<Evaluating>,
     pub explaining: Arc<Explaining>,
     pub scoring: Arc<Scoring>,
@@ -65,7 +67,8 @@ impl Services {
         )
         .await
         .map_err(models)?;
-        let (drift, drift_references) = start_drift(config, &catalog, &datasets);
+        let (drift, bins_requests) = Drift::new();
+        let drift = Arc::new(drift);
         let metrics = Arc::new(Metrics::new(
             Arc::clone(&drift),
             Arc::new(domain::monitoring::observation::ServingView {
@@ -79,6 +82,17 @@ impl Services {
         let (performance, performance_signal) =
             start_performance(config, &catalog, &registry, &metrics);
         let experiments = Arc::new(Experiments::new(Arc::clone(&registry)));
+        let fleet_drift = Arc::new(FleetDrift::new(
+            Arc::clone(&catalog),
+            datasets.clone(),
+            Arc::clone(&registry),
+            drift,
+            config.drift(),
+        ));
+        let drift_task = tokio::spawn(domain::monitoring::drift::run(
+            Arc::clone(&fleet_drift),
+            bins_requests,
+        ));
         let evaluating = Arc::new(Evaluating::new(
             Arc::clone(&catalog),
             versions.clone(),
@@ -104,7 +118,7 @@ impl Services {
             evaluating: Arc::clone(&evaluating),
             explaining: Arc::clone(&explaining),
             shadowing: Arc::clone(&shadowing),
-            drift,
+            drift: Arc::clone(&fleet_drift),
             performance: Arc::clone(&performance),
             experiments: Arc::clone(&experiments),
         }));
@@ -116,20 +130,24 @@ impl Services {
             metrics,
             performance,
             experiments,
+            fleet_drift,
             evaluating,
             explaining,
             scoring,
             views,
             prediction_log,
-            tasks: vec![drift_references, performance_signal],
+            tasks: vec![drift_task, performance_signal],
         })
     }
 
-    /// Writes what the prediction log still holds, closes the registry's connections and
-    /// stops the background tasks.
+    /// Writes what the prediction log and the drift counts still hold, closes the
+    /// registry's connections and stops the background tasks.
     pub async fn stop(self) {
         if let Some(prediction_log) = &self.prediction_log {
             prediction_log.close().await;
+        }
+        if let Err(error) = self.fleet_drift.flush().await {
+            tracing::warn!(%error, "the last drift counts could not be written");
         }
         self.catalog.close().await;
         for task in self.tasks {
@@ -175,24 +193,6 @@ async fn open_catalog(
             .map_err(models)?;
     }
     Ok(catalog)
-}
-
-/// Drift over each version's recent rows, and the task that reads its references.
-fn start_drift(
-    config: &Config,
-    catalog: &Arc<Catalog>,
-    datasets: &Datasets,
-) -> (Arc<Drift>, JoinHandle<()>) {
-    let (drift, reference_requests) = Drift::new(config.drift_window);
-    let drift = Arc::new(drift);
-    let references = tokio::spawn(domain::monitoring::observation::serve_drift_references(
-        Arc::clone(catalog),
-        datasets.clone(),
-        Arc::clone(&drift),
-        config.drift_reference_rows,
-        reference_requests,
-    ));
-    (drift, references)
 }
 
 /// Realized performance, and the task that checks it for the retraining signal.

@@ -6,6 +6,7 @@ mod adversarial;
 mod arrow;
 mod compression;
 mod console;
+mod drift;
 mod engine;
 mod evaluate;
 mod experiments;

@@ -1,5 +1,6 @@
 //! The metrics port of a real server: probes, a Prometheus scrape whose counters move with
-//! the requests sent, drift gauges that rise when skewed customers arrive, and batch sizes
+//! the requests sent, drift gauges (the fleet's, refreshed every flush) that rise when
+//! skewed customers arrive, this replica's rows by drift bin, and batch sizes
 //! that show concurrent `Score` and one-row `ModelInfer` calls sharing ONNX Runtime runs.
 
 use std::time::Duration;
@@ -21,7 +22,7 @@ async fn engine_rows_and_runs(port: u16) -> (f64, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_counters_and_drift_on_the_metrics_port() {
     let (server, port) = TestServer::start_with_http(|config| {
-        config.drift_window = 400;
+        config.drift_flush_seconds = 1;
     })
     .await;
     assert_eq!(http_get(port, "/healthz").await.0, "HTTP/1.1 200 OK");
@@ -80,17 +81,10 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         "ONNX Runtime calls are counted: {runs:?}"
     );
 
-    // The reference loads in the background; the hold-out customers match it closely.
+    // The bins are computed from the reference on the first scores, and the gauges are
+    // refreshed at every flush.
     let contract = r#"churn_feature_psi{model="telco-churn",version="1",feature="contract"}"#;
-    let mut before = None;
-    for _ in 0..100 {
-        before = sample(&http_get(port, "/metrics").await.1, contract);
-        if before.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let before = before.expect("a drift gauge once the reference is loaded");
+    let before = poll_sample(port, contract, |_| true).await;
     assert!(
         before < 0.1,
         "hold-out customers against the hold-out reference: {before}"
@@ -99,7 +93,7 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
     let skewed: Vec<pb::Customer> = customers
         .iter()
         .cycle()
-        .take(400)
+        .take(800)
         .map(|c| {
             let mut customer = c.to_proto();
             customer.features.insert(
@@ -115,13 +109,14 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         .score_batch(batch(skewed))
         .await
         .expect("scores the skewed batch");
-    let after = sample(&http_get(port, "/metrics").await.1, contract).expect("gauge");
+    let after = poll_sample(port, contract, |psi| psi > 0.5).await;
     assert!(
-        after > 1.0 && after > before,
-        "every recent customer on a two-year contract: {before} -> {after}"
+        after > before,
+        "four in five recent customers on a two-year contract: {before} -> {after}"
     );
+    let scrape = http_get(port, "/metrics").await.1;
     let score_psi = sample(
-        &http_get(port, "/metrics").await.1,
+        &scrape,
         r#"churn_score_psi{model="telco-churn",version="1"}"#,
     )
     .expect("score gauge");
@@ -129,6 +124,39 @@ async fn probes_counters_and_drift_on_the_metrics_port() {
         score_psi > 0.1,
         "the scores shift with the contracts: {score_psi}"
     );
+    let two_year = sample(
+        &scrape,
+        r#"churn_drift_bin_rows_total{model="telco-churn",version="1",feature="contract",bin="Two year"}"#,
+    )
+    .expect("this replica's rows in the two-year bin");
+    let hold_out_two_year = customers
+        .iter()
+        .filter(|c| {
+            c.to_proto().features["contract"].kind
+                == Some(pb::feature_value::Kind::Text("Two year".to_owned()))
+        })
+        .count();
+    assert_eq!(two_year, (800 + hold_out_two_year) as f64, "{scrape}");
+    assert_eq!(
+        sample(
+            &scrape,
+            r#"churn_drift_window_rows{model="telco-churn",version="1"}"#
+        ),
+        Some((800 + customers.len()) as f64)
+    );
+}
+
+/// The sample once it is on the scrape and `ready` accepts it (the gauges follow a flush).
+async fn poll_sample(port: u16, name: &str, ready: impl Fn(f64) -> bool) -> f64 {
+    let mut last = None;
+    for _ in 0..150 {
+        last = sample(&http_get(port, "/metrics").await.1, name);
+        if last.is_some_and(&ready) {
+            return last.expect("checked");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} did not come: last {last:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use crate::domain::ProfitParameters;
 use crate::domain::analysis::evaluating::{Gate, LabelledData, Terms};
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::drift::DriftRequest;
 use crate::domain::monitoring::experiments::ExperimentRequest;
 use crate::domain::monitoring::performance::{CohortPeriod, PerformanceRequest};
 use crate::domain::serving::catalog::Registration;
@@ -397,5 +398,23 @@ pub fn experiment_request(
             .map(|t| millis("until", t))
             .transpose()?,
         horizon_days: request.horizon_days,
+    })
+}
+
+/// `since` unset: the first count; `until` unset: `now_millis`.
+pub fn drift_request(
+    request: pb::DriftReportRequest,
+    now_millis: i64,
+) -> Result<DriftRequest, ServiceError> {
+    Ok(DriftRequest {
+        selector: model_selector(request.model)?,
+        since_millis: request
+            .since
+            .as_ref()
+            .map_or(Ok(0), |t| millis("since", t))?,
+        until_millis: request
+            .until
+            .as_ref()
+            .map_or(Ok(now_millis), |t| millis("until", t))?,
     })
 }

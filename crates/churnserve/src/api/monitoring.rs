@@ -1,5 +1,5 @@
-//! `churn.v1.MonitoringService`: outcomes in, realized performance and experiment reports
-//! out.
+//! `churn.v1.MonitoringService`: outcomes in, realized performance, experiment reports and
+//! the fleet's drift out.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use churn_api::v1::monitoring_service_server::MonitoringService;
 use tonic::{Request, Response, Status};
 
 use crate::api::{from_proto, to_proto};
+use crate::domain::monitoring::drift::FleetDrift;
 use crate::domain::monitoring::experiments::Experiments;
 use crate::domain::monitoring::performance::Performance;
 
@@ -16,6 +17,7 @@ use crate::domain::monitoring::performance::Performance;
 pub struct MonitoringApi {
     pub performance: Arc<Performance>,
     pub experiments: Arc<Experiments>,
+    pub drift: Arc<FleetDrift>,
 }
 
 #[tonic::async_trait]
@@ -51,5 +53,14 @@ impl MonitoringService for MonitoringApi {
         let request = from_proto::experiment_request(request.into_inner())?;
         let report = self.experiments.report(request).await?;
         Ok(Response::new(to_proto::experiment_report(&report)))
+    }
+
+    async fn drift_report(
+        &self,
+        request: Request<pb::DriftReportRequest>,
+    ) -> Result<Response<pb::DriftReportResponse>, Status> {
+        let request = from_proto::drift_request(request.into_inner(), now_millis())?;
+        let report = self.drift.report(request).await?;
+        Ok(Response::new(to_proto::drift_report(&report)))
     }
 }

@@ -10,6 +10,7 @@ use churn_api::v1 as pb;
 use crate::domain::analysis::evaluating::{Evaluated, StoredEvaluation};
 use crate::domain::analysis::explaining::ImportanceMethod;
 use crate::domain::analysis::shadows::ShadowStats;
+use crate::domain::monitoring::drift::{DriftReport, FeatureDrift};
 use crate::domain::monitoring::experiments::ExperimentReport;
 use crate::domain::monitoring::performance::CohortPerformance;
 use crate::domain::records::versions::AuditPage;
@@ -495,5 +496,27 @@ pub fn experiment_report(report: &ExperimentReport) -> pb::ExperimentReportRespo
                 }
             })
             .collect(),
+    }
+}
+
+pub fn drift_report(report: &DriftReport) -> pb::DriftReportResponse {
+    let feature = |drift: &FeatureDrift| pb::FeatureDrift {
+        feature: drift.feature.clone(),
+        psi: drift.psi,
+        bins: drift
+            .bins
+            .iter()
+            .map(|bin| pb::DriftBin {
+                label: bin.label.clone(),
+                reference_fraction: bin.reference_fraction,
+                serving_count: bin.serving_count,
+            })
+            .collect(),
+    };
+    pb::DriftReportResponse {
+        served_by: Some(served_by(&report.served)),
+        rows: report.rows,
+        features: report.features.iter().map(feature).collect(),
+        prediction: Some(feature(&report.prediction)),
     }
 }

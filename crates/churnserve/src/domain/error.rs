@@ -15,7 +15,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Explain(#[from] ExplainError),
     #[error(
-        "model {name:?} version {version} has no reference dataset to explain against; upload one with `churnctl datasets upload` and name it with `churnctl set-reference {name} {version} DATASET` (or reference_dataset at registration)"
+        "model {name:?} version {version} has no reference dataset (explanations and drift compare with it); upload one with `churnctl datasets upload` and name it with `churnctl set-reference {name} {version} DATASET` (or reference_dataset at registration)"
     )]
     NoReferenceDataset { name: String, version: u32 },
     #[error("reference dataset {dataset:?} cannot serve as this model's background: {reason}")]

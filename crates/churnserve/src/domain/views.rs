@@ -14,6 +14,7 @@ use crate::domain::analysis::evaluating::{Contrast, Evaluating, StoredEvaluation
 use crate::domain::analysis::explaining::{Explaining, ImportanceMethod};
 use crate::domain::analysis::shadows::{ShadowStats, Shadowing};
 use crate::domain::error::ServiceError;
+use crate::domain::monitoring::drift::{DriftReport, FleetDrift};
 use crate::domain::monitoring::experiments::{ExperimentReport, ExperimentRequest, Experiments};
 use crate::domain::monitoring::performance::{
     CohortPerformance, CohortPeriod, DAY_MILLIS, DEFAULT_HORIZON_DAYS, Performance,
@@ -25,9 +26,6 @@ use crate::domain::serving::served::ModelSelector;
 use crate::domain::{
     ModelSummary, ProfitParameters, RegistryError, ShadowConfig, TrafficSplit, VersionRecord,
 };
-use crate::observe::drift::Drift;
-/// A version's drift, as the console shows it.
-pub use crate::observe::drift::VersionDrift;
 use crate::sync::lock;
 
 /// Audit entries a model page shows at once.
@@ -102,7 +100,10 @@ pub struct CompareView {
 #[derive(Debug)]
 pub struct MonitoringView {
     pub summary: ModelSummary,
-    pub drift: Vec<VersionDrift>,
+    /// Each version the fleet scored in the recent window, with its drift over it.
+    pub drift: Vec<DriftReport>,
+    /// The recent window, in minutes.
+    pub drift_window_minutes: u64,
     pub shadows: Vec<(ShadowConfig, ShadowStats)>,
 }
 
@@ -132,7 +133,7 @@ pub struct ViewSources {
     pub evaluating: Arc<Evaluating>,
     pub explaining: Arc<Explaining>,
     pub shadowing: Arc<Shadowing>,
-    pub drift: Arc<Drift>,
+    pub drift: Arc<FleetDrift>,
     pub performance: Arc<Performance>,
     pub experiments: Arc<Experiments>,
 }
@@ -375,13 +376,8 @@ impl Views {
 
     pub async fn monitoring(&self, name: &str) -> Result<MonitoringView, ServiceError> {
         let summary = self.summary(name).await?;
-        let drift = self
-            .sources
-            .drift
-            .reports()
-            .into_iter()
-            .filter(|d| d.model == summary.name)
-            .collect();
+        let drift = self.sources.drift.recent(Some(&summary.name)).await;
+        let drift_window_minutes = self.sources.drift.settings().window.as_secs() / 60;
         let shadows = self
             .sources
             .shadowing
@@ -392,6 +388,7 @@ impl Views {
         Ok(MonitoringView {
             summary,
             drift,
+            drift_window_minutes,
             shadows,
         })
     }

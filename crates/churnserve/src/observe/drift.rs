@@ -1,307 +1,276 @@
-//! Drift of a served version: how far the recent rows' features and scores have moved
-//! from the version's reference dataset, as the population stability index
-//! `Σ (actual − expected) · ln(actual / expected)` over bins fixed by the reference:
-//! deciles for numbers (plus a bin for missing values), one bin per category (plus one
-//! for the unseen), ten equal-width bins for the score.
+//! Drift counting on this replica. Every scored row of a version is counted, per minute,
+//! into the version's fixed bins ([`bins`]); the domain writes the minutes' running counts
+//! to the registry, where a report sums them over every replica, and hands back the
+//! fleet's indices for the gauges.
 //!
-//! [`Drift`] keeps one tracker per version. The first rows of a version open its tracker
-//! and send a [`ReferenceRequest`]; whoever reads the version's reference dataset (the
-//! domain) answers with [`Drift::set_reference`] or [`Drift::set_unavailable`]. Drift
-//! never reads storage or scores anything itself.
+//! [`Drift`] keeps one counter per version. A version's first rows open its counter and
+//! send a [`BinsRequest`]; whoever reads the registry (the domain) answers with
+//! [`Drift::set_bins`] or [`Drift::set_unavailable`]. Rows scored before the answer wait,
+//! up to [`PENDING_ROWS`], and are counted in their own minute when it comes. Drift never
+//! reads storage or scores anything itself.
 
-use std::collections::{BTreeMap, VecDeque};
+pub mod bins;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use churn_engine::{CustomerBatch, FeatureKind, FeatureValue, Schema, ValueRef};
-use rustc_hash::FxHashMap;
+use churn_engine::{Customer, CustomerBatch, Schema};
 use tokio::sync::mpsc;
 
 use crate::sync::lock;
+use bins::CountingBins;
 
-/// Shares below this count as this, so that an empty bin has a finite index.
-const FLOOR: f64 = 1e-4;
-const SCORE_BINS: usize = 10;
+/// Rows of a version kept while its bins are on their way; more are not counted.
+pub const PENDING_ROWS: usize = 10_000;
+/// Minutes of counts a replica keeps while the registry cannot take them.
+const UNWRITTEN_MINUTES: usize = 1_440;
+const MINUTE_MILLIS: i64 = 60_000;
+/// How long a version without bins (no reference dataset) waits before asking again.
+const RETRY_UNAVAILABLE: Duration = Duration::from_secs(60);
+/// How often a counting version asks whether its bins are still the registry's.
+const RECHECK_BINS: Duration = Duration::from_secs(60);
 
-/// How a feature's values are binned.
+/// A version whose bins the counters wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinsRequest {
+    pub model: String,
+    pub version: u32,
+}
+
+/// One minute's running counts of one version on this replica.
+#[derive(Debug, Clone)]
+pub struct Minute {
+    pub start_millis: i64,
+    pub bins: Arc<CountingBins>,
+    pub rows: u64,
+    pub counts: Vec<u64>,
+}
+
+/// Counts to write: one minute of one version.
+#[derive(Debug, Clone)]
+pub struct UnwrittenMinute {
+    pub model: String,
+    pub version: u32,
+    pub minute: Minute,
+}
+
+/// A row scored before its version's bins were known.
+#[derive(Debug)]
+struct PendingRow {
+    minute_start: i64,
+    customer: Customer,
+    score: f64,
+}
+
 #[derive(Debug)]
 enum Bins {
-    /// Inner edges, ascending: bin `i` holds values ≤ edge `i`; the last bin holds the
-    /// rest; one more holds missing values.
-    Numeric { edges: Vec<f64> },
-    /// One bin per reference category; one more for any other value. Fx hashing: the
-    /// lookup runs for every categorical value of every scored row in the window.
-    Categorical { index: FxHashMap<String, usize> },
+    Waiting(Vec<PendingRow>),
+    Counting(Arc<CountingBins>),
+    Unavailable,
 }
 
-impl Bins {
-    fn count(&self) -> usize {
-        match self {
-            Bins::Numeric { edges } => edges.len() + 2,
-            Bins::Categorical { index } => index.len() + 1,
+/// One version's counts on this replica.
+#[derive(Debug)]
+struct Counter {
+    bins: Bins,
+    asked_at: Instant,
+    /// The minute being counted; written again at every flush while it lasts.
+    current: Option<Minute>,
+    current_unwritten: bool,
+    /// Ended minutes not yet written.
+    ended: Vec<Minute>,
+    /// The ended minutes' rows in the current bins, by bin, for `/metrics`.
+    ended_totals: Vec<u64>,
+    dropped_rows: u64,
+    scratch: Vec<usize>,
+}
+
+impl Counter {
+    fn new() -> Counter {
+        Counter {
+            bins: Bins::Waiting(Vec::new()),
+            asked_at: Instant::now(),
+            current: None,
+            current_unwritten: false,
+            ended: Vec::new(),
+            ended_totals: Vec::new(),
+            dropped_rows: 0,
+            scratch: Vec::new(),
         }
     }
 
-    fn of(&self, value: ValueRef<'_>) -> usize {
-        match (self, value) {
-            (Bins::Numeric { edges }, ValueRef::Number(v)) if !v.is_nan() => {
-                edges.iter().position(|e| v <= *e).unwrap_or(edges.len())
+    /// The minute starting at `start` in `bins`, ending the one before.
+    fn minute(&mut self, start: i64, bins: &Arc<CountingBins>) -> &mut Minute {
+        let stale = self
+            .current
+            .as_ref()
+            .is_some_and(|m| m.start_millis != start || !Arc::ptr_eq(&m.bins, bins));
+        if stale && let Some(ended) = self.current.take() {
+            if Arc::ptr_eq(&ended.bins, bins) {
+                add(&mut self.ended_totals, &ended.counts);
             }
-            (Bins::Numeric { edges }, _) => edges.len() + 1,
-            (Bins::Categorical { index }, ValueRef::Text(text)) => {
-                index.get(text).copied().unwrap_or(index.len())
+            if self.current_unwritten {
+                self.ended.push(ended);
+                if self.ended.len() > UNWRITTEN_MINUTES {
+                    self.ended.remove(0);
+                }
             }
-            (Bins::Categorical { index }, ValueRef::Flag(flag)) => {
-                index.get(&flag.to_string()).copied().unwrap_or(index.len())
-            }
-            (Bins::Categorical { index }, _) => index.len(),
         }
+        self.current_unwritten = true;
+        self.current.get_or_insert_with(|| Minute {
+            start_millis: start,
+            bins: Arc::clone(bins),
+            rows: 0,
+            counts: vec![0; bins.len()],
+        })
     }
-}
 
-/// The reference distribution of each feature and of the score.
-#[derive(Debug)]
-pub struct Reference {
-    names: Vec<String>,
-    bins: Vec<Bins>,
-    expected: Vec<Vec<f64>>,
-    expected_score: Vec<f64>,
-}
-
-/// One recent row: its bins once the reference is known (cheap to keep), its values
-/// before.
-#[derive(Debug)]
-enum Observed {
-    Values(Vec<FeatureValue>),
-    Bins(Vec<usize>),
-}
-
-/// Recent rows of one version and, once loaded, its reference.
-#[derive(Debug, Default)]
-pub struct DriftTracker {
-    window: VecDeque<(Observed, f64)>,
-    reference: Option<Reference>,
-    unavailable: Option<String>,
-}
-
-/// The indices for one version.
-#[derive(Debug)]
-pub struct DriftReport {
-    pub features: Vec<(String, f64)>,
-    pub score: f64,
-}
-
-impl DriftTracker {
-    /// Adds row `row` of a scored batch to the window.
-    pub fn observe(
+    fn count(
         &mut self,
-        customers: &CustomerBatch,
         schema: &Schema,
-        row: usize,
-        score: f64,
-        window: usize,
+        customers: &CustomerBatch,
+        scores: &[Option<f64>],
+        start: i64,
     ) {
-        if self.unavailable.is_some() {
-            return;
-        }
-        // The row leaving the window lends its buffer to the one entering it: bulk scoring
-        // observes every row, and an allocation per row showed in its profile.
-        let mut leaving = None;
-        while self.window.len() >= window.max(1) {
-            leaving = self.window.pop_front();
-        }
-        let observed = match &self.reference {
-            Some(reference) => {
-                let mut bins = match leaving {
-                    Some((Observed::Bins(mut bins), _)) => {
-                        bins.clear();
-                        bins
+        let bins = match &mut self.bins {
+            Bins::Counting(bins) => Arc::clone(bins),
+            Bins::Unavailable => return,
+            Bins::Waiting(pending) => {
+                for (row, score) in scores.iter().enumerate() {
+                    let Some(score) = *score else { continue };
+                    if pending.len() >= PENDING_ROWS {
+                        self.dropped_rows += 1;
+                        continue;
                     }
-                    _ => Vec::with_capacity(reference.bins.len()),
-                };
-                bins.extend(reference.bins.iter().map(|b| b.of(ValueRef::Missing)));
-                customers.for_each_by_position(schema, row, |position, value| {
-                    bins[position] = reference.bins[position].of(value);
-                });
-                Observed::Bins(bins)
-            }
-            None => {
-                let mut values = vec![FeatureValue::Missing; schema.features.len()];
-                customers.for_each_by_position(schema, row, |position, value| {
-                    values[position] = value.to_owned();
-                });
-                Observed::Values(values)
+                    pending.push(PendingRow {
+                        minute_start: start,
+                        customer: customers.customer(row),
+                        score,
+                    });
+                }
+                return;
             }
         };
-        self.window.push_back((observed, score));
-    }
-
-    pub fn set_reference(&mut self, reference: Reference) {
-        self.reference = Some(reference);
-    }
-
-    pub fn set_unavailable(&mut self, reason: String) {
-        self.window.clear();
-        self.unavailable = Some(reason);
-    }
-
-    pub fn window_len(&self) -> usize {
-        self.window.len()
-    }
-
-    /// The indices over the current window, once the reference is known and the window
-    /// holds rows.
-    pub fn report(&self) -> Option<DriftReport> {
-        let reference = self.reference.as_ref()?;
-        if self.window.is_empty() {
-            return None;
-        }
-        let features = reference
-            .names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let bins = &reference.bins[i];
-                let actual = shares(
-                    self.window.iter().map(|(observed, _)| match observed {
-                        Observed::Bins(row) => row[i],
-                        Observed::Values(values) => bins.of(ValueRef::from(&values[i])),
-                    }),
-                    bins.count(),
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let minute = self.minute(start, &bins);
+        for (row, score) in scores.iter().enumerate() {
+            if let Some(score) = *score {
+                bins.count_row(
+                    schema,
+                    customers,
+                    row,
+                    score,
+                    &mut minute.counts,
+                    &mut scratch,
                 );
-                (name.clone(), psi(&actual, &reference.expected[i]))
-            })
-            .collect();
-        let actual = shares(self.window.iter().map(|(_, s)| score_bin(*s)), SCORE_BINS);
-        Some(DriftReport {
-            features,
-            score: psi(&actual, &reference.expected_score),
-        })
+                minute.rows += 1;
+            }
+        }
+        self.scratch = scratch;
     }
-}
 
-fn score_bin(score: f64) -> usize {
-    ((score * SCORE_BINS as f64) as usize).min(SCORE_BINS - 1)
-}
-
-fn shares(bins: impl Iterator<Item = usize>, count: usize) -> Vec<f64> {
-    let mut counts = vec![0.0; count];
-    let mut total: f64 = 0.0;
-    for bin in bins {
-        counts[bin] += 1.0;
-        total += 1.0;
-    }
-    counts.iter().map(|c| c / total.max(1.0)).collect()
-}
-
-/// Population stability index of `actual` against `expected` shares.
-pub fn psi(actual: &[f64], expected: &[f64]) -> f64 {
-    actual
-        .iter()
-        .zip(expected)
-        .map(|(&a, &e)| {
-            let (a, e) = (a.max(FLOOR), e.max(FLOOR));
-            (a - e) * (a / e).ln()
-        })
-        .sum()
-}
-
-impl Reference {
-    /// The bins and shares of a reference: its valid rows' values by schema position, and
-    /// their scores.
-    pub fn new(schema: &Schema, rows: &[Vec<FeatureValue>], scores: &[f64]) -> Reference {
-        let bins: Vec<Bins> = schema
-            .features
-            .iter()
-            .enumerate()
-            .map(|(i, feature)| match feature.kind {
-                FeatureKind::Number => {
-                    let mut values: Vec<f64> = rows
-                        .iter()
-                        .filter_map(|r| match r[i] {
-                            FeatureValue::Number(v) if !v.is_nan() => Some(v),
-                            _ => None,
-                        })
-                        .collect();
-                    values.sort_by(f64::total_cmp);
-                    let mut edges: Vec<f64> = (1..10)
-                        .filter_map(|d| values.get(d * values.len() / 10).copied())
-                        .collect();
-                    edges.dedup();
-                    Bins::Numeric { edges }
-                }
-                FeatureKind::Text | FeatureKind::Bool => {
-                    let mut seen: Vec<String> = rows
-                        .iter()
-                        .filter_map(|r| match &r[i] {
-                            FeatureValue::Text(t) => Some(t.clone()),
-                            FeatureValue::Flag(f) => Some(f.to_string()),
-                            _ => None,
-                        })
-                        .collect();
-                    seen.sort();
-                    seen.dedup();
-                    Bins::Categorical {
-                        index: seen.into_iter().enumerate().map(|(k, v)| (v, k)).collect(),
-                    }
-                }
-            })
-            .collect();
-        let expected = bins
-            .iter()
-            .enumerate()
-            .map(|(i, b)| shares(rows.iter().map(|r| b.of(ValueRef::from(&r[i]))), b.count()))
-            .collect();
-        Reference {
-            names: schema.features.iter().map(|f| f.name.clone()).collect(),
-            bins,
-            expected,
-            expected_score: shares(scores.iter().map(|s| score_bin(*s)), SCORE_BINS),
+    /// Counts in `bins` from now on; rows that waited for bins are counted in their own
+    /// minutes.
+    fn set_bins(&mut self, schema: &Schema, bins: Arc<CountingBins>) {
+        if let Bins::Counting(current) = &self.bins
+            && current.sha256 == bins.sha256
+        {
+            return;
+        }
+        let previous = std::mem::replace(&mut self.bins, Bins::Counting(Arc::clone(&bins)));
+        self.ended_totals = vec![0; bins.len()];
+        if let Bins::Waiting(pending) = previous {
+            for row in pending {
+                let customers = CustomerBatch::Rows(vec![row.customer]);
+                self.count(schema, &customers, &[Some(row.score)], row.minute_start);
+            }
         }
     }
+
+    /// The minutes to write, oldest first; the current one is also counted on.
+    fn take_unwritten(&mut self) -> Vec<Minute> {
+        let mut minutes = std::mem::take(&mut self.ended);
+        if self.current_unwritten
+            && let Some(current) = &self.current
+        {
+            minutes.push(current.clone());
+        }
+        self.current_unwritten = false;
+        minutes
+    }
+
+    /// Every row counted in the current bins since start, by bin.
+    fn totals(&self) -> Option<(Arc<CountingBins>, Vec<u64>)> {
+        let Bins::Counting(bins) = &self.bins else {
+            return None;
+        };
+        let mut totals = self.ended_totals.clone();
+        if let Some(current) = &self.current
+            && Arc::ptr_eq(&current.bins, bins)
+        {
+            add(&mut totals, &current.counts);
+        }
+        Some((Arc::clone(bins), totals))
+    }
 }
 
-/// A version whose reference the drift trackers wait for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReferenceRequest {
-    pub model: String,
-    pub version: u32,
+fn add(totals: &mut [u64], counts: &[u64]) {
+    for (total, count) in totals.iter_mut().zip(counts) {
+        *total += count;
+    }
 }
 
-/// One version's indices at a scrape.
+/// The start of the UTC minute holding now.
+fn this_minute() -> i64 {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    millis - millis.rem_euclid(MINUTE_MILLIS)
+}
+
+/// The fleet's indices of one version over the recent window, for the gauges.
+#[derive(Debug, Clone)]
+pub struct FleetIndices {
+    pub rows: u64,
+    pub features: Vec<(String, f64)>,
+    pub prediction: f64,
+}
+
+/// One version's counts since start on this replica, by bin, at a scrape.
 #[derive(Debug)]
-pub struct VersionDrift {
+pub struct ReplicaTotals {
     pub model: String,
     pub version: u32,
-    pub window_rows: usize,
-    pub report: Option<DriftReport>,
+    pub bins: Arc<CountingBins>,
+    pub totals: Vec<u64>,
 }
 
-type SharedTracker = Arc<Mutex<DriftTracker>>;
+type SharedCounter = Arc<Mutex<Counter>>;
 
-/// The drift trackers of every version scored since start.
+/// The drift counters of every version scored since start, and the fleet's indices the
+/// domain last computed.
 #[derive(Debug)]
 pub struct Drift {
-    /// Recent rows per version the index is computed over.
-    window: usize,
-    /// Model name, then version: a scored batch looks its tracker up by borrowed name.
-    trackers: Mutex<BTreeMap<String, BTreeMap<u32, SharedTracker>>>,
-    requests: mpsc::UnboundedSender<ReferenceRequest>,
+    /// Model name, then version: a scored batch looks its counter up by borrowed name.
+    counters: Mutex<BTreeMap<String, BTreeMap<u32, SharedCounter>>>,
+    requests: mpsc::UnboundedSender<BinsRequest>,
+    fleet: Mutex<BTreeMap<(String, u32), FleetIndices>>,
 }
 
 impl Drift {
-    /// The trackers, and the requests for references they will send (one per version,
-    /// on its first scored rows).
-    pub fn new(window: usize) -> (Drift, mpsc::UnboundedReceiver<ReferenceRequest>) {
+    /// The counters, and the requests for bins they will send.
+    pub fn new() -> (Drift, mpsc::UnboundedReceiver<BinsRequest>) {
         let (requests, received) = mpsc::unbounded_channel();
         let drift = Drift {
-            window,
-            trackers: Mutex::default(),
+            counters: Mutex::default(),
             requests,
+            fleet: Mutex::default(),
         };
         (drift, received)
     }
 
-    /// Adds the scored rows of one engine call to the version's window.
+    /// Counts the scored rows of one engine call.
     pub fn observe(
         &self,
         model: &str,
@@ -310,83 +279,140 @@ impl Drift {
         customers: &CustomerBatch,
         scores: &[Option<f64>],
     ) {
-        let tracker = self.tracker(model, version);
-        let mut tracker = lock(&tracker);
-        let scored: Vec<(usize, f64)> = scores
-            .iter()
-            .enumerate()
-            .filter_map(|(row, s)| s.map(|s| (row, s)))
-            .collect();
-        for &(row, score) in scored.iter().rev().take(self.window).rev() {
-            tracker.observe(customers, schema, row, score, self.window);
+        let counter = self.counter(model, version);
+        let mut counter = lock(&counter);
+        let retry = match counter.bins {
+            Bins::Unavailable => RETRY_UNAVAILABLE,
+            Bins::Counting(_) => RECHECK_BINS,
+            Bins::Waiting(_) => Duration::MAX,
+        };
+        if counter.asked_at.elapsed() >= retry {
+            counter.asked_at = Instant::now();
+            self.ask(model, version);
         }
+        counter.count(schema, customers, scores, this_minute());
     }
 
-    pub fn set_reference(&self, model: &str, version: u32, reference: Reference) {
-        lock(&self.tracker(model, version)).set_reference(reference);
+    pub fn set_bins(&self, model: &str, version: u32, schema: &Schema, bins: Arc<CountingBins>) {
+        lock(&self.counter(model, version)).set_bins(schema, bins);
     }
 
-    pub fn set_unavailable(&self, model: &str, version: u32, reason: String) {
-        lock(&self.tracker(model, version)).set_unavailable(reason);
+    /// The version cannot be counted (no reference dataset): its waiting rows are dropped
+    /// and it asks again a minute later.
+    pub fn set_unavailable(&self, model: &str, version: u32) {
+        let counter = self.counter(model, version);
+        let mut counter = lock(&counter);
+        if let Bins::Waiting(pending) = &counter.bins {
+            counter.dropped_rows += pending.len() as u64;
+        }
+        counter.bins = Bins::Unavailable;
     }
 
-    /// Every tracked version's window and indices.
-    pub fn reports(&self) -> Vec<VersionDrift> {
-        let trackers: Vec<(String, u32, SharedTracker)> = lock(&self.trackers)
-            .iter()
-            .flat_map(|(model, versions)| {
-                versions
-                    .iter()
-                    .map(move |(version, t)| (model.clone(), *version, Arc::clone(t)))
-            })
-            .collect();
-        trackers
+    /// Every version's minutes not yet written; the caller writes them or hands them
+    /// back with [`Drift::unwritten`].
+    pub fn take_unwritten(&self) -> Vec<UnwrittenMinute> {
+        self.each_counter()
             .into_iter()
-            .map(|(model, version, tracker)| {
-                let tracker = lock(&tracker);
-                VersionDrift {
-                    model,
-                    version,
-                    window_rows: tracker.window_len(),
-                    report: tracker.report(),
-                }
+            .flat_map(|(model, version, counter)| {
+                lock(&counter)
+                    .take_unwritten()
+                    .into_iter()
+                    .map(move |minute| UnwrittenMinute {
+                        model: model.clone(),
+                        version,
+                        minute,
+                    })
             })
             .collect()
     }
 
-    /// The version's tracker; creating it asks for its reference.
-    fn tracker(&self, model: &str, version: u32) -> SharedTracker {
-        let mut trackers = lock(&self.trackers);
-        if let Some(tracker) = trackers.get(model).and_then(|v| v.get(&version)) {
-            return Arc::clone(tracker);
+    /// Minutes that could not be written, to try again at the next flush (before any newer
+    /// count of the same minute).
+    pub fn unwritten(&self, minutes: Vec<UnwrittenMinute>) {
+        for UnwrittenMinute {
+            model,
+            version,
+            minute,
+        } in minutes
+        {
+            let counter = self.counter(&model, version);
+            let mut counter = lock(&counter);
+            let current = counter
+                .current
+                .as_ref()
+                .is_some_and(|c| c.start_millis == minute.start_millis);
+            if current {
+                counter.current_unwritten = true;
+            } else if counter.ended.len() < UNWRITTEN_MINUTES {
+                counter.ended.push(minute);
+            }
         }
-        let tracker = SharedTracker::default();
-        trackers
+    }
+
+    /// Rows that were scored but could not be counted, since start.
+    pub fn dropped_rows(&self) -> u64 {
+        self.each_counter()
+            .iter()
+            .map(|(_, _, counter)| lock(counter).dropped_rows)
+            .sum()
+    }
+
+    /// Every counting version's rows on this replica since start, by bin.
+    pub fn replica_totals(&self) -> Vec<ReplicaTotals> {
+        self.each_counter()
+            .into_iter()
+            .filter_map(|(model, version, counter)| {
+                let (bins, totals) = lock(&counter).totals()?;
+                Some(ReplicaTotals {
+                    model,
+                    version,
+                    bins,
+                    totals,
+                })
+            })
+            .collect()
+    }
+
+    /// The fleet's indices, as the domain last computed them.
+    pub fn set_fleet(&self, fleet: BTreeMap<(String, u32), FleetIndices>) {
+        *lock(&self.fleet) = fleet;
+    }
+
+    pub fn fleet(&self) -> BTreeMap<(String, u32), FleetIndices> {
+        lock(&self.fleet).clone()
+    }
+
+    fn each_counter(&self) -> Vec<(String, u32, SharedCounter)> {
+        lock(&self.counters)
+            .iter()
+            .flat_map(|(model, versions)| {
+                versions
+                    .iter()
+                    .map(move |(version, c)| (model.clone(), *version, Arc::clone(c)))
+            })
+            .collect()
+    }
+
+    /// The version's counter; opening it asks for its bins.
+    fn counter(&self, model: &str, version: u32) -> SharedCounter {
+        let mut counters = lock(&self.counters);
+        if let Some(counter) = counters.get(model).and_then(|v| v.get(&version)) {
+            return Arc::clone(counter);
+        }
+        let counter = Arc::new(Mutex::new(Counter::new()));
+        counters
             .entry(model.to_owned())
             .or_default()
-            .insert(version, Arc::clone(&tracker));
-        // Nobody listening means nobody can load references: the window stays raw values.
-        let _ = self.requests.send(ReferenceRequest {
+            .insert(version, Arc::clone(&counter));
+        self.ask(model, version);
+        counter
+    }
+
+    fn ask(&self, model: &str, version: u32) {
+        // Nobody listening means nobody can read bins: rows wait, then are dropped.
+        let _ = self.requests.send(BinsRequest {
             model: model.to_owned(),
             version,
         });
-        tracker
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn psi_is_zero_for_equal_shares_and_grows_with_the_shift() {
-        let expected = [0.25, 0.25, 0.5];
-        assert_eq!(psi(&expected, &expected), 0.0);
-        let small = psi(&[0.3, 0.2, 0.5], &expected);
-        let large = psi(&[0.7, 0.1, 0.2], &expected);
-        assert!(small > 0.0 && large > small, "{small} {large}");
-        // By hand: (0.3-0.25)ln(1.2) + (0.2-0.25)ln(0.8).
-        let by_hand = 0.05 * 1.2f64.ln() - 0.05 * 0.8f64.ln();
-        assert!((small - by_hand).abs() < 1e-12);
     }
 }

@@ -5,6 +5,7 @@
 //! recorder is told what happened; at scrape time it reads a [`ServingSnapshot`] that
 //! the wiring hands it, so it never calls into the domain.
 
+mod drift;
 mod encoding;
 mod layer;
 mod process;
@@ -58,13 +59,13 @@ impl EncodeLabelValue for Escaped {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct VersionLabels {
+pub(crate) struct VersionLabels {
     model: Escaped,
     version: u32,
 }
 
 impl VersionLabels {
-    fn new(model: &str, version: u32) -> VersionLabels {
+    pub(crate) fn new(model: &str, version: u32) -> VersionLabels {
         VersionLabels {
             model: Escaped(model.to_owned()),
             version,
@@ -91,13 +92,6 @@ struct HandledLabels {
     #[prometheus(flatten)]
     rpc: RpcLabels,
     grpc_code: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct FeatureLabels {
-    model: Escaped,
-    version: u32,
-    feature: Escaped,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -506,53 +500,6 @@ fn encode_shadows(
         }
     }
     Ok(())
-}
-
-/// The drift families, computed at scrape time from each version's window.
-impl Collector for Drift {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let reports = self.reports();
-        let version = |model: &str, version: u32| VersionLabels::new(model, version);
-        encode_family(
-            &mut encoder,
-            "churn_feature_psi",
-            "Population stability index of each raw feature over the recent window against the reference dataset.",
-            reports.iter().flat_map(|r| {
-                r.report.iter().flat_map(|report| {
-                    report.features.iter().map(|(feature, psi)| {
-                        (
-                            FeatureLabels {
-                                model: Escaped(r.model.clone()),
-                                version: r.version,
-                                feature: Escaped(feature.clone()),
-                            },
-                            ConstGauge::new(*psi),
-                        )
-                    })
-                })
-            }),
-        )?;
-        encode_family(
-            &mut encoder,
-            "churn_score_psi",
-            "Population stability index of the churn probability over the recent window against the reference dataset.",
-            reports.iter().filter_map(|r| {
-                let report = r.report.as_ref()?;
-                Some((version(&r.model, r.version), ConstGauge::new(report.score)))
-            }),
-        )?;
-        encode_family(
-            &mut encoder,
-            "churn_drift_window_rows",
-            "Rows in the drift window.",
-            reports.iter().map(|r| {
-                (
-                    version(&r.model, r.version),
-                    ConstGauge::new(r.window_rows as i64),
-                )
-            }),
-        )
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! The monitoring page: drift (PSI by feature and of the score) of every version that
-//! scored since start, and how each shadow agrees with its alias.
+//! The monitoring page: the fleet's drift (PSI by feature and of the score) of every
+//! version scored in the recent window, and how each shadow agrees with its alias.
 
 use maud::{Markup, html};
 
 use super::charts::{self, BarChart, number};
 use super::pages::{layout, model_href, version_href};
-use crate::domain::views::{MonitoringView, VersionDrift};
+use crate::domain::monitoring::drift::DriftReport;
+use crate::domain::views::MonitoringView;
 
 /// PSI below this is read as stable; at or above `PSI_ACT`, act.
 const PSI_WATCH: f64 = 0.1;
@@ -13,7 +14,9 @@ const PSI_ACT: f64 = 0.25;
 
 /// How to read a PSI, at the usual cut points.
 pub fn psi_reading(psi: f64) -> &'static str {
-    if psi < PSI_WATCH {
+    if psi.is_nan() {
+        "no rows"
+    } else if psi < PSI_WATCH {
         "stable"
     } else if psi < PSI_ACT {
         "watch"
@@ -26,9 +29,9 @@ pub fn monitoring(view: &MonitoringView) -> Markup {
     let name = &view.summary.name;
     let body = html! {
         h2 { "Drift" }
-        p { "PSI of each feature over the recent window against the version's reference dataset: below " (PSI_WATCH) " stable, from " (PSI_WATCH) " watch, from " (PSI_ACT) " act." }
+        p { "PSI of each feature over the last " (view.drift_window_minutes) " minutes, on every replica, against the version's reference dataset: below " (PSI_WATCH) " stable, from " (PSI_WATCH) " watch, from " (PSI_ACT) " act." }
         @if view.drift.is_empty() {
-            p.note { "No version of this model has scored anything since the server started." }
+            p.note { "No version of this model with a reference dataset has scored anything in the last " (view.drift_window_minutes) " minutes (" code { "churnctl set-reference" } " names one)." }
         }
         @for drift in &view.drift {
             (version_drift(name, drift))
@@ -67,27 +70,26 @@ pub fn monitoring(view: &MonitoringView) -> Markup {
     )
 }
 
-fn version_drift(name: &str, drift: &VersionDrift) -> Markup {
+fn version_drift(name: &str, drift: &DriftReport) -> Markup {
+    let version = drift.served.version;
+    let score = drift.prediction.psi;
+    let mut features: Vec<(String, f64)> = drift
+        .features
+        .iter()
+        .map(|f| (f.feature.clone(), f.psi))
+        .collect();
+    features.sort_by(|a, b| b.1.total_cmp(&a.1));
     html! {
-        section data-version=(drift.version) {
-        h3 { a href=(version_href(name, drift.version)) { "v" (drift.version) } " over its last " (drift.window_rows) " scored rows" }
-        @match &drift.report {
-            None => p.note { "No reference yet: the version needs a reference dataset (" code { "churnctl set-reference" } ")." },
-            Some(report) => {
-                p { "Score PSI " (number(report.score)) ": " strong { (psi_reading(report.score)) } "." }
-                @let mut features = report.features.clone();
-                ({
-                    features.sort_by(|a, b| b.1.total_cmp(&a.1));
-                    charts::bar_chart(&BarChart {
-                        label: "Drift (PSI by feature)",
-                        value_axis: "population stability index",
-                        marks: &[(PSI_WATCH, "watch"), (PSI_ACT, "act")],
-                        columns: &["PSI", "reading"],
-                        bars: features.iter().map(|(f, psi)| (f.clone(), *psi, vec![number(*psi), psi_reading(*psi).to_owned()])).collect(),
-                    })
-                })
-            }
-        }
+        section data-version=(version) data-rows=(drift.rows) {
+            h3 { a href=(version_href(name, version)) { "v" (version) } ": " (drift.rows) " rows scored on every replica" }
+            p { "Score PSI " span.score-psi { (number(score)) } ": " strong { (psi_reading(score)) } "." }
+            (charts::bar_chart(&BarChart {
+                label: "Drift (PSI by feature)",
+                value_axis: "population stability index",
+                marks: &[(PSI_WATCH, "watch"), (PSI_ACT, "act")],
+                columns: &["PSI", "reading"],
+                bars: features.iter().map(|(f, psi)| (f.clone(), *psi, vec![number(*psi), psi_reading(*psi).to_owned()])).collect(),
+            }))
         }
     }
 }
