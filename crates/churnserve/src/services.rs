@@ -146,9 +146,7 @@ impl Services {
         if let Some(prediction_log) = &self.prediction_log {
             prediction_log.close().await;
         }
-        if let Err(error) = self.fleet_drift.flush().await {
-            tracing::warn!(%error, "the last drift counts could not be written");
-        }
+        self.fleet_drift.close().await;
         self.catalog.close().await;
         for task in self.tasks {
             task.abort();

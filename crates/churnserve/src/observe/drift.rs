@@ -349,6 +349,15 @@ impl Drift {
         }
     }
 
+    /// The versions whose rows wait for their bins.
+    pub fn waiting(&self) -> Vec<(String, u32)> {
+        self.each_counter()
+            .into_iter()
+            .filter(|(_, _, counter)| matches!(lock(counter).bins, Bins::Waiting(_)))
+            .map(|(model, version, _)| (model, version))
+            .collect()
+    }
+
     /// Rows that were scored but could not be counted, since start.
     pub fn dropped_rows(&self) -> u64 {
         self.each_counter()

@@ -200,6 +200,13 @@ impl FleetDrift {
         }
         let served = self.catalog.resolve(&request.selector).await?;
         let bins = self.bins(&served).await?;
+        // Rows this replica scored while the bins were on their way count now.
+        self.drift.set_bins(
+            &served.name,
+            served.version,
+            served.model.schema(),
+            Arc::clone(&bins),
+        );
         if let Err(error) = self.flush().await {
             tracing::warn!(%error, "this replica's latest drift counts could not be written before a report");
         }
@@ -255,6 +262,9 @@ impl FleetDrift {
 
     /// Each version the fleet scored in the recent window, with its drift over it.
     pub async fn recent(&self, model: Option<&str>) -> Vec<DriftReport> {
+        if let Err(error) = self.flush().await {
+            tracing::warn!(%error, "this replica's latest drift counts could not be written");
+        }
         let now = now_millis();
         let since = now - self.settings.window.as_millis() as i64;
         let versions = match self.registry.drifting_versions(since - MINUTE_MILLIS).await {
@@ -280,6 +290,17 @@ impl FleetDrift {
             }
         }
         reports
+    }
+
+    /// Writes the counts one last time, as the server stops: rows still waiting for their
+    /// version's bins are counted first.
+    pub async fn close(&self) {
+        for (model, version) in self.drift.waiting() {
+            self.answer(BinsRequest { model, version }).await;
+        }
+        if let Err(error) = self.flush().await {
+            tracing::warn!(%error, "the last drift counts could not be written");
+        }
     }
 
     /// Answers a counter's request for bins.
