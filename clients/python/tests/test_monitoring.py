@@ -1,9 +1,11 @@
 """Monitoring from Python against a server of its own: predictions served through
 `score`, outcomes recorded with `record_outcomes`, and `realized_performance` counting and
-ranking them as pandas does on the same rows (ROC AUC by the Mann-Whitney statistic)."""
+ranking them as pandas does on the same rows (ROC AUC by the Mann-Whitney statistic), and
+`drift_report` counting served rows in the version's bins as numpy does."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 
 from churnserve_client import ChurnserveError, Client
 
-from conftest import start_server
+from conftest import REPO, start_server
 
 MODEL = "telco-churn"
 
@@ -57,6 +59,41 @@ def test_outcomes_recorded_from_python_label_the_served_predictions(tmp_path, ho
             assert refused.value.code.name == "INVALID_ARGUMENT" and "customer_id" in refused.value.message
             with pytest.raises(ValueError, match="cohort"):
                 client.realized_performance(MODEL, cohort="year")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_drift_report_counts_the_served_rows_as_numpy_does(tmp_path):
+    """The bins and counts of `models/fixtures/drift.json`, computed by numpy from the
+    contract's text, for the same customers scored through `score`."""
+    fixture = json.loads((REPO / "models/fixtures/drift.json").read_text())
+    customers = [
+        {"customer_id": c["customer_id"],
+         **{name: (None if v is None else v.get("text", v.get("number"))) for name, v in c["features"].items()}}
+        for c in fixture["customers"]
+    ]
+    process, server = start_server(tmp_path / "data")
+    try:
+        with Client(server.address) as client:
+            client.score(customers, model=MODEL, version=1)
+            report = client.drift_report(MODEL, version=1)
+            assert report.attrs["served_by"]["version"] == 1
+            assert report.attrs["rows"] == fixture["rows"]
+            expected = [*fixture["features"], fixture["prediction"]]
+            rows = [*report.to_dict("records"), report.attrs["prediction"]]
+            assert [r["feature"] for r in rows] == [e["feature"] for e in expected]
+            for ours, theirs in zip(rows, expected):
+                assert ours["serving_count"] == theirs["serving_counts"], ours["feature"]
+                assert ours["reference_fraction"] == pytest.approx(theirs["reference_fractions"], abs=1e-12)
+                assert ours["psi"] == pytest.approx(theirs["psi"], abs=1e-9), ours["feature"]
+            assert report.sort_values("psi").feature.iloc[-1] == "contract"
+
+            before = client.drift_report(MODEL, version=1, since="2001-01-01", until="2001-01-02")
+            assert before.attrs["rows"] == 0 and before.psi.isna().all()
+            with pytest.raises(ChurnserveError) as refused:
+                client.drift_report(MODEL, version=1, since="2026-02-01", until="2026-01-01")
+            assert refused.value.code.name == "INVALID_ARGUMENT" and "until" in refused.value.message
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -463,6 +463,26 @@ class Client:
         )
         return _frames.cohorts_frame(self._call(self._monitoring.RealizedPerformance, request))
 
+    def drift_report(
+        self,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        since: Any = None,
+        until: Any = None,
+    ) -> pd.DataFrame:
+        """How far the rows a version scored on every replica in `[since, until)` (minute
+        resolution; default: everything) have moved from its reference dataset, one row
+        per feature in the model's order: `feature`, `psi` (NaN without rows), and the
+        bins as parallel lists `bins` (labels), `reference_fraction` and `serving_count`.
+        `frame.attrs` holds `served_by`, `rows` and `prediction` (the same for the served
+        probability, as a dict). A version without a reference dataset raises
+        `ChurnserveError` FAILED_PRECONDITION."""
+        request = monitoring_pb2.DriftReportRequest(
+            model=model_ref(model, version, alias), since=_timestamp(since), until=_timestamp(until)
+        )
+        return _frames.drift_frame(self._call(self._monitoring.DriftReport, request))
+
     # Experiments
 
     def start_experiment(

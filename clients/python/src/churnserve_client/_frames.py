@@ -278,3 +278,27 @@ def cohorts_frame(response: Any) -> pd.DataFrame:
     served = response.served_by
     frame.attrs["served_by"] = {"name": served.name, "version": served.version, "sha256": served.sha256}
     return frame
+
+
+DRIFT_COLUMNS = ["feature", "psi", "bins", "reference_fraction", "serving_count"]
+
+
+def _feature_drift(drift: Any) -> dict[str, Any]:
+    return {
+        "feature": drift.feature,
+        "psi": drift.psi,
+        "bins": [b.label for b in drift.bins],
+        "reference_fraction": [b.reference_fraction for b in drift.bins],
+        "serving_count": [b.serving_count for b in drift.bins],
+    }
+
+
+def drift_frame(response: Any) -> pd.DataFrame:
+    """One row per feature of a DriftReportResponse; the version, the rows and the served
+    probability's drift in `attrs`."""
+    frame = pd.DataFrame([_feature_drift(f) for f in response.features], columns=DRIFT_COLUMNS)
+    served = response.served_by
+    frame.attrs["served_by"] = {"name": served.name, "version": served.version, "sha256": served.sha256}
+    frame.attrs["rows"] = response.rows
+    frame.attrs["prediction"] = _feature_drift(response.prediction)
+    return frame

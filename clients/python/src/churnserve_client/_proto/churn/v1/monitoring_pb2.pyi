@@ -172,3 +172,45 @@ class ExperimentReportResponse(_message.Message):
     arms: _containers.RepeatedCompositeFieldContainer[ArmReport]
     comparisons: _containers.RepeatedCompositeFieldContainer[ArmComparison]
     def __init__(self, split: _Optional[_Union[_common_pb2.TrafficSplit, _Mapping]] = ..., arms: _Optional[_Iterable[_Union[ArmReport, _Mapping]]] = ..., comparisons: _Optional[_Iterable[_Union[ArmComparison, _Mapping]]] = ...) -> None: ...
+
+class DriftReportRequest(_message.Message):
+    __slots__ = ("model", "since", "until")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    model: _common_pb2.ModelRef
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[_Union[_common_pb2.ModelRef, _Mapping]] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DriftBin(_message.Message):
+    __slots__ = ("label", "reference_fraction", "serving_count")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    SERVING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    reference_fraction: float
+    serving_count: int
+    def __init__(self, label: _Optional[str] = ..., reference_fraction: _Optional[float] = ..., serving_count: _Optional[int] = ...) -> None: ...
+
+class FeatureDrift(_message.Message):
+    __slots__ = ("feature", "psi", "bins")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    PSI_FIELD_NUMBER: _ClassVar[int]
+    BINS_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    psi: float
+    bins: _containers.RepeatedCompositeFieldContainer[DriftBin]
+    def __init__(self, feature: _Optional[str] = ..., psi: _Optional[float] = ..., bins: _Optional[_Iterable[_Union[DriftBin, _Mapping]]] = ...) -> None: ...
+
+class DriftReportResponse(_message.Message):
+    __slots__ = ("served_by", "rows", "features", "prediction")
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    served_by: _common_pb2.ServedBy
+    rows: int
+    features: _containers.RepeatedCompositeFieldContainer[FeatureDrift]
+    prediction: FeatureDrift
+    def __init__(self, served_by: _Optional[_Union[_common_pb2.ServedBy, _Mapping]] = ..., rows: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., prediction: _Optional[_Union[FeatureDrift, _Mapping]] = ...) -> None: ...

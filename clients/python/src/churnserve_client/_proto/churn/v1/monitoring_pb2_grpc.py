@@ -53,6 +53,11 @@ class MonitoringServiceStub(object):
                 request_serializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.SerializeToString,
                 response_deserializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.FromString,
                 _registered_method=True)
+        self.DriftReport = channel.unary_unary(
+                '/churn.v1.MonitoringService/DriftReport',
+                request_serializer=churn_dot_v1_dot_monitoring__pb2.DriftReportRequest.SerializeToString,
+                response_deserializer=churn_dot_v1_dot_monitoring__pb2.DriftReportResponse.FromString,
+                _registered_method=True)
 
 
 class MonitoringServiceServicer(object):
@@ -85,6 +90,15 @@ class MonitoringServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DriftReport(self, request, context):
+        """How far the rows one version scored on every replica have moved from its reference
+        dataset: per feature, and for the served probability, the population stability
+        index and the bins. FAILED_PRECONDITION when the version has no reference dataset.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MonitoringServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +116,11 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.ExperimentReport,
                     request_deserializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.FromString,
                     response_serializer=churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.SerializeToString,
+            ),
+            'DriftReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DriftReport,
+                    request_deserializer=churn_dot_v1_dot_monitoring__pb2.DriftReportRequest.FromString,
+                    response_serializer=churn_dot_v1_dot_monitoring__pb2.DriftReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +208,33 @@ class MonitoringService(object):
             '/churn.v1.MonitoringService/ExperimentReport',
             churn_dot_v1_dot_monitoring__pb2.ExperimentReportRequest.SerializeToString,
             churn_dot_v1_dot_monitoring__pb2.ExperimentReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DriftReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/churn.v1.MonitoringService/DriftReport',
+            churn_dot_v1_dot_monitoring__pb2.DriftReportRequest.SerializeToString,
+            churn_dot_v1_dot_monitoring__pb2.DriftReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
