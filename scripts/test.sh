@@ -15,7 +15,7 @@
 #            kubelet would
 #   python   the Python client's tests against real servers
 #   spark    score_spark and score_ray on PySpark and Ray in local mode, two replicas on
-#            PostgreSQL and S3
+#            PostgreSQL and S3; export-predictions read back with pyarrow (local disk and S3)
 # Every tier runs the debug build: a release build of the server would be seven more
 # minutes of CI's compiling for tests that run as well on the debug one (the spark tier
 # takes 25 s longer on it; the benchmarks are where speed is measured).
@@ -201,7 +201,7 @@ tier_spark() {
     need_s3_server
     command -v java >/dev/null || locked apt apt_install openjdk-17-jre-headless
     locked apt apt_install postgresql
-    python_tests tests/test_spark.py tests/test_ray.py
+    python_tests tests/test_spark.py tests/test_ray.py tests/test_export.py
 }
 
 tier_soak() {

@@ -553,7 +553,9 @@ impl ArtifactStore {
 /// The store an object-store URL names, configured by the standard variables of its cloud
 /// (`AWS_*` with `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP` for S3-compatible servers,
 /// `GOOGLE_*`, `AZURE_*`), and the URL's path as the key prefix.
-fn object_store_for(url: &url::Url) -> Result<(Arc<dyn ObjectStore>, ObjectPath), RegistryError> {
+pub(crate) fn object_store_for(
+    url: &url::Url,
+) -> Result<(Arc<dyn ObjectStore>, ObjectPath), RegistryError> {
     use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
     use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
     use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};

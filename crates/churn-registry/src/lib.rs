@@ -14,6 +14,7 @@ mod datasets;
 mod drift;
 mod error;
 mod evaluations;
+mod export;
 mod predictions;
 mod records;
 mod rows;
@@ -34,6 +35,7 @@ pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
 pub use drift::{DriftBinsRecord, DriftBucket, DriftTotals};
 pub use error::RegistryError;
+pub use export::{ExportTarget, ExportedPrediction};
 pub use predictions::{
     LabelledPrediction, LoggedPrediction, OutcomeRecord, PredictionSource, PredictionWindow,
 };

@@ -22,11 +22,29 @@ use tokio::sync::watch;
 
 pub use api::access::Token;
 pub use config::{Config, ConfigError, RegistryArgs, SecretUrl, Switch};
+pub use domain::monitoring::export::{ExportProgress, ExportRequest, ExportSummary};
 pub use domain::serving::seed::BUNDLED_MODEL;
 pub use error::ServerError;
 pub use observe::telemetry::{LogFormat, Telemetry, TelemetryError};
 pub use ports::LIVENESS_SERVICE;
 use services::Services;
+
+/// Writes the prediction log of a range as Parquet (`churnserve export-predictions`).
+pub async fn export_predictions(
+    registry: &RegistryArgs,
+    request: &ExportRequest,
+    progress: &dyn ExportProgress,
+) -> Result<ExportSummary, String> {
+    let location = registry.location().map_err(|e| e.to_string())?;
+    let opened = churn_registry::Registry::connect(&location)
+        .await
+        .map_err(|e| format!("registry {location}: {e}"))?;
+    let exported = domain::monitoring::export::export_predictions(&opened, request, progress)
+        .await
+        .map_err(|e| e.to_string());
+    opened.close().await;
+    exported
+}
 
 /// Serves every churn.v1 service on `listener` until `shutdown` completes, then drains
 /// in-flight requests. The caller binds, so tests can pass a listener on port 0.

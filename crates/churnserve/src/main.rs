@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use churn_registry::{Location, Registry, Severity};
-use churnserve::{Config, RegistryArgs, Telemetry};
+use churnserve::{Config, ExportProgress, ExportRequest, RegistryArgs, Telemetry};
 use clap::{CommandFactory, Parser, Subcommand};
 use tokio::net::TcpListener;
 
@@ -46,6 +46,35 @@ enum Command {
     Check {
         #[command(flatten)]
         registry: RegistryArgs,
+    },
+    /// Write the prediction log of a range as Parquet (zstd), one folder per UTC day
+    /// (`TO/date=YYYY-MM-DD/`), to a local directory or an object store (the URLs and
+    /// variables of --artifact-store). Exporting a range again replaces what earlier
+    /// exports wrote for it, so each prediction appears once.
+    ExportPredictions {
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// The first instant, RFC 3339 (`2026-12-01T00:00:00Z`).
+        #[arg(
+            long,
+            required_unless_present = "last_days",
+            conflicts_with = "last_days"
+        )]
+        since: Option<String>,
+        /// The end, excluded, RFC 3339.
+        #[arg(
+            long,
+            required_unless_present = "last_days",
+            conflicts_with = "last_days"
+        )]
+        until: Option<String>,
+        /// Scheduled mode, for a daily CronJob: the N whole UTC days before today.
+        #[arg(long)]
+        last_days: Option<u32>,
+        /// A directory, file://PATH, s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX] or
+        /// az://CONTAINER[/PREFIX].
+        #[arg(long)]
+        to: String,
     },
     /// Apply the registry's pending schema migrations and exit (`serve` applies them too;
     /// run this before rolling out a new release to several replicas).
@@ -140,6 +169,110 @@ fn start(cli: Cli) -> ExitCode {
         } => serve(print_config, *settings),
         Command::Check { registry } => check(&registry),
         Command::Migrate { registry } => migrate(&registry),
+        Command::ExportPredictions {
+            registry,
+            since,
+            until,
+            last_days,
+            to,
+        } => export(&registry, since, until, last_days, to),
+    }
+}
+
+/// A progress bar on a terminal; nothing elsewhere.
+struct ExportBar(indicatif::ProgressBar);
+
+impl ExportProgress for ExportBar {
+    fn total(&self, rows: u64) {
+        self.0.set_length(rows);
+    }
+
+    fn advance(&self, rows: u64) {
+        self.0.inc(rows);
+    }
+}
+
+fn instant(flag: &str, text: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("--{flag} {text:?}: {e}; expected RFC 3339, as 2026-12-01T00:00:00Z"))
+}
+
+fn export(
+    registry: &RegistryArgs,
+    since: Option<String>,
+    until: Option<String>,
+    last_days: Option<u32>,
+    to: String,
+) -> ExitCode {
+    const DAY_MILLIS: i64 = 86_400_000;
+    let range = match (since, until, last_days) {
+        (Some(since), Some(until), _) => {
+            instant("since", &since).and_then(|s| Ok((s, instant("until", &until)?)))
+        }
+        (_, _, Some(days)) => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let today = now - now.rem_euclid(DAY_MILLIS);
+            Ok((today - i64::from(days) * DAY_MILLIS, today))
+        }
+        _ => Err("give --since and --until, or --last-days".to_owned()),
+    };
+    let (since_millis, until_millis) = match range {
+        Ok(range) => range,
+        Err(error) => {
+            eprintln!("churnserve export-predictions: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let request = ExportRequest {
+        since_millis,
+        until_millis,
+        to,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} predictions ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("churnserve export-predictions: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exported = runtime.block_on(churnserve::export_predictions(
+        registry,
+        &request,
+        &ExportBar(bar.clone()),
+    ));
+    bar.finish_and_clear();
+    match exported {
+        Ok(summary) => {
+            let utc = |millis: i64| {
+                chrono::DateTime::from_timestamp_millis(millis)
+                    .map_or_else(|| millis.to_string(), |t| t.to_rfc3339())
+            };
+            println!(
+                "exported {} predictions scored in [{}, {}) to {} in {} file(s); {} earlier file(s) replaced",
+                summary.rows,
+                utc(summary.since_millis),
+                utc(summary.until_millis),
+                request.to,
+                summary.files,
+                summary.replaced
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("churnserve export-predictions: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod drift;
 pub mod experiments;
+pub mod export;
 pub mod observation;
 pub mod performance;
 pub mod prediction_log;
