@@ -84,9 +84,9 @@ class Pod:
     """The Deployment's first container, run as a process, with its volumes as directories
     that outlive it when they are persistent."""
 
-    def __init__(self, documents, secrets, scratch):
-        self.deployment = next(d for d in documents if d["kind"] == "Deployment")
-        self.pod = self.deployment["spec"]["template"]
+    def __init__(self, documents, secrets, scratch, template=None):
+        deployment = next(d for d in documents if d["kind"] == "Deployment")
+        self.pod = template or deployment["spec"]["template"]
         self.container = self.pod["spec"]["containers"][0]
         self.config_maps = {
             d["metadata"]["name"]: d.get("data", {}) for d in documents if d["kind"] == "ConfigMap"
@@ -141,10 +141,15 @@ class Pod:
 
     def start(self):
         self.prepare_volumes()
-        command = [str(BINARY), *self.container.get("args", [])]
+        env = self.environment()
+        # $(NAME) in args is the container's variable, as the kubelet expands it.
+        args = [
+            self.substitute(re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg))
+            for arg in self.container.get("args", [])
+        ]
         self.log = open(Path(self.scratch) / "server.log", "ab")
         self.process = subprocess.Popen(
-            command, env=self.environment(), stdout=self.log, stderr=subprocess.STDOUT
+            [str(BINARY), *args], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
 
     def probe(self, kind):
@@ -239,6 +244,18 @@ def check(overlay):
         pod.wait_for("readinessProbe", limit=10)
         print("  artifacts restored: ready without a restart")
         pod.terminate()
+        run_cronjobs(overlay, scratch)
+
+
+def run_cronjobs(overlay, scratch):
+    """Each CronJob's container, run once as its Job would: it must exit 0."""
+    documents = render(overlay)
+    for cronjob in (d for d in documents if d["kind"] == "CronJob"):
+        template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+        job = Pod(documents, test_secrets(overlay), Path(scratch) / cronjob["metadata"]["name"], template)
+        job.start()
+        assert job.process.wait(timeout=120) == 0, f"{cronjob['metadata']['name']}: {job.tail()}"
+        print(f"  CronJob {cronjob['metadata']['name']}: {job.tail().strip().splitlines()[-1]}")
 
 
 if __name__ == "__main__":
