@@ -172,6 +172,15 @@ pub struct Config {
         default_value = "human"
     )]
     pub log_format: LogFormat,
+    /// Count every scored row into its version's drift bins, for DriftReport: `on` or
+    /// `off` (this replica's rows are then missing from every report).
+    #[arg(
+        long,
+        env = "CHURNSERVE_DRIFT_COUNTING",
+        value_enum,
+        default_value = "on"
+    )]
+    pub drift_counting: Switch,
     /// The recent window, in minutes, of the drift gauges and the console's drift: the
     /// rows every replica scored in it.
     #[arg(long, env = "CHURNSERVE_DRIFT_WINDOW_MINUTES", default_value_t = 60)]
@@ -353,6 +362,7 @@ impl Config {
             queue_timeout_ms: 1_000,
             request_timeout_ms: 30_000,
             log_format: LogFormat::Human,
+            drift_counting: Switch::On,
             drift_window_minutes: 60,
             drift_flush_seconds: 5,
             prediction_log: Switch::On,

@@ -67,7 +67,7 @@ impl Services {
         )
         .await
         .map_err(models)?;
-        let (drift, bins_requests) = Drift::new();
+        let (drift, bins_requests) = Drift::new(config.drift_counting == crate::config::Switch::On);
         let drift = Arc::new(drift);
         let metrics = Arc::new(Metrics::new(
             Arc::clone(&drift),

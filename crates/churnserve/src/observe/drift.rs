@@ -252,6 +252,8 @@ type SharedCounter = Arc<Mutex<Counter>>;
 /// domain last computed.
 #[derive(Debug)]
 pub struct Drift {
+    /// Off (`--drift-counting off`): nothing is counted on this replica.
+    counting: bool,
     /// Model name, then version: a scored batch looks its counter up by borrowed name.
     counters: Mutex<BTreeMap<String, BTreeMap<u32, SharedCounter>>>,
     requests: mpsc::UnboundedSender<BinsRequest>,
@@ -260,9 +262,10 @@ pub struct Drift {
 
 impl Drift {
     /// The counters, and the requests for bins they will send.
-    pub fn new() -> (Drift, mpsc::UnboundedReceiver<BinsRequest>) {
+    pub fn new(counting: bool) -> (Drift, mpsc::UnboundedReceiver<BinsRequest>) {
         let (requests, received) = mpsc::unbounded_channel();
         let drift = Drift {
+            counting,
             counters: Mutex::default(),
             requests,
             fleet: Mutex::default(),
@@ -279,6 +282,9 @@ impl Drift {
         customers: &CustomerBatch,
         scores: &[Option<f64>],
     ) {
+        if !self.counting {
+            return;
+        }
         let counter = self.counter(model, version);
         let mut counter = lock(&counter);
         let retry = match counter.bins {

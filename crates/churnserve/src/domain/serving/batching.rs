@@ -267,7 +267,10 @@ mod tests {
         let bytes = std::fs::read(path).expect("the bundled model");
         let model = Model::load(runtime, &bytes, &ModelOptions::default()).expect("loads");
         let served = Arc::new(ServedModel::new("m".into(), 1, String::new(), model));
-        let metrics = Arc::new(Metrics::new(Arc::new(Drift::new().0), Arc::new(Nothing)));
+        let metrics = Arc::new(Metrics::new(
+            Arc::new(Drift::new(true).0),
+            Arc::new(Nothing),
+        ));
         let batcher = Arc::new(MicroBatcher::new(
             MicroBatchSettings {
                 window: Duration::from_secs(10),
