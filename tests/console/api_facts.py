@@ -114,7 +114,7 @@ def main() -> None:
     customers = pd.read_csv(HOLDOUT).rename(columns={"customerid": "customer_id"})
     schema = Client(address).model_version(MODEL, alias="production")
     # By the alias, as backend services call it, so that its shadow scores them too. The
-    # first scores ask for the drift reference, which is read in the background.
+    # first scores ask for the version's drift bins, computed in the background.
     for rows in (customers.head(100), customers):
         scored = scoring.ScoreBatch(scoring_pb2.ScoreBatchRequest(
             model=common_pb2.ModelRef(name=MODEL, alias="production"),

@@ -70,13 +70,18 @@ impl BinLayout {
     }
 }
 
-/// How a served value finds its bin. Fx hashing: the lookup runs for every categorical
-/// value of every scored row.
+/// How a served value finds its bin; the lookup runs for every value of every scored row.
 #[derive(Debug)]
 enum Lookup {
     Numeric(Vec<f64>),
+    /// Up to [`SCANNED_CATEGORIES`] categories: compared one by one, which is cheaper than
+    /// hashing the value (most categorical features have two to four).
+    FewCategories(Vec<String>),
+    /// Fx hashing for the rest.
     Categorical(FxHashMap<String, usize>),
 }
+
+const SCANNED_CATEGORIES: usize = 8;
 
 impl Lookup {
     fn of(&self, value: ValueRef<'_>) -> usize {
@@ -85,6 +90,18 @@ impl Lookup {
                 churn_metrics::numeric_bin(edges, v)
             }
             (Lookup::Numeric(edges), _) => edges.len() + 1,
+            (Lookup::FewCategories(categories), ValueRef::Text(text)) => categories
+                .iter()
+                .position(|c| c == text)
+                .unwrap_or(categories.len()),
+            (Lookup::FewCategories(categories), ValueRef::Flag(flag)) => {
+                let text = if flag { "true" } else { "false" };
+                categories
+                    .iter()
+                    .position(|c| c == text)
+                    .unwrap_or(categories.len())
+            }
+            (Lookup::FewCategories(categories), _) => categories.len(),
             (Lookup::Categorical(index), ValueRef::Text(text)) => {
                 index.get(text).copied().unwrap_or(index.len())
             }
@@ -99,6 +116,7 @@ impl Lookup {
     fn missing(&self) -> usize {
         match self {
             Lookup::Numeric(edges) => edges.len() + 1,
+            Lookup::FewCategories(categories) => categories.len(),
             Lookup::Categorical(index) => index.len(),
         }
     }
@@ -108,6 +126,9 @@ impl From<&BinLayout> for Lookup {
     fn from(layout: &BinLayout) -> Lookup {
         match layout {
             BinLayout::Numeric { edges } => Lookup::Numeric(edges.clone()),
+            BinLayout::Categorical { categories } if categories.len() <= SCANNED_CATEGORIES => {
+                Lookup::FewCategories(categories.clone())
+            }
             BinLayout::Categorical { categories } => Lookup::Categorical(
                 categories
                     .iter()
