@@ -22,6 +22,16 @@ fn version(number: u32) -> Option<pb::ModelRef> {
     })
 }
 
+/// Version 1's report over `[since, until)`, in seconds since the epoch.
+fn between(since: i64, until: i64) -> pb::DriftReportRequest {
+    let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    pb::DriftReportRequest {
+        model: version(1),
+        since: at(since),
+        until: at(until),
+    }
+}
+
 fn report_request(model: Option<pb::ModelRef>) -> pb::DriftReportRequest {
     pb::DriftReportRequest {
         model,
@@ -201,17 +211,7 @@ async fn the_fleet_s_bins_and_counts_equal_numpy_on_every_scoring_path() {
         .into_inner();
     assert_eq!(by_alias.rows, report.rows);
     let before = monitoring
-        .drift_report(pb::DriftReportRequest {
-            model: version(1),
-            since: Some(prost_types::Timestamp {
-                seconds: 1_000_000,
-                nanos: 0,
-            }),
-            until: Some(prost_types::Timestamp {
-                seconds: 2_000_000,
-                nanos: 0,
-            }),
-        })
+        .drift_report(between(1_000_000, 2_000_000))
         .await
         .expect("report")
         .into_inner();
@@ -223,17 +223,7 @@ async fn bad_drift_requests_get_a_clear_status() {
     let server = TestServer::start().await;
     let mut monitoring = MonitoringServiceClient::new(server.channel().await);
     let backwards = monitoring
-        .drift_report(pb::DriftReportRequest {
-            model: version(1),
-            since: Some(prost_types::Timestamp {
-                seconds: 2_000_000,
-                nanos: 0,
-            }),
-            until: Some(prost_types::Timestamp {
-                seconds: 1_000_000,
-                nanos: 0,
-            }),
-        })
+        .drift_report(between(2_000_000, 1_000_000))
         .await
         .expect_err("until before since");
     assert_eq!(backwards.code(), Code::InvalidArgument);

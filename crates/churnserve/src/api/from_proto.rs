@@ -204,16 +204,12 @@ pub fn performance_request(
             )));
         }
     };
+    let (since_millis, until_millis) =
+        time_range(request.since.as_ref(), request.until.as_ref(), now_millis)?;
     Ok(PerformanceRequest {
         selector: model_selector(request.model)?,
-        since_millis: request
-            .since
-            .as_ref()
-            .map_or(Ok(0), |t| millis("since", t))?,
-        until_millis: request
-            .until
-            .as_ref()
-            .map_or(Ok(now_millis), |t| millis("until", t))?,
+        since_millis,
+        until_millis,
         period,
         horizon_days: request.horizon_days,
     })
@@ -406,15 +402,23 @@ pub fn drift_request(
     request: pb::DriftReportRequest,
     now_millis: i64,
 ) -> Result<DriftRequest, ServiceError> {
+    let (since_millis, until_millis) =
+        time_range(request.since.as_ref(), request.until.as_ref(), now_millis)?;
     Ok(DriftRequest {
         selector: model_selector(request.model)?,
-        since_millis: request
-            .since
-            .as_ref()
-            .map_or(Ok(0), |t| millis("since", t))?,
-        until_millis: request
-            .until
-            .as_ref()
-            .map_or(Ok(now_millis), |t| millis("until", t))?,
+        since_millis,
+        until_millis,
     })
+}
+
+/// `since` and `until` in milliseconds; unset: the epoch, and `now_millis`.
+fn time_range(
+    since: Option<&prost_types::Timestamp>,
+    until: Option<&prost_types::Timestamp>,
+    now_millis: i64,
+) -> Result<(i64, i64), ServiceError> {
+    Ok((
+        since.map_or(Ok(0), |t| millis("since", t))?,
+        until.map_or(Ok(now_millis), |t| millis("until", t))?,
+    ))
 }

@@ -102,7 +102,7 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
     let file = dir.path().join("churnserve.toml");
     std::fs::write(
         &file,
-        "max_batch_rows = 500\ndrift_window = 42\nlazy_aliases = true\nlog_format = \"json\"\nwrite_token = \"s3cret\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
+        "max_batch_rows = 500\ndrift_window_minutes = 42\nlazy_aliases = true\nlog_format = \"json\"\nwrite_token = \"s3cret\"\nmetrics_listen = \"127.0.0.1:9999\"\n",
     )
     .expect("writes the file");
     let print = |env: &[(&str, &str)], flags: &[&str]| {
@@ -132,7 +132,7 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
     );
     for line in [
         "max_batch_rows = 500",
-        "drift_window = 42",
+        "drift_window_minutes = 42",
         "lazy_aliases = true",
         "log_format = \"json\"",
         "write_token = \"<redacted>\"",
@@ -144,17 +144,17 @@ fn settings_come_from_the_file_then_the_environment_then_flags() {
         );
     }
     assert!(!from_file.contains("s3cret"), "tokens are never printed");
-    let from_env = print(&[("CHURNSERVE_DRIFT_WINDOW", "7")], &[]);
+    let from_env = print(&[("CHURNSERVE_DRIFT_WINDOW_MINUTES", "7")], &[]);
     assert!(
-        from_env.lines().any(|l| l == "drift_window = 7"),
+        from_env.lines().any(|l| l == "drift_window_minutes = 7"),
         "{from_env}"
     );
     let from_flag = print(
-        &[("CHURNSERVE_DRIFT_WINDOW", "7")],
-        &["--drift-window", "9"],
+        &[("CHURNSERVE_DRIFT_WINDOW_MINUTES", "7")],
+        &["--drift-window-minutes", "9"],
     );
     assert!(
-        from_flag.lines().any(|l| l == "drift_window = 9"),
+        from_flag.lines().any(|l| l == "drift_window_minutes = 9"),
         "{from_flag}"
     );
 
