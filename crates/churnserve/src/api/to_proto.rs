@@ -514,7 +514,11 @@ pub fn drift_report(report: &DriftReport) -> pb::DriftReportResponse {
             .collect(),
     };
     pb::DriftReportResponse {
-        served_by: Some(served_by(&report.served)),
+        served_by: Some(pb::ServedBy {
+            name: report.name.clone(),
+            version: report.version,
+            sha256: report.sha256.clone(),
+        }),
         rows: report.rows,
         features: report.features.iter().map(feature).collect(),
         prediction: Some(feature(&report.prediction)),

@@ -71,7 +71,7 @@ pub fn monitoring(view: &MonitoringView) -> Markup {
 }
 
 fn version_drift(name: &str, drift: &DriftReport) -> Markup {
-    let version = drift.served.version;
+    let version = drift.version;
     let score = drift.prediction.psi;
     let mut features: Vec<(String, f64)> = drift
         .features

@@ -8,14 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use churn_engine::CustomerBatch;
-use churn_registry::{DriftBinsRecord, DriftBucket, Registry, now_millis, sha256_hex};
+use churn_registry::{
+    DatasetRecord, DriftBinsRecord, DriftBucket, Registry, VersionRef, now_millis, sha256_hex,
+};
 use tokio::sync::mpsc;
 
 use crate::domain::error::ServiceError;
 use crate::domain::monitoring::performance::{DAY_MILLIS, utc};
 use crate::domain::records::datasets::Datasets;
 use crate::domain::serving::catalog::Catalog;
-use crate::domain::serving::served::{ModelSelector, ServedModel};
+use crate::domain::serving::served::ModelSelector;
 use crate::observe::drift::bins::{CountingBins, DriftBins};
 use crate::observe::drift::{BinsRequest, Drift, FleetIndices};
 use crate::sync::lock;
@@ -51,7 +53,9 @@ pub struct FeatureDrift {
 /// The fleet's drift of one version over a range.
 #[derive(Debug, Clone)]
 pub struct DriftReport {
-    pub served: Arc<ServedModel>,
+    pub name: String,
+    pub version: u32,
+    pub sha256: String,
     pub rows: u64,
     pub features: Vec<FeatureDrift>,
     pub prediction: FeatureDrift,
@@ -110,44 +114,30 @@ impl FleetDrift {
     }
 
     /// The version's bins: the registry's when they were computed from its current
-    /// reference dataset, else computed now (the same on every replica) and stored.
-    pub async fn bins(&self, served: &Arc<ServedModel>) -> Result<Arc<CountingBins>, ServiceError> {
-        let dataset = self.datasets.reference_dataset(served).await?;
-        let key = (served.name.clone(), served.version);
-        let stored = self
+    /// reference dataset, else computed now (the same on every replica) and stored. Only
+    /// computing them needs the model, which is then loaded if it is not.
+    pub async fn bins(&self, name: &str, version: u32) -> Result<Arc<CountingBins>, ServiceError> {
+        let reference = self
             .registry
-            .drift_bins(&served.name, served.version)
+            .version(name, &VersionRef::Number(version))
             .await?
-            .filter(|r| {
-                r.reference_dataset == dataset.name && r.reference_sha256 == dataset.sha256
+            .metadata
+            .reference_dataset;
+        if reference.is_empty() {
+            return Err(ServiceError::NoReferenceDataset {
+                name: name.to_owned(),
+                version,
             });
+        }
+        let dataset = self.datasets.dataset(&reference).await?;
+        let stored = self.registry.drift_bins(name, version).await?.filter(|r| {
+            r.reference_dataset == dataset.name && r.reference_sha256 == dataset.sha256
+        });
         let record = match stored {
             Some(record) => record,
-            None => {
-                let (customers, _) = self
-                    .datasets
-                    .dataset_customers(served, &dataset, dataset.rows as usize)
-                    .await?;
-                let scorer = Arc::clone(served);
-                let bins =
-                    tokio::task::spawn_blocking(move || reference_bins(&scorer.model, customers))
-                        .await
-                        .map_err(|e| ServiceError::TaskFailed(e.to_string()))??;
-                let json = serde_json::to_string(&bins)
-                    .map_err(|e| ServiceError::TaskFailed(e.to_string()))?;
-                let record = DriftBinsRecord {
-                    name: served.name.clone(),
-                    version: served.version,
-                    reference_dataset: dataset.name.clone(),
-                    reference_sha256: dataset.sha256.clone(),
-                    bins_sha256: sha256_hex(json.as_bytes()),
-                    bins: json,
-                    created_at_millis: now_millis(),
-                };
-                self.registry.store_drift_bins(&record).await?;
-                record
-            }
+            None => self.compute_bins(name, version, &dataset).await?,
         };
+        let key = (name.to_owned(), version);
         if let Some(cached) = lock(&self.bins).get(&key)
             && cached.sha256 == record.bins_sha256
         {
@@ -159,6 +149,39 @@ impl FleetDrift {
         let counting = Arc::new(CountingBins::new(bins, record.bins_sha256));
         lock(&self.bins).insert(key, Arc::clone(&counting));
         Ok(counting)
+    }
+
+    /// Bins from the reference rows the version scores, stored for every replica.
+    async fn compute_bins(
+        &self,
+        name: &str,
+        version: u32,
+        dataset: &DatasetRecord,
+    ) -> Result<DriftBinsRecord, ServiceError> {
+        let served = self
+            .catalog
+            .resolve(&ModelSelector::by_number(name, version))
+            .await?;
+        let (customers, _) = self
+            .datasets
+            .dataset_customers(&served, dataset, dataset.rows as usize)
+            .await?;
+        let bins = tokio::task::spawn_blocking(move || reference_bins(&served.model, customers))
+            .await
+            .map_err(|e| ServiceError::TaskFailed(e.to_string()))??;
+        let json =
+            serde_json::to_string(&bins).map_err(|e| ServiceError::TaskFailed(e.to_string()))?;
+        let record = DriftBinsRecord {
+            name: name.to_owned(),
+            version,
+            reference_dataset: dataset.name.clone(),
+            reference_sha256: dataset.sha256.clone(),
+            bins_sha256: sha256_hex(json.as_bytes()),
+            bins: json,
+            created_at_millis: now_millis(),
+        };
+        self.registry.store_drift_bins(&record).await?;
+        Ok(record)
     }
 
     /// Writes this replica's unwritten minutes; they wait for the next flush if the
@@ -198,15 +221,26 @@ impl FleetDrift {
                 utc(request.since_millis)
             )));
         }
-        let served = self.catalog.resolve(&request.selector).await?;
-        let bins = self.bins(&served).await?;
+        let name = self.catalog.model_name(&request.selector.name).to_owned();
+        let record = self
+            .registry
+            .version(&name, &request.selector.version)
+            .await?;
+        let bins = self.bins(&name, record.version).await?;
         // Rows this replica scored while the bins were on their way count now.
-        self.drift.set_bins(
-            &served.name,
-            served.version,
-            served.model.schema(),
-            Arc::clone(&bins),
-        );
+        if let Some(served) = self
+            .catalog
+            .loaded()
+            .into_iter()
+            .find(|s| s.name == name && s.version == record.version)
+        {
+            self.drift.set_bins(
+                &name,
+                record.version,
+                served.model.schema(),
+                Arc::clone(&bins),
+            );
+        }
         if let Err(error) = self.flush().await {
             tracing::warn!(%error, "this replica's latest drift counts could not be written before a report");
         }
@@ -215,8 +249,8 @@ impl FleetDrift {
         let totals = self
             .registry
             .sum_drift_buckets(
-                &served.name,
-                served.version,
+                &name,
+                record.version,
                 &bins.sha256,
                 from,
                 request.until_millis,
@@ -253,7 +287,9 @@ impl FleetDrift {
         let mut features: Vec<FeatureDrift> = features.collect();
         let prediction = features.pop().expect("the probability's bins come last");
         Ok(DriftReport {
-            served,
+            name,
+            version: record.version,
+            sha256: record.sha256,
             rows: totals.rows,
             features,
             prediction,
@@ -311,7 +347,7 @@ impl FleetDrift {
             .resolve(&ModelSelector::by_number(model.as_str(), version))
             .await;
         let bins = match served {
-            Ok(served) => self.bins(&served).await.map(|bins| (served, bins)),
+            Ok(served) => self.bins(&model, version).await.map(|bins| (served, bins)),
             Err(error) => Err(error),
         };
         match bins {
@@ -331,7 +367,7 @@ impl FleetDrift {
             .await
             .into_iter()
             .map(|report| {
-                let key = (report.served.name.clone(), report.served.version);
+                let key = (report.name.clone(), report.version);
                 let indices = FleetIndices {
                     rows: report.rows,
                     features: report
