@@ -200,6 +200,18 @@ impl Counter {
         minutes
     }
 
+    /// Takes back a minute that could not be written, unless the counter holds a newer
+    /// count of it (the minute still running, or ended since with more rows), which the
+    /// next flush writes instead.
+    fn unwritten(&mut self, minute: Minute) {
+        let same = |m: &Minute| m.start_millis == minute.start_millis;
+        if self.current.as_ref().is_some_and(same) {
+            self.current_unwritten = true;
+        } else if !self.ended.iter().any(same) && self.ended.len() < UNWRITTEN_MINUTES {
+            self.ended.insert(0, minute);
+        }
+    }
+
     /// Every row counted in the current bins since start, by bin.
     fn totals(&self) -> Option<(Arc<CountingBins>, Vec<u64>)> {
         let Bins::Counting(bins) = &self.bins else {
@@ -341,17 +353,7 @@ impl Drift {
             minute,
         } in minutes
         {
-            let counter = self.counter(&model, version);
-            let mut counter = lock(&counter);
-            let current = counter
-                .current
-                .as_ref()
-                .is_some_and(|c| c.start_millis == minute.start_millis);
-            if current {
-                counter.current_unwritten = true;
-            } else if counter.ended.len() < UNWRITTEN_MINUTES {
-                counter.ended.push(minute);
-            }
+            lock(&self.counter(&model, version)).unwritten(minute);
         }
     }
 
@@ -429,5 +431,72 @@ impl Drift {
             model: model.to_owned(),
             version,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bins::{BinLayout, DriftBins, FeatureBins};
+    use super::*;
+
+    fn bins() -> Arc<CountingBins> {
+        let prediction = FeatureBins {
+            name: "prediction".to_owned(),
+            layout: BinLayout::Numeric { edges: vec![0.5] },
+            reference_counts: vec![1, 1, 0],
+        };
+        let bins = DriftBins {
+            features: Vec::new(),
+            prediction,
+        };
+        Arc::new(CountingBins::new(bins, "sha".to_owned()))
+    }
+
+    fn count(counter: &mut Counter, start: i64, bins: &Arc<CountingBins>, rows: u64) {
+        let minute = counter.minute(start, bins);
+        minute.rows += rows;
+        minute.counts[0] += rows;
+    }
+
+    #[test]
+    fn a_failed_write_never_brings_back_an_older_count_of_a_minute() {
+        let bins = bins();
+        let mut counter = Counter::new();
+        counter.bins = Bins::Counting(Arc::clone(&bins));
+        count(&mut counter, 0, &bins, 2);
+        let failed = counter.take_unwritten();
+        assert_eq!(failed.len(), 1);
+        // More rows in that minute, then the next minute starts: the first ends with 5.
+        count(&mut counter, 0, &bins, 3);
+        count(&mut counter, MINUTE_MILLIS, &bins, 1);
+        counter.unwritten(failed[0].clone());
+        let written: Vec<(i64, u64)> = counter
+            .take_unwritten()
+            .iter()
+            .map(|m| (m.start_millis, m.rows))
+            .collect();
+        assert_eq!(written, [(0, 5), (MINUTE_MILLIS, 1)]);
+
+        // A failed write of the running minute marks it to be written again, once.
+        let failed = counter.take_unwritten();
+        assert!(failed.is_empty(), "nothing new since: {failed:?}");
+        count(&mut counter, MINUTE_MILLIS, &bins, 1);
+        let failed = counter.take_unwritten();
+        counter.unwritten(failed[0].clone());
+        let again = counter.take_unwritten();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].start_millis, again[0].rows), (MINUTE_MILLIS, 2));
+    }
+
+    #[test]
+    fn totals_for_metrics_add_ended_minutes_to_the_running_one() {
+        let bins = bins();
+        let mut counter = Counter::new();
+        counter.bins = Bins::Counting(Arc::clone(&bins));
+        counter.ended_totals = vec![0; bins.len()];
+        count(&mut counter, 0, &bins, 2);
+        count(&mut counter, MINUTE_MILLIS, &bins, 3);
+        let (_, totals) = counter.totals().expect("counting");
+        assert_eq!(totals, [5, 0, 0]);
     }
 }
