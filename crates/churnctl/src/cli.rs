@@ -9,7 +9,7 @@ use crate::commands::evaluate::Compare;
 use crate::commands::explain::{Explain, Importance};
 use crate::commands::register::Register;
 use crate::commands::score::Score;
-use crate::commands::{experiment, outcomes, score_file, shadow};
+use crate::commands::{drift, experiment, outcomes, score_file, shadow};
 use crate::output::Format;
 use crate::reference::ModelArg;
 use crate::session::Connection;
@@ -143,6 +143,9 @@ pub(crate) enum Command {
     /// How good a version's predictions turned out, cohort by cohort: realized metrics over
     /// the outcomes recorded, and the estimate the probabilities make without them.
     Performance(outcomes::Performance),
+    /// How far the rows a version scored on every replica have moved from its reference
+    /// dataset: the population stability index of each feature and of the probability.
+    Drift(drift::Drift),
     /// Who changed what, when: the registry's audit log, newest first.
     Audit {
         /// Only the changes of this model or dataset.

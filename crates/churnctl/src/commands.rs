@@ -4,6 +4,7 @@
 pub(crate) mod alias;
 pub(crate) mod audit;
 pub(crate) mod datasets;
+pub(crate) mod drift;
 pub(crate) mod evaluate;
 pub(crate) mod experiment;
 pub(crate) mod explain;

@@ -16,8 +16,8 @@ use clap::{CommandFactory, Parser};
 
 use cli::{Cli, Command};
 use commands::{
-    alias, audit, datasets, evaluate, experiment, explain, models, outcomes, register, score,
-    score_file, shadow,
+    alias, audit, datasets, drift, evaluate, experiment, explain, models, outcomes, register,
+    score, score_file, shadow,
 };
 use session::Session;
 
@@ -99,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => audit::audit(&session, name, limit, before, format).await,
         Command::Outcomes(command) => outcomes::outcomes(&session, command).await,
         Command::Performance(job) => outcomes::performance(&session, job, format).await,
+        Command::Drift(job) => drift::drift(&session, job, format).await,
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())

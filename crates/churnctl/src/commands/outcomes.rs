@@ -78,6 +78,17 @@ pub(crate) fn timestamp(text: &str) -> Result<prost_types::Timestamp, String> {
     })
 }
 
+/// `--FLAG`'s time, when given.
+pub(crate) fn optional_timestamp(
+    flag: &str,
+    value: &Option<String>,
+) -> anyhow::Result<Option<prost_types::Timestamp>> {
+    value
+        .as_deref()
+        .map(|text| timestamp(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+        .transpose()
+}
+
 fn churned(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" => Ok(true),
@@ -225,16 +236,10 @@ pub async fn performance(
     performance: Performance,
     format: Format,
 ) -> anyhow::Result<()> {
-    let parse = |flag: &str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|text| timestamp(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
-            .transpose()
-    };
     let request = pb::RealizedPerformanceRequest {
         model: performance.target.model_ref()?,
-        since: parse("since", &performance.since)?,
-        until: parse("until", &performance.until)?,
+        since: optional_timestamp("since", &performance.since)?,
+        until: optional_timestamp("until", &performance.until)?,
         cohort: match performance.cohort {
             Cohort::Day => pb::CohortPeriod::Day,
             Cohort::Week => pb::CohortPeriod::Week,

@@ -662,3 +662,61 @@ async fn records_outcomes_from_a_csv_and_shows_each_cohorts_performance() {
     assert!(cohorts[0]["roc_auc"].as_f64().is_some(), "{cohorts:?}");
     assert!(cohorts[0]["est_roc_auc"].as_f64().is_some(), "{cohorts:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shows_each_feature_s_drift_and_its_bins() {
+    let server = TestServer::start().await;
+    let customers: Vec<Value> = fixture("models/fixtures/telco-logreg.json", "customers")
+        .iter()
+        .take(40)
+        .map(customer_json)
+        .collect();
+    let scored = json_lines(
+        &server,
+        &["score", "telco-churn/1", "--customers", "-"],
+        &Value::Array(customers).to_string(),
+    )
+    .await;
+    assert_eq!(scored.len(), 40);
+    let features = json_lines(&server, &["drift", "telco-churn/1"], "").await;
+    assert_eq!(
+        features.len(),
+        20,
+        "19 features and the probability: {features:?}"
+    );
+    assert_eq!(features[19]["feature"], "prediction");
+    for feature in &features {
+        let psi = feature["psi"]
+            .as_f64()
+            .expect("a PSI once rows are counted");
+        assert!(psi >= 0.0, "{feature}");
+        assert!(
+            ["stable", "watch", "act"].contains(&feature["reading"].as_str().expect("reading"))
+        );
+    }
+    let bins = json_lines(&server, &["drift", "telco-churn/1", "--bins"], "").await;
+    let contract: Vec<&Value> = bins.iter().filter(|b| b["feature"] == "contract").collect();
+    let labels: Vec<&str> = contract
+        .iter()
+        .map(|b| b["bin"].as_str().expect("bin"))
+        .collect();
+    assert_eq!(labels, ["Month-to-month", "One year", "Two year", "other"]);
+    let served: u64 = contract
+        .iter()
+        .map(|b| b["served"].as_u64().expect("served"))
+        .sum();
+    assert_eq!(served, 40, "every scored row in one bin of each feature");
+    let shares: f64 = contract
+        .iter()
+        .map(|b| b["reference"].as_f64().expect("share"))
+        .sum();
+    assert!((shares - 1.0).abs() < 1e-12, "{shares}");
+
+    let refused = churnctl(&server, &["drift", "telco-churn/1", "--since", "soon"], "").await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--since"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
