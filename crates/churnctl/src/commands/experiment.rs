@@ -7,7 +7,7 @@ use churn_api::v1::monitoring_service_client::MonitoringServiceClient;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::commands::outcomes::timestamp;
+use crate::commands::outcomes::optional_timestamp;
 use crate::output::{Format, Table, line, utc_of};
 use crate::reference::ModelArg;
 use crate::session::{Session, status};
@@ -114,17 +114,11 @@ pub async fn experiment(
             horizon_days,
         } => {
             let (name, alias) = split_alias(&model)?;
-            let parse = |flag: &str, value: &Option<String>| {
-                value
-                    .as_deref()
-                    .map(|text| timestamp(text).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
-                    .transpose()
-            };
             let request = pb::ExperimentReportRequest {
                 name,
                 alias,
-                since: parse("since", &since)?,
-                until: parse("until", &until)?,
+                since: optional_timestamp("since", &since)?,
+                until: optional_timestamp("until", &until)?,
                 horizon_days,
             };
             let report = MonitoringServiceClient::new(session.channel.clone())
