@@ -24,6 +24,9 @@ pub const CHANGE_CHANNEL: &str = "churnserve_registry";
 /// serialized, as SQLite's `BEGIN IMMEDIATE` serializes them, so version numbers are
 /// gap-free and audit ids grow in commit order (the change marker relies on it).
 const WRITE_LOCK_KEY: i64 = 0x6368_7572_6e73_7276;
+/// Folds of the prediction log into realized-performance sums take turns on their own
+/// key, so that a fold never holds up a registry write on PostgreSQL.
+pub(crate) const FOLD_LOCK_KEY: i64 = 0x6368_7572_6e66_6f6c;
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -239,12 +242,22 @@ pub(crate) async fn begin_write(
     pool: &AnyPool,
     backend: Backend,
 ) -> Result<Transaction<'static, Any>, RegistryError> {
+    begin_exclusive(pool, backend, WRITE_LOCK_KEY).await
+}
+
+/// Starts a transaction that excludes every other holder of `lock_key` (on SQLite, every
+/// other writer) until it commits.
+pub(crate) async fn begin_exclusive(
+    pool: &AnyPool,
+    backend: Backend,
+    lock_key: i64,
+) -> Result<Transaction<'static, Any>, RegistryError> {
     Ok(match backend {
         Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
         Backend::Postgres => {
             let mut tx = pool.begin().await?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(WRITE_LOCK_KEY)
+                .bind(lock_key)
                 .execute(&mut *tx)
                 .await?;
             tx

@@ -8,6 +8,7 @@ mod artifacts;
 mod audit;
 mod check;
 mod cleanup;
+mod cohorts;
 mod csv_files;
 mod database;
 mod datasets;
@@ -31,6 +32,9 @@ use sqlx::AnyPool;
 pub use artifacts::{ArtifactKind, ArtifactUrl, Staged, Staging, sha256_hex};
 pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
+pub use cohorts::{
+    CohortPeriod, CohortSums, CustomerCount, DAY_MILLIS, DEFAULT_HORIZON_DAYS, PerformanceSums,
+};
 pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};
 pub use drift::{DriftBinsRecord, DriftBucket, DriftTotals};

@@ -4,6 +4,7 @@
 
 use futures_util::TryStreamExt;
 
+use crate::cohorts::label;
 use crate::{Registry, RegistryError, now_millis};
 
 /// Rows per INSERT statement: 500 rows of 7 values stay far below both databases' limit
@@ -88,15 +89,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Deletes the predictions scored before `millis`; how many.
-    pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, RegistryError> {
-        let deleted = sqlx::query("DELETE FROM predictions WHERE scored_at < $1")
-            .bind(millis)
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted.rows_affected())
-    }
-
     /// Records outcomes, each once however often it is sent, in one transaction; how many
     /// of them label a logged prediction of their customer scored at most `horizon_millis`
     /// before them.
@@ -158,7 +150,7 @@ impl Registry {
             format!(
                 "SELECT customer_id, version, probability, will_churn, scored_at FROM predictions \
                  WHERE name = $1 AND {filter} = $2 AND scored_at >= $3 AND scored_at < $4 \
-                 ORDER BY customer_id, scored_at"
+                 ORDER BY customer_id, scored_at, id"
             )
         };
         type Row = (String, i64, f64, i64, i64);
@@ -209,11 +201,7 @@ impl Registry {
                 }
                 current = Some(customer_id.clone());
             }
-            let first = theirs.partition_point(|(observed_at, _)| *observed_at < scored_at);
-            let churned = theirs
-                .get(first)
-                .filter(|(observed_at, _)| *observed_at - scored_at <= window.horizon_millis)
-                .map(|(_, churned)| *churned);
+            let churned = label(&theirs, scored_at, window.horizon_millis);
             visit(LabelledPrediction {
                 customer_id,
                 version: version as u32,

@@ -15,7 +15,9 @@ use sqlx::Connection;
 
 use super::*;
 
+mod cohorts;
 mod splits;
+use cohorts::*;
 use splits::*;
 
 /// A registry location for one test: its own temporary data directory, and its own
@@ -261,6 +263,7 @@ conformance_suite!(
         traffic_splits_are_set_reweighted_ended_and_audited,
         malformed_splits_are_refused_naming_the_field,
         predictions_are_read_by_the_alias_they_came_through,
+        performance_sums_equal_the_join_on_random_logs,
     ],
     properties: [concurrent_writes_keep_numbering_gap_free_and_aliases_valid]
 );

@@ -1,0 +1,639 @@
+//! Realized performance kept as sums, so that a request reads a few rows per cohort instead
+//! of joining the whole prediction log again. Per version, cohort period and cohort, the
+//! sums count the customers whose last prediction in the cohort had each probability,
+//! decision and label (by the default horizon). A fold adds the predictions and outcomes
+//! logged since the last fold: it recomputes, for the customers they concern, every cohort
+//! they can change, from the rows already folded and then from those rows with the new
+//! ones, and adds the difference. Folds take turns on a lock of their own, and each is one
+//! transaction, so the sums always count exactly the rows marked folded.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::TryStreamExt;
+
+use crate::database::{Backend, FOLD_LOCK_KEY, begin_exclusive};
+use crate::{Registry, RegistryError};
+
+pub const DAY_MILLIS: i64 = 86_400_000;
+/// How long after a prediction an outcome labels it, unless a request says otherwise; the
+/// sums are kept for this horizon.
+pub const DEFAULT_HORIZON_DAYS: u32 = 90;
+const SUMS_HORIZON_MILLIS: i64 = DEFAULT_HORIZON_DAYS as i64 * DAY_MILLIS;
+
+/// Customers whose rows one statement reads: 300 rows of 4 values.
+const CUSTOMERS_PER_READ: usize = 300;
+/// Rows per INSERT, UPDATE or DELETE statement, within both databases' parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Calendar periods of cohorts, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CohortPeriod {
+    Day,
+    /// ISO weeks, from Monday.
+    Week,
+    Month,
+}
+
+impl CohortPeriod {
+    pub const ALL: [CohortPeriod; 3] = [CohortPeriod::Day, CohortPeriod::Week, CohortPeriod::Month];
+
+    /// The first instant of the period holding `millis`.
+    pub fn start(self, millis: i64) -> i64 {
+        let day = millis.div_euclid(DAY_MILLIS);
+        match self {
+            CohortPeriod::Day => day * DAY_MILLIS,
+            // 1970-01-01 was a Thursday, three days after a Monday.
+            CohortPeriod::Week => (day - (day + 3).rem_euclid(7)) * DAY_MILLIS,
+            CohortPeriod::Month => {
+                let (year, month, _) = civil_from_days(day);
+                days_from_civil(year, month, 1) * DAY_MILLIS
+            }
+        }
+    }
+
+    /// The first instant after the period that starts at `start`.
+    pub fn end(self, start: i64) -> i64 {
+        match self {
+            CohortPeriod::Day => start + DAY_MILLIS,
+            CohortPeriod::Week => start + 7 * DAY_MILLIS,
+            CohortPeriod::Month => {
+                let (year, month, _) = civil_from_days(start.div_euclid(DAY_MILLIS));
+                let (year, month) = if month == 12 {
+                    (year + 1, 1)
+                } else {
+                    (year, month + 1)
+                };
+                days_from_civil(year, month, 1) * DAY_MILLIS
+            }
+        }
+    }
+
+    fn code(self) -> i64 {
+        match self {
+            CohortPeriod::Day => 0,
+            CohortPeriod::Week => 1,
+            CohortPeriod::Month => 2,
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The date of a day since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The label a customer's outcomes (by time, a stay before a churn at one instant) give a
+/// prediction scored at `scored_at`: the first outcome at or after it, within the horizon.
+pub(crate) fn label(outcomes: &[(i64, bool)], scored_at: i64, horizon_millis: i64) -> Option<bool> {
+    let first = outcomes.partition_point(|(observed_at, _)| *observed_at < scored_at);
+    outcomes
+        .get(first)
+        .filter(|(observed_at, _)| *observed_at - scored_at <= horizon_millis)
+        .map(|(_, churned)| *churned)
+}
+
+/// How many customers of a cohort had one probability, decision and label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerCount {
+    pub probability: f64,
+    pub will_churn: bool,
+    pub churned: Option<bool>,
+    pub customers: u64,
+}
+
+/// One cohort's sums, by probability, then decision, then label (none, stayed, churned).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortSums {
+    pub start_millis: i64,
+    /// The cohort's first and last folded prediction.
+    pub first_scored_at_millis: i64,
+    pub last_scored_at_millis: i64,
+    pub counts: Vec<CustomerCount>,
+}
+
+/// A version's cohorts of one period, as the sums hold them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerformanceSums {
+    /// The retention's cut-off: cohorts starting before it lost predictions that the sums
+    /// still count, so only the log can answer for them.
+    pub kept_from_millis: i64,
+    pub cohorts: Vec<CohortSums>,
+}
+
+/// A logged prediction as a fold reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct FoldPrediction {
+    id: i64,
+    customer_id: String,
+    name: String,
+    version: i64,
+    probability: f64,
+    will_churn: i64,
+    scored_at: i64,
+}
+
+const FOLD_PREDICTION_COLUMNS: &str =
+    "p.id, p.customer_id, p.name, p.version, p.probability, p.will_churn, p.scored_at";
+
+/// One cell of the sums: version, period, cohort, probability (its bits), decision, label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SumKey {
+    name: String,
+    version: i64,
+    period: CohortPeriod,
+    cohort_start: i64,
+    probability_bits: u64,
+    will_churn: i64,
+    label: i64,
+}
+
+type CohortKey = (String, i64, CohortPeriod, i64);
+type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+fn label_code(label: Option<bool>) -> i64 {
+    match label {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }
+}
+
+/// Widens `hull` to every cohort, of any period, holding an instant of `[from, to]`.
+fn widen(hull: &mut (i64, i64), from: i64, to: i64) {
+    for period in CohortPeriod::ALL {
+        hull.0 = hull.0.min(period.start(from));
+        hull.1 = hull.1.max(period.end(period.start(to)));
+    }
+}
+
+/// Adds `sign` for each cohort inside `hull` that one customer's predictions (sorted by
+/// version, time and id) fall in: their last prediction there, labelled by `outcomes`.
+fn tally(
+    predictions: &[FoldPrediction],
+    outcomes: &[(i64, bool)],
+    hull: (i64, i64),
+    sign: i64,
+    deltas: &mut HashMap<SumKey, i64>,
+) {
+    for version in predictions.chunk_by(|a, b| a.name == b.name && a.version == b.version) {
+        for period in CohortPeriod::ALL {
+            for cohort in
+                version.chunk_by(|a, b| period.start(a.scored_at) == period.start(b.scored_at))
+            {
+                let last = &cohort[cohort.len() - 1];
+                let start = period.start(last.scored_at);
+                if start < hull.0 || period.end(start) > hull.1 {
+                    continue;
+                }
+                let label = label(outcomes, last.scored_at, SUMS_HORIZON_MILLIS);
+                *deltas
+                    .entry(SumKey {
+                        name: last.name.clone(),
+                        version: last.version,
+                        period,
+                        cohort_start: start,
+                        probability_bits: last.probability.to_bits(),
+                        will_churn: last.will_churn,
+                        label: label_code(label),
+                    })
+                    .or_default() += sign;
+            }
+        }
+    }
+}
+
+fn sort_predictions(predictions: &mut [FoldPrediction]) {
+    predictions.sort_by(|a, b| {
+        (&a.name, a.version, a.scored_at, a.id).cmp(&(&b.name, b.version, b.scored_at, b.id))
+    });
+}
+
+impl Registry {
+    /// Folds up to `limit` waiting predictions and up to `limit` waiting outcomes into the
+    /// sums, in one transaction; how many it folded (0: nothing was waiting).
+    pub async fn fold_performance(&self, limit: usize) -> Result<usize, RegistryError> {
+        let mut tx = begin_exclusive(&self.pool, self.backend, FOLD_LOCK_KEY).await?;
+        let new_predictions = sqlx::query_as::<_, FoldPrediction>(sqlx::AssertSqlSafe(format!(
+            "SELECT {FOLD_PREDICTION_COLUMNS} FROM predictions p WHERE p.folded = 0 \
+             ORDER BY p.id LIMIT $1"
+        )))
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let new_outcomes = sqlx::query_as::<_, (String, i64, i64)>(
+            "SELECT customer_id, observed_at, churned FROM outcomes WHERE folded = 0 \
+             ORDER BY customer_id, observed_at, churned LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if new_predictions.is_empty() && new_outcomes.is_empty() {
+            return Ok(0);
+        }
+        // Each customer's cohorts that the new rows can change: those of a new prediction,
+        // and those of every prediction a new outcome can label.
+        let mut hulls: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        let empty = (i64::MAX, i64::MIN);
+        for p in &new_predictions {
+            let hull = hulls.entry(p.customer_id.as_str()).or_insert(empty);
+            widen(hull, p.scored_at, p.scored_at);
+        }
+        for (customer_id, observed_at, _) in &new_outcomes {
+            let hull = hulls.entry(customer_id.as_str()).or_insert(empty);
+            widen(hull, observed_at - SUMS_HORIZON_MILLIS, *observed_at);
+        }
+        let mut added: HashMap<&str, Vec<&FoldPrediction>> = HashMap::new();
+        for p in &new_predictions {
+            added.entry(p.customer_id.as_str()).or_default().push(p);
+        }
+        let mut observed: HashMap<&str, Vec<(i64, bool)>> = HashMap::new();
+        for (customer_id, observed_at, churned) in &new_outcomes {
+            observed
+                .entry(customer_id.as_str())
+                .or_default()
+                .push((*observed_at, *churned != 0));
+        }
+        let hulls: Vec<(&str, (i64, i64))> = hulls.into_iter().collect();
+        let mut deltas: HashMap<SumKey, i64> = HashMap::new();
+        for chunk in hulls.chunks(CUSTOMERS_PER_READ) {
+            let (mut known, mut outcomes) = self.folded_rows(&mut tx, chunk).await?;
+            for &(customer_id, hull) in chunk {
+                let mut before = known.remove(customer_id).unwrap_or_default();
+                sort_predictions(&mut before);
+                let before_outcomes = outcomes.remove(customer_id).unwrap_or_default();
+                tally(&before, &before_outcomes, hull, -1, &mut deltas);
+                let mut after = before;
+                after.extend(
+                    added
+                        .get(customer_id)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| (*p).clone()),
+                );
+                sort_predictions(&mut after);
+                let mut after_outcomes = before_outcomes;
+                after_outcomes.extend(observed.get(customer_id).into_iter().flatten());
+                after_outcomes.sort_unstable();
+                tally(&after, &after_outcomes, hull, 1, &mut deltas);
+            }
+        }
+        deltas.retain(|_, delta| *delta != 0);
+        let deltas: Vec<(SumKey, i64)> = deltas.into_iter().collect();
+        self.add_to_sums(&mut tx, &deltas).await?;
+        self.widen_cohort_bounds(&mut tx, &new_predictions).await?;
+        self.mark_folded(&mut tx, &new_predictions, &new_outcomes)
+            .await?;
+        tx.commit().await?;
+        Ok(new_predictions.len() + new_outcomes.len())
+    }
+
+    /// The folded predictions and outcomes of some customers within their hulls, by customer;
+    /// the outcomes reach a horizon past each hull, as labels need.
+    async fn folded_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        customers: &[(&str, (i64, i64))],
+    ) -> Result<
+        (
+            HashMap<String, Vec<FoldPrediction>>,
+            HashMap<String, Vec<(i64, bool)>>,
+        ),
+        RegistryError,
+    > {
+        let hulls = self.backend.parameter_tuples(customers.len(), 4);
+        let bind = |sql: String| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for &(customer_id, (lo, hi)) in customers {
+                query = query
+                    .bind(customer_id.to_owned())
+                    .bind(lo)
+                    .bind(hi)
+                    .bind(hi.saturating_add(SUMS_HORIZON_MILLIS));
+            }
+            query
+        };
+        let mut predictions: HashMap<String, Vec<FoldPrediction>> = HashMap::new();
+        let mut rows = bind(format!(
+            "WITH hull (customer_id, lo, hi, labels_until) AS (VALUES {hulls}) \
+             SELECT {FOLD_PREDICTION_COLUMNS} FROM hull JOIN predictions p \
+             ON p.customer_id = hull.customer_id AND p.scored_at >= hull.lo AND p.scored_at < hull.hi \
+             WHERE p.folded = 1"
+        ))
+        .fetch(&mut **tx);
+        while let Some(row) = rows.try_next().await? {
+            let prediction = <FoldPrediction as sqlx::FromRow<_>>::from_row(&row)?;
+            predictions
+                .entry(prediction.customer_id.clone())
+                .or_default()
+                .push(prediction);
+        }
+        drop(rows);
+        let mut outcomes: HashMap<String, Vec<(i64, bool)>> = HashMap::new();
+        let mut rows = bind(format!(
+            "WITH hull (customer_id, lo, hi, labels_until) AS (VALUES {hulls}) \
+             SELECT o.customer_id, o.observed_at, o.churned FROM hull JOIN outcomes o \
+             ON o.customer_id = hull.customer_id AND o.observed_at >= hull.lo \
+             AND o.observed_at <= hull.labels_until WHERE o.folded = 1"
+        ))
+        .fetch(&mut **tx);
+        while let Some(row) = rows.try_next().await? {
+            let (customer_id, observed_at, churned) =
+                <(String, i64, i64) as sqlx::FromRow<_>>::from_row(&row)?;
+            outcomes
+                .entry(customer_id)
+                .or_default()
+                .push((observed_at, churned != 0));
+        }
+        for theirs in outcomes.values_mut() {
+            theirs.sort_unstable();
+        }
+        Ok((predictions, outcomes))
+    }
+
+    async fn add_to_sums(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        deltas: &[(SumKey, i64)],
+    ) -> Result<(), RegistryError> {
+        const COLUMNS: &str = "name, version, period, cohort_start, probability, will_churn, label";
+        let bind_key = |query: AnyQuery, key: &SumKey| {
+            query
+                .bind(key.name.clone())
+                .bind(key.version)
+                .bind(key.period.code())
+                .bind(key.cohort_start)
+                .bind(f64::from_bits(key.probability_bits))
+                .bind(key.will_churn)
+                .bind(key.label)
+        };
+        for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO performance_sums ({COLUMNS}, customers) VALUES {} \
+                 ON CONFLICT ({COLUMNS}) DO UPDATE SET customers = performance_sums.customers + excluded.customers",
+                self.backend.parameter_tuples(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (key, delta) in chunk {
+                query = bind_key(query, key).bind(*delta);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        // A cell that no customer is in any more goes, so that the sums stay as small as
+        // the cohorts' distinct probabilities.
+        let emptied: Vec<&SumKey> = deltas
+            .iter()
+            .filter(|(_, delta)| *delta < 0)
+            .map(|(key, _)| key)
+            .collect();
+        for chunk in emptied.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "DELETE FROM performance_sums WHERE customers = 0 AND ({COLUMNS}) IN (VALUES {})",
+                self.backend.parameter_tuples(chunk.len(), 7)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for key in chunk {
+                query = bind_key(query, key);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn widen_cohort_bounds(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        predictions: &[FoldPrediction],
+    ) -> Result<(), RegistryError> {
+        let mut bounds: HashMap<CohortKey, (i64, i64)> = HashMap::new();
+        for p in predictions {
+            for period in CohortPeriod::ALL {
+                let key = (p.name.clone(), p.version, period, period.start(p.scored_at));
+                let (first, last) = bounds.entry(key).or_insert((p.scored_at, p.scored_at));
+                (*first, *last) = ((*first).min(p.scored_at), (*last).max(p.scored_at));
+            }
+        }
+        let (least, greatest) = match self.backend {
+            Backend::Sqlite => ("min", "max"),
+            Backend::Postgres => ("LEAST", "GREATEST"),
+        };
+        let bounds: Vec<(CohortKey, (i64, i64))> = bounds.into_iter().collect();
+        for chunk in bounds.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO performance_cohorts (name, version, period, cohort_start, first_scored_at, last_scored_at) \
+                 VALUES {} ON CONFLICT (name, version, period, cohort_start) DO UPDATE SET \
+                 first_scored_at = {least}(performance_cohorts.first_scored_at, excluded.first_scored_at), \
+                 last_scored_at = {greatest}(performance_cohorts.last_scored_at, excluded.last_scored_at)",
+                self.backend.parameter_tuples(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((name, version, period, start), (first, last)) in chunk {
+                query = query
+                    .bind(name.clone())
+                    .bind(*version)
+                    .bind(period.code())
+                    .bind(*start)
+                    .bind(*first)
+                    .bind(*last);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn mark_folded(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        predictions: &[FoldPrediction],
+        outcomes: &[(String, i64, i64)],
+    ) -> Result<(), RegistryError> {
+        for chunk in predictions.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE predictions SET folded = 1 WHERE id IN ({})",
+                (1..=chunk.len())
+                    .map(|k| self.backend.parameter(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                query = query.bind(p.id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE outcomes SET folded = 1 WHERE (customer_id, observed_at, churned) IN (VALUES {})",
+                self.backend.parameter_tuples(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (customer_id, observed_at, churned) in chunk {
+                query = query
+                    .bind(customer_id.clone())
+                    .bind(*observed_at)
+                    .bind(*churned);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// A version's cohorts of `period` starting in `[from, until)`, as the sums hold them,
+    /// read in one snapshot.
+    pub async fn performance_sums(
+        &self,
+        name: &str,
+        version: u32,
+        period: CohortPeriod,
+        from: i64,
+        until: i64,
+    ) -> Result<PerformanceSums, RegistryError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (kept_from_millis,) =
+            sqlx::query_as::<_, (i64,)>("SELECT kept_from FROM performance_fold WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let cohorts = sqlx::query_as::<_, (i64, i64, i64)>(
+            "SELECT cohort_start, first_scored_at, last_scored_at FROM performance_cohorts \
+             WHERE name = $1 AND version = $2 AND period = $3 AND cohort_start >= $4 AND cohort_start < $5 \
+             ORDER BY cohort_start",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .bind(period.code())
+        .bind(from)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut cohorts: Vec<CohortSums> = cohorts
+            .into_iter()
+            .map(|(start_millis, first, last)| CohortSums {
+                start_millis,
+                first_scored_at_millis: first,
+                last_scored_at_millis: last,
+                counts: Vec::new(),
+            })
+            .collect();
+        let mut rows = sqlx::query_as::<_, (i64, f64, i64, i64, i64)>(
+            "SELECT cohort_start, probability, will_churn, label, customers FROM performance_sums \
+             WHERE name = $1 AND version = $2 AND period = $3 AND cohort_start >= $4 AND cohort_start < $5 \
+             AND customers > 0 ORDER BY cohort_start, probability, will_churn, label",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .bind(period.code())
+        .bind(from)
+        .bind(until)
+        .fetch(&mut *tx);
+        let mut cohort = cohorts.iter_mut().peekable();
+        while let Some((start, probability, will_churn, label, customers)) = rows.try_next().await?
+        {
+            while cohort.next_if(|c| c.start_millis < start).is_some() {}
+            let Some(sums) = cohort.peek_mut().filter(|c| c.start_millis == start) else {
+                return Err(RegistryError::Storage(format!(
+                    "performance sums of {name} version {version} hold cohort {start}, which has no bounds"
+                )));
+            };
+            sums.counts.push(CustomerCount {
+                probability,
+                will_churn: will_churn != 0,
+                churned: match label {
+                    0 => None,
+                    code => Some(code == 2),
+                },
+                customers: customers as u64,
+            });
+        }
+        drop(rows);
+        tx.commit().await?;
+        Ok(PerformanceSums {
+            kept_from_millis,
+            cohorts,
+        })
+    }
+
+    /// Deletes the predictions scored before `millis`, and the sums of the cohorts they
+    /// were all of; how many predictions. Cohorts cut by `millis` are read from the log.
+    pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, RegistryError> {
+        let mut tx = begin_exclusive(&self.pool, self.backend, FOLD_LOCK_KEY).await?;
+        sqlx::query("UPDATE performance_fold SET kept_from = $1 WHERE id = 1 AND kept_from < $1")
+            .bind(millis)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM predictions WHERE scored_at < $1")
+            .bind(millis)
+            .execute(&mut *tx)
+            .await?;
+        for period in CohortPeriod::ALL {
+            for table in ["performance_sums", "performance_cohorts"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE period = $1 AND cohort_start < $2"
+                )))
+                .bind(period.code())
+                .bind(period.start(millis))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+/// Whole-cohort checks of the calendar arithmetic; the sums themselves are checked
+/// against the join on random logs in the registry's tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_dates_convert_both_ways() {
+        for day in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn every_period_ends_where_the_next_starts() {
+        for day in -3_000..3_000_i64 {
+            for period in CohortPeriod::ALL {
+                let start = period.start(day * DAY_MILLIS + 12_345);
+                let end = period.end(start);
+                assert!(start <= day * DAY_MILLIS && day * DAY_MILLIS < end);
+                assert_eq!(period.start(end), end);
+                assert_eq!(period.start(end - 1), start);
+            }
+        }
+    }
+}
