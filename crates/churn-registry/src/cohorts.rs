@@ -20,6 +20,9 @@ pub const DAY_MILLIS: i64 = 86_400_000;
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 const SUMS_HORIZON_MILLIS: i64 = DEFAULT_HORIZON_DAYS as i64 * DAY_MILLIS;
 
+/// 2^60 ms, about 36 million years: the calendar's arithmetic stays far from overflow.
+const FAR: i64 = 1 << 60;
+
 /// Customers whose rows one statement reads: 300 rows of 4 values.
 const CUSTOMERS_PER_READ: usize = 300;
 /// Rows per INSERT, UPDATE or DELETE statement, within both databases' parameter limits.
@@ -37,9 +40,10 @@ pub enum CohortPeriod {
 impl CohortPeriod {
     pub const ALL: [CohortPeriod; 3] = [CohortPeriod::Day, CohortPeriod::Week, CohortPeriod::Month];
 
-    /// The first instant of the period holding `millis`.
+    /// The first instant of the period holding `millis` (taken within ±36 million years,
+    /// so that open-ended windows need no special case).
     pub fn start(self, millis: i64) -> i64 {
-        let day = millis.div_euclid(DAY_MILLIS);
+        let day = millis.clamp(-FAR, FAR).div_euclid(DAY_MILLIS);
         match self {
             CohortPeriod::Day => day * DAY_MILLIS,
             // 1970-01-01 was a Thursday, three days after a Monday.
@@ -263,7 +267,11 @@ impl Registry {
         }
         for (customer_id, observed_at, _) in &new_outcomes {
             let hull = hulls.entry(customer_id.as_str()).or_insert(empty);
-            widen(hull, observed_at - SUMS_HORIZON_MILLIS, *observed_at);
+            widen(
+                hull,
+                observed_at.saturating_sub(SUMS_HORIZON_MILLIS),
+                *observed_at,
+            );
         }
         let mut added: HashMap<&str, Vec<&FoldPrediction>> = HashMap::new();
         for p in &new_predictions {

@@ -79,7 +79,7 @@ impl Services {
         let prediction_log = config.prediction_log().map(|settings| {
             PredictionLog::start(Arc::clone(&registry), settings, Arc::clone(&metrics))
         });
-        let (performance, performance_signal) =
+        let (performance, performance_signal, performance_fold) =
             start_performance(config, &catalog, &registry, &metrics);
         let experiments = Arc::new(Experiments::new(Arc::clone(&registry)));
         let fleet_drift = Arc::new(FleetDrift::new(
@@ -136,7 +136,7 @@ impl Services {
             scoring,
             views,
             prediction_log,
-            tasks: vec![drift_task, performance_signal],
+            tasks: vec![drift_task, performance_signal, performance_fold],
         })
     }
 
@@ -193,13 +193,14 @@ async fn open_catalog(
     Ok(catalog)
 }
 
-/// Realized performance, and the task that checks it for the retraining signal.
+/// Realized performance, the task that checks it for the retraining signal, and the one
+/// that folds the log into its sums.
 fn start_performance(
     config: &Config,
     catalog: &Arc<Catalog>,
     registry: &Arc<Registry>,
     metrics: &Arc<Metrics>,
-) -> (Arc<Performance>, JoinHandle<()>) {
+) -> (Arc<Performance>, JoinHandle<()>, JoinHandle<()>) {
     let performance = Arc::new(Performance::new(
         Arc::clone(catalog),
         Arc::clone(registry),
@@ -211,5 +212,9 @@ fn start_performance(
         Duration::from_secs(config.performance_check_minutes * 60),
         config.performance_alert_margin,
     ));
-    (performance, signal)
+    let fold = tokio::spawn(domain::monitoring::performance::fold_continually(
+        Arc::clone(&performance),
+        domain::monitoring::performance::FOLD_INTERVAL,
+    ));
+    (performance, signal, fold)
 }

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, NaiveDate};
+use chrono::DateTime;
 use churn_metrics::{EstimatedMetrics, Metrics, ProfitParameters};
+pub use churn_registry::{CohortPeriod, DAY_MILLIS, DEFAULT_HORIZON_DAYS};
 use churn_registry::{
-    LabelledPrediction, PredictionSource, PredictionWindow, Registry, now_millis,
+    CohortSums, LabelledPrediction, PredictionSource, PredictionWindow, Registry, now_millis,
 };
 
 use crate::domain::OutcomeRecord;
@@ -18,38 +19,9 @@ use crate::domain::serving::catalog::Catalog;
 use crate::domain::serving::served::{ModelSelector, ServedModel};
 use crate::observe::metrics::Metrics as ServerMetrics;
 
-pub const DAY_MILLIS: i64 = 86_400_000;
-/// How long after a prediction an outcome labels it, unless a request says otherwise.
-pub const DEFAULT_HORIZON_DAYS: u32 = 90;
-
-/// Calendar periods of cohorts, in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CohortPeriod {
-    Day,
-    /// ISO weeks, from Monday.
-    Week,
-    Month,
-}
-
-impl CohortPeriod {
-    /// The first instant of the period holding `millis`.
-    pub fn start(self, millis: i64) -> i64 {
-        let day = millis.div_euclid(DAY_MILLIS);
-        match self {
-            CohortPeriod::Day => day * DAY_MILLIS,
-            // 1970-01-01 was a Thursday, three days after a Monday.
-            CohortPeriod::Week => (day - (day + 3).rem_euclid(7)) * DAY_MILLIS,
-            CohortPeriod::Month => {
-                let date = DateTime::from_timestamp_millis(millis)
-                    .map(|t| t.date_naive())
-                    .unwrap_or_default();
-                NaiveDate::from_ymd_opt(date.year(), date.month(), 1)
-                    .and_then(|first| first.and_hms_opt(0, 0, 0))
-                    .map_or(day * DAY_MILLIS, |first| first.and_utc().timestamp_millis())
-            }
-        }
-    }
-}
+/// Waiting predictions (and outcomes) one fold takes into the sums: a few hundred
+/// milliseconds of the registry's write lock on SQLite.
+const FOLD_BATCH: usize = 10_000;
 
 /// Which predictions of which version, cut how.
 #[derive(Debug, Clone)]
@@ -73,36 +45,51 @@ pub struct CohortPerformance {
     pub estimated: EstimatedMetrics,
 }
 
-/// Each customer's last prediction in a cohort, and its label.
+/// Each customer's last prediction in a cohort: probability, decision and label.
 #[derive(Debug, Default)]
-struct CohortRows {
-    probabilities: Vec<f64>,
-    will_churn: Vec<bool>,
-    labelled_probabilities: Vec<f64>,
-    labels: Vec<bool>,
-}
+struct CohortRows(Vec<(f64, bool, Option<bool>)>);
 
 impl CohortRows {
     fn add(&mut self, prediction: &LabelledPrediction) {
-        self.probabilities.push(prediction.probability);
-        self.will_churn.push(prediction.will_churn);
-        if let Some(churned) = prediction.churned {
-            self.labelled_probabilities.push(prediction.probability);
-            self.labels.push(churned);
-        }
+        self.0.push((
+            prediction.probability,
+            prediction.will_churn,
+            prediction.churned,
+        ));
     }
 
+    fn from_sums(sums: &CohortSums) -> CohortRows {
+        let rows = sums.counts.iter().flat_map(|count| {
+            std::iter::repeat_n(
+                (count.probability, count.will_churn, count.churned),
+                count.customers as usize,
+            )
+        });
+        CohortRows(rows.collect())
+    }
+
+    /// The metrics, over the rows in one order whichever way they were read, so that the
+    /// sums and the join give the same numbers to the last bit.
     fn performance(
-        &self,
+        mut self,
         start_millis: i64,
         threshold: f64,
     ) -> Result<CohortPerformance, ServiceError> {
-        let churned = self.labels.iter().filter(|&&c| c).count();
-        let both_classes = churned > 0 && churned < self.labels.len();
+        self.0
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let probabilities: Vec<f64> = self.0.iter().map(|row| row.0).collect();
+        let will_churn: Vec<bool> = self.0.iter().map(|row| row.1).collect();
+        let (labelled_probabilities, labels): (Vec<f64>, Vec<bool>) = self
+            .0
+            .iter()
+            .filter_map(|&(probability, _, churned)| churned.map(|c| (probability, c)))
+            .unzip();
+        let churned = labels.iter().filter(|&&c| c).count();
+        let both_classes = churned > 0 && churned < labels.len();
         let realized = if both_classes {
             Some(churn_metrics::evaluate(
-                &self.labelled_probabilities,
-                &self.labels,
+                &labelled_probabilities,
+                &labels,
                 threshold,
                 Some(ProfitParameters::default()),
             )?)
@@ -111,11 +98,11 @@ impl CohortRows {
         };
         Ok(CohortPerformance {
             start_millis,
-            scored: self.probabilities.len() as u64,
-            labelled: self.labels.len() as u64,
+            scored: probabilities.len() as u64,
+            labelled: labels.len() as u64,
             churned: churned as u64,
             realized,
-            estimated: churn_metrics::estimate(&self.probabilities, &self.will_churn)?,
+            estimated: churn_metrics::estimate(&probabilities, &will_churn)?,
         })
     }
 }
@@ -182,46 +169,156 @@ impl Performance {
             0 => DEFAULT_HORIZON_DAYS,
             days => days,
         };
-        let window = PredictionWindow {
-            name: served.name.clone(),
-            source: PredictionSource::Version(served.version),
-            since_millis: request.since_millis,
-            until_millis: request.until_millis,
-            horizon_millis: i64::from(horizon_days) * DAY_MILLIS,
-        };
-        let mut cohorts: BTreeMap<i64, CohortRows> = BTreeMap::new();
-        // The rows come by customer, then time: a customer's last prediction in each
-        // cohort is known when the next customer starts.
-        let mut customer: Option<String> = None;
-        let mut last_in_cohort: BTreeMap<i64, LabelledPrediction> = BTreeMap::new();
-        let mut flush = |last: &mut BTreeMap<i64, LabelledPrediction>| {
-            for (start, prediction) in std::mem::take(last) {
-                cohorts.entry(start).or_default().add(&prediction);
-            }
-        };
-        self.registry
-            .scan_labelled_predictions(&window, |prediction| {
-                if customer.as_deref() != Some(prediction.customer_id.as_str()) {
-                    flush(&mut last_in_cohort);
-                    customer = Some(prediction.customer_id.clone());
-                }
-                last_in_cohort.insert(
-                    request.period.start(prediction.scored_at_millis),
-                    prediction,
-                );
-            })
+        let version = (served.name.as_str(), served.version);
+        let cohorts = if horizon_days == DEFAULT_HORIZON_DAYS {
+            self.fold().await?;
+            summed(&self.registry, version, &request).await?
+        } else {
+            let mut cohorts = BTreeMap::new();
+            join(
+                &self.registry,
+                version,
+                &request,
+                horizon_days,
+                &mut cohorts,
+            )
             .await?;
-        flush(&mut last_in_cohort);
+            cohorts
+        };
         let threshold = served.model.threshold();
         let performance = tokio::task::spawn_blocking(move || {
             cohorts
-                .iter()
-                .map(|(&start, rows)| rows.performance(start, threshold))
+                .into_iter()
+                .map(|(start, rows)| rows.performance(start, threshold))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| ServiceError::TaskFailed(e.to_string()))??;
         Ok((served, performance))
+    }
+
+    /// Folds every waiting prediction and outcome into the sums.
+    pub async fn fold(&self) -> Result<(), ServiceError> {
+        while self.registry.fold_performance(FOLD_BATCH).await? > 0 {}
+        Ok(())
+    }
+}
+
+/// The cohorts of the default horizon: whole cohorts from the sums; from the log, the
+/// cohorts the request cuts (predictions of the version on both sides of `since` or
+/// `until`) and those the retention cut.
+async fn summed(
+    registry: &Registry,
+    (name, version): (&str, u32),
+    request: &PerformanceRequest,
+) -> Result<BTreeMap<i64, CohortRows>, ServiceError> {
+    let period = request.period;
+    let (since, until) = (request.since_millis, request.until_millis);
+    let sums = registry
+        .performance_sums(name, version, period, period.start(since), until)
+        .await?;
+    let mut cohorts = BTreeMap::new();
+    // The cohorts starting before the retention's cut-off, all from the log: they end by
+    // `retained_from`, where the first cohort the retention left whole starts.
+    let retained_from = match sums.kept_from_millis {
+        i64::MIN => i64::MIN,
+        kept_from => period.end(period.start(kept_from - 1)),
+    };
+    if since < until.min(retained_from) {
+        let part = PerformanceRequest {
+            until_millis: until.min(retained_from),
+            ..request.clone()
+        };
+        join(
+            registry,
+            (name, version),
+            &part,
+            DEFAULT_HORIZON_DAYS,
+            &mut cohorts,
+        )
+        .await?;
+    }
+    for cohort in sums.cohorts {
+        let (start, end) = (cohort.start_millis, period.end(cohort.start_millis));
+        if start < retained_from {
+            continue;
+        }
+        let whole = (start >= since || cohort.first_scored_at_millis >= since)
+            && (end <= until || cohort.last_scored_at_millis < until);
+        if whole {
+            cohorts.insert(start, CohortRows::from_sums(&cohort));
+        } else {
+            let part = PerformanceRequest {
+                since_millis: since.max(start),
+                until_millis: until.min(end),
+                ..request.clone()
+            };
+            join(
+                registry,
+                (name, version),
+                &part,
+                DEFAULT_HORIZON_DAYS,
+                &mut cohorts,
+            )
+            .await?;
+        }
+    }
+    Ok(cohorts)
+}
+
+/// Adds the cohorts of the request's window, joined from the log: each customer's last
+/// prediction in each cohort, labelled by `horizon_days`.
+async fn join(
+    registry: &Registry,
+    (name, version): (&str, u32),
+    request: &PerformanceRequest,
+    horizon_days: u32,
+    cohorts: &mut BTreeMap<i64, CohortRows>,
+) -> Result<(), ServiceError> {
+    let window = PredictionWindow {
+        name: name.to_owned(),
+        source: PredictionSource::Version(version),
+        since_millis: request.since_millis,
+        until_millis: request.until_millis,
+        horizon_millis: i64::from(horizon_days) * DAY_MILLIS,
+    };
+    // The rows come by customer, then time: a customer's last prediction in each
+    // cohort is known when the next customer starts.
+    let mut customer: Option<String> = None;
+    let mut last_in_cohort: BTreeMap<i64, LabelledPrediction> = BTreeMap::new();
+    let mut flush = |last: &mut BTreeMap<i64, LabelledPrediction>| {
+        for (start, prediction) in std::mem::take(last) {
+            cohorts.entry(start).or_default().add(&prediction);
+        }
+    };
+    registry
+        .scan_labelled_predictions(&window, |prediction| {
+            if customer.as_deref() != Some(prediction.customer_id.as_str()) {
+                flush(&mut last_in_cohort);
+                customer = Some(prediction.customer_id.clone());
+            }
+            last_in_cohort.insert(
+                request.period.start(prediction.scored_at_millis),
+                prediction,
+            );
+        })
+        .await?;
+    flush(&mut last_in_cohort);
+    Ok(())
+}
+
+/// How often each replica folds what was logged into the sums, so that a request finds
+/// little left to fold.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Folds the prediction log into the sums every `interval` until the server stops.
+pub async fn fold_continually(performance: Arc<Performance>, interval: Duration) {
+    let mut every = tokio::time::interval(interval);
+    loop {
+        every.tick().await;
+        if let Err(error) = performance.fold().await {
+            tracing::warn!(%error, "the prediction log could not be folded into the realized-performance sums; retrying");
+        }
     }
 }
 
@@ -359,5 +456,121 @@ mod tests {
         ] {
             assert_eq!(period.start(millis(at)), millis(start), "{at} {period:?}");
         }
+    }
+
+    /// SplitMix64, so that a failing seed reproduces.
+    fn random(state: &mut u64, below: u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % below
+    }
+
+    /// Every cohort's numbers, NaN included, as text to compare bit for bit.
+    fn numbers(cohorts: BTreeMap<i64, CohortRows>) -> Vec<String> {
+        cohorts
+            .into_iter()
+            .map(|(start, rows)| match rows.performance(start, 0.5) {
+                Ok(performance) => format!("{performance:?}"),
+                Err(error) => format!("{start}: {error}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sums_give_the_joins_numbers_for_any_window() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::open(dir.path()).await.expect("registry");
+        let start = millis("2026-01-27T00:00:00Z");
+        let mut state = 7;
+        let mut logged = Vec::new();
+        for _ in 0..2_000 {
+            let probability = random(&mut state, 64) as f64 / 64.0;
+            logged.push(churn_registry::LoggedPrediction {
+                name: "churn".to_owned(),
+                version: 1,
+                alias: String::new(),
+                customer_id: format!("c{}", random(&mut state, 150)),
+                probability,
+                will_churn: probability >= 0.5,
+                scored_at_millis: start + random(&mut state, 120 * DAY_MILLIS as u64) as i64,
+            });
+        }
+        registry.log_predictions(&logged).await.expect("logged");
+        let outcomes: Vec<OutcomeRecord> = (0..150)
+            .map(|customer| OutcomeRecord {
+                customer_id: format!("c{customer}"),
+                churned: random(&mut state, 3) == 0,
+                observed_at_millis: start + random(&mut state, 200 * DAY_MILLIS as u64) as i64,
+            })
+            .collect();
+        registry
+            .record_outcomes(&outcomes, i64::from(DEFAULT_HORIZON_DAYS) * DAY_MILLIS)
+            .await
+            .expect("recorded");
+        while registry.fold_performance(500).await.expect("folded") > 0 {}
+        let mut windows = vec![(i64::MIN, i64::MAX / 2)];
+        for _ in 0..40 {
+            // Edges on a prediction, a millisecond off one, or anywhere.
+            let edge = |state: &mut u64| {
+                let at = logged[random(state, logged.len() as u64) as usize].scored_at_millis;
+                at + [0, 1, -1][random(state, 3) as usize]
+            };
+            let (a, b) = (edge(&mut state), edge(&mut state));
+            windows.push((a.min(b), a.max(b)));
+            windows.push((start - DAY_MILLIS, a));
+            windows.push((a, start + 130 * DAY_MILLIS));
+        }
+        let mut compared = 0;
+        for cut in [None, Some(start + 50 * DAY_MILLIS + 1_234)] {
+            if let Some(cut) = cut {
+                registry
+                    .delete_predictions_before(cut)
+                    .await
+                    .expect("deleted");
+            }
+            for &(since, until) in &windows {
+                for period in CohortPeriod::ALL {
+                    let request = PerformanceRequest {
+                        selector: ModelSelector::by_number("churn".to_owned(), 1),
+                        since_millis: since,
+                        until_millis: until,
+                        period,
+                        horizon_days: DEFAULT_HORIZON_DAYS,
+                    };
+                    let summed = summed(&registry, ("churn", 1), &request)
+                        .await
+                        .expect("summed");
+                    let mut joined = BTreeMap::new();
+                    join(
+                        &registry,
+                        ("churn", 1),
+                        &request,
+                        DEFAULT_HORIZON_DAYS,
+                        &mut joined,
+                    )
+                    .await
+                    .expect("joined");
+                    compared += joined.len();
+                    let (summed, joined) = (numbers(summed), numbers(joined));
+                    let differ = summed.len() != joined.len()
+                        || summed.iter().zip(&joined).any(|(a, b)| a != b);
+                    assert!(
+                        !differ,
+                        "{period:?} cohorts of [{since}, {until}), retention cut {cut:?}: \
+                         the sums give {} cohorts, the join {}; first difference: {:?}",
+                        summed.len(),
+                        joined.len(),
+                        summed
+                            .iter()
+                            .zip(&joined)
+                            .find(|(a, b)| a != b)
+                            .map(|(a, b)| (&a[..a.len().min(160)], &b[..b.len().min(160)]))
+                    );
+                }
+            }
+        }
+        assert!(compared > 5_000, "{compared} cohorts compared");
     }
 }
