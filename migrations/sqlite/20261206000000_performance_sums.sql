@@ -32,6 +32,19 @@ CREATE TABLE performance_cohorts (
     PRIMARY KEY (name, version, period, cohort_start)
 );
 
+-- ExperimentReport's sums: per running traffic split (its alias and start) and arm, how
+-- many customers' first prediction through the split had each probability and label.
+CREATE TABLE experiment_sums (
+    name         TEXT NOT NULL,
+    alias        TEXT NOT NULL,
+    started_at   INTEGER NOT NULL,
+    version      INTEGER NOT NULL,
+    probability  REAL NOT NULL,
+    label        INTEGER NOT NULL,
+    customers    INTEGER NOT NULL,
+    PRIMARY KEY (name, alias, started_at, version, probability, label)
+);
+
 -- One row: its update is the lock folds take, and `kept_from` is the retention's cut-off
 -- (cohorts starting before it lost predictions the sums still count).
 CREATE TABLE performance_fold (

@@ -1,11 +1,14 @@
-//! The prediction log's cost and the cohort join's speed, in one run:
+//! The prediction log's cost and realized performance's speed, in one run:
 //! - `Score` throughput at concurrency 16 and `ScoreStream` rows/s through a real server
 //!   with `--prediction-log on` against `off` (each measured twice, alternating, medians);
-//! - `RealizedPerformance` over 10 million logged predictions (1 million customers scored
-//!   ten times over ten weeks) and 1 million outcomes, on SQLite and, when
-//!   `CHURNSERVE_TEST_POSTGRES_URL` names a server, on PostgreSQL.
+//! - over 10 million logged predictions (1 million customers scored ten times over ten
+//!   weeks) and 1 million outcomes, on SQLite and, when `CHURNSERVE_TEST_POSTGRES_URL` names
+//!   a server, on PostgreSQL: how long folding them into the sums takes, and
+//!   `RealizedPerformance` from the sums against the full join (another horizon) in the
+//!   same run.
 //!
-//! Run: `cargo bench -p tests --bench outcomes` (`OUTCOMES_BENCH_PREDICTIONS` scales the log).
+//! Run: `cargo bench -p tests --bench outcomes` (`OUTCOMES_BENCH_PREDICTIONS` scales the log,
+//! `OUTCOMES_BENCH_BACKEND=postgres` skips SQLite).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,7 +159,23 @@ async fn fill(registry: &Registry, predictions: usize) -> Duration {
     start.elapsed()
 }
 
-async fn time_realized(server: &TestServer) -> (Duration, usize, u64) {
+/// Folds the whole log into the sums, as the server does; how long that took, and the
+/// longest of its transactions (how long it held the write lock at once).
+async fn fold(registry: &Registry) -> (Duration, Duration) {
+    let (start, mut longest) = (Instant::now(), Duration::ZERO);
+    loop {
+        let transaction = Instant::now();
+        let folded = registry.fold_performance(10_000).await.expect("folded");
+        longest = longest.max(transaction.elapsed());
+        if folded == 0 {
+            return (start.elapsed(), longest);
+        }
+    }
+}
+
+/// RealizedPerformance's time over the whole log: `horizon_days` 90 reads the sums, any
+/// other horizon joins the log.
+async fn time_realized(server: &TestServer, horizon_days: u32) -> (Duration, usize, u64) {
     let mut monitoring = MonitoringServiceClient::new(server.channel().await);
     let start = Instant::now();
     let cohorts = monitoring
@@ -171,7 +190,7 @@ async fn time_realized(server: &TestServer) -> (Duration, usize, u64) {
                 nanos: 0,
             }),
             cohort: pb::CohortPeriod::Week.into(),
-            horizon_days: 90,
+            horizon_days,
         })
         .await
         .expect("realized performance")
@@ -229,10 +248,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
     println!(
-        "RealizedPerformance over {predictions} logged predictions and {} outcomes (weekly cohorts)",
+        "RealizedPerformance over {predictions} logged predictions and {} outcomes (weekly cohorts): \
+         from the sums (90-day horizon) against the full join (89 days), in one run",
         predictions / WEEKS as usize
     );
-    let mut backends = vec![("SQLite", None)];
+    // `OUTCOMES_BENCH_BACKEND=postgres` measures PostgreSQL alone (with the variable below).
+    let only = std::env::var("OUTCOMES_BENCH_BACKEND").unwrap_or_default();
+    let mut backends = Vec::new();
+    if only != "postgres" {
+        backends.push(("SQLite", None));
+    }
     if let Ok(url) = std::env::var("CHURNSERVE_TEST_POSTGRES_URL") {
         // A database of its own on the test server, named after the process.
         let database = format!("outcomes_bench_{}", std::process::id());
@@ -247,34 +272,53 @@ fn main() {
     for (label, url) in backends {
         let dir = tempfile::tempdir().expect("temporary directory");
         let location = Location::new(dir.path(), url.as_deref(), None).expect("a location");
-        let (server, filled) = runtime.block_on(async {
-            let server = TestServer::start_on(dir.path(), |config| {
+        let start_server = || {
+            TestServer::start_on(dir.path(), |config| {
                 config.registry.registry_url = url.clone().map(SecretUrl);
                 config.request_timeout_ms = 600_000;
                 config.prediction_log = Switch::Off;
             })
-            .await;
+        };
+        // Seeded by a first start; filled and folded with no server running, so that the
+        // fold's figures are its own.
+        let (filled, folded, longest) = runtime.block_on(async {
+            let server = start_server().await;
             server
                 .registry()
                 .await
                 .list_models(pb::ListModelsRequest {})
                 .await
                 .expect("seeded");
+            server.stop().await.expect("stops");
             let registry = Registry::connect(&location).await.expect("registry");
             let filled = fill(&registry, predictions).await;
+            let folded = fold(&registry).await;
             registry.close().await;
-            (server, filled)
+            (filled, folded.0, folded.1)
         });
-        let times: Vec<(Duration, usize, u64)> = (0..2)
-            .map(|_| runtime.block_on(time_realized(&server)))
+        let server = runtime.block_on(start_server());
+        let summed: Vec<(Duration, usize, u64)> = (0..3)
+            .map(|_| runtime.block_on(time_realized(&server, 90)))
             .collect();
+        let joined = runtime.block_on(time_realized(&server, 89));
+        let rows = predictions + predictions / WEEKS as usize;
         println!(
-            "  {label:11} filled in {:6.1} s; RealizedPerformance {:6.2} s then {:6.2} s ({} cohorts, {} labelled)",
+            "  {label:11} logged in {:6.1} s; folded in {:6.1} s ({:.0} rows/s), longest fold transaction {:.2} s",
             filled.as_secs_f64(),
-            times[0].0.as_secs_f64(),
-            times[1].0.as_secs_f64(),
-            times[0].1,
-            times[0].2
+            folded.as_secs_f64(),
+            rows as f64 / folded.as_secs_f64(),
+            longest.as_secs_f64()
+        );
+        println!(
+            "  {label:11} RealizedPerformance from the sums {:6.2} s, {:6.2} s, {:6.2} s ({} cohorts, {} labelled); full join {:6.2} s ({} labelled); join/sums {:.0}x",
+            summed[0].0.as_secs_f64(),
+            summed[1].0.as_secs_f64(),
+            summed[2].0.as_secs_f64(),
+            summed[0].1,
+            summed[0].2,
+            joined.0.as_secs_f64(),
+            joined.2,
+            joined.0.as_secs_f64() / summed[2].0.as_secs_f64()
         );
         runtime.block_on(server.stop()).expect("stops");
     }

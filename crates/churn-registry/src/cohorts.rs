@@ -7,12 +7,15 @@
 //! ones, and adds the difference. Folds take turns on a lock of their own, and each is one
 //! transaction, so the sums always count exactly the rows marked folded.
 
+mod arms;
+
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::TryStreamExt;
 
 use crate::database::{Backend, FOLD_LOCK_KEY, begin_exclusive};
 use crate::{Registry, RegistryError};
+pub use arms::ArmCount;
 
 pub const DAY_MILLIS: i64 = 86_400_000;
 /// How long after a prediction an outcome labels it, unless a request says otherwise; the
@@ -154,13 +157,14 @@ struct FoldPrediction {
     customer_id: String,
     name: String,
     version: i64,
+    alias: String,
     probability: f64,
     will_churn: i64,
     scored_at: i64,
 }
 
 const FOLD_PREDICTION_COLUMNS: &str =
-    "p.id, p.customer_id, p.name, p.version, p.probability, p.will_churn, p.scored_at";
+    "p.id, p.customer_id, p.name, p.version, p.alias, p.probability, p.will_churn, p.scored_at";
 
 /// One cell of the sums: version, period, cohort, probability (its bits), decision, label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -175,7 +179,6 @@ struct SumKey {
 }
 
 type CohortKey = (String, i64, CohortPeriod, i64);
-type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 fn label_code(label: Option<bool>) -> i64 {
     match label {
@@ -191,6 +194,22 @@ fn widen(hull: &mut (i64, i64), from: i64, to: i64) {
         hull.0 = hull.0.min(period.start(from));
         hull.1 = hull.1.max(period.end(period.start(to)));
     }
+}
+
+/// Notes that a customer's rows can change `split`'s sums, and widens their hull to read
+/// them from the split's start on.
+fn concern<'a>(
+    splits_of: &mut HashMap<&'a str, Vec<usize>>,
+    customer_id: &'a str,
+    split: usize,
+    splits: &[arms::FoldSplit],
+    hull: &mut (i64, i64),
+) {
+    let theirs = splits_of.entry(customer_id).or_default();
+    if !theirs.contains(&split) {
+        theirs.push(split);
+    }
+    *hull = (hull.0.min(splits[split].started_at), i64::MAX);
 }
 
 /// Adds `sign` for each cohort inside `hull` that one customer's predictions (sorted by
@@ -248,8 +267,10 @@ impl Registry {
         .fetch_all(&mut *tx)
         .await?;
         let new_outcomes = sqlx::query_as::<_, (String, i64, i64)>(
+            // By the partial index alone: ordering by the whole key would walk the folded
+            // outcomes too.
             "SELECT customer_id, observed_at, churned FROM outcomes WHERE folded = 0 \
-             ORDER BY customer_id, observed_at, churned LIMIT $1",
+             ORDER BY customer_id LIMIT $1",
         )
         .bind(limit as i64)
         .fetch_all(&mut *tx)
@@ -257,13 +278,19 @@ impl Registry {
         if new_predictions.is_empty() && new_outcomes.is_empty() {
             return Ok(0);
         }
+        let splits = arms::running_splits(&mut tx).await?;
         // Each customer's cohorts that the new rows can change: those of a new prediction,
-        // and those of every prediction a new outcome can label.
+        // and those of every prediction a new outcome can label; and the running splits
+        // whose first predictions they can change, read from each split's start.
         let mut hulls: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        let mut splits_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let empty = (i64::MAX, i64::MIN);
         for p in &new_predictions {
             let hull = hulls.entry(p.customer_id.as_str()).or_insert(empty);
             widen(hull, p.scored_at, p.scored_at);
+            for split in (0..splits.len()).filter(|&k| splits[k].takes(p)) {
+                concern(&mut splits_of, &p.customer_id, split, &splits, hull);
+            }
         }
         for (customer_id, observed_at, _) in &new_outcomes {
             let hull = hulls.entry(customer_id.as_str()).or_insert(empty);
@@ -272,6 +299,9 @@ impl Registry {
                 observed_at.saturating_sub(SUMS_HORIZON_MILLIS),
                 *observed_at,
             );
+            for split in (0..splits.len()).filter(|&k| splits[k].started_at <= *observed_at) {
+                concern(&mut splits_of, customer_id, split, &splits, hull);
+            }
         }
         let mut added: HashMap<&str, Vec<&FoldPrediction>> = HashMap::new();
         for p in &new_predictions {
@@ -286,6 +316,7 @@ impl Registry {
         }
         let hulls: Vec<(&str, (i64, i64))> = hulls.into_iter().collect();
         let mut deltas: HashMap<SumKey, i64> = HashMap::new();
+        let mut arm_deltas = HashMap::new();
         for chunk in hulls.chunks(CUSTOMERS_PER_READ) {
             let (mut known, mut outcomes) = self.folded_rows(&mut tx, chunk).await?;
             for &(customer_id, hull) in chunk {
@@ -293,6 +324,15 @@ impl Registry {
                 sort_predictions(&mut before);
                 let before_outcomes = outcomes.remove(customer_id).unwrap_or_default();
                 tally(&before, &before_outcomes, hull, -1, &mut deltas);
+                let their_splits = splits_of.get(customer_id).map_or(&[][..], Vec::as_slice);
+                arms::tally_arms(
+                    &before,
+                    &before_outcomes,
+                    &splits,
+                    their_splits,
+                    -1,
+                    &mut arm_deltas,
+                );
                 let mut after = before;
                 after.extend(
                     added
@@ -306,11 +346,22 @@ impl Registry {
                 after_outcomes.extend(observed.get(customer_id).into_iter().flatten());
                 after_outcomes.sort_unstable();
                 tally(&after, &after_outcomes, hull, 1, &mut deltas);
+                arms::tally_arms(
+                    &after,
+                    &after_outcomes,
+                    &splits,
+                    their_splits,
+                    1,
+                    &mut arm_deltas,
+                );
             }
         }
         deltas.retain(|_, delta| *delta != 0);
         let deltas: Vec<(SumKey, i64)> = deltas.into_iter().collect();
         self.add_to_sums(&mut tx, &deltas).await?;
+        arm_deltas.retain(|_, delta| *delta != 0);
+        let arm_deltas: Vec<_> = arm_deltas.into_iter().collect();
+        self.add_to_arm_sums(&mut tx, &splits, &arm_deltas).await?;
         self.widen_cohort_bounds(&mut tx, &new_predictions).await?;
         self.mark_folded(&mut tx, &new_predictions, &new_outcomes)
             .await?;
@@ -387,16 +438,6 @@ impl Registry {
         deltas: &[(SumKey, i64)],
     ) -> Result<(), RegistryError> {
         const COLUMNS: &str = "name, version, period, cohort_start, probability, will_churn, label";
-        let bind_key = |query: AnyQuery, key: &SumKey| {
-            query
-                .bind(key.name.clone())
-                .bind(key.version)
-                .bind(key.period.code())
-                .bind(key.cohort_start)
-                .bind(f64::from_bits(key.probability_bits))
-                .bind(key.will_churn)
-                .bind(key.label)
-        };
         for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO performance_sums ({COLUMNS}, customers) VALUES {} \
@@ -405,25 +446,15 @@ impl Registry {
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (key, delta) in chunk {
-                query = bind_key(query, key).bind(*delta);
-            }
-            query.execute(&mut **tx).await?;
-        }
-        // A cell that no customer is in any more goes, so that the sums stay as small as
-        // the cohorts' distinct probabilities.
-        let emptied: Vec<&SumKey> = deltas
-            .iter()
-            .filter(|(_, delta)| *delta < 0)
-            .map(|(key, _)| key)
-            .collect();
-        for chunk in emptied.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "DELETE FROM performance_sums WHERE customers = 0 AND ({COLUMNS}) IN (VALUES {})",
-                self.backend.parameter_tuples(chunk.len(), 7)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for key in chunk {
-                query = bind_key(query, key);
+                query = query
+                    .bind(key.name.clone())
+                    .bind(key.version)
+                    .bind(key.period.code())
+                    .bind(key.cohort_start)
+                    .bind(f64::from_bits(key.probability_bits))
+                    .bind(key.will_churn)
+                    .bind(key.label)
+                    .bind(*delta);
             }
             query.execute(&mut **tx).await?;
         }
@@ -492,8 +523,12 @@ impl Registry {
             query.execute(&mut **tx).await?;
         }
         for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+            // A join on the key, which both databases answer from the primary key (a
+            // row-value IN list would scan the table on SQLite).
             let sql = format!(
-                "UPDATE outcomes SET folded = 1 WHERE (customer_id, observed_at, churned) IN (VALUES {})",
+                "WITH folding (customer_id, observed_at, churned) AS (VALUES {}) \
+                 UPDATE outcomes SET folded = 1 FROM folding WHERE outcomes.customer_id = folding.customer_id \
+                 AND outcomes.observed_at = folding.observed_at AND outcomes.churned = folding.churned",
                 self.backend.parameter_tuples(chunk.len(), 3)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -587,8 +622,8 @@ impl Registry {
         })
     }
 
-    /// Deletes the predictions scored before `millis`, and the sums of the cohorts they
-    /// were all of; how many predictions. Cohorts cut by `millis` are read from the log.
+    /// Deletes the predictions scored before `millis`, the sums of the cohorts they were
+    /// all of, and the sums' empty cells; how many predictions. Cohorts cut by `millis` are read from the log.
     pub async fn delete_predictions_before(&self, millis: i64) -> Result<u64, RegistryError> {
         let mut tx = begin_exclusive(&self.pool, self.backend, FOLD_LOCK_KEY).await?;
         sqlx::query("UPDATE performance_fold SET kept_from = $1 WHERE id = 1 AND kept_from < $1")
@@ -597,6 +632,11 @@ impl Registry {
             .await?;
         let deleted = sqlx::query("DELETE FROM predictions WHERE scored_at < $1")
             .bind(millis)
+            .execute(&mut *tx)
+            .await?;
+        // Cells that no customer is in any more (their customers' last prediction moved
+        // or got another label) are read as absent, and go here.
+        sqlx::query("DELETE FROM performance_sums WHERE customers = 0")
             .execute(&mut *tx)
             .await?;
         for period in CohortPeriod::ALL {

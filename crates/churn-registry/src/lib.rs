@@ -33,7 +33,8 @@ pub use artifacts::{ArtifactKind, ArtifactUrl, Staged, Staging, sha256_hex};
 pub use audit::AuditEntry;
 pub use check::{Finding, Severity, check};
 pub use cohorts::{
-    CohortPeriod, CohortSums, CustomerCount, DAY_MILLIS, DEFAULT_HORIZON_DAYS, PerformanceSums,
+    ArmCount, CohortPeriod, CohortSums, CustomerCount, DAY_MILLIS, DEFAULT_HORIZON_DAYS,
+    PerformanceSums,
 };
 pub use csv_files::{CsvSummary, summarize_csv};
 pub use database::{Backend, ChangeNotifications, DatabaseUrl, redact};

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::aliases::end_split;
 use crate::audit::Change;
+use crate::database::{Backend, FOLD_LOCK_KEY};
 use crate::records::{Actor, VersionRef};
 use crate::{Registry, RegistryError, now_millis, validate_name};
 
@@ -55,7 +56,16 @@ impl Registry {
         let name = split.name.as_str();
         let arms = serde_json::to_string(&split.arms)
             .map_err(|e| RegistryError::Storage(format!("cannot encode the arms: {e}")))?;
+        let backend = self.backend;
         self.change(actor, async |change| {
+            // A new split starts after every fold so far: none has counted a prediction
+            // of its time in another split (SQLite's writers take turns anyway).
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(FOLD_LOCK_KEY)
+                    .execute(change.db())
+                    .await?;
+            }
             // Re-checked under the write lock: a version may have been archived since the read.
             for arm in &split.arms {
                 let archived: i64 = sqlx::query_scalar(

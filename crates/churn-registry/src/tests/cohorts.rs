@@ -75,6 +75,51 @@ async fn summed(registry: &Registry, version: u32, period: CohortPeriod) -> (i64
     (sums.kept_from_millis, cells)
 }
 
+/// Per arm: (probability bits, label) → customers.
+type Arms = BTreeMap<(u32, u64, Option<bool>), u64>;
+
+/// What the join says of the running split: each customer's first prediction through it
+/// by an arm's version, labelled by the default horizon.
+async fn arms_joined(registry: &Registry, split: &TrafficSplit) -> Arms {
+    let window = PredictionWindow {
+        name: split.name.clone(),
+        source: PredictionSource::Alias(split.alias.clone()),
+        since_millis: split.started_at_millis,
+        until_millis: i64::MAX / 2,
+        horizon_millis: i64::from(DEFAULT_HORIZON_DAYS) * DAY,
+    };
+    let mut first: BTreeMap<String, LabelledPrediction> = BTreeMap::new();
+    registry
+        .scan_labelled_predictions(&window, |p| {
+            if split.arms.iter().any(|arm| arm.version == p.version) {
+                first.entry(p.customer_id.clone()).or_insert(p);
+            }
+        })
+        .await
+        .expect("joined");
+    let mut arms = Arms::new();
+    for p in first.into_values() {
+        *arms
+            .entry((p.version, p.probability.to_bits(), p.churned))
+            .or_default() += 1;
+    }
+    arms
+}
+
+async fn arms_summed(registry: &Registry, split: &TrafficSplit) -> Arms {
+    let (_, counts) = registry
+        .experiment_sums(&split.name, &split.alias, split.started_at_millis)
+        .await
+        .expect("sums");
+    let mut arms = Arms::new();
+    for count in counts {
+        *arms
+            .entry((count.version, count.probability.to_bits(), count.churned))
+            .or_default() += count.customers;
+    }
+    arms
+}
+
 async fn fold_everything(registry: &Registry, limit: usize) {
     while registry.fold_performance(limit).await.expect("folded") > 0 {}
 }
@@ -98,6 +143,36 @@ async fn assert_sums_equal_the_join(registry: &Registry, seed: u64, stage: &str)
 
 pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store) {
     let registry = two_versions(&store).await;
+    // Predictions before the split count in the cohorts only; those after it, through its
+    // alias, in the split's arms too.
+    let split = registry
+        .set_traffic_split(
+            &NewTrafficSplit {
+                name: "churn".to_owned(),
+                alias: "production".to_owned(),
+                arms: vec![
+                    TrafficArm {
+                        version: 1,
+                        weight: 1,
+                    },
+                    TrafficArm {
+                        version: 2,
+                        weight: 1,
+                    },
+                ],
+                salt: String::new(),
+            },
+            &actor(),
+        )
+        .await
+        .expect("split");
+    let log_start = |seed: u64| {
+        if seed.is_multiple_of(2) {
+            LOG_START
+        } else {
+            split.started_at_millis - 20 * DAY
+        }
+    };
     for seed in 0..4_u64 {
         let mut random = Random(seed);
         // A few customers, a shared namespace across seeds: each seed adds to the log.
@@ -114,12 +189,12 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
                     };
                     LoggedPrediction {
                         name: "churn".to_owned(),
-                        version: 1 + random.below(2) as u32,
-                        alias: String::new(),
+                        version: 1 + random.below(3) as u32,
+                        alias: ["", "production", "staging"][random.below(3) as usize].to_owned(),
                         customer_id: customer(&mut random),
                         probability,
                         will_churn: probability >= 0.5,
-                        scored_at_millis: LOG_START
+                        scored_at_millis: log_start(seed)
                             + random.below(150) as i64 * DAY
                             + random.below(3) as i64 * 3_600_000,
                     }
@@ -133,7 +208,7 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
                 .map(|_| OutcomeRecord {
                     customer_id: customer(&mut random),
                     churned: random.below(2) == 0,
-                    observed_at_millis: LOG_START
+                    observed_at_millis: log_start(seed)
                         + random.below(250) as i64 * DAY
                         + random.below(3) as i64 * 3_600_000,
                 })
@@ -147,13 +222,27 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
             if round % 2 == 1 {
                 fold_everything(&registry, limit).await;
                 assert_sums_equal_the_join(&registry, seed, &format!("round {round}")).await;
+                assert_eq!(
+                    arms_summed(&registry, &split).await,
+                    arms_joined(&registry, &split).await,
+                    "seed {seed}, round {round}: the split's arms"
+                );
             } else {
                 registry.fold_performance(limit).await.expect("folded");
             }
         }
         fold_everything(&registry, 100).await;
         assert_sums_equal_the_join(&registry, seed, "all folded").await;
+        assert_eq!(
+            arms_summed(&registry, &split).await,
+            arms_joined(&registry, &split).await,
+            "seed {seed}: the split's arms"
+        );
     }
+    assert!(
+        arms_joined(&registry, &split).await.len() > 20,
+        "the split's arms hold customers"
+    );
     // The retention cuts cohorts: those wholly before it go, those it cuts are the log's.
     let cut = LOG_START + 40 * DAY + 5 * 3_600_000;
     assert!(

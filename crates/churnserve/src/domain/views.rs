@@ -243,7 +243,8 @@ impl Views {
             Arc::clone(&self.sources.performance),
             PerformanceRequest {
                 selector,
-                since_millis: now - PERFORMANCE_WEEKS * 7 * DAY_MILLIS,
+                // Whole weeks, so that every cohort comes from the sums.
+                since_millis: CohortPeriod::Week.start(now - PERFORMANCE_WEEKS * 7 * DAY_MILLIS),
                 until_millis: now,
                 period: CohortPeriod::Week,
                 horizon_days: DEFAULT_HORIZON_DAYS,

@@ -11,7 +11,7 @@ use churn_registry::{
 };
 
 use crate::domain::error::ServiceError;
-use crate::domain::monitoring::performance::{DAY_MILLIS, DEFAULT_HORIZON_DAYS, utc};
+use crate::domain::monitoring::performance::{DAY_MILLIS, DEFAULT_HORIZON_DAYS, fold_all, utc};
 use crate::domain::serving::served::alias_or_production;
 
 /// Which experiment, over which customers.
@@ -64,12 +64,12 @@ pub struct ExperimentReport {
     pub contrasts: Vec<ArmContrast>,
 }
 
-/// Each arm's first predictions through the split: probabilities and labels.
+/// Each arm's first predictions through the split: how many, and the labelled ones'
+/// probabilities and labels.
 #[derive(Debug, Default)]
 struct ArmRows {
     customers: u64,
-    probabilities: Vec<f64>,
-    labels: Vec<bool>,
+    labelled: Vec<(f64, bool)>,
 }
 
 #[derive(Debug)]
@@ -118,39 +118,32 @@ impl Experiments {
             0 => DEFAULT_HORIZON_DAYS,
             days => days,
         };
-        let window = PredictionWindow {
-            name: split.name.clone(),
-            source: PredictionSource::Alias(split.alias.clone()),
-            since_millis: since,
-            until_millis: until.max(since),
-            horizon_millis: i64::from(horizon_days) * DAY_MILLIS,
+        // A running split's whole report comes from the sums; anything narrower, an
+        // ended split and other horizons from the log.
+        let whole = split.ended_at_millis.is_none()
+            && request
+                .since_millis
+                .is_none_or(|s| s <= split.started_at_millis)
+            && request.until_millis.is_none()
+            && horizon_days == DEFAULT_HORIZON_DAYS;
+        let summed = if whole {
+            self.summed_arms(&split).await?
+        } else {
+            None
         };
-        let mut arms: Vec<ArmRows> = split.arms.iter().map(|_| ArmRows::default()).collect();
-        // By customer, then time: a customer's first prediction by an arm's version is the
-        // one that counts (one logged by another version, in flight as the split started,
-        // does not).
-        let mut counted: Option<String> = None;
-        self.registry
-            .scan_labelled_predictions(&window, |prediction| {
-                if counted.as_deref() == Some(prediction.customer_id.as_str()) {
-                    return;
-                }
-                let Some(arm) = split
-                    .arms
-                    .iter()
-                    .position(|arm| arm.version == prediction.version)
-                else {
-                    return;
+        let arms = match summed {
+            Some(arms) => arms,
+            None => {
+                let window = PredictionWindow {
+                    name: split.name.clone(),
+                    source: PredictionSource::Alias(split.alias.clone()),
+                    since_millis: since,
+                    until_millis: until.max(since),
+                    horizon_millis: i64::from(horizon_days) * DAY_MILLIS,
                 };
-                let rows = &mut arms[arm];
-                rows.customers += 1;
-                if let Some(churned) = prediction.churned {
-                    rows.probabilities.push(prediction.probability);
-                    rows.labels.push(churned);
-                }
-                counted = Some(prediction.customer_id);
-            })
-            .await?;
+                self.joined_arms(&split, &window).await?
+            }
+        };
         let mut versions = Vec::with_capacity(split.arms.len());
         for arm in &split.arms {
             versions.push(
@@ -161,7 +154,7 @@ impl Experiments {
         }
         tokio::task::spawn_blocking(move || {
             let mut outcomes = Vec::with_capacity(arms.len());
-            for ((rows, arm), record) in arms.iter().zip(&split.arms).zip(versions) {
+            for ((rows, arm), record) in arms.into_iter().zip(&split.arms).zip(versions) {
                 outcomes.push(arm_outcome(rows, arm.weight, record)?);
             }
             let contrasts = outcomes
@@ -178,27 +171,100 @@ impl Experiments {
         .await
         .map_err(|e| ServiceError::TaskFailed(e.to_string()))?
     }
+
+    /// Each arm's rows from the sums, when the retention has left the split whole.
+    async fn summed_arms(
+        &self,
+        split: &TrafficSplit,
+    ) -> Result<Option<Vec<ArmRows>>, ServiceError> {
+        fold_all(&self.registry).await?;
+        let (kept_from, counts) = self
+            .registry
+            .experiment_sums(&split.name, &split.alias, split.started_at_millis)
+            .await?;
+        if kept_from > split.started_at_millis {
+            return Ok(None);
+        }
+        let mut arms: Vec<ArmRows> = split.arms.iter().map(|_| ArmRows::default()).collect();
+        for count in counts {
+            let Some(arm) = split
+                .arms
+                .iter()
+                .position(|arm| arm.version == count.version)
+            else {
+                continue;
+            };
+            let rows = &mut arms[arm];
+            rows.customers += count.customers;
+            if let Some(churned) = count.churned {
+                rows.labelled.extend(std::iter::repeat_n(
+                    (count.probability, churned),
+                    count.customers as usize,
+                ));
+            }
+        }
+        Ok(Some(arms))
+    }
+
+    /// Each arm's rows, joined from the log.
+    async fn joined_arms(
+        &self,
+        split: &TrafficSplit,
+        window: &PredictionWindow,
+    ) -> Result<Vec<ArmRows>, ServiceError> {
+        let mut arms: Vec<ArmRows> = split.arms.iter().map(|_| ArmRows::default()).collect();
+        // By customer, then time: a customer's first prediction by an arm's version is the
+        // one that counts (one logged by another version, in flight as the split started,
+        // does not).
+        let mut counted: Option<String> = None;
+        self.registry
+            .scan_labelled_predictions(window, |prediction| {
+                if counted.as_deref() == Some(prediction.customer_id.as_str()) {
+                    return;
+                }
+                let Some(arm) = split
+                    .arms
+                    .iter()
+                    .position(|arm| arm.version == prediction.version)
+                else {
+                    return;
+                };
+                let rows = &mut arms[arm];
+                rows.customers += 1;
+                if let Some(churned) = prediction.churned {
+                    rows.labelled.push((prediction.probability, churned));
+                }
+                counted = Some(prediction.customer_id);
+            })
+            .await?;
+        Ok(arms)
+    }
 }
 
 fn arm_outcome(
-    rows: &ArmRows,
+    mut rows: ArmRows,
     weight: u32,
     record: churn_registry::VersionRecord,
 ) -> Result<ArmOutcome, ServiceError> {
-    let churned = rows.labels.iter().filter(|&&c| c).count() as u64;
+    // One order whichever way the rows were read, so that the sums and the join give the
+    // same numbers to the last bit.
+    rows.labelled
+        .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (probabilities, labels): (Vec<f64>, Vec<bool>) = rows.labelled.into_iter().unzip();
+    let churned = labels.iter().filter(|&&c| c).count() as u64;
     let rate = Proportion {
         churned,
-        labelled: rows.labels.len() as u64,
+        labelled: labels.len() as u64,
     };
     let both_classes = churned > 0 && churned < rate.labelled;
     let (realized, roc_auc_variance) = if both_classes {
         let metrics = churn_metrics::evaluate(
-            &rows.probabilities,
-            &rows.labels,
+            &probabilities,
+            &labels,
             record.metadata.threshold,
             Some(ProfitParameters::default()),
         )?;
-        let (_, variance) = churn_metrics::roc_auc_variance(&rows.probabilities, &rows.labels)?;
+        let (_, variance) = churn_metrics::roc_auc_variance(&probabilities, &labels)?;
         (Some(metrics), variance)
     } else {
         (None, 0.0)
