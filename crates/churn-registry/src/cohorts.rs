@@ -9,6 +9,7 @@
 
 mod arms;
 mod calendar;
+mod rows;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,28 +18,15 @@ use futures_util::TryStreamExt;
 use crate::database::{Backend, FOLD_LOCK_KEY, begin_exclusive};
 use crate::{Registry, RegistryError};
 pub use arms::ArmCount;
-pub use calendar::CohortPeriod;
-
-pub const DAY_MILLIS: i64 = 86_400_000;
-/// How long after a prediction an outcome labels it, unless a request says otherwise; the
-/// sums are kept for this horizon.
-pub const DEFAULT_HORIZON_DAYS: u32 = 90;
-const SUMS_HORIZON_MILLIS: i64 = DEFAULT_HORIZON_DAYS as i64 * DAY_MILLIS;
+pub use calendar::{CohortPeriod, DAY_MILLIS};
+pub use rows::DEFAULT_HORIZON_DAYS;
+pub(crate) use rows::label;
+use rows::{
+    FOLD_PREDICTION_COLUMNS, FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS, label_code,
+};
 
 /// Customers whose rows one statement reads: 300 rows of 4 values.
 const CUSTOMERS_PER_READ: usize = 300;
-/// Rows per INSERT, UPDATE or DELETE statement, within both databases' parameter limits.
-const ROWS_PER_STATEMENT: usize = 500;
-
-/// The label a customer's outcomes (by time, a stay before a churn at one instant) give a
-/// prediction scored at `scored_at`: the first outcome at or after it, within the horizon.
-pub(crate) fn label(outcomes: &[(i64, bool)], scored_at: i64, horizon_millis: i64) -> Option<bool> {
-    let first = outcomes.partition_point(|(observed_at, _)| *observed_at < scored_at);
-    outcomes
-        .get(first)
-        .filter(|(observed_at, _)| *observed_at - scored_at <= horizon_millis)
-        .map(|(_, churned)| *churned)
-}
 
 /// How many customers of a cohort had one probability, decision and label.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,22 +56,6 @@ pub struct PerformanceSums {
     pub cohorts: Vec<CohortSums>,
 }
 
-/// A logged prediction as a fold reads it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct FoldPrediction {
-    id: i64,
-    customer_id: String,
-    name: String,
-    version: i64,
-    alias: String,
-    probability: f64,
-    will_churn: i64,
-    scored_at: i64,
-}
-
-const FOLD_PREDICTION_COLUMNS: &str =
-    "p.id, p.customer_id, p.name, p.version, p.alias, p.probability, p.will_churn, p.scored_at";
-
 /// One cell of the sums: version, period, cohort, probability (its bits), decision, label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SumKey {
@@ -97,14 +69,6 @@ struct SumKey {
 }
 
 type CohortKey = (String, i64, CohortPeriod, i64);
-
-fn label_code(label: Option<bool>) -> i64 {
-    match label {
-        None => 0,
-        Some(false) => 1,
-        Some(true) => 2,
-    }
-}
 
 /// Widens `hull` to every cohort, of any period, holding an instant of `[from, to]`.
 fn widen(hull: &mut (i64, i64), from: i64, to: i64) {

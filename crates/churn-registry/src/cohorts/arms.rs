@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 
-use super::{FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS, label, label_code};
+use super::rows::{FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS, label, label_code};
 use crate::{Registry, RegistryError, TrafficArm};
 
 /// A running split as a fold sees it.

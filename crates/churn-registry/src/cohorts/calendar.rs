@@ -1,7 +1,7 @@
 //! The calendar of cohorts: UTC days, ISO weeks and months, in milliseconds since the
 //! epoch, without a date library.
 
-use super::DAY_MILLIS;
+pub const DAY_MILLIS: i64 = 86_400_000;
 
 /// 2^60 ms, about 36 million years: the calendar's arithmetic stays far from overflow.
 const FAR: i64 = 1 << 60;

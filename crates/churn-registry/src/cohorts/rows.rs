@@ -1,0 +1,47 @@
+//! What the cohorts' and the experiments' sums share: a logged prediction as a fold reads
+//! it, and how an outcome labels it.
+
+use super::calendar::DAY_MILLIS;
+
+/// How long after a prediction an outcome labels it, unless a request says otherwise; the
+/// sums are kept for this horizon.
+pub const DEFAULT_HORIZON_DAYS: u32 = 90;
+pub(super) const SUMS_HORIZON_MILLIS: i64 = DEFAULT_HORIZON_DAYS as i64 * DAY_MILLIS;
+
+/// Rows per INSERT, UPDATE or DELETE statement, within both databases' parameter limits.
+pub(super) const ROWS_PER_STATEMENT: usize = 500;
+
+/// The label a customer's outcomes (by time, a stay before a churn at one instant) give a
+/// prediction scored at `scored_at`: the first outcome at or after it, within the horizon.
+pub(crate) fn label(outcomes: &[(i64, bool)], scored_at: i64, horizon_millis: i64) -> Option<bool> {
+    let first = outcomes.partition_point(|(observed_at, _)| *observed_at < scored_at);
+    outcomes
+        .get(first)
+        .filter(|(observed_at, _)| *observed_at - scored_at <= horizon_millis)
+        .map(|(_, churned)| *churned)
+}
+
+/// A logged prediction as a fold reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct FoldPrediction {
+    pub(super) id: i64,
+    pub(super) customer_id: String,
+    pub(super) name: String,
+    pub(super) version: i64,
+    pub(super) alias: String,
+    pub(super) probability: f64,
+    pub(super) will_churn: i64,
+    pub(super) scored_at: i64,
+}
+
+pub(super) const FOLD_PREDICTION_COLUMNS: &str =
+    "p.id, p.customer_id, p.name, p.version, p.alias, p.probability, p.will_churn, p.scored_at";
+
+/// A label as the sums store it.
+pub(super) fn label_code(label: Option<bool>) -> i64 {
+    match label {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    }
+}
