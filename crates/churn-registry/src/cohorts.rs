@@ -22,7 +22,8 @@ pub use calendar::{CohortPeriod, DAY_MILLIS};
 pub use rows::DEFAULT_HORIZON_DAYS;
 pub(crate) use rows::label;
 use rows::{
-    FOLD_PREDICTION_COLUMNS, FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS, label_code,
+    FOLD_PREDICTION_COLUMNS, FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS,
+    add_customers, label_code,
 };
 
 /// Customers whose rows one statement reads: 300 rows of 4 values.
@@ -319,16 +320,23 @@ impl Registry {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         deltas: &[(SumKey, i64)],
     ) -> Result<(), RegistryError> {
-        const COLUMNS: &str = "name, version, period, cohort_start, probability, will_churn, label";
-        for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO performance_sums ({COLUMNS}, customers) VALUES {} \
-                 ON CONFLICT ({COLUMNS}) DO UPDATE SET customers = performance_sums.customers + excluded.customers",
-                self.backend.parameter_tuples(chunk.len(), 8)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (key, delta) in chunk {
-                query = query
+        let columns = [
+            "name",
+            "version",
+            "period",
+            "cohort_start",
+            "probability",
+            "will_churn",
+            "label",
+        ];
+        add_customers(
+            self.backend,
+            tx,
+            "performance_sums",
+            &columns,
+            deltas,
+            |query, key| {
+                query
                     .bind(key.name.clone())
                     .bind(key.version)
                     .bind(key.period.code())
@@ -336,11 +344,9 @@ impl Registry {
                     .bind(f64::from_bits(key.probability_bits))
                     .bind(key.will_churn)
                     .bind(key.label)
-                    .bind(*delta);
-            }
-            query.execute(&mut **tx).await?;
-        }
-        Ok(())
+            },
+        )
+        .await
     }
 
     async fn widen_cohort_bounds(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
 
-use super::rows::{FoldPrediction, ROWS_PER_STATEMENT, SUMS_HORIZON_MILLIS, label, label_code};
+use super::rows::{FoldPrediction, SUMS_HORIZON_MILLIS, add_customers, label, label_code};
 use crate::{Registry, RegistryError, TrafficArm};
 
 /// A running split as a fold sees it.
@@ -110,28 +110,32 @@ impl Registry {
         splits: &[FoldSplit],
         deltas: &[(ArmKey, i64)],
     ) -> Result<(), RegistryError> {
-        const COLUMNS: &str = "name, alias, started_at, version, probability, label";
-        for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO experiment_sums ({COLUMNS}, customers) VALUES {} \
-                 ON CONFLICT ({COLUMNS}) DO UPDATE SET customers = experiment_sums.customers + excluded.customers",
-                self.backend.parameter_tuples(chunk.len(), 7)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (key, delta) in chunk {
+        let columns = [
+            "name",
+            "alias",
+            "started_at",
+            "version",
+            "probability",
+            "label",
+        ];
+        add_customers(
+            self.backend,
+            tx,
+            "experiment_sums",
+            &columns,
+            deltas,
+            |query, key| {
                 let split = &splits[key.split];
-                query = query
+                query
                     .bind(split.name.clone())
                     .bind(split.alias.clone())
                     .bind(split.started_at)
                     .bind(key.version)
                     .bind(f64::from_bits(key.probability_bits))
                     .bind(key.label)
-                    .bind(*delta);
-            }
-            query.execute(&mut **tx).await?;
-        }
-        Ok(())
+            },
+        )
+        .await
     }
 
     /// The sums of the split of `alias` of `name` started at `started_at`, by arm, then

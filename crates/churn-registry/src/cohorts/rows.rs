@@ -2,6 +2,10 @@
 //! it, and how an outcome labels it.
 
 use super::calendar::DAY_MILLIS;
+use crate::RegistryError;
+use crate::database::Backend;
+
+pub(super) type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// How long after a prediction an outcome labels it, unless a request says otherwise; the
 /// sums are kept for this horizon.
@@ -44,4 +48,30 @@ pub(super) fn label_code(label: Option<bool>) -> i64 {
         Some(false) => 1,
         Some(true) => 2,
     }
+}
+
+/// Adds each delta to the `customers` of its cell of `table`, creating the cells it names;
+/// `bind_key` binds a cell's `key_columns`.
+pub(super) async fn add_customers<K>(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    table: &str,
+    key_columns: &[&str],
+    deltas: &[(K, i64)],
+    bind_key: impl Fn(AnyQuery, &K) -> AnyQuery,
+) -> Result<(), RegistryError> {
+    let columns = key_columns.join(", ");
+    for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO {table} ({columns}, customers) VALUES {} \
+             ON CONFLICT ({columns}) DO UPDATE SET customers = {table}.customers + excluded.customers",
+            backend.parameter_tuples(chunk.len(), key_columns.len() + 1)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, delta) in chunk {
+            query = bind_key(query, key).bind(*delta);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }

@@ -237,19 +237,10 @@ async fn summed(
         i64::MIN => i64::MIN,
         kept_from => period.end(period.start(kept_from - 1)),
     };
+    // The parts of the window the log answers: the retention's cohorts, then cut ones.
+    let mut logged = Vec::new();
     if since < until.min(retained_from) {
-        let part = PerformanceRequest {
-            until_millis: until.min(retained_from),
-            ..request.clone()
-        };
-        join(
-            registry,
-            (name, version),
-            &part,
-            DEFAULT_HORIZON_DAYS,
-            &mut cohorts,
-        )
-        .await?;
+        logged.push((since, until.min(retained_from)));
     }
     for cohort in sums.cohorts {
         let (start, end) = (cohort.start_millis, period.end(cohort.start_millis));
@@ -261,20 +252,23 @@ async fn summed(
         if whole {
             cohorts.insert(start, CohortRows::Summed(cohort));
         } else {
-            let part = PerformanceRequest {
-                since_millis: since.max(start),
-                until_millis: until.min(end),
-                ..request.clone()
-            };
-            join(
-                registry,
-                (name, version),
-                &part,
-                DEFAULT_HORIZON_DAYS,
-                &mut cohorts,
-            )
-            .await?;
+            logged.push((since.max(start), until.min(end)));
         }
+    }
+    for (since_millis, until_millis) in logged {
+        let part = PerformanceRequest {
+            since_millis,
+            until_millis,
+            ..request.clone()
+        };
+        join(
+            registry,
+            (name, version),
+            &part,
+            DEFAULT_HORIZON_DAYS,
+            &mut cohorts,
+        )
+        .await?;
     }
     Ok(cohorts)
 }
