@@ -46,8 +46,14 @@ pub fn spawn(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, S
         .expect("start churnserve");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
     let address = listening_address(&mut lines);
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    // Keep draining the log so the child never blocks on a full pipe. The thread inherits
+    // the test's output capture: a failing test shows what its servers said.
+    let label = address.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("[{label}] {line}");
+        }
+    });
     (child, format!("http://{address}"))
 }
 
