@@ -141,7 +141,14 @@ impl Registry {
     pub async fn connect(location: &Location) -> Result<Registry, RegistryError> {
         tokio::fs::create_dir_all(&location.data_dir).await?;
         let backend = location.database.backend();
-        let pool = database::connect(&location.database, 4, false).await?;
+        // SQLite takes one writer at a time anyway. On PostgreSQL the log's writer, the
+        // fold, the drift flush, the follower and long dataset scans can each hold one at
+        // once, and requests must still find one.
+        let connections = match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 10,
+        };
+        let pool = database::connect(&location.database, connections, false).await?;
         database::migrate(&pool, backend).await?;
         database::prove_writable(&pool, backend).await?;
         let registry = Registry {

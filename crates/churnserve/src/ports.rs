@@ -13,7 +13,7 @@ use churn_api::v1::registry_service_server::RegistryServiceServer;
 use churn_api::v1::scoring_service_server::ScoringServiceServer;
 use http::HeaderValue;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::pb::health_server::HealthServer;
@@ -292,57 +292,62 @@ async fn follow_registry(
     health: HealthReporter,
     accepting: Arc<AtomicBool>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut notifications = None;
-    let mut was_behind = !catalog.aliases_behind().is_empty();
-    let mut listen_failed = false;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {
-                if notifications.is_none() {
-                    match catalog.change_notifications().await {
-                        Ok(listener) => (notifications, listen_failed) = (listener, false),
-                        // Said once per outage, not at every tick of it.
-                        Err(error) if !listen_failed => {
-                            tracing::warn!(%error, "cannot listen for registry changes; polling");
-                            listen_failed = true;
-                        }
-                        Err(_) => {}
-                    }
+    let announced = Notify::new();
+    tokio::join!(relay_announcements(&catalog, interval, &announced), async {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut was_behind = !catalog.aliases_behind().is_empty();
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = announced.notified() => {}
+            }
+            if let Err(error) = catalog.refresh().await {
+                tracing::warn!(%error, "cannot refresh the alias table from the registry");
+            }
+            let behind = catalog.aliases_behind();
+            let is_behind = !behind.is_empty();
+            if is_behind != was_behind {
+                for lag in &behind {
+                    tracing::error!(%lag, "not ready");
+                }
+                was_behind = is_behind;
+                if accepting.load(Ordering::Relaxed) {
+                    set_health(&health, !is_behind).await;
                 }
             }
-            announced = next_change(&mut notifications) => {
-                if let Err(error) = announced {
-                    tracing::warn!(%error, "lost the registry change announcements; polling until they are back");
-                    notifications = None;
-                }
-            }
         }
-        if let Err(error) = catalog.refresh().await {
-            tracing::warn!(%error, "cannot refresh the alias table from the registry");
-        }
-        let behind = catalog.aliases_behind();
-        let is_behind = !behind.is_empty();
-        if is_behind != was_behind {
-            for lag in &behind {
-                tracing::error!(%lag, "not ready");
-            }
-            was_behind = is_behind;
-            if accepting.load(Ordering::Relaxed) {
-                set_health(&health, !is_behind).await;
-            }
-        }
-    }
+    });
 }
 
-/// The next announcement, or never when there is no listener.
-async fn next_change(
-    notifications: &mut Option<crate::domain::serving::catalog::ChangeNotifications>,
-) -> Result<(), crate::domain::error::ServiceError> {
-    match notifications {
-        Some(listener) => listener.next().await.map_err(Into::into),
-        None => std::future::pending().await,
+/// Wakes the follower at each announcement. It runs beside the poll rather than racing its
+/// ticks: after an outage, sqlx reconnects with a backoff that grows to seconds, and a
+/// reconnect cancelled at every tick might never finish. Returns at once on SQLite.
+async fn relay_announcements(catalog: &Catalog, interval: Duration, announced: &Notify) {
+    let mut listen_failed = false;
+    loop {
+        match catalog.change_notifications().await {
+            Ok(None) => return,
+            Ok(Some(mut listener)) => {
+                listen_failed = false;
+                // What was announced before this connection listened is read now.
+                announced.notify_one();
+                let error = loop {
+                    match listener.next().await {
+                        Ok(()) => announced.notify_one(),
+                        Err(error) => break error,
+                    }
+                };
+                tracing::warn!(%error, "lost the registry change announcements; polling until they are back");
+            }
+            // Said once per outage, not at every attempt.
+            Err(error) if !listen_failed => {
+                tracing::warn!(%error, "cannot listen for registry changes; polling");
+                listen_failed = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use churn_engine::{FeatureKind, Model, ModelOptions, OnnxRuntime};
-pub use churn_registry::ChangeNotifications;
 use churn_registry::{
     Actor, FeatureRecord, NewVersion, Registry, Staged, TrafficSplit, VersionMetadata,
     VersionRecord, VersionRef,
