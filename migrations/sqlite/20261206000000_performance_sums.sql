@@ -7,6 +7,11 @@
 
 ALTER TABLE predictions ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX predictions_unfolded ON predictions (id) WHERE folded = 0;
+-- Folded 2: superseded, a prediction no later fold needs (an earlier one of its customer,
+-- model, version and alias that day, and not the first a running split took). A fold reads
+-- a customer's folded predictions through this index, so a customer scored again and again
+-- costs it a few rows a day, not every row since the month began.
+CREATE INDEX predictions_folded ON predictions (customer_id, scored_at) WHERE folded = 1;
 ALTER TABLE outcomes ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outcomes_unfolded ON outcomes (customer_id) WHERE folded = 0;
 

@@ -5,13 +5,16 @@
 //! logged since the last fold: it recomputes, for the customers they concern, every cohort
 //! they can change, from the rows already folded and then from those rows with the new
 //! ones, and adds the difference. Folds take turns on a lock of their own, and each is one
-//! transaction, so the sums always count exactly the rows marked folded.
+//! transaction, so the sums always count exactly the rows marked folded. Folded rows no
+//! later fold needs are marked superseded (`superseded.rs`), so that what a fold reads of a
+//! customer stays a few rows a day however often it is scored.
 
 mod arms;
 mod calendar;
 mod rows;
+mod superseded;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 
@@ -200,6 +203,9 @@ impl Registry {
         let hulls: Vec<(&str, (i64, i64))> = hulls.into_iter().collect();
         let mut deltas: HashMap<SumKey, i64> = HashMap::new();
         let mut arm_deltas = HashMap::new();
+        let waiting_ids: HashSet<i64> = new_predictions.iter().map(|p| p.id).collect();
+        let mut superseded_ids = HashSet::new();
+        let mut superseded_folded = Vec::new();
         for chunk in hulls.chunks(CUSTOMERS_PER_READ) {
             let (mut known, mut outcomes) = self.folded_rows(&mut tx, chunk).await?;
             for &(customer_id, hull) in chunk {
@@ -225,6 +231,13 @@ impl Registry {
                         .map(|p| (*p).clone()),
                 );
                 sort_predictions(&mut after);
+                for p in superseded::superseded(&after, &splits) {
+                    if waiting_ids.contains(&p.id) {
+                        superseded_ids.insert(p.id);
+                    } else {
+                        superseded_folded.push(p.clone());
+                    }
+                }
                 let mut after_outcomes = before_outcomes;
                 after_outcomes.extend(observed.get(customer_id).into_iter().flatten());
                 after_outcomes.sort_unstable();
@@ -246,13 +259,21 @@ impl Registry {
         let arm_deltas: Vec<_> = arm_deltas.into_iter().collect();
         self.add_to_arm_sums(&mut tx, &splits, &arm_deltas).await?;
         self.widen_cohort_bounds(&mut tx, &new_predictions).await?;
-        self.mark_folded(&mut tx, &new_predictions, &new_outcomes)
-            .await?;
+        let (superseded_new, folded_new): (Vec<&FoldPrediction>, Vec<&FoldPrediction>) =
+            new_predictions
+                .iter()
+                .partition(|p| superseded_ids.contains(&p.id));
+        superseded::mark_waiting(self.backend, &mut tx, &folded_new, 1).await?;
+        superseded::mark_waiting(self.backend, &mut tx, &superseded_new, 2).await?;
+        let superseded_folded: Vec<&FoldPrediction> = superseded_folded.iter().collect();
+        superseded::mark_superseded(self.backend, &mut tx, &superseded_folded).await?;
+        self.mark_outcomes_folded(&mut tx, &new_outcomes).await?;
         tx.commit().await?;
         Ok(new_predictions.len() + new_outcomes.len())
     }
 
-    /// The folded predictions and outcomes of some customers within their hulls, by customer;
+    /// The folded predictions (not superseded) and outcomes of some customers within their
+    /// hulls, by customer;
     /// the outcomes reach a horizon past each hull, as labels need.
     async fn folded_rows(
         &self,
@@ -390,28 +411,11 @@ impl Registry {
         Ok(())
     }
 
-    async fn mark_folded(
+    async fn mark_outcomes_folded(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        predictions: &[FoldPrediction],
         outcomes: &[(String, i64, i64)],
     ) -> Result<(), RegistryError> {
-        // `folded = 0` lets PostgreSQL find the ids in the partial index: the identity
-        // column has no index of its own.
-        for chunk in predictions.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE predictions SET folded = 1 WHERE folded = 0 AND id IN ({})",
-                (1..=chunk.len())
-                    .map(|k| self.backend.parameter(k))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for p in chunk {
-                query = query.bind(p.id);
-            }
-            query.execute(&mut **tx).await?;
-        }
         for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
             // A join on the key, which both databases answer from the primary key (a
             // row-value IN list would scan the table on SQLite).

@@ -264,6 +264,7 @@ conformance_suite!(
         malformed_splits_are_refused_naming_the_field,
         predictions_are_read_by_the_alias_they_came_through,
         performance_sums_equal_the_join_on_random_logs,
+        a_customer_scored_again_and_again_keeps_a_few_folded_rows_a_day,
     ],
     properties: [concurrent_writes_keep_numbering_gap_free_and_aliases_valid]
 );

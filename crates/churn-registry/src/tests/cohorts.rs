@@ -266,3 +266,91 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
         "nothing waits"
     );
 }
+
+/// A customer scored thousands of times keeps a few folded rows a day: the last of each
+/// version and alias, and the first the split took. The sums still equal the join.
+pub(super) async fn a_customer_scored_again_and_again_keeps_a_few_folded_rows_a_day(store: Store) {
+    let registry = two_versions(&store).await;
+    let split = registry
+        .set_traffic_split(
+            &NewTrafficSplit {
+                name: "churn".to_owned(),
+                alias: "production".to_owned(),
+                arms: vec![
+                    TrafficArm {
+                        version: 1,
+                        weight: 1,
+                    },
+                    TrafficArm {
+                        version: 2,
+                        weight: 1,
+                    },
+                ],
+                salt: String::new(),
+            },
+            &actor(),
+        )
+        .await
+        .expect("split");
+    let mut random = Random(7);
+    let days = 3;
+    for round in 0..6 {
+        let predictions: Vec<LoggedPrediction> = (0..500)
+            .map(|_| {
+                let (version, alias) =
+                    [(1, "production"), (2, "production"), (1, "")][random.below(3) as usize];
+                let probability = random.below(1 << 20) as f64 / f64::from(1 << 20);
+                LoggedPrediction {
+                    name: "churn".to_owned(),
+                    version,
+                    alias: alias.to_owned(),
+                    customer_id: ["hot", "hot", "hot", "c1", "c2"][random.below(5) as usize]
+                        .to_owned(),
+                    probability,
+                    will_churn: probability >= 0.5,
+                    // Some before the split started, out of order within each day.
+                    scored_at_millis: split.started_at_millis - DAY
+                        + random.below(days) as i64 * DAY
+                        + random.below(DAY as u64) as i64,
+                }
+            })
+            .collect();
+        registry
+            .log_predictions(&predictions)
+            .await
+            .expect("logged");
+        if round == 3 {
+            let outcome = OutcomeRecord {
+                customer_id: "hot".to_owned(),
+                churned: true,
+                observed_at_millis: split.started_at_millis + DAY / 2,
+            };
+            registry
+                .record_outcomes(&[outcome], i64::from(DEFAULT_HORIZON_DAYS) * DAY)
+                .await
+                .expect("recorded");
+        }
+        fold_everything(&registry, [60, 1_000][round % 2]).await;
+        assert_sums_equal_the_join(&registry, round as u64, "a hot customer").await;
+        assert_eq!(
+            arms_summed(&registry, &split).await,
+            arms_joined(&registry, &split).await,
+            "round {round}: the split's arms"
+        );
+        let (folded, superseded): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN folded = 1 THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN folded = 2 THEN 1 ELSE 0 END), 0) \
+             FROM predictions WHERE customer_id = 'hot'",
+        )
+        .fetch_one(&registry.pool)
+        .await
+        .expect("counted");
+        // Up to 4 UTC days (3 days from a time of day) × 3 version-alias pairs, and the
+        // split's first.
+        assert!(
+            folded <= 4 * 3 + 1,
+            "round {round}: {folded} folded rows of the hot customer kept"
+        );
+        assert!(superseded > 0, "round {round}: nothing superseded");
+    }
+}
