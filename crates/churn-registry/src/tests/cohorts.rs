@@ -141,31 +141,26 @@ async fn assert_sums_equal_the_join(registry: &Registry, seed: u64, stage: &str)
     }
 }
 
+/// A running split of `production` between versions 1 and 2, evenly.
+async fn even_split(registry: &Registry) -> TrafficSplit {
+    let arm = |version| TrafficArm { version, weight: 1 };
+    let split = NewTrafficSplit {
+        name: "churn".to_owned(),
+        alias: "production".to_owned(),
+        arms: vec![arm(1), arm(2)],
+        salt: String::new(),
+    };
+    registry
+        .set_traffic_split(&split, &actor())
+        .await
+        .expect("split")
+}
+
 pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store) {
     let registry = two_versions(&store).await;
     // Predictions before the split count in the cohorts only; those after it, through its
     // alias, in the split's arms too.
-    let split = registry
-        .set_traffic_split(
-            &NewTrafficSplit {
-                name: "churn".to_owned(),
-                alias: "production".to_owned(),
-                arms: vec![
-                    TrafficArm {
-                        version: 1,
-                        weight: 1,
-                    },
-                    TrafficArm {
-                        version: 2,
-                        weight: 1,
-                    },
-                ],
-                salt: String::new(),
-            },
-            &actor(),
-        )
-        .await
-        .expect("split");
+    let split = even_split(&registry).await;
     let log_start = |seed: u64| {
         if seed.is_multiple_of(2) {
             LOG_START
@@ -271,27 +266,7 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
 /// version and alias, and the first the split took. The sums still equal the join.
 pub(super) async fn a_customer_scored_again_and_again_keeps_a_few_folded_rows_a_day(store: Store) {
     let registry = two_versions(&store).await;
-    let split = registry
-        .set_traffic_split(
-            &NewTrafficSplit {
-                name: "churn".to_owned(),
-                alias: "production".to_owned(),
-                arms: vec![
-                    TrafficArm {
-                        version: 1,
-                        weight: 1,
-                    },
-                    TrafficArm {
-                        version: 2,
-                        weight: 1,
-                    },
-                ],
-                salt: String::new(),
-            },
-            &actor(),
-        )
-        .await
-        .expect("split");
+    let split = even_split(&registry).await;
     let mut random = Random(7);
     let days = 3;
     for round in 0..6 {
