@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::TryStreamExt;
 
-use crate::database::{Backend, FOLD_LOCK_KEY, begin_exclusive};
+use crate::database::{Backend, FOLD_LOCK_KEY, begin_exclusive, rows_statement};
 use crate::{Registry, RegistryError};
 pub use arms::ArmCount;
 pub use calendar::{CohortPeriod, DAY_MILLIS};
@@ -288,7 +288,8 @@ impl Registry {
     > {
         let hulls = self.backend.parameter_tuples(customers.len(), 4);
         let bind = |sql: String| {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            // As many tuples as the fold touched customers: never the same statement twice.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
             for &(customer_id, (lo, hi)) in customers {
                 query = query
                     .bind(customer_id.to_owned())
@@ -396,7 +397,7 @@ impl Registry {
                  last_scored_at = {greatest}(performance_cohorts.last_scored_at, excluded.last_scored_at)",
                 self.backend.parameter_tuples(chunk.len(), 6)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
             for ((name, version, period, start), (first, last)) in chunk {
                 query = query
                     .bind(name.clone())
@@ -425,7 +426,7 @@ impl Registry {
                  AND outcomes.observed_at = folding.observed_at AND outcomes.churned = folding.churned",
                 self.backend.parameter_tuples(chunk.len(), 3)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
             for (customer_id, observed_at, churned) in chunk {
                 query = query
                     .bind(customer_id.clone())

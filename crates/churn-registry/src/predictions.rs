@@ -5,6 +5,7 @@
 use futures_util::TryStreamExt;
 
 use crate::cohorts::label;
+use crate::database::rows_statement;
 use crate::{Registry, RegistryError, now_millis};
 
 /// Rows per INSERT statement: 500 rows of 7 values stay far below both databases' limit
@@ -72,7 +73,7 @@ impl Registry {
                 "INSERT INTO predictions (name, version, alias, customer_id, probability, will_churn, scored_at) VALUES {}",
                 self.backend.parameter_tuples(chunk.len(), 7)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
             for row in chunk {
                 query = query
                     .bind(row.name.as_str())
@@ -106,7 +107,7 @@ impl Registry {
                  ON CONFLICT (customer_id, observed_at, churned) DO NOTHING",
                 self.backend.parameter_tuples(chunk.len(), 4)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+            let mut query = rows_statement(insert, chunk.len(), ROWS_PER_STATEMENT);
             for outcome in chunk {
                 query = query
                     .bind(outcome.customer_id.clone())
@@ -123,7 +124,8 @@ impl Registry {
                 self.backend.parameter_tuples(chunk.len(), 2),
                 self.backend.parameter(chunk.len() * 2 + 1)
             );
-            let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count));
+            let mut query = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(count))
+                .persistent(chunk.len() == ROWS_PER_STATEMENT);
             for outcome in chunk {
                 query = query
                     .bind(outcome.customer_id.clone())

@@ -3,7 +3,7 @@
 
 use super::calendar::DAY_MILLIS;
 use crate::RegistryError;
-use crate::database::Backend;
+use crate::database::{Backend, rows_statement};
 
 pub(super) type AnyQuery = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
@@ -67,7 +67,7 @@ pub(super) async fn add_customers<K>(
              ON CONFLICT ({columns}) DO UPDATE SET customers = {table}.customers + excluded.customers",
             backend.parameter_tuples(chunk.len(), key_columns.len() + 1)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
         for (key, delta) in chunk {
             query = bind_key(query, key).bind(*delta);
         }

@@ -10,7 +10,7 @@ use super::arms::FoldSplit;
 use super::calendar::CohortPeriod;
 use super::rows::{FoldPrediction, ROWS_PER_STATEMENT};
 use crate::RegistryError;
-use crate::database::Backend;
+use crate::database::{Backend, rows_statement};
 
 /// Of one customer's predictions within its hull (folded and new), those no later fold
 /// needs. A superseded prediction stays superseded: later ones of its day only add to it.
@@ -61,7 +61,7 @@ pub(super) async fn mark_waiting(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
         for p in chunk {
             query = query.bind(p.id);
         }
@@ -85,7 +85,7 @@ pub(super) async fn mark_superseded(
              AND predictions.scored_at = superseded.scored_at AND predictions.id = superseded.id",
             backend.parameter_tuples(chunk.len(), 3)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = rows_statement(sql, chunk.len(), ROWS_PER_STATEMENT);
         for p in chunk {
             query = query
                 .bind(p.customer_id.clone())
