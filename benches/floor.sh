@@ -9,9 +9,12 @@
 # the echo server).
 #
 #   benches/floor.sh [CHURNSERVE_BINARY]     ROUNDS=5 RUN_SECONDS=4 (about 3 minutes)
-#   FLAME=FILE.svg benches/floor.sh          also a flame graph of churnserve's serial Score
-#                                            (perf, 15 s, DWARF call graphs; inferno) and
-#                                            where its samples go (benches/flame_summary.py)
+#   FLAME=FILE.svg benches/floor.sh          also flame graphs of churnserve's serial Score
+#                                            (FILE) and of Score at 16 concurrent calls
+#                                            (FILE-concurrent.svg; perf, 15 s each, DWARF
+#                                            call graphs; inferno) and where their samples
+#                                            go (benches/flame_summary.py), the second in
+#                                            microseconds per request
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,14 +66,29 @@ PY
 if [[ -n "${FLAME:-}" ]]; then
     command -v perf >/dev/null || { apt-get update && apt-get install -y linux-perf; }
     command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
-    taskset -c 1 "$closed_loop" "$churn_address" /churn.v1.ScoringService/Score "$work/score.bin" 1 20 \
-        >/dev/null &
-    client=$!
-    sleep 1
-    perf record -q -F 2999 --call-graph dwarf,16384 -p "$churn_pid" -o "$work/perf.data" -- sleep 15
-    wait "$client" || true
-    perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --all >"$work/stacks.folded"
-    inferno-flamegraph --minwidth 0.5 --title "churnserve: serial Score" <"$work/stacks.folded" >"$FLAME"
-    echo "flame graph: $FLAME"
+    # Records churnserve for 15 s while LOAD runs on CPU 1, draws FILE and says where the
+    # samples go.
+    profile() {
+        local file="$1" title="$2"
+        shift 2
+        "$@" >"$work/load.out" &
+        local client=$!
+        sleep 1
+        perf record -q -F 2999 --call-graph dwarf,16384 -p "$churn_pid" -o "$work/perf.data" -- sleep 15
+        wait "$client" || true
+        perf script -i "$work/perf.data" 2>/dev/null | inferno-collapse-perf --all >"$work/stacks.folded"
+        inferno-flamegraph --minwidth 0.5 --title "$title" <"$work/stacks.folded" >"$file"
+        echo "flame graph: $file"
+    }
+    profile "$FLAME" "churnserve: serial Score" \
+        taskset -c 1 "$closed_loop" "$churn_address" /churn.v1.ScoringService/Score "$work/score.bin" 1 20
     python3 benches/flame_summary.py "$work/stacks.folded"
+    # At 16 concurrent calls churnserve's core is saturated, so a part's share of the
+    # samples times the time per request (1 / requests per second) is its CPU per request.
+    run_seconds=20
+    profile "${FLAME%.svg}-concurrent.svg" "churnserve: Score at 16 concurrent calls" \
+        concurrent "$churn_address"
+    rate="$(cat "$work/load.out")"
+    echo "at 16 concurrent calls while profiled: $rate requests/s"
+    python3 benches/flame_summary.py "$work/stacks.folded" "$(python3 -c "print(1e6 / $rate)")"
 fi
