@@ -1,7 +1,8 @@
 """Where a profile's time goes: folded stacks (inferno-collapse-perf output, as
 benches/floor.sh writes) attributed to the parts of a `Score` call. Each sample goes to the
 part of its innermost frame that belongs to one (so a layer wrapping the whole call only
-gets its own work), samples of the SQLite worker threads to the prediction log's writes.
+gets its own work), samples of the SQLite worker threads to the prediction log's writes and
+the fold's queries, samples under the background fold's task to the fold.
 
     python3 benches/flame_summary.py STACKS.folded [MICROSECONDS_PER_CALL]
 
@@ -33,6 +34,7 @@ PARTS = [
     ("kernel: network, wake-ups, page faults", r"_\[k\]$"),
 ]
 SQLITE_THREAD = "sqlx-sqlite-wor"
+FOLD_TASK = "fold_continually"
 
 
 def main() -> None:
@@ -46,7 +48,9 @@ def main() -> None:
         total += samples
         frames = stack.split(";")
         if frames[0].startswith(SQLITE_THREAD):
-            part = "prediction log: SQLite writes (own thread)"
+            part = "SQLite: log writes, fold queries (own thread)"
+        elif any(FOLD_TASK in frame for frame in frames):
+            part = "realized-performance fold (background)"
         else:
             part = next(
                 (
