@@ -145,13 +145,7 @@ impl Registry {
     /// sums, in one transaction; how many it folded (0: nothing was waiting).
     pub async fn fold_performance(&self, limit: usize) -> Result<usize, RegistryError> {
         let mut tx = begin_exclusive(&self.pool, self.backend, FOLD_LOCK_KEY).await?;
-        let new_predictions = sqlx::query_as::<_, FoldPrediction>(sqlx::AssertSqlSafe(format!(
-            "SELECT {FOLD_PREDICTION_COLUMNS} FROM predictions p WHERE p.folded = 0 \
-             ORDER BY p.id LIMIT $1"
-        )))
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
+        let new_predictions = rows::waiting_predictions(self.backend, &mut tx, limit).await?;
         let new_outcomes = sqlx::query_as::<_, (String, i64, i64)>(
             // By the partial index alone: ordering by the whole key would walk the folded
             // outcomes too.

@@ -75,3 +75,55 @@ pub(super) async fn add_customers<K>(
     }
     Ok(())
 }
+
+/// The oldest `limit` predictions waiting to be folded. SQLite's answer is one JSON array
+/// of them: sqlx runs each SQLite connection on a thread of its own and hands every row
+/// over a bounded channel, a wake-up and a context switch per row, which was most of a
+/// fold's time (docs/performance.md); the array crosses once. A probability travels as
+/// `%!.20e` text, 21 significant digits, which reads back as the same double.
+pub(super) async fn waiting_predictions(
+    backend: Backend,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    limit: usize,
+) -> Result<Vec<FoldPrediction>, RegistryError> {
+    let waiting = format!(
+        "SELECT {FOLD_PREDICTION_COLUMNS} FROM predictions p WHERE p.folded = 0 \
+         ORDER BY p.id LIMIT $1"
+    );
+    if backend == Backend::Postgres {
+        return Ok(
+            sqlx::query_as::<_, FoldPrediction>(sqlx::AssertSqlSafe(waiting))
+                .bind(limit as i64)
+                .fetch_all(&mut **tx)
+                .await?,
+        );
+    }
+    let (array,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT json_group_array(json_array(p.id, p.customer_id, p.name, p.version, p.alias, \
+         printf('%!.20e', p.probability), p.will_churn, p.scored_at)) FROM ({waiting}) p"
+    )))
+    .bind(limit as i64)
+    .fetch_one(&mut **tx)
+    .await?;
+    type Row = (i64, String, String, i64, String, String, i64, i64);
+    let malformed = |e: String| RegistryError::Storage(format!("waiting predictions: {e}"));
+    let rows: Vec<Row> = serde_json::from_str(&array).map_err(|e| malformed(e.to_string()))?;
+    rows.into_iter()
+        .map(
+            |(id, customer_id, name, version, alias, probability, will_churn, scored_at)| {
+                Ok(FoldPrediction {
+                    probability: probability
+                        .parse()
+                        .map_err(|_| malformed(format!("probability {probability:?}")))?,
+                    id,
+                    customer_id,
+                    name,
+                    version,
+                    alias,
+                    will_churn,
+                    scored_at,
+                })
+            },
+        )
+        .collect()
+}

@@ -175,12 +175,13 @@ pub(super) async fn performance_sums_equal_the_join_on_random_logs(store: Store)
         for round in 0..6 {
             let predictions: Vec<LoggedPrediction> = (0..random.below(300) + 1)
                 .map(|_| {
-                    // Probabilities from a small set tie; others do not. Times arrive out
-                    // of order, some on the same millisecond.
+                    // Probabilities from a small set tie; others do not, and take all 53
+                    // bits, which a fold must read back exactly. Times arrive out of
+                    // order, some on the same millisecond.
                     let probability = if random.below(2) == 0 {
                         random.below(8) as f64 / 8.0
                     } else {
-                        random.below(1 << 20) as f64 / f64::from(1 << 20)
+                        (random.next() >> 11) as f64 / (1_u64 << 53) as f64
                     };
                     LoggedPrediction {
                         name: "churn".to_owned(),
